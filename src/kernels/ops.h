@@ -1,0 +1,72 @@
+// The CPU kernels the model calls. Plain types only: no SIMD types appear here. Every function works
+// on whole row blocks so that dispatch is paid per matrix. All activations are float32.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/dtype.h"
+#include "util/thread_pool.h"
+
+namespace qwenvl::kernels {
+
+// y[m, n] = x[m, k] · w[n, k]ᵀ (+ bias[n] when bias != nullptr). w.cols == k, w.rows == n.
+// Rows of x and y are contiguous (row stride k and n).
+void MatMul(const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
+            ThreadPool& pool);
+
+// y[r] = x[r] / sqrt(mean(x[r]²) + eps) · weight, for r < rows; x and y may alias.
+void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim, float eps, float* y,
+             ThreadPool& pool);
+
+// gate[i] = silu(gate[i]) · up[i]
+void SiluMul(float* gate, const float* up, int64_t n);
+
+// x[i] = 0.5 · x[i] · (1 + erf(x[i] / sqrt(2)))  (exact GELU)
+void GeluErf(float* x, int64_t n);
+
+// In-place rotate-half rotary embedding on x [rows, num_heads, head_dim] (row stride
+// row_stride floats): for j < head_dim/2,
+//   x'[j] = x[j]·cos[j] − x[j+half]·sin[j],  x'[j+half] = x[j+half]·cos[j+half] + x[j]·sin[j+half]
+// cos and sin are [rows, head_dim], shared by all heads of a row.
+struct RotaryArgs {
+  float* x;
+  int64_t rows;
+  int64_t row_stride;
+  int64_t num_heads;
+  int64_t head_dim;
+  const float* cos;
+  const float* sin;
+};
+void ApplyRotaryHalf(const RotaryArgs& args);
+
+// Scaled dot-product attention over one segment of a sequence, all heads:
+//   out[i, h, :] = softmax_j(q[i, h, :] · k[j, kvh, :] · scale) · v[j, kvh, :]
+// q [q_len, num_heads, head_dim], k and v [kv_len, num_kv_heads, head_dim], out like q; row strides
+// given in floats. Query head h reads kv head h / (num_heads / num_kv_heads).
+// With causal, query i (absolute position q_offset + i) sees keys j <= q_offset + i.
+struct AttentionArgs {
+  const float* q;
+  int64_t q_stride;
+  const float* k;
+  int64_t k_stride;
+  const float* v;
+  int64_t v_stride;
+  float* out;
+  int64_t out_stride;
+  int64_t q_len;
+  int64_t kv_len;
+  int64_t num_heads;
+  int64_t num_kv_heads;
+  int64_t head_dim;
+  float scale;
+  bool causal;
+  int64_t q_offset;
+};
+void Attention(const AttentionArgs& args, ThreadPool& pool);
+
+// Converts n elements of a stored row to float32 (embedding lookups, bias and norm loading).
+void ConvertRow(const void* src, WeightType type, int64_t n, float* dst);
+// Converts row `row` of w to float32.
+void ConvertWeightRow(const WeightView& w, int64_t row, float* dst);
+
+}  // namespace qwenvl::kernels

@@ -1,0 +1,101 @@
+#include "kernels/reference.h"
+
+#include <cmath>
+#include <vector>
+
+#include "util/bf16.h"
+
+namespace qwenvl::kernels {
+
+float WeightAtRef(const WeightView& w, int64_t row, int64_t col) {
+  const int64_t i = row * w.cols + col;
+  switch (w.type) {
+    case WeightType::kF32:
+      return static_cast<const float*>(w.data)[i];
+    case WeightType::kBF16:
+      return Bf16ToF32(static_cast<const uint16_t*>(w.data)[i]);
+    case WeightType::kF16:
+      return F16ToF32(static_cast<const uint16_t*>(w.data)[i]);
+    default:
+      break;
+  }
+  return NAN;
+}
+
+void MatMulRef(const float* x, int64_t m, const WeightView& w, const float* bias, float* y) {
+  const int64_t n = w.rows, k = w.cols;
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double sum = 0;
+      for (int64_t p = 0; p < k; ++p) sum += double(x[i * k + p]) * WeightAtRef(w, j, p);
+      y[i * n + j] = static_cast<float>(sum + (bias ? bias[j] : 0.0f));
+    }
+  }
+}
+
+void RmsNormRef(const float* x, const float* weight, int64_t rows, int64_t dim, float eps,
+                float* y) {
+  for (int64_t r = 0; r < rows; ++r) {
+    double ss = 0;
+    for (int64_t i = 0; i < dim; ++i) ss += double(x[r * dim + i]) * x[r * dim + i];
+    const double inv = 1.0 / std::sqrt(ss / dim + eps);
+    for (int64_t i = 0; i < dim; ++i) y[r * dim + i] = float(x[r * dim + i] * inv * weight[i]);
+  }
+}
+
+void SiluMulRef(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double g = gate[i];
+    gate[i] = static_cast<float>(g / (1.0 + std::exp(-g)) * up[i]);
+  }
+}
+
+void GeluErfRef(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = x[i];
+    x[i] = static_cast<float>(0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))));
+  }
+}
+
+void ApplyRotaryHalfRef(const RotaryArgs& a) {
+  const int64_t half = a.head_dim / 2;
+  for (int64_t r = 0; r < a.rows; ++r) {
+    const float* c = a.cos + r * a.head_dim;
+    const float* s = a.sin + r * a.head_dim;
+    for (int64_t h = 0; h < a.num_heads; ++h) {
+      float* v = a.x + r * a.row_stride + h * a.head_dim;
+      for (int64_t j = 0; j < half; ++j) {
+        const double lo = v[j], hi = v[j + half];
+        v[j] = static_cast<float>(lo * c[j] - hi * s[j]);
+        v[j + half] = static_cast<float>(hi * c[j + half] + lo * s[j + half]);
+      }
+    }
+  }
+}
+
+void AttentionRef(const AttentionArgs& a) {
+  const int64_t group = a.num_heads / a.num_kv_heads, d = a.head_dim;
+  std::vector<double> p(a.kv_len);
+  for (int64_t i = 0; i < a.q_len; ++i) {
+    const int64_t visible = a.causal ? std::min(a.kv_len, a.q_offset + i + 1) : a.kv_len;
+    for (int64_t h = 0; h < a.num_heads; ++h) {
+      const float* q = a.q + i * a.q_stride + h * d;
+      const int64_t kvh = h / group;
+      double max = -INFINITY, sum = 0;
+      for (int64_t j = 0; j < visible; ++j) {
+        double dot = 0;
+        for (int64_t c = 0; c < d; ++c) dot += double(q[c]) * a.k[j * a.k_stride + kvh * d + c];
+        p[j] = dot * a.scale;
+        max = std::max(max, p[j]);
+      }
+      for (int64_t j = 0; j < visible; ++j) sum += (p[j] = std::exp(p[j] - max));
+      for (int64_t c = 0; c < d; ++c) {
+        double acc = 0;
+        for (int64_t j = 0; j < visible; ++j) acc += p[j] * a.v[j * a.v_stride + kvh * d + c];
+        a.out[i * a.out_stride + h * d + c] = static_cast<float>(acc / sum);
+      }
+    }
+  }
+}
+
+}  // namespace qwenvl::kernels
