@@ -1,0 +1,27 @@
+// The qwenvl command: dispatches to one subcommand per file (cmd_*.cc).
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "util/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"qwenvl: a native inference engine for Qwen2.5-VL vision-language models"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "qwenvl 0.1.0");
+  qwenvl::cli::AddTokenizeCommand(app);
+  qwenvl::cli::AddTemplateCommand(app);
+  qwenvl::cli::AddMakeTestModelCommand(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const qwenvl::Error& e) {
+    std::fprintf(stderr, "qwenvl: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "qwenvl: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
