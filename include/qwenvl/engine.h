@@ -1,0 +1,175 @@
+// qwenvl public C++ API: load a Qwen2.5-VL model folder, submit requests made of chat messages with
+// images and videos, receive the answer token by token, cancel. The command line and the server are
+// built on this API alone.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "qwenvl/error.h"
+
+namespace qwenvl {
+
+// Weight precision used by the matrix products. kStored keeps the checkpoint's type (BF16 for the
+// published models) and reads it straight from the mapped file.
+enum class WeightPrecision { kStored, kQ8, kQ4 };
+
+struct EngineOptions {
+  std::string model_dir;
+  int threads = 0;                 // 0: one per core
+  int64_t context_length = 32768;  // KV-cache capacity per sequence, in tokens
+  WeightPrecision text_weights = WeightPrecision::kStored;
+  WeightPrecision vision_weights = WeightPrecision::kStored;
+  int64_t max_decoded_image_pixels = 178956970;  // refuse larger images before decoding (bombs)
+  // Scheduling of Submit(): sequences decoded together, and requests allowed to wait beyond them.
+  int max_parallel = 4;
+  int max_queued = 64;
+};
+
+// A picture or a video given to the model. Exactly one source is set: a file path, encoded bytes
+// (any supported format), or for a video a list of frame image files.
+struct Media {
+  enum class Kind { kImage, kVideo };
+  Kind kind = Kind::kImage;
+  std::string path;
+  std::vector<uint8_t> bytes;
+  std::vector<std::string> frame_paths;
+  // Per-item preprocessing (qwen-vl-utils keys). Unset values come from preprocessor_config.json.
+  std::optional<int64_t> min_pixels, max_pixels;
+  std::optional<int64_t> resized_height, resized_width;
+  std::optional<double> fps;  // video sampling rate (default 2.0)
+  std::optional<int64_t> nframes, min_frames, max_frames, total_pixels;
+};
+
+struct ContentPart {
+  enum class Type { kText, kMedia };
+  Type type = Type::kText;
+  std::string text;
+  Media media;
+};
+
+struct Message {
+  std::string role;  // "system", "user" or "assistant"
+  std::vector<ContentPart> content;
+  static Message Text(std::string role, std::string text);
+};
+
+// Unset values come from the model folder's generation_config.json.
+struct SamplingParams {
+  std::optional<float> temperature;  // 0 or 1e-6-like values: greedy
+  std::optional<int> top_k;
+  std::optional<float> top_p;
+  std::optional<float> min_p;
+  std::optional<float> repetition_penalty;  // transformers semantics, prompt tokens included
+  float presence_penalty = 0.0f;            // OpenAI semantics, over generated tokens
+  float frequency_penalty = 0.0f;
+  std::optional<uint64_t> seed;
+  int64_t max_new_tokens = 512;
+  std::vector<std::string> stop;  // stop strings (not included in the answer)
+};
+
+struct Request {
+  std::vector<Message> messages;
+  SamplingParams sampling;
+  std::optional<std::string> system_prompt;  // convenience: prepended as a system message
+  bool add_vision_id = false;
+};
+
+// How a picture was fed to the model: the model's grounding coordinates are in the resized frame.
+struct MediaInfo {
+  Media::Kind kind = Media::Kind::kImage;
+  int original_width = 0, original_height = 0;
+  int resized_width = 0, resized_height = 0;
+  int64_t tokens = 0;
+  std::vector<int64_t> frame_indices;  // videos: the sampled frames
+  double second_per_grid_t = 0.0;
+};
+
+struct Timings {
+  double preprocess_ms = 0, vision_ms = 0, prefill_ms = 0, decode_ms = 0;
+  double first_token_ms = 0;  // from the start of Generate to the first streamed token
+};
+
+enum class FinishReason { kStop, kLength, kCancelled };
+const char* FinishReasonName(FinishReason r);  // "stop", "length", "cancelled"
+
+struct Result {
+  std::string text;
+  std::vector<int32_t> tokens;
+  int64_t prompt_tokens = 0;
+  int64_t cached_prompt_tokens = 0;  // reused from the KV cache of earlier turns
+  int64_t completion_tokens = 0;
+  FinishReason finish_reason = FinishReason::kStop;
+  Timings timings;
+  std::vector<MediaInfo> media;  // all media of the conversation, in prompt order
+};
+
+// Called with each new piece of answer text (always whole UTF-8 characters). Return false to
+// cancel.
+using StreamCallback = std::function<bool(std::string_view text)>;
+
+class Engine;
+
+// A request submitted with Engine::Submit. Cancel() stops it at the next token (its DoneCallback
+// then reports FinishReason::kCancelled).
+class RequestHandle {
+ public:
+  virtual ~RequestHandle() = default;
+  virtual void Cancel() = 0;
+};
+// Called once when a submitted request ends: exactly one of result and error is non-null.
+using DoneCallback = std::function<void(const Result* result, const Error* error)>;
+
+// A conversation whose KV cache is kept between turns: a request that extends the previous one
+// (same messages, more appended) only computes the new tokens.
+class Session {
+ public:
+  ~Session();
+  Result Generate(const Request& request, const StreamCallback& on_text = nullptr);
+  void Reset();
+
+ private:
+  friend class Engine;
+
+  struct State;
+  explicit Session(Engine& engine);
+  Engine& engine_;
+  std::unique_ptr<State> state_;
+};
+
+class Engine {
+ public:
+  // Throws qwenvl::Error (include/qwenvl/error.h) naming the folder and the problem.
+  static std::unique_ptr<Engine> Load(const EngineOptions& options);
+  ~Engine();
+
+  // One-shot request on a fresh context.
+  Result Generate(const Request& request, const StreamCallback& on_text = nullptr);
+  std::unique_ptr<Session> NewSession();
+
+  // Asynchronous submission, thread-safe: requests are scheduled together (decode steps of active
+  // requests batched, prefills interleaved). Throws Error(kOutOfRange) when the queue is full.
+  // Callbacks run on the engine's scheduler thread and must return quickly.
+  std::shared_ptr<RequestHandle> Submit(Request request, StreamCallback on_text,
+                                        DoneCallback on_done);
+
+  // Prompt text after the chat template, before placeholder expansion (for inspection).
+  std::string RenderPrompt(const Request& request) const;
+  const EngineOptions& options() const;
+  std::string model_name() const;  // the folder's base name
+  double load_seconds() const;
+
+  struct Impl;
+  Impl& impl() { return *impl_; }
+
+ private:
+  Engine();
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qwenvl
