@@ -1,32 +1,45 @@
 // Stored-type to float32 conversion of single rows (embedding lookups, bias and norm loading).
-#include <cstring>
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/convert.cc"
+#include <string>
 
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
 #include "kernels/ops.h"
-#include "util/bf16.h"
+#include "kernels/weights-inl.h"
 #include "util/error.h"
 
-namespace qwenvl::kernels {
+HWY_BEFORE_NAMESPACE();
+namespace qwenvl::kernels::HWY_NAMESPACE {
 
-void ConvertRow(const void* src, WeightType type, int64_t n, float* dst) {
+void ConvertRowTarget(const void* src, WeightType type, int64_t n, float* dst) {
   switch (type) {
     case WeightType::kF32:
-      std::memcpy(dst, src, n * sizeof(float));
-      return;
-    case WeightType::kBF16: {
-      const uint16_t* s = static_cast<const uint16_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = Bf16ToF32(s[i]);
-      return;
-    }
-    case WeightType::kF16: {
-      const uint16_t* s = static_cast<const uint16_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = F16ToF32(s[i]);
-      return;
-    }
+      return ConvertRowT(static_cast<const float*>(src), n, dst);
+    case WeightType::kBF16:
+      return ConvertRowT(static_cast<const hwy::bfloat16_t*>(src), n, dst);
+    case WeightType::kF16:
+      return ConvertRowT(static_cast<const hwy::float16_t*>(src), n, dst);
     default:
-      throw Error(ErrorCode::kUnsupported, std::string("ConvertRow: weight type ") +
-                                               WeightTypeName(type) +
-                                               " has no plain row layout; use ConvertWeightRow");
+      break;
   }
+}
+
+}  // namespace qwenvl::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace qwenvl::kernels {
+
+HWY_EXPORT(ConvertRowTarget);
+
+void ConvertRow(const void* src, WeightType type, int64_t n, float* dst) {
+  if (type != WeightType::kF32 && type != WeightType::kBF16 && type != WeightType::kF16) {
+    throw Error(ErrorCode::kUnsupported, std::string("ConvertRow: weight type ") +
+                                             WeightTypeName(type) +
+                                             " has no plain row layout; use ConvertWeightRow");
+  }
+  HWY_DYNAMIC_DISPATCH(ConvertRowTarget)(src, type, n, dst);
 }
 
 void ConvertWeightRow(const WeightView& w, int64_t row, float* dst) {
@@ -36,3 +49,4 @@ void ConvertWeightRow(const WeightView& w, int64_t row, float* dst) {
 }
 
 }  // namespace qwenvl::kernels
+#endif  // HWY_ONCE

@@ -1,5 +1,5 @@
-// The CPU kernels the model calls. Plain types only: no SIMD types appear here. Every function works
-// on whole row blocks so that dispatch is paid per matrix. All activations are float32.
+// The CPU kernels the model calls. Plain types only: no SIMD types appear here. Every function
+// works on whole row blocks so that dispatch is paid per matrix. All activations are float32.
 #pragma once
 
 #include <cstdint>

@@ -42,14 +42,16 @@ void CheckMatMul(const Shape& s, WeightType type, bool with_bias) {
       abs_sum[i * s.n + j] = static_cast<float>(a);
     }
   }
-  std::vector<float> y1(s.m * s.n), y3(s.m * s.n);
   ThreadPool pool1(1), pool3(3);
-  MatMul(x.data(), s.m, w.view, b, y1.data(), pool1);
-  MatMul(x.data(), s.m, w.view, b, y3.data(), pool3);
-  for (int64_t i = 0; i < s.m * s.n; ++i) {
-    ASSERT_NEAR(y1[i], ref[i], kMatMulRelTol * abs_sum[i] + kMatMulAbsTol) << "at " << i;
-  }
-  EXPECT_EQ(0, std::memcmp(y1.data(), y3.data(), y1.size() * 4)) << "thread count changed results";
+  test::ForEachTarget([&] {
+    std::vector<float> y1(s.m * s.n), y3(s.m * s.n);
+    MatMul(x.data(), s.m, w.view, b, y1.data(), pool1);
+    MatMul(x.data(), s.m, w.view, b, y3.data(), pool3);
+    for (int64_t i = 0; i < s.m * s.n; ++i) {
+      ASSERT_NEAR(y1[i], ref[i], kMatMulRelTol * abs_sum[i] + kMatMulAbsTol) << "at " << i;
+    }
+    EXPECT_EQ(0, std::memcmp(y1.data(), y3.data(), y1.size() * 4)) << "thread count changed y";
+  });
 }
 
 TEST(MatMul, MatchesReferenceF32) {
@@ -71,13 +73,13 @@ TEST(ConvertWeightRow, MatchesReference) {
     for (int64_t cols : {1, 7, 17, 1279}) {
       const auto wf = test::RandomFloats(3 * cols, 4, -70000.0f, 70000.0f);
       const test::StoredMatrix w = test::MakeStored(wf, type, 3, cols);
-      std::vector<float> row(cols);
-      ConvertWeightRow(w.view, 2, row.data());
-      for (int64_t c = 0; c < cols; ++c) {
-        const float want = WeightAtRef(w.view, 2, c);
-        ASSERT_TRUE(row[c] == want || (std::isinf(want) && row[c] == want))
-            << WeightTypeName(type) << " col " << c << ": " << row[c] << " vs " << want;
-      }
+      test::ForEachTarget([&] {
+        std::vector<float> row(cols);
+        ConvertWeightRow(w.view, 2, row.data());
+        for (int64_t c = 0; c < cols; ++c) {
+          ASSERT_EQ(row[c], WeightAtRef(w.view, 2, c)) << WeightTypeName(type) << " col " << c;
+        }
+      });
     }
   }
 }

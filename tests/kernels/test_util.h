@@ -1,11 +1,15 @@
 // Helpers shared by the kernel tests: seeded random data and stored-type weight matrices.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <vector>
 
+#include "kernels/dispatch.h"
 #include "kernels/dtype.h"
 #include "util/bf16.h"
 
@@ -38,6 +42,17 @@ inline uint16_t F32ToF16Test(float f) {
   }
   u += 0xc8000000u + 0xfffu + ((u >> 13) & 1u);  // rebias exponent (-112 << 23) and round
   return static_cast<uint16_t>(sign | (u >> 13));
+}
+
+// Runs fn once per SIMD target compiled in and supported here (the scalar fallback included),
+// with dispatch forced to that target.
+inline void ForEachTarget(const std::function<void()>& fn) {
+  for (int64_t target : AvailableTargets()) {
+    SCOPED_TRACE(TargetName(target));
+    ForceTarget(target);
+    fn();
+  }
+  ForceTarget(0);
 }
 
 // A weight matrix stored as `type`, built from float values (rounded to the type).

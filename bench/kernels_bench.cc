@@ -1,0 +1,159 @@
+// Kernel benchmarks on the real Qwen2.5-VL-3B shapes: MatMul per weight type and target, the
+// other kernels, and a streaming-read bandwidth baseline of this machine.
+//   kernels_bench --benchmark_filter=MatMul/decoder.gate
+// Counters: GFLOP/s (2·m·n·k per call) and GB/s (weight bytes read per call).
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/dispatch.h"
+#include "kernels/ops.h"
+#include "util/bf16.h"
+#include "util/thread_pool.h"
+
+namespace qwenvl::kernels {
+namespace {
+
+// One thread per core, or QWENVL_BENCH_THREADS (1 gives CPU-time-stable figures on a busy machine).
+ThreadPool& Pool() {
+  static ThreadPool pool(
+      std::getenv("QWENVL_BENCH_THREADS") ? std::atoi(std::getenv("QWENVL_BENCH_THREADS")) : 0);
+  return pool;
+}
+
+// Cheap deterministic fill (xorshift) so that large matrices are set up quickly.
+void Fill(float* v, int64_t n, uint32_t seed) {
+  uint32_t s = seed * 2654435761u + 1;
+  for (int64_t i = 0; i < n; ++i) {
+    s ^= s << 13;
+    s ^= s >> 17;
+    s ^= s << 5;
+    v[i] = static_cast<float>(s & 0xffff) / 32768.0f - 1.0f;
+  }
+}
+
+struct Matrix {
+  std::vector<uint8_t> bytes;
+  WeightView view;
+};
+
+Matrix MakeWeights(int64_t rows, int64_t cols, WeightType type) {
+  Matrix mat;
+  const int64_t n = rows * cols;
+  std::vector<float> f(cols);
+  mat.bytes.resize(n * (type == WeightType::kF32 ? 4 : 2));
+  for (int64_t r = 0; r < rows; ++r) {
+    Fill(f.data(), cols, static_cast<uint32_t>(r));
+    for (int64_t c = 0; c < cols; ++c) f[c] *= 0.05f;
+    if (type == WeightType::kF32) {
+      std::memcpy(mat.bytes.data() + r * cols * 4, f.data(), cols * 4);
+    } else {
+      uint16_t* h = reinterpret_cast<uint16_t*>(mat.bytes.data()) + r * cols;
+      for (int64_t c = 0; c < cols; ++c) h[c] = F32ToBf16(f[c]);  // f16 gets bf16 bits: timing only
+    }
+  }
+  mat.view = WeightView{mat.bytes.data(), type, rows, cols};
+  return mat;
+}
+
+size_t WeightBytes(const WeightView& w) {
+  return static_cast<size_t>(w.rows * w.cols) * (w.type == WeightType::kF32 ? 4 : 2);
+}
+
+struct MatMulCase {
+  const char* name;
+  int64_t n, k;
+};
+
+void BM_MatMul(benchmark::State& state, MatMulCase c, WeightType type, int64_t m, int64_t target) {
+  static std::string cached_key;
+  static Matrix cached;  // the lm_head matrix is 622 MB: keep one matrix alive at a time
+  const std::string key = std::string(c.name) + WeightTypeName(type);
+  if (key != cached_key) {
+    cached = Matrix{};
+    cached = MakeWeights(c.n, c.k, type);
+    cached_key = key;
+  }
+  std::vector<float> x(m * c.k), y(m * c.n), bias(c.n);
+  Fill(x.data(), m * c.k, 7);
+  Fill(bias.data(), c.n, 8);
+  ForceTarget(target);
+  for (auto _ : state) {
+    MatMul(x.data(), m, cached.view, bias.data(), y.data(), Pool());
+    benchmark::DoNotOptimize(y.data());
+  }
+  ForceTarget(0);
+  const double flops = 2.0 * m * c.n * c.k;
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GB/s"] = benchmark::Counter(WeightBytes(cached.view) * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Streaming read of a 1 GiB buffer with one thread per core: the memory bandwidth that decode
+// MatMul should approach.
+void BM_StreamRead(benchmark::State& state) {
+  const int64_t n = int64_t{1} << 27;  // 2^27 uint64 = 1 GiB
+  std::unique_ptr<uint64_t[]> buf(new uint64_t[n]);
+  for (int64_t i = 0; i < n; ++i) buf[i] = static_cast<uint64_t>(i);
+  std::vector<uint64_t> sums(Pool().size());
+  for (auto _ : state) {
+    Pool().RunRanges(n / 8, [&](int64_t begin, int64_t end, int worker) {
+      uint64_t acc[8] = {};
+      for (int64_t i = begin * 8; i < end * 8; i += 8) {
+        for (int l = 0; l < 8; ++l) acc[l] += buf[i + l];
+      }
+      sums[worker] = acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7];
+    });
+    benchmark::DoNotOptimize(sums.data());
+  }
+  state.counters["GB/s"] =
+      benchmark::Counter(n * 8 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_StreamRead)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void RegisterMatMuls() {
+  const MatMulCase cases[] = {
+      {"decoder.q_o_2048x2048", 2048, 2048},         {"decoder.k_v_256x2048", 256, 2048},
+      {"decoder.gate_up_11008x2048", 11008, 2048},   {"decoder.down_2048x11008", 2048, 11008},
+      {"decoder.lm_head_151936x2048", 151936, 2048}, {"vision.qkv_3840x1280", 3840, 1280},
+      {"vision.proj_1280x1280", 1280, 1280},         {"vision.mlp_gate_up_3420x1280", 3420, 1280},
+      {"vision.mlp_down_1280x3420", 1280, 3420},     {"merger.fc1_5120x5120", 5120, 5120}};
+  const std::vector<int64_t> targets = AvailableTargets();
+  const int64_t scalar = targets.back();
+  for (const MatMulCase& c : cases) {
+    const bool lm_head = c.n > 100000;
+    for (WeightType type : {WeightType::kBF16, WeightType::kF16, WeightType::kF32}) {
+      for (int64_t m : {1, 64, 512}) {
+        if (lm_head && m > 1) continue;
+        if (type != WeightType::kBF16 && (m == 512 || lm_head)) continue;
+        for (int64_t target : {targets.front(), scalar}) {
+          if (target == scalar && (type != WeightType::kBF16 || m == 512 || lm_head)) continue;
+          const std::string name = std::string("MatMul/") + c.name + "/" + WeightTypeName(type) +
+                                   "/m:" + std::to_string(m) + "/" + TargetName(target);
+          benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, c, type, m, target)
+              ->Unit(benchmark::kMillisecond)
+              ->UseRealTime();
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace qwenvl::kernels
+
+int main(int argc, char** argv) {
+  qwenvl::kernels::RegisterMatMuls();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

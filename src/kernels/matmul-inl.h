@@ -1,0 +1,242 @@
+// Per-target bodies of MatMul for stored weight types (f32, bf16, f16).
+//
+// Two paths, both summing each output element over k in one fixed order (so results do not
+// depend on the thread count; threads split n in fixed units):
+// - Gemv (m < kGemmMinRows, decode): streams each weight row once, converts on the fly and
+//   multiplies it with up to 4 rows of x at a time. Memory bound.
+// - Gemm (m >= kGemmMinRows, prefill and vision): x is packed transposed into blocks of
+//   kGemmMaxMrv vectors of rows; each unit of kGemmNr weight rows is converted to float once into a
+//   per-thread buffer and reused for every block of x rows by a register-blocked tile
+//   (kGemmMaxMrv × kGemmNr accumulators). Compute bound.
+
+#if defined(QWENVL_KERNELS_MATMUL_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef QWENVL_KERNELS_MATMUL_INL_H_
+#undef QWENVL_KERNELS_MATMUL_INL_H_
+#else
+#define QWENVL_KERNELS_MATMUL_INL_H_
+#endif
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "hwy/highway.h"
+#include "kernels/weights-inl.h"
+#include "util/thread_pool.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace qwenvl::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+constexpr int64_t kGemvNr = 4;             // weight rows per Gemv tile (and per thread unit)
+constexpr int64_t kGemvMr = 4;             // x rows per Gemv tile
+constexpr int64_t kGemmMinRows = 8;        // from this many rows of x on, Gemm wins
+constexpr int64_t kGemmNr = 6;             // weight rows per Gemm tile (and per thread unit)
+constexpr int64_t kGemmL2Bytes = 1 << 20;  // packed x kept in L2 while the weights stream by
+#if HWY_TARGET <= HWY_AVX3
+constexpr int64_t kGemmMaxMrv = 4;  // 4 × 6 accumulators + 4 x vectors + 1 broadcast ≤ 32 regs
+#else
+constexpr int64_t kGemmMaxMrv = 2;  // 2 × 6 + 2 + 1 ≤ 16 registers
+#endif
+
+// y[i, r] = x[i, :] · w[r, :] (+ bias[r]) for i < kMr, r < kNr; w rows are contiguous (stride k).
+template <int kMr, int kNr, typename T>
+HWY_INLINE void GemvTile(const float* HWY_RESTRICT x, int64_t k, const T* HWY_RESTRICT w,
+                         const float* bias, float* HWY_RESTRICT y, int64_t n) {
+  const hn::ScalableTag<float> df;
+  using V = hn::Vec<decltype(df)>;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  V acc[kMr][kNr];
+  for (int i = 0; i < kMr; ++i) {
+    for (int r = 0; r < kNr; ++r) acc[i][r] = hn::Zero(df);
+  }
+  int64_t p = 0;
+  for (; p + lanes <= k; p += lanes) {
+    V wv[kNr];
+    for (int r = 0; r < kNr; ++r) wv[r] = LoadWeights(df, w + r * k + p);
+    for (int i = 0; i < kMr; ++i) {
+      const V xv = hn::LoadU(df, x + i * k + p);
+      for (int r = 0; r < kNr; ++r) acc[i][r] = hn::MulAdd(xv, wv[r], acc[i][r]);
+    }
+  }
+  for (int i = 0; i < kMr; ++i) {
+    for (int r = 0; r < kNr; ++r) {
+      float s = hn::GetLane(hn::SumOfLanes(df, acc[i][r]));
+      for (int64_t q = p; q < k; ++q) s += x[i * k + q] * WeightToF32(w[r * k + q]);
+      y[i * n + r] = bias ? s + bias[r] : s;
+    }
+  }
+}
+
+// Columns [j, j + kNr) of y for all m rows.
+template <int kNr, typename T>
+void GemvColumns(const float* x, int64_t m, const T* w_rows, int64_t k, const float* bias, float* y,
+                 int64_t n) {
+  for (int64_t i = 0; i < m; i += kGemvMr) {
+    const float* xi = x + i * k;
+    float* yi = y + i * n;
+    switch (std::min(kGemvMr, m - i)) {
+      case 1:
+        GemvTile<1, kNr>(xi, k, w_rows, bias, yi, n);
+        break;
+      case 2:
+        GemvTile<2, kNr>(xi, k, w_rows, bias, yi, n);
+        break;
+      case 3:
+        GemvTile<3, kNr>(xi, k, w_rows, bias, yi, n);
+        break;
+      default:
+        GemvTile<4, kNr>(xi, k, w_rows, bias, yi, n);
+        break;
+    }
+  }
+}
+
+template <typename T>
+void Gemv(const float* x, int64_t m, const T* w, int64_t n, int64_t k, const float* bias, float* y,
+          ThreadPool& pool) {
+  const int64_t units = (n + kGemvNr - 1) / kGemvNr;
+  pool.RunRanges(units, [&](int64_t begin, int64_t end, int) {
+    const int64_t j_end = std::min(n, end * kGemvNr);
+    for (int64_t j = begin * kGemvNr; j < j_end;) {
+      const float* b = bias ? bias + j : nullptr;
+      if (j + kGemvNr <= j_end) {
+        GemvColumns<kGemvNr>(x, m, w + j * k, k, b, y + j, n);
+        j += kGemvNr;
+      } else {
+        GemvColumns<1>(x, m, w + j * k, k, b, y + j, n);
+        j += 1;
+      }
+    }
+  });
+}
+
+// Packs rows [block·mb, block·mb + mb) of x transposed: xt[block][p][r] = x[block·mb + r][p],
+// zero for rows past m.
+inline void PackTransposed(const float* x, int64_t m, int64_t k, int64_t mb, int64_t block,
+                           float* xt) {
+  float* dst = xt + block * mb * k;
+  const int64_t i0 = block * mb, rows = std::min(mb, m - i0);
+  constexpr int64_t kChunk = 64;  // columns of x per pass: keeps the written lines in L1
+  for (int64_t p0 = 0; p0 < k; p0 += kChunk) {
+    const int64_t p1 = std::min(k, p0 + kChunk);
+    for (int64_t r = 0; r < mb; ++r) {
+      if (r < rows) {
+        const float* src = x + (i0 + r) * k;
+        for (int64_t p = p0; p < p1; ++p) dst[p * mb + r] = src[p];
+      } else {
+        for (int64_t p = p0; p < p1; ++p) dst[p * mb + r] = 0.0f;
+      }
+    }
+  }
+}
+
+// out[r][row] = Σ_p xt[p][row] · wt[r][p] for row < kMrv·lanes, r < kGemmNr (full k).
+template <int kMrv>
+HWY_INLINE void GemmTile(const float* HWY_RESTRICT xt, int64_t mb, const float* HWY_RESTRICT wt,
+                         int64_t k, float* HWY_RESTRICT out) {
+  const hn::ScalableTag<float> df;
+  using V = hn::Vec<decltype(df)>;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  V acc[kMrv][kGemmNr];
+  for (int v = 0; v < kMrv; ++v) {
+    for (int r = 0; r < kGemmNr; ++r) acc[v][r] = hn::Zero(df);
+  }
+  for (int64_t p = 0; p < k; ++p) {
+    V xv[kMrv];
+    for (int v = 0; v < kMrv; ++v) xv[v] = hn::LoadU(df, xt + p * mb + v * lanes);
+    for (int r = 0; r < kGemmNr; ++r) {
+      const V wb = hn::Set(df, wt[r * k + p]);
+      for (int v = 0; v < kMrv; ++v) acc[v][r] = hn::MulAdd(xv[v], wb, acc[v][r]);
+    }
+  }
+  for (int r = 0; r < kGemmNr; ++r) {
+    for (int v = 0; v < kMrv; ++v) hn::StoreU(acc[v][r], df, out + (r * kMrv + v) * lanes);
+  }
+}
+
+struct GemmBlock {
+  const float* xt;  // [k][mb] packed rows of this block
+  int64_t mb, i0, rows;
+};
+
+// y[i0 + row, j0 + r] for one block of x rows and one unit of nr (≤ kGemmNr) weight rows.
+inline void GemmBlockUnit(const GemmBlock& blk, const float* wt, int64_t k, int64_t j0, int64_t nr,
+                          const float* bias, float* y, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  const int64_t mrv = (blk.rows + lanes - 1) / lanes;
+  HWY_ALIGN float out[kGemmNr * kGemmMaxMrv * HWY_MAX_BYTES / sizeof(float)];
+  switch (mrv) {
+    case 1:
+      GemmTile<1>(blk.xt, blk.mb, wt, k, out);
+      break;
+    case 2:
+      GemmTile<2>(blk.xt, blk.mb, wt, k, out);
+      break;
+#if HWY_TARGET <= HWY_AVX3
+    case 3:
+      GemmTile<3>(blk.xt, blk.mb, wt, k, out);
+      break;
+    case 4:
+      GemmTile<4>(blk.xt, blk.mb, wt, k, out);
+      break;
+#endif
+  }
+  for (int64_t r = 0; r < nr; ++r) {
+    const float b = bias ? bias[j0 + r] : 0.0f;
+    const float* col = out + r * mrv * lanes;
+    for (int64_t row = 0; row < blk.rows; ++row) {
+      const float s = col[row];
+      y[(blk.i0 + row) * n + j0 + r] = bias ? s + b : s;
+    }
+  }
+}
+
+template <typename T>
+void Gemm(const float* x, int64_t m, const T* w, int64_t n, int64_t k, const float* bias, float* y,
+          ThreadPool& pool) {
+  const hn::ScalableTag<float> df;
+  const int64_t mb = kGemmMaxMrv * static_cast<int64_t>(hn::Lanes(df));
+  const int64_t blocks = (m + mb - 1) / mb;
+  thread_local std::vector<float> xt_storage;  // grows to the largest request, then stays
+  xt_storage.resize(blocks * mb * k);
+  float* xt = xt_storage.data();
+  pool.Run(blocks, [&](int64_t b, int) { PackTransposed(x, m, k, mb, b, xt); });
+  // Blocks of packed x are visited in groups that stay in L2 (half of it, the rest holds the
+  // converted weights); each group re-reads the weights once.
+  const int64_t group = std::max<int64_t>(1, kGemmL2Bytes / (mb * k * 4));
+  const int64_t units = (n + kGemmNr - 1) / kGemmNr;
+  pool.RunRanges(units, [&](int64_t begin, int64_t end, int) {
+    thread_local std::vector<float> wt_storage;  // [kGemmNr][k] converted weight rows
+    wt_storage.assign(kGemmNr * k, 0.0f);
+    float* wt = wt_storage.data();
+    for (int64_t b0 = 0; b0 < blocks; b0 += group) {
+      for (int64_t u = begin; u < end; ++u) {
+        const int64_t j0 = u * kGemmNr, nr = std::min(kGemmNr, n - j0);
+        for (int64_t r = 0; r < nr; ++r) ConvertRowT(w + (j0 + r) * k, k, wt + r * k);
+        if (nr < kGemmNr) std::fill(wt + nr * k, wt + kGemmNr * k, 0.0f);
+        for (int64_t b = b0; b < std::min(blocks, b0 + group); ++b) {
+          const GemmBlock blk{xt + b * mb * k, mb, b * mb, std::min(mb, m - b * mb)};
+          GemmBlockUnit(blk, wt, k, j0, nr, bias, y, n);
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void MatMulStored(const float* x, int64_t m, const void* w, int64_t n, int64_t k, const float* bias,
+                  float* y, ThreadPool& pool) {
+  const T* wt = static_cast<const T*>(w);
+  if (m >= kGemmMinRows) {
+    Gemm(x, m, wt, n, k, bias, y, pool);
+  } else {
+    Gemv(x, m, wt, n, k, bias, y, pool);
+  }
+}
+
+}  // namespace qwenvl::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // QWENVL_KERNELS_MATMUL_INL_H_
