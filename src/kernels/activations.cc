@@ -1,15 +1,36 @@
-#include <cmath>
-
+// SiluMul and GeluErf: runtime dispatch to the bodies in activations-inl.h.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/activations.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "kernels/activations-inl.h"
 #include "kernels/ops.h"
 
+HWY_BEFORE_NAMESPACE();
+namespace qwenvl::kernels::HWY_NAMESPACE {
+
+void SiluMulTarget(float* gate, const float* up, int64_t n) {
+  ForEachVector(gate, up, n, [](auto df, auto g, auto u) { return SiluMulVec(df, g, u); });
+}
+
+void GeluErfTarget(float* x, int64_t n) {
+  ForEachVector(x, nullptr, n, [](auto df, auto v, auto) { return GeluErfVec(df, v); });
+}
+
+}  // namespace qwenvl::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
 namespace qwenvl::kernels {
 
+HWY_EXPORT(SiluMulTarget);
+HWY_EXPORT(GeluErfTarget);
+
 void SiluMul(float* gate, const float* up, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  HWY_DYNAMIC_DISPATCH(SiluMulTarget)(gate, up, n);
 }
 
-void GeluErf(float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678f));
-}
+void GeluErf(float* x, int64_t n) { HWY_DYNAMIC_DISPATCH(GeluErfTarget)(x, n); }
 
 }  // namespace qwenvl::kernels
+#endif  // HWY_ONCE

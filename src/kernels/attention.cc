@@ -1,38 +1,42 @@
-#include <algorithm>
-#include <cmath>
-#include <vector>
-
+// Attention: tasks (kv head × block of query positions) split statically over threads; bodies
+// in attention-inl.h.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/attention.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "kernels/attention-inl.h"
 #include "kernels/ops.h"
+#include "util/error.h"
 
-namespace qwenvl::kernels {
+HWY_BEFORE_NAMESPACE();
+namespace qwenvl::kernels::HWY_NAMESPACE {
 
-void Attention(const AttentionArgs& a, ThreadPool& pool) {
-  const int64_t group = a.num_heads / a.num_kv_heads, d = a.head_dim;
-  pool.Run(a.num_heads * a.q_len, [&](int64_t task, int) {
-    const int64_t h = task / a.q_len, i = task % a.q_len, kvh = h / group;
-    const int64_t visible = a.causal ? std::min(a.kv_len, a.q_offset + i + 1) : a.kv_len;
-    thread_local std::vector<float> p;
-    p.resize(visible);
-    const float* q = a.q + i * a.q_stride + h * d;
-    float max = -INFINITY;
-    for (int64_t j = 0; j < visible; ++j) {
-      const float* kr = a.k + j * a.k_stride + kvh * d;
-      float dot = 0;
-      for (int64_t c = 0; c < d; ++c) dot += q[c] * kr[c];
-      p[j] = dot * a.scale;
-      max = std::max(max, p[j]);
-    }
-    float sum = 0;
-    for (int64_t j = 0; j < visible; ++j) sum += (p[j] = std::exp(p[j] - max));
-    float* o = a.out + i * a.out_stride + h * d;
-    std::fill(o, o + d, 0.0f);
-    for (int64_t j = 0; j < visible; ++j) {
-      const float* vr = a.v + j * a.v_stride + kvh * d;
-      for (int64_t c = 0; c < d; ++c) o[c] += p[j] * vr[c];
-    }
-    const float inv = 1.0f / sum;
-    for (int64_t c = 0; c < d; ++c) o[c] *= inv;
+void AttentionTarget(const AttentionArgs& a, ThreadPool& pool) {
+  const int64_t group = a.num_heads / a.num_kv_heads;
+  const int64_t block = std::max<int64_t>(1, kRowsPerTask / group);  // positions per task
+  const int64_t blocks = (a.q_len + block - 1) / block;
+  pool.Run(a.num_kv_heads * blocks, [&](int64_t task, int) {
+    thread_local FlashScratch scratch;
+    const int64_t kvh = task / blocks, pos0 = (task % blocks) * block;
+    const FlashTask t{kvh, pos0, std::min(block, a.q_len - pos0), group};
+    FlashAttentionTask(a, t, scratch);
   });
 }
 
+}  // namespace qwenvl::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace qwenvl::kernels {
+
+HWY_EXPORT(AttentionTarget);
+
+void Attention(const AttentionArgs& args, ThreadPool& pool) {
+  QWENVL_CHECK(args.num_kv_heads > 0 && args.num_heads % args.num_kv_heads == 0);
+  QWENVL_CHECK(args.kv_len > 0 && args.q_offset >= 0);
+  if (args.q_len <= 0) return;
+  HWY_DYNAMIC_DISPATCH(AttentionTarget)(args, pool);
+}
+
 }  // namespace qwenvl::kernels
+#endif  // HWY_ONCE

@@ -41,12 +41,14 @@ void CheckAttention(const Case& c) {
                   c.causal,    c.q_offset};
   AttentionRef(a);
   ThreadPool pool1(1), pool3(3);
-  a.out = o1.data();
-  Attention(a, pool1);
-  a.out = o3.data();
-  Attention(a, pool3);
-  for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(o1[i], ref[i], kAttentionTol) << "at " << i;
-  EXPECT_EQ(0, std::memcmp(o1.data(), o3.data(), o1.size() * 4)) << "thread count changed results";
+  test::ForEachTarget([&] {
+    a.out = o1.data();
+    Attention(a, pool1);
+    a.out = o3.data();
+    Attention(a, pool3);
+    for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(o1[i], ref[i], kAttentionTol) << "at " << i;
+    EXPECT_EQ(0, std::memcmp(o1.data(), o3.data(), o1.size() * 4)) << "thread count changed out";
+  });
 }
 
 TEST(Attention, MatchesReference) {
