@@ -1,0 +1,64 @@
+#include "runtime/generation_config.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "util/error.h"
+#include "util/mapped_file.h"
+
+namespace qwenvl::runtime {
+
+namespace {
+
+template <class T>
+void ReadNumber(const nlohmann::json& j, const char* key, const std::string& path, T* out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  if (!it->is_number())
+    throw Error(ErrorCode::kCorruptFile, path + ": " + key + " must be a number");
+  *out = it->get<T>();
+}
+
+}  // namespace
+
+GenerationDefaults ParseGenerationDefaults(const std::string& json_text, const std::string& path,
+                                           const std::vector<int64_t>& config_eos) {
+  GenerationDefaults g;
+  g.eos_token_ids = config_eos;
+  auto j = nlohmann::json::parse(json_text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    throw Error(ErrorCode::kCorruptFile, path + ": not a JSON object");
+  if (auto it = j.find("do_sample"); it != j.end() && it->is_boolean()) g.do_sample = *it;
+  ReadNumber(j, "temperature", path, &g.temperature);
+  ReadNumber(j, "top_k", path, &g.top_k);
+  ReadNumber(j, "top_p", path, &g.top_p);
+  ReadNumber(j, "min_p", path, &g.min_p);
+  ReadNumber(j, "repetition_penalty", path, &g.repetition_penalty);
+  if (auto it = j.find("eos_token_id"); it != j.end()) {
+    std::vector<int64_t> ids;
+    if (it->is_number_integer()) ids.push_back(*it);
+    if (it->is_array())
+      for (const auto& e : *it)
+        if (e.is_number_integer()) ids.push_back(e);
+    for (int64_t id : ids)
+      if (std::find(g.eos_token_ids.begin(), g.eos_token_ids.end(), id) == g.eos_token_ids.end())
+        g.eos_token_ids.push_back(id);
+  }
+  if (g.temperature < 0 || g.top_p <= 0 || g.top_p > 1 || g.repetition_penalty <= 0)
+    throw Error(ErrorCode::kCorruptFile, path + ": sampling values out of range");
+  return g;
+}
+
+GenerationDefaults LoadGenerationDefaults(const std::string& model_dir,
+                                          const std::vector<int64_t>& config_eos) {
+  const std::string path = model_dir + "/generation_config.json";
+  if (!std::filesystem::exists(path)) {
+    GenerationDefaults g;
+    g.eos_token_ids = config_eos;
+    return g;
+  }
+  return ParseGenerationDefaults(ReadFileToString(path), path, config_eos);
+}
+
+}  // namespace qwenvl::runtime
