@@ -4,17 +4,13 @@
 #include <algorithm>
 
 #include "media/image_decode.h"
+#include "media/preprocessor_config.h"
 #include "media/resize_bicubic.h"
 #include "media/smart_resize.h"
 #include "util/error.h"
 
 namespace qwenvl::media {
 namespace {
-
-// qwen-vl-utils image defaults (§6.2 table), used for frame lists, whose frames take the image
-// path.
-constexpr int64_t kImageMinPixels = 4 * 28 * 28;
-constexpr int64_t kImageMaxPixels = 16384 * 28 * 28;
 
 RgbImage ResizeTo(RgbImage frame, FrameSize size, ThreadPool* pool) {
   if (frame.width == size.width && frame.height == size.height) return frame;
@@ -137,8 +133,8 @@ PreprocessedVideo PreprocessVideoFrames(const std::vector<std::string>& image_pa
       rs = {fs.height, fs.width};
     } else {
       rs = SmartResize(image.height, image.width, kVideoSizeFactor,
-                       options.min_pixels.value_or(kImageMinPixels),
-                       options.max_pixels.value_or(kImageMaxPixels));
+                       options.min_pixels.value_or(kDefaultMinPixels),
+                       options.max_pixels.value_or(kDefaultMaxPixels));
     }
     const FrameSize size{static_cast<int>(rs.height), static_cast<int>(rs.width)};
     if (frames.empty()) {

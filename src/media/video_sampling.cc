@@ -5,15 +5,12 @@
 #include <cmath>
 #include <string>
 
+#include "media/preprocessor_config.h"
 #include "media/smart_resize.h"
 #include "util/error.h"
 
 namespace qwenvl::media {
 namespace {
-
-// qwen-vl-utils image defaults, used by the resized_height/resized_width path of §7.3 (§6.2 table).
-constexpr int64_t kImageMinPixels = 4 * 28 * 28;
-constexpr int64_t kImageMaxPixels = 16384 * 28 * 28;
 
 // torch.linspace on CPU (RangeFactoriesKernel): float32 step, the first half counted up from start
 // and the second half down from end. Runs of 2·8 elements go through the AVX2 vector body, which
@@ -146,7 +143,7 @@ FrameSize VideoResizedSize(int orig_height, int orig_width, const VideoOptions& 
     RequirePositive(options.resized_width, "resized_width");
     // qwen-vl-utils rounds the requested size with the image defaults (§7.3, §6.2).
     size = SmartResize(*options.resized_height, *options.resized_width, kVideoSizeFactor,
-                       kImageMinPixels, kImageMaxPixels);
+                       kDefaultMinPixels, kDefaultMaxPixels);
   } else {
     const FramePixelBudget budget = VideoPixelBudget(options, nframes);
     size = SmartResize(orig_height, orig_width, kVideoSizeFactor, budget.min_pixels,
