@@ -1,4 +1,4 @@
-// Stored-type to float32 conversion of single rows (embedding lookups, bias and norm loading).
+// Conversion of single rows to float32 (embedding lookups, bias and norm loading), every type.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/convert.cc"
 #include <string>
@@ -25,6 +25,20 @@ void ConvertRowTarget(const void* src, WeightType type, int64_t n, float* dst) {
   }
 }
 
+void ConvertWeightRowTarget(const WeightView& w, int64_t row, float* dst) {
+  switch (w.type) {
+    case WeightType::kQ8:
+      return ConvertRowT(MakeQ8Rows(w).Row(row), w.cols, dst);
+    case WeightType::kQ4:
+      return ConvertRowT(MakeQ4Rows(w).Row(row), w.cols, dst);
+    default: {
+      const size_t elem = w.type == WeightType::kF32 ? 4 : 2;
+      const char* src = static_cast<const char*>(w.data) + row * w.cols * elem;
+      return ConvertRowTarget(src, w.type, w.cols, dst);
+    }
+  }
+}
+
 }  // namespace qwenvl::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -32,6 +46,7 @@ HWY_AFTER_NAMESPACE();
 namespace qwenvl::kernels {
 
 HWY_EXPORT(ConvertRowTarget);
+HWY_EXPORT(ConvertWeightRowTarget);
 
 void ConvertRow(const void* src, WeightType type, int64_t n, float* dst) {
   if (type != WeightType::kF32 && type != WeightType::kBF16 && type != WeightType::kF16) {
@@ -44,8 +59,7 @@ void ConvertRow(const void* src, WeightType type, int64_t n, float* dst) {
 
 void ConvertWeightRow(const WeightView& w, int64_t row, float* dst) {
   QWENVL_CHECK(row >= 0 && row < w.rows);
-  const size_t elem = w.type == WeightType::kF32 ? 4 : 2;
-  ConvertRow(static_cast<const char*>(w.data) + row * w.cols * elem, w.type, w.cols, dst);
+  HWY_DYNAMIC_DISPATCH(ConvertWeightRowTarget)(w, row, dst);
 }
 
 }  // namespace qwenvl::kernels

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace qwenvl::kernels {
 
@@ -11,8 +12,8 @@ enum class WeightType : uint8_t {
   kF32,
   kBF16,
   kF16,
-  kQ8,  // 8-bit blocks, produced at load time
-  kQ4,  // 4-bit blocks, produced at load time
+  kQ8,  // 8-bit blocks, produced at load time (layout below)
+  kQ4,  // 4-bit blocks, produced at load time (layout below)
 };
 
 const char* WeightTypeName(WeightType t);
@@ -24,6 +25,53 @@ struct WeightView {
   WeightType type = WeightType::kF32;
   int64_t rows = 0;
   int64_t cols = 0;
+};
+
+// Quantized layouts. Each row is cut into blocks of kQuantBlock consecutive columns (the last block
+// zero-padded), each with one float32 scale. The matrix is one buffer:
+//   [rows][row_bytes] quantized values, then [rows][blocks] float32 scales (at scales_offset).
+// kQ8: row_bytes = blocks·32; byte i of a block is int8 q_i ∈ [−127, 127]; value = scale·q_i,
+//      scale = max|w| / 127 over the block (symmetric).
+// kQ4: row_bytes = blocks·16; byte i of a block holds element i in its low nibble and element
+//      i + 16 in its high nibble, each u ∈ [1, 15]; value = scale·(u − 8), scale = max|w| / 7.
+constexpr int64_t kQuantBlock = 32;
+
+struct QuantLayout {
+  int64_t blocks = 0;         // blocks per row
+  int64_t row_bytes = 0;      // bytes of quantized values per row
+  int64_t scales_offset = 0;  // byte offset of the scales (rows · row_bytes)
+  int64_t total_bytes = 0;
+};
+
+inline QuantLayout QuantLayoutOf(WeightType type, int64_t rows, int64_t cols) {
+  QuantLayout l;
+  l.blocks = (cols + kQuantBlock - 1) / kQuantBlock;
+  l.row_bytes = l.blocks * (type == WeightType::kQ4 ? kQuantBlock / 2 : kQuantBlock);
+  l.scales_offset = rows * l.row_bytes;
+  l.total_bytes = l.scales_offset + rows * l.blocks * static_cast<int64_t>(sizeof(float));
+  return l;
+}
+
+inline bool IsQuantized(WeightType t) { return t == WeightType::kQ8 || t == WeightType::kQ4; }
+
+// An owning quantized copy of a weight matrix (see Quantize in ops.h); view() is valid while
+// the object lives and is not moved from.
+class QuantizedMatrix {
+ public:
+  QuantizedMatrix() = default;
+  QuantizedMatrix(WeightType type, int64_t rows, int64_t cols)
+      : type_(type), rows_(rows), cols_(cols) {
+    const QuantLayout l = QuantLayoutOf(type, rows, cols);
+    storage_.resize((l.total_bytes + 3) / 4);  // float-aligned
+  }
+  WeightView view() const { return WeightView{storage_.data(), type_, rows_, cols_}; }
+  uint8_t* data() { return reinterpret_cast<uint8_t*>(storage_.data()); }
+  size_t bytes() const { return storage_.size() * sizeof(float); }
+
+ private:
+  std::vector<float> storage_;
+  WeightType type_ = WeightType::kQ8;
+  int64_t rows_ = 0, cols_ = 0;
 };
 
 }  // namespace qwenvl::kernels

@@ -39,10 +39,10 @@ constexpr int64_t kGemmMaxMrv = 4;  // 4 × 6 accumulators + 4 x vectors + 1 bro
 constexpr int64_t kGemmMaxMrv = 2;  // 2 × 6 + 2 + 1 ≤ 16 registers
 #endif
 
-// y[i, r] = x[i, :] · w[r, :] (+ bias[r]) for i < kMr, r < kNr; w rows are contiguous (stride k).
-template <int kMr, int kNr, typename T>
-HWY_INLINE void GemvTile(const float* HWY_RESTRICT x, int64_t k, const T* HWY_RESTRICT w,
-                         const float* bias, float* HWY_RESTRICT y, int64_t n) {
+// y[i, r] = x[i, :] · w[r, :] (+ bias[r]) for i < kMr, r < kNr; w[r] are row readers.
+template <int kMr, int kNr, typename R>
+HWY_INLINE void GemvTile(const float* HWY_RESTRICT x, int64_t k, const R* w, const float* bias,
+                         float* HWY_RESTRICT y, int64_t n) {
   const hn::ScalableTag<float> df;
   using V = hn::Vec<decltype(df)>;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
@@ -53,7 +53,7 @@ HWY_INLINE void GemvTile(const float* HWY_RESTRICT x, int64_t k, const T* HWY_RE
   int64_t p = 0;
   for (; p + lanes <= k; p += lanes) {
     V wv[kNr];
-    for (int r = 0; r < kNr; ++r) wv[r] = LoadWeights(df, w + r * k + p);
+    for (int r = 0; r < kNr; ++r) wv[r] = LoadRow(df, w[r], p);
     for (int i = 0; i < kMr; ++i) {
       const V xv = hn::LoadU(df, x + i * k + p);
       for (int r = 0; r < kNr; ++r) acc[i][r] = hn::MulAdd(xv, wv[r], acc[i][r]);
@@ -62,16 +62,18 @@ HWY_INLINE void GemvTile(const float* HWY_RESTRICT x, int64_t k, const T* HWY_RE
   for (int i = 0; i < kMr; ++i) {
     for (int r = 0; r < kNr; ++r) {
       float s = hn::GetLane(hn::SumOfLanes(df, acc[i][r]));
-      for (int64_t q = p; q < k; ++q) s += x[i * k + q] * WeightToF32(w[r * k + q]);
+      for (int64_t q = p; q < k; ++q) s += x[i * k + q] * ElementAt(w[r], q);
       y[i * n + r] = bias ? s + bias[r] : s;
     }
   }
 }
 
 // Columns [j, j + kNr) of y for all m rows.
-template <int kNr, typename T>
-void GemvColumns(const float* x, int64_t m, const T* w_rows, int64_t k, const float* bias, float* y,
-                 int64_t n) {
+template <int kNr, typename Rows>
+void GemvColumns(const float* x, int64_t m, const Rows& w, int64_t j, int64_t k, const float* bias,
+                 float* y, int64_t n) {
+  decltype(w.Row(0)) w_rows[kNr];
+  for (int r = 0; r < kNr; ++r) w_rows[r] = w.Row(j + r);
   for (int64_t i = 0; i < m; i += kGemvMr) {
     const float* xi = x + i * k;
     float* yi = y + i * n;
@@ -92,19 +94,19 @@ void GemvColumns(const float* x, int64_t m, const T* w_rows, int64_t k, const fl
   }
 }
 
-template <typename T>
-void Gemv(const float* x, int64_t m, const T* w, int64_t n, int64_t k, const float* bias, float* y,
-          ThreadPool& pool) {
+template <typename Rows>
+void Gemv(const float* x, int64_t m, const Rows& w, int64_t n, int64_t k, const float* bias,
+          float* y, ThreadPool& pool) {
   const int64_t units = (n + kGemvNr - 1) / kGemvNr;
   pool.RunRanges(units, [&](int64_t begin, int64_t end, int) {
     const int64_t j_end = std::min(n, end * kGemvNr);
     for (int64_t j = begin * kGemvNr; j < j_end;) {
       const float* b = bias ? bias + j : nullptr;
       if (j + kGemvNr <= j_end) {
-        GemvColumns<kGemvNr>(x, m, w + j * k, k, b, y + j, n);
+        GemvColumns<kGemvNr>(x, m, w, j, k, b, y + j, n);
         j += kGemvNr;
       } else {
-        GemvColumns<1>(x, m, w + j * k, k, b, y + j, n);
+        GemvColumns<1>(x, m, w, j, k, b, y + j, n);
         j += 1;
       }
     }
@@ -193,9 +195,9 @@ inline void GemmBlockUnit(const GemmBlock& blk, const float* wt, int64_t k, int6
   }
 }
 
-template <typename T>
-void Gemm(const float* x, int64_t m, const T* w, int64_t n, int64_t k, const float* bias, float* y,
-          ThreadPool& pool) {
+template <typename Rows>
+void Gemm(const float* x, int64_t m, const Rows& w, int64_t n, int64_t k, const float* bias,
+          float* y, ThreadPool& pool) {
   const hn::ScalableTag<float> df;
   const int64_t mb = kGemmMaxMrv * static_cast<int64_t>(hn::Lanes(df));
   const int64_t blocks = (m + mb - 1) / mb;
@@ -214,7 +216,7 @@ void Gemm(const float* x, int64_t m, const T* w, int64_t n, int64_t k, const flo
     for (int64_t b0 = 0; b0 < blocks; b0 += group) {
       for (int64_t u = begin; u < end; ++u) {
         const int64_t j0 = u * kGemmNr, nr = std::min(kGemmNr, n - j0);
-        for (int64_t r = 0; r < nr; ++r) ConvertRowT(w + (j0 + r) * k, k, wt + r * k);
+        for (int64_t r = 0; r < nr; ++r) ConvertRowT(w.Row(j0 + r), k, wt + r * k);
         if (nr < kGemmNr) std::fill(wt + nr * k, wt + kGemmNr * k, 0.0f);
         for (int64_t b = b0; b < std::min(blocks, b0 + group); ++b) {
           const GemmBlock blk{xt + b * mb * k, mb, b * mb, std::min(mb, m - b * mb)};
@@ -225,14 +227,13 @@ void Gemm(const float* x, int64_t m, const T* w, int64_t n, int64_t k, const flo
   });
 }
 
-template <typename T>
-void MatMulStored(const float* x, int64_t m, const void* w, int64_t n, int64_t k, const float* bias,
-                  float* y, ThreadPool& pool) {
-  const T* wt = static_cast<const T*>(w);
+template <typename Rows>
+void MatMulRows(const float* x, int64_t m, const Rows& w, int64_t n, int64_t k, const float* bias,
+                float* y, ThreadPool& pool) {
   if (m >= kGemmMinRows) {
-    Gemm(x, m, wt, n, k, bias, y, pool);
+    Gemm(x, m, w, n, k, bias, y, pool);
   } else {
-    Gemv(x, m, wt, n, k, bias, y, pool);
+    Gemv(x, m, w, n, k, bias, y, pool);
   }
 }
 

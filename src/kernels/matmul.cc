@@ -12,15 +12,23 @@ namespace qwenvl::kernels::HWY_NAMESPACE {
 
 void MatMulTarget(const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
                   ThreadPool& pool) {
+  const int64_t n = w.rows, k = w.cols;
   switch (w.type) {
     case WeightType::kF32:
-      return MatMulStored<float>(x, m, w.data, w.rows, w.cols, bias, y, pool);
+      return MatMulRows(x, m, StoredRows<float>{static_cast<const float*>(w.data), k}, n, k, bias,
+                        y, pool);
     case WeightType::kBF16:
-      return MatMulStored<hwy::bfloat16_t>(x, m, w.data, w.rows, w.cols, bias, y, pool);
+      return MatMulRows(x, m,
+                        StoredRows<hwy::bfloat16_t>{static_cast<const hwy::bfloat16_t*>(w.data), k},
+                        n, k, bias, y, pool);
     case WeightType::kF16:
-      return MatMulStored<hwy::float16_t>(x, m, w.data, w.rows, w.cols, bias, y, pool);
-    default:
-      QWENVL_CHECK(false && "quantized MatMul not implemented");
+      return MatMulRows(x, m,
+                        StoredRows<hwy::float16_t>{static_cast<const hwy::float16_t*>(w.data), k},
+                        n, k, bias, y, pool);
+    case WeightType::kQ8:
+      return MatMulRows(x, m, MakeQ8Rows(w), n, k, bias, y, pool);
+    case WeightType::kQ4:
+      return MatMulRows(x, m, MakeQ4Rows(w), n, k, bias, y, pool);
   }
 }
 

@@ -64,9 +64,13 @@ struct AttentionArgs {
 };
 void Attention(const AttentionArgs& args, ThreadPool& pool);
 
+// Quantizes w (f32, bf16 or f16) to `to` (kQ8 or kQ4; layouts in dtype.h), rows split over
+// threads. Throws Error(kUnsupported) for other types. Used at load time, not per token.
+QuantizedMatrix Quantize(const WeightView& w, WeightType to, ThreadPool& pool);
+
 // Converts n elements of a stored row to float32 (embedding lookups, bias and norm loading).
 void ConvertRow(const void* src, WeightType type, int64_t n, float* dst);
-// Converts row `row` of w to float32.
+// Converts row `row` of w (any type, quantized included) to float32.
 void ConvertWeightRow(const WeightView& w, int64_t row, float* dst);
 
 }  // namespace qwenvl::kernels

@@ -1,6 +1,7 @@
 #include "kernels/reference.h"
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "util/bf16.h"
@@ -16,10 +17,21 @@ float WeightAtRef(const WeightView& w, int64_t row, int64_t col) {
       return Bf16ToF32(static_cast<const uint16_t*>(w.data)[i]);
     case WeightType::kF16:
       return F16ToF32(static_cast<const uint16_t*>(w.data)[i]);
-    default:
+    case WeightType::kQ8:
+    case WeightType::kQ4:
       break;
   }
-  return NAN;
+  // Quantized layouts (dtype.h): values, then one float scale per block of kQuantBlock columns.
+  const QuantLayout l = QuantLayoutOf(w.type, w.rows, w.cols);
+  const uint8_t* base = static_cast<const uint8_t*>(w.data);
+  const int64_t block = col / kQuantBlock, offset = col % kQuantBlock;
+  float scale;
+  std::memcpy(&scale, base + l.scales_offset + (row * l.blocks + block) * 4, 4);
+  const uint8_t* q = base + row * l.row_bytes;
+  if (w.type == WeightType::kQ8) return scale * static_cast<int8_t>(q[col]);
+  const uint8_t byte = q[block * (kQuantBlock / 2) + offset % (kQuantBlock / 2)];
+  const int u = offset < kQuantBlock / 2 ? (byte & 15) : (byte >> 4);
+  return scale * static_cast<float>(u - 8);
 }
 
 void MatMulRef(const float* x, int64_t m, const WeightView& w, const float* bias, float* y) {

@@ -1,4 +1,5 @@
-// Per-target helpers that read stored weight types (f32, bf16, f16) as float32 vectors.
+// Per-target readers of weight rows as float32 vectors, for every WeightType: stored rows (f32,
+// bf16, f16) are plain pointers, quantized rows (q8, q4; layouts in dtype.h) carry their scales.
 // Included by the kernels' -inl.h files inside their per-target namespace pass.
 
 #if defined(QWENVL_KERNELS_WEIGHTS_INL_H_) == defined(HWY_TARGET_TOGGLE)
@@ -11,57 +12,136 @@
 #include <cstdint>
 
 #include "hwy/highway.h"
+#include "kernels/dtype.h"
 #include "util/bf16.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace qwenvl::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Loads Lanes(df) consecutive weights starting at p, converted to float32.
+// ---- stored types: a row is a pointer to its first element -------------------------------------
+
 template <class DF>
-HWY_INLINE hn::Vec<DF> LoadWeights(DF df, const float* HWY_RESTRICT p) {
-  return hn::LoadU(df, p);
+HWY_INLINE hn::Vec<DF> LoadRow(DF df, const float* HWY_RESTRICT row, int64_t p) {
+  return hn::LoadU(df, row + p);
 }
 
 // bf16 is the upper half of a float32: widen to 32 bits and shift left.
 template <class DF>
-HWY_INLINE hn::Vec<DF> LoadWeights(DF df, const hwy::bfloat16_t* HWY_RESTRICT p) {
+HWY_INLINE hn::Vec<DF> LoadRow(DF df, const hwy::bfloat16_t* HWY_RESTRICT row, int64_t p) {
   const hn::Rebind<uint16_t, DF> du16;
   const hn::RebindToUnsigned<DF> du32;
-  const auto bits = hn::LoadU(du16, reinterpret_cast<const uint16_t*>(p));
+  const auto bits = hn::LoadU(du16, reinterpret_cast<const uint16_t*>(row + p));
   return hn::BitCast(df, hn::ShiftLeft<16>(hn::PromoteTo(du32, bits)));
 }
 
 template <class DF>
-HWY_INLINE hn::Vec<DF> LoadWeights(DF df, const hwy::float16_t* HWY_RESTRICT p) {
+HWY_INLINE hn::Vec<DF> LoadRow(DF df, const hwy::float16_t* HWY_RESTRICT row, int64_t p) {
 #if HWY_TARGET == HWY_SCALAR || HWY_TARGET == HWY_EMU128
   // Highway's emulated f16 conversion maps infinities to 65536; convert exactly instead.
   HWY_ALIGN float lanes[HWY_MAX_BYTES / sizeof(float)];
-  const uint16_t* bits = reinterpret_cast<const uint16_t*>(p);
+  const uint16_t* bits = reinterpret_cast<const uint16_t*>(row + p);
   for (size_t i = 0; i < hn::Lanes(df); ++i) lanes[i] = F16ToF32(bits[i]);
   return hn::Load(df, lanes);
 #else
   const hn::Rebind<hwy::float16_t, DF> dh;
-  return hn::PromoteTo(df, hn::LoadU(dh, p));
+  return hn::PromoteTo(df, hn::LoadU(dh, row + p));
 #endif
 }
 
-HWY_INLINE float WeightToF32(float v) { return v; }
-HWY_INLINE float WeightToF32(hwy::bfloat16_t v) { return Bf16ToF32(v.bits); }
-HWY_INLINE float WeightToF32(hwy::float16_t v) {
+HWY_INLINE float ElementAt(const float* row, int64_t p) { return row[p]; }
+HWY_INLINE float ElementAt(const hwy::bfloat16_t* row, int64_t p) { return Bf16ToF32(row[p].bits); }
+HWY_INLINE float ElementAt(const hwy::float16_t* row, int64_t p) {
   uint16_t bits;
-  __builtin_memcpy(&bits, &v, 2);
+  __builtin_memcpy(&bits, row + p, 2);
   return F16ToF32(bits);
 }
 
-// dst[i] = float(src[i]) for i < n.
+// ---- quantized types ---------------------------------------------------------------------------
+
+struct Q8Row {
+  const int8_t* q;      // [blocks · kQuantBlock]
+  const float* scales;  // [blocks]
+};
+struct Q4Row {
+  const uint8_t* q;     // [blocks · kQuantBlock / 2]
+  const float* scales;  // [blocks]
+};
+
+// p is a multiple of Lanes(df), and Lanes(df) divides kQuantBlock: a vector never straddles blocks.
+template <class DF>
+HWY_INLINE hn::Vec<DF> LoadRow(DF df, const Q8Row& row, int64_t p) {
+  const hn::Rebind<int8_t, DF> di8;
+  const hn::RebindToSigned<DF> di32;
+  const auto q = hn::PromoteTo(di32, hn::LoadU(di8, row.q + p));
+  return hn::Mul(hn::ConvertTo(df, q), hn::Set(df, row.scales[p / kQuantBlock]));
+}
+
+// Byte b of a q4 block holds element b (low nibble) and element b + 16 (high nibble).
+template <class DF>
+HWY_INLINE hn::Vec<DF> LoadRow(DF df, const Q4Row& row, int64_t p) {
+  const hn::Rebind<uint8_t, DF> du8;
+  const hn::RebindToSigned<DF> di32;
+  const int64_t block = p / kQuantBlock, offset = p % kQuantBlock;
+  const int64_t half = kQuantBlock / 2;
+  const uint8_t* bytes = row.q + block * half + (offset % half);
+  auto v = hn::BitCast(di32, hn::PromoteTo(hn::RebindToUnsigned<DF>(), hn::LoadU(du8, bytes)));
+  if (offset >= half) v = hn::ShiftRight<4>(v);
+  v = hn::Sub(hn::And(v, hn::Set(di32, 15)), hn::Set(di32, 8));
+  return hn::Mul(hn::ConvertTo(df, v), hn::Set(df, row.scales[block]));
+}
+
+HWY_INLINE float ElementAt(const Q8Row& row, int64_t p) {
+  return row.scales[p / kQuantBlock] * static_cast<float>(row.q[p]);
+}
+HWY_INLINE float ElementAt(const Q4Row& row, int64_t p) {
+  const int64_t block = p / kQuantBlock, offset = p % kQuantBlock, half = kQuantBlock / 2;
+  const uint8_t byte = row.q[block * half + offset % half];
+  const int nibble = offset >= half ? byte >> 4 : byte & 15;
+  return row.scales[block] * static_cast<float>(nibble - 8);
+}
+
+// ---- whole matrices ----------------------------------------------------------------------------
+
+// Row j of a matrix as a row reader of type R.
 template <typename T>
-HWY_INLINE void ConvertRowT(const T* HWY_RESTRICT src, int64_t n, float* HWY_RESTRICT dst) {
+struct StoredRows {
+  const T* data;
+  int64_t cols;
+  const T* Row(int64_t j) const { return data + j * cols; }
+};
+
+template <typename R, typename Q>
+struct QuantRows {
+  const Q* q;
+  const float* scales;
+  int64_t q_stride, blocks;  // bytes of quantized values and number of blocks per row
+  R Row(int64_t j) const { return R{q + j * q_stride, scales + j * blocks}; }
+};
+using Q8Rows = QuantRows<Q8Row, int8_t>;
+using Q4Rows = QuantRows<Q4Row, uint8_t>;
+
+inline Q8Rows MakeQ8Rows(const WeightView& w) {
+  const QuantLayout l = QuantLayoutOf(w.type, w.rows, w.cols);
+  const uint8_t* base = static_cast<const uint8_t*>(w.data);
+  return Q8Rows{reinterpret_cast<const int8_t*>(base),
+                reinterpret_cast<const float*>(base + l.scales_offset), l.row_bytes, l.blocks};
+}
+inline Q4Rows MakeQ4Rows(const WeightView& w) {
+  const QuantLayout l = QuantLayoutOf(w.type, w.rows, w.cols);
+  const uint8_t* base = static_cast<const uint8_t*>(w.data);
+  return Q4Rows{base, reinterpret_cast<const float*>(base + l.scales_offset), l.row_bytes,
+                l.blocks};
+}
+
+// dst[p] = float(row[p]) for p < n.
+template <typename R>
+HWY_INLINE void ConvertRowT(const R& row, int64_t n, float* HWY_RESTRICT dst) {
   const hn::ScalableTag<float> df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
-  int64_t i = 0;
-  for (; i + lanes <= n; i += lanes) hn::StoreU(LoadWeights(df, src + i), df, dst + i);
-  for (; i < n; ++i) dst[i] = WeightToF32(src[i]);
+  int64_t p = 0;
+  for (; p + lanes <= n; p += lanes) hn::StoreU(LoadRow(df, row, p), df, dst + p);
+  for (; p < n; ++p) dst[p] = ElementAt(row, p);
 }
 
 }  // namespace qwenvl::kernels::HWY_NAMESPACE

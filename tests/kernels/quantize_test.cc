@@ -1,0 +1,120 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/ops.h"
+#include "kernels/reference.h"
+#include "test_util.h"
+#include "util/error.h"
+
+namespace qwenvl::kernels {
+namespace {
+
+// Same accumulation tolerance as matmul_test: relative to Σ|x·w|.
+constexpr double kMatMulRelTol = 2e-6;
+constexpr double kMatMulAbsTol = 1e-6;
+// Rounding to the nearest level errs by at most half a step: scale/2, scale = max|w| / max_q;
+// the float32 scale and its inverse add up to 127 levels × 1.2e-7 relative (2e-5 of a step).
+constexpr double kHalfStep = 0.5 + 2e-5;
+
+double MaxQ(WeightType t) { return t == WeightType::kQ8 ? 127.0 : 7.0; }
+
+// Largest |w| in the quantization block of (row, col).
+double BlockMax(const WeightView& w, int64_t row, int64_t col) {
+  const int64_t b0 = col / kQuantBlock * kQuantBlock;
+  double amax = 0;
+  for (int64_t c = b0; c < std::min(w.cols, b0 + kQuantBlock); ++c) {
+    amax = std::max(amax, std::fabs(double(WeightAtRef(w, row, c))));
+  }
+  return amax;
+}
+
+struct Shape {
+  int64_t m, k, n;
+};
+constexpr Shape kShapes[] = {{1, 1, 1},    {1, 7, 9},     {3, 33, 17},  {17, 80, 7}, {1, 1279, 128},
+                             {64, 128, 9}, {9, 1279, 17}, {1, 3420, 5}, {20, 64, 33}};
+
+void CheckQuantized(const Shape& s, WeightType stored, WeightType qtype) {
+  SCOPED_TRACE(testing::Message() << "m=" << s.m << " k=" << s.k << " n=" << s.n << " "
+                                  << WeightTypeName(stored) << "->" << WeightTypeName(qtype));
+  const auto x = test::RandomFloats(s.m * s.k, 50);
+  const auto wf = test::RandomFloats(s.n * s.k, 51);
+  const auto bias = test::RandomFloats(s.n, 52);
+  const test::StoredMatrix w = test::MakeStored(wf, stored, s.n, s.k);
+  ThreadPool pool1(1), pool3(3);
+  const QuantizedMatrix q = Quantize(w.view, qtype, pool3);
+  const WeightView qv = q.view();
+  ASSERT_EQ(qv.type, qtype);
+  // Each dequantized weight is within half a quantization step of the original.
+  for (int64_t r = 0; r < s.n; ++r) {
+    for (int64_t c = 0; c < s.k; ++c) {
+      const double step = BlockMax(w.view, r, c) / MaxQ(qtype);
+      ASSERT_NEAR(WeightAtRef(qv, r, c), WeightAtRef(w.view, r, c), kHalfStep * step + 1e-12)
+          << r << "," << c;
+    }
+  }
+  std::vector<float> ref_q(s.m * s.n), ref_w(s.m * s.n), abs_sum(s.m * s.n), q_err(s.m * s.n);
+  MatMulRef(x.data(), s.m, qv, bias.data(), ref_q.data());
+  MatMulRef(x.data(), s.m, w.view, bias.data(), ref_w.data());
+  for (int64_t i = 0; i < s.m; ++i) {
+    for (int64_t j = 0; j < s.n; ++j) {
+      double a = 0, e = 0;
+      for (int64_t p = 0; p < s.k; ++p) {
+        a += std::fabs(x[i * s.k + p] * WeightAtRef(qv, j, p));
+        e += std::fabs(x[i * s.k + p]) * kHalfStep * BlockMax(w.view, j, p) / MaxQ(qtype);
+      }
+      abs_sum[i * s.n + j] = float(a);
+      q_err[i * s.n + j] = float(e);
+    }
+  }
+  test::ForEachTarget([&] {
+    std::vector<float> y1(s.m * s.n), y3(s.m * s.n);
+    MatMul(x.data(), s.m, qv, bias.data(), y1.data(), pool1);
+    MatMul(x.data(), s.m, qv, bias.data(), y3.data(), pool3);
+    for (int64_t i = 0; i < s.m * s.n; ++i) {
+      const double acc_tol = kMatMulRelTol * abs_sum[i] + kMatMulAbsTol;
+      ASSERT_NEAR(y1[i], ref_q[i], acc_tol) << "vs dequantized reference at " << i;
+      ASSERT_NEAR(y1[i], ref_w[i], q_err[i] + acc_tol) << "vs unquantized reference at " << i;
+    }
+    EXPECT_EQ(0, std::memcmp(y1.data(), y3.data(), y1.size() * 4)) << "thread count changed y";
+    std::vector<float> row(s.k);
+    ConvertWeightRow(qv, s.n - 1, row.data());
+    for (int64_t c = 0; c < s.k; ++c) ASSERT_EQ(row[c], WeightAtRef(qv, s.n - 1, c)) << c;
+  });
+}
+
+TEST(Quantize, Q8MatMulMatchesReference) {
+  for (const Shape& s : kShapes) CheckQuantized(s, WeightType::kBF16, WeightType::kQ8);
+  CheckQuantized({5, 100, 11}, WeightType::kF32, WeightType::kQ8);
+  CheckQuantized({5, 100, 11}, WeightType::kF16, WeightType::kQ8);
+}
+
+TEST(Quantize, Q4MatMulMatchesReference) {
+  for (const Shape& s : kShapes) CheckQuantized(s, WeightType::kBF16, WeightType::kQ4);
+  CheckQuantized({5, 100, 11}, WeightType::kF32, WeightType::kQ4);
+}
+
+TEST(Quantize, ZeroBlocksStayZero) {
+  std::vector<float> zeros(2 * 40, 0.0f);
+  const test::StoredMatrix w = test::MakeStored(zeros, WeightType::kF32, 2, 40);
+  ThreadPool pool(1);
+  for (WeightType t : {WeightType::kQ8, WeightType::kQ4}) {
+    const QuantizedMatrix q = Quantize(w.view, t, pool);
+    for (int64_t c = 0; c < 40; ++c) EXPECT_EQ(WeightAtRef(q.view(), 1, c), 0.0f);
+  }
+}
+
+TEST(Quantize, RejectsQuantizedOrStoredTargets) {
+  std::vector<float> v(64, 1.0f);
+  const test::StoredMatrix w = test::MakeStored(v, WeightType::kF32, 2, 32);
+  ThreadPool pool(1);
+  EXPECT_THROW(Quantize(w.view, WeightType::kBF16, pool), Error);
+  const QuantizedMatrix q = Quantize(w.view, WeightType::kQ8, pool);
+  EXPECT_THROW(Quantize(q.view(), WeightType::kQ4, pool), Error);
+}
+
+}  // namespace
+}  // namespace qwenvl::kernels
