@@ -40,10 +40,18 @@ void Fill(float* v, int64_t n, uint32_t seed) {
 
 struct Matrix {
   std::vector<uint8_t> bytes;
+  QuantizedMatrix quantized;
   WeightView view;
 };
 
 Matrix MakeWeights(int64_t rows, int64_t cols, WeightType type) {
+  if (IsQuantized(type)) {
+    Matrix stored = MakeWeights(rows, cols, WeightType::kBF16);
+    Matrix mat;
+    mat.quantized = Quantize(stored.view, type, Pool());
+    mat.view = mat.quantized.view();
+    return mat;
+  }
   Matrix mat;
   const int64_t n = rows * cols;
   std::vector<float> f(cols);
@@ -63,6 +71,7 @@ Matrix MakeWeights(int64_t rows, int64_t cols, WeightType type) {
 }
 
 size_t WeightBytes(const WeightView& w) {
+  if (IsQuantized(w.type)) return QuantLayoutOf(w.type, w.rows, w.cols).total_bytes;
   return static_cast<size_t>(w.rows * w.cols) * (w.type == WeightType::kF32 ? 4 : 2);
 }
 
@@ -129,7 +138,8 @@ void RegisterMatMuls() {
   const int64_t scalar = targets.back();
   for (const MatMulCase& c : cases) {
     const bool lm_head = c.n > 100000;
-    for (WeightType type : {WeightType::kBF16, WeightType::kF16, WeightType::kF32}) {
+    for (WeightType type : {WeightType::kBF16, WeightType::kF16, WeightType::kF32, WeightType::kQ8,
+                            WeightType::kQ4}) {
       for (int64_t m : {1, 64, 512}) {
         if (lm_head && m > 1) continue;
         if (type != WeightType::kBF16 && (m == 512 || lm_head)) continue;

@@ -23,7 +23,7 @@ int RoundClamp(float v, int limit) {
   return static_cast<int>(std::clamp(r, static_cast<float>(-limit), static_cast<float>(limit)));
 }
 
-void QuantizeRowQ8(const float* w, int64_t cols, int8_t* q, float* scales) {
+void QuantizeRowQ8(const float* w, int64_t cols, uint8_t* q, float* scales) {
   for (int64_t b = 0; b * kQuantBlock < cols; ++b) {
     const int64_t n = std::min(kQuantBlock, cols - b * kQuantBlock);
     const float* wb = w + b * kQuantBlock;
@@ -31,7 +31,8 @@ void QuantizeRowQ8(const float* w, int64_t cols, int8_t* q, float* scales) {
     const float inv = scale > 0 ? 1.0f / scale : 0.0f;
     scales[b] = scale;
     for (int64_t i = 0; i < kQuantBlock; ++i) {
-      q[b * kQuantBlock + i] = static_cast<int8_t>(i < n ? RoundClamp(wb[i] * inv, 127) : 0);
+      q[b * kQuantBlock + i] =
+          static_cast<uint8_t>(128 + (i < n ? RoundClamp(wb[i] * inv, 127) : 0));
     }
   }
 }
@@ -69,8 +70,7 @@ QuantizedMatrix Quantize(const WeightView& w, WeightType to, ThreadPool& pool) {
     row.resize(w.cols);
     ConvertWeightRow(w, r, row.data());
     if (to == WeightType::kQ8) {
-      QuantizeRowQ8(row.data(), w.cols, reinterpret_cast<int8_t*>(base + r * l.row_bytes),
-                    scales + r * l.blocks);
+      QuantizeRowQ8(row.data(), w.cols, base + r * l.row_bytes, scales + r * l.blocks);
     } else {
       QuantizeRowQ4(row.data(), w.cols, base + r * l.row_bytes, scales + r * l.blocks);
     }

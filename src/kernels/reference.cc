@@ -28,7 +28,7 @@ float WeightAtRef(const WeightView& w, int64_t row, int64_t col) {
   float scale;
   std::memcpy(&scale, base + l.scales_offset + (row * l.blocks + block) * 4, 4);
   const uint8_t* q = base + row * l.row_bytes;
-  if (w.type == WeightType::kQ8) return scale * static_cast<int8_t>(q[col]);
+  if (w.type == WeightType::kQ8) return scale * static_cast<float>(int{q[col]} - 128);
   const uint8_t byte = q[block * (kQuantBlock / 2) + offset % (kQuantBlock / 2)];
   const int u = offset < kQuantBlock / 2 ? (byte & 15) : (byte >> 4);
   return scale * static_cast<float>(u - 8);

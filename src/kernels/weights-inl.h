@@ -60,7 +60,7 @@ HWY_INLINE float ElementAt(const hwy::float16_t* row, int64_t p) {
 // ---- quantized types ---------------------------------------------------------------------------
 
 struct Q8Row {
-  const int8_t* q;      // [blocks · kQuantBlock]
+  const uint8_t* q;     // [blocks · kQuantBlock], offset by +128
   const float* scales;  // [blocks]
 };
 struct Q4Row {
@@ -71,9 +71,11 @@ struct Q4Row {
 // p is a multiple of Lanes(df), and Lanes(df) divides kQuantBlock: a vector never straddles blocks.
 template <class DF>
 HWY_INLINE hn::Vec<DF> LoadRow(DF df, const Q8Row& row, int64_t p) {
-  const hn::Rebind<int8_t, DF> di8;
+  const hn::Rebind<uint8_t, DF> du8;
   const hn::RebindToSigned<DF> di32;
-  const auto q = hn::PromoteTo(di32, hn::LoadU(di8, row.q + p));
+  const auto u =
+      hn::BitCast(di32, hn::PromoteTo(hn::RebindToUnsigned<DF>(), hn::LoadU(du8, row.q + p)));
+  const auto q = hn::Sub(u, hn::Set(di32, 128));
   return hn::Mul(hn::ConvertTo(df, q), hn::Set(df, row.scales[p / kQuantBlock]));
 }
 
@@ -92,7 +94,7 @@ HWY_INLINE hn::Vec<DF> LoadRow(DF df, const Q4Row& row, int64_t p) {
 }
 
 HWY_INLINE float ElementAt(const Q8Row& row, int64_t p) {
-  return row.scales[p / kQuantBlock] * static_cast<float>(row.q[p]);
+  return row.scales[p / kQuantBlock] * static_cast<float>(int{row.q[p]} - 128);
 }
 HWY_INLINE float ElementAt(const Q4Row& row, int64_t p) {
   const int64_t block = p / kQuantBlock, offset = p % kQuantBlock, half = kQuantBlock / 2;
@@ -118,14 +120,14 @@ struct QuantRows {
   int64_t q_stride, blocks;  // bytes of quantized values and number of blocks per row
   R Row(int64_t j) const { return R{q + j * q_stride, scales + j * blocks}; }
 };
-using Q8Rows = QuantRows<Q8Row, int8_t>;
+using Q8Rows = QuantRows<Q8Row, uint8_t>;
 using Q4Rows = QuantRows<Q4Row, uint8_t>;
 
 inline Q8Rows MakeQ8Rows(const WeightView& w) {
   const QuantLayout l = QuantLayoutOf(w.type, w.rows, w.cols);
   const uint8_t* base = static_cast<const uint8_t*>(w.data);
-  return Q8Rows{reinterpret_cast<const int8_t*>(base),
-                reinterpret_cast<const float*>(base + l.scales_offset), l.row_bytes, l.blocks};
+  return Q8Rows{base, reinterpret_cast<const float*>(base + l.scales_offset), l.row_bytes,
+                l.blocks};
 }
 inline Q4Rows MakeQ4Rows(const WeightView& w) {
   const QuantLayout l = QuantLayoutOf(w.type, w.rows, w.cols);

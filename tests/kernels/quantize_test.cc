@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/ops.h"
+#include "kernels/q8_vnni.h"
 #include "kernels/reference.h"
 #include "test_util.h"
 #include "util/error.h"
@@ -28,6 +29,15 @@ double BlockMax(const WeightView& w, int64_t row, int64_t col) {
   for (int64_t c = b0; c < std::min(w.cols, b0 + kQuantBlock); ++c) {
     amax = std::max(amax, std::fabs(double(WeightAtRef(w, row, c))));
   }
+  return amax;
+}
+
+// Largest |x| in the activation block of column p.
+double XBlockMax(const float* x, int64_t k, int64_t p) {
+  const int64_t b0 = p / kQuantBlock * kQuantBlock;
+  double amax = 0;
+  for (int64_t c = b0; c < std::min(k, b0 + kQuantBlock); ++c)
+    amax = std::max(amax, double(std::fabs(x[c])));
   return amax;
 }
 
@@ -57,25 +67,36 @@ void CheckQuantized(const Shape& s, WeightType stored, WeightType qtype) {
     }
   }
   std::vector<float> ref_q(s.m * s.n), ref_w(s.m * s.n), abs_sum(s.m * s.n), q_err(s.m * s.n);
+  // The VNNI decode path also rounds x to int8 per block (step max|x|/127) and sums the weights
+  // with their +128 offset: bound both.
+  std::vector<float> x_err(s.m * s.n), offset_sum(s.m * s.n);
   MatMulRef(x.data(), s.m, qv, bias.data(), ref_q.data());
   MatMulRef(x.data(), s.m, w.view, bias.data(), ref_w.data());
   for (int64_t i = 0; i < s.m; ++i) {
     for (int64_t j = 0; j < s.n; ++j) {
-      double a = 0, e = 0;
+      double a = 0, e = 0, xe = 0, off = 0;
       for (int64_t p = 0; p < s.k; ++p) {
-        a += std::fabs(x[i * s.k + p] * WeightAtRef(qv, j, p));
-        e += std::fabs(x[i * s.k + p]) * kHalfStep * BlockMax(w.view, j, p) / MaxQ(qtype);
+        const double wq = WeightAtRef(qv, j, p), xp = x[i * s.k + p];
+        a += std::fabs(xp * wq);
+        e += std::fabs(xp) * kHalfStep * BlockMax(w.view, j, p) / MaxQ(qtype);
+        xe += std::fabs(wq) * kHalfStep * XBlockMax(x.data() + i * s.k, s.k, p) / 127.0;
+        off += std::fabs(xp) * (std::fabs(wq) + 128.0 * BlockMax(w.view, j, p) / MaxQ(qtype));
       }
       abs_sum[i * s.n + j] = float(a);
       q_err[i * s.n + j] = float(e);
+      x_err[i * s.n + j] = float(xe);
+      offset_sum[i * s.n + j] = float(off);
     }
   }
   test::ForEachTarget([&] {
     std::vector<float> y1(s.m * s.n), y3(s.m * s.n);
     MatMul(x.data(), s.m, qv, bias.data(), y1.data(), pool1);
     MatMul(x.data(), s.m, qv, bias.data(), y3.data(), pool3);
+    const bool vnni = qtype == WeightType::kQ8 && s.m < 8 && HaveAvx512Vnni() &&
+                      TargetName(CurrentTarget()) == "AVX3_DL";
     for (int64_t i = 0; i < s.m * s.n; ++i) {
-      const double acc_tol = kMatMulRelTol * abs_sum[i] + kMatMulAbsTol;
+      const double acc_tol = vnni ? kMatMulRelTol * offset_sum[i] + kMatMulAbsTol + x_err[i]
+                                  : kMatMulRelTol * abs_sum[i] + kMatMulAbsTol;
       ASSERT_NEAR(y1[i], ref_q[i], acc_tol) << "vs dequantized reference at " << i;
       ASSERT_NEAR(y1[i], ref_w[i], q_err[i] + acc_tol) << "vs unquantized reference at " << i;
     }

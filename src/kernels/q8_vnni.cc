@@ -1,0 +1,180 @@
+// AVX-512 VNNI decode MatMul for kQ8 weights. vpdpbusd multiplies unsigned by signed bytes: the
+// weights are stored offset by +128 (u = q + 128, dtype.h), the activations are signed int8, and
+// the offset is removed with the activations' block sums:
+//   Σ_i q_i·x_i = Σ_i u_i·x_i − 128·Σ_i x_i.
+// One 64-byte load covers two blocks: lanes 0-7 sum block 2p, lanes 8-15 block 2p + 1, so the
+// per-lane float update is  acc += (sx·dot − sx·16·Σx) · sw  (16 = 128 / 8 lanes per block).
+#include "kernels/q8_vnni.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "util/error.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define QWENVL_VNNI_ATTR __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+#endif
+
+namespace qwenvl::kernels {
+
+#if defined(QWENVL_VNNI_ATTR)
+namespace {
+
+constexpr int64_t kNr = 4;        // weight rows per tile and per thread unit
+constexpr int64_t kMaxRows = 16;  // activation rows per call (decode sizes)
+
+// One activation row quantized per block, with per-pair lane vectors of its scales.
+struct QuantizedRows {
+  std::vector<int8_t> q;      // [m][pairs·64]
+  std::vector<float> scale;   // [m][pairs][16]: sx of the lane's block
+  std::vector<float> offset;  // [m][pairs][16]: sx·16·Σx of the lane's block
+  int64_t pairs = 0;
+};
+
+void QuantizeActivations(const float* x, int64_t m, int64_t k, QuantizedRows& qr) {
+  qr.pairs = (k + 2 * kQuantBlock - 1) / (2 * kQuantBlock);
+  qr.q.assign(m * qr.pairs * 64, 0);
+  qr.scale.assign(m * qr.pairs * 16, 0.0f);
+  qr.offset.assign(m * qr.pairs * 16, 0.0f);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t b = 0; b * kQuantBlock < k; ++b) {
+      const float* xb = x + i * k + b * kQuantBlock;
+      const int64_t n = std::min(kQuantBlock, k - b * kQuantBlock);
+      float amax = 0.0f;
+      for (int64_t t = 0; t < n; ++t) amax = std::max(amax, std::fabs(xb[t]));
+      const float sx = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
+      int32_t sum = 0;
+      int8_t* qb = qr.q.data() + i * qr.pairs * 64 + b * kQuantBlock;
+      for (int64_t t = 0; t < n; ++t) {
+        qb[t] = static_cast<int8_t>(std::nearbyint(xb[t] * inv));
+        sum += qb[t];
+      }
+      float* sv = qr.scale.data() + (i * qr.pairs + b / 2) * 16 + (b % 2) * 8;
+      float* ov = qr.offset.data() + (i * qr.pairs + b / 2) * 16 + (b % 2) * 8;
+      for (int t = 0; t < 8; ++t) {
+        sv[t] = sx;
+        ov[t] = sx * 16.0f * static_cast<float>(sum);
+      }
+    }
+  }
+}
+
+// y[i, r] for i < kMr, r < nr_tile (kNr or 1): weight rows u[r] with scales sw[r].
+template <int kMr, int kNrTile>
+QWENVL_VNNI_ATTR void TileQ8(const QuantizedRows& qr, int64_t i0, int64_t blocks,
+                             const uint8_t* const* u, const float* const* sw, float* out) {
+  __m512 acc[kMr][kNrTile];
+  for (int i = 0; i < kMr; ++i) {
+    for (int r = 0; r < kNrTile; ++r) acc[i][r] = _mm512_setzero_ps();
+  }
+  const __m512i pair_idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  for (int64_t p = 0; p < qr.pairs; ++p) {
+    const bool odd_tail = 2 * p + 1 >= blocks;  // the second block of this pair does not exist
+    const __mmask64 bytes = odd_tail ? 0xffffffffull : ~0ull;
+    __m512i wv[kNrTile];
+    __m512 swv[kNrTile];
+    for (int r = 0; r < kNrTile; ++r) {
+      wv[r] = _mm512_maskz_loadu_epi8(bytes, u[r] + p * 64);
+      const __m128 s2 =
+          odd_tail ? _mm_load_ss(sw[r] + 2 * p)
+                   : _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(sw[r] + 2 * p)));
+      swv[r] = _mm512_maskz_permutexvar_ps(0xffff, pair_idx, _mm512_zextps128_ps512(s2));
+    }
+    for (int i = 0; i < kMr; ++i) {
+      const int64_t row = (i0 + i) * qr.pairs + p;
+      const __m512i xv = _mm512_loadu_si512(qr.q.data() + row * 64);
+      const __m512 sx = _mm512_loadu_ps(qr.scale.data() + row * 16);
+      const __m512 off = _mm512_loadu_ps(qr.offset.data() + row * 16);
+      for (int r = 0; r < kNrTile; ++r) {
+        const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[r], xv);
+        const __m512 t = _mm512_fmsub_ps(_mm512_maskz_cvtepi32_ps(0xffff, dot), sx, off);
+        acc[i][r] = _mm512_fmadd_ps(t, swv[r], acc[i][r]);
+      }
+    }
+  }
+  for (int i = 0; i < kMr; ++i) {
+    for (int r = 0; r < kNrTile; ++r) {
+      alignas(64) float lanes[16];
+      _mm512_store_ps(lanes, acc[i][r]);
+      float s = 0.0f;
+      for (float v : lanes) s += v;
+      out[i * kNr + r] = s;
+    }
+  }
+}
+
+template <int kNrTile>
+QWENVL_VNNI_ATTR void ColumnsQ8(const QuantizedRows& qr, int64_t m, int64_t blocks,
+                                const uint8_t* const* u, const float* const* sw, float* out) {
+  for (int64_t i = 0; i < m; i += 4) {
+    switch (std::min<int64_t>(4, m - i)) {
+      case 1:
+        TileQ8<1, kNrTile>(qr, i, blocks, u, sw, out + i * kNr);
+        break;
+      case 2:
+        TileQ8<2, kNrTile>(qr, i, blocks, u, sw, out + i * kNr);
+        break;
+      case 3:
+        TileQ8<3, kNrTile>(qr, i, blocks, u, sw, out + i * kNr);
+        break;
+      default:
+        TileQ8<4, kNrTile>(qr, i, blocks, u, sw, out + i * kNr);
+        break;
+    }
+  }
+}
+
+}  // namespace
+
+bool HaveAvx512Vnni() {
+  static const bool have = __builtin_cpu_supports("avx512vnni") &&
+                           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  return have;
+}
+
+void MatMulQ8Vnni(const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
+                  ThreadPool& pool) {
+  QWENVL_CHECK(w.type == WeightType::kQ8 && m <= kMaxRows);
+  const int64_t n = w.rows, k = w.cols;
+  const QuantLayout l = QuantLayoutOf(WeightType::kQ8, n, k);
+  const uint8_t* base = static_cast<const uint8_t*>(w.data);
+  const float* scales = reinterpret_cast<const float*>(base + l.scales_offset);
+  thread_local QuantizedRows caller_rows;  // grows to the largest request, then stays
+  QuantizedRows& qr = caller_rows;         // the workers must read the caller's copy, not their own
+  QuantizeActivations(x, m, k, qr);
+  const int64_t units = (n + kNr - 1) / kNr;
+  pool.RunRanges(units, [&](int64_t begin, int64_t end, int) {
+    float out[kMaxRows * kNr];
+    for (int64_t j = begin * kNr; j < std::min(n, end * kNr);) {
+      const int64_t nr = j + kNr <= n ? kNr : 1;
+      const uint8_t* u[kNr];
+      const float* sw[kNr];
+      for (int64_t r = 0; r < nr; ++r) {
+        u[r] = base + (j + r) * l.row_bytes;
+        sw[r] = scales + (j + r) * l.blocks;
+      }
+      if (nr == kNr) {
+        ColumnsQ8<kNr>(qr, m, l.blocks, u, sw, out);
+      } else {
+        ColumnsQ8<1>(qr, m, l.blocks, u, sw, out);
+      }
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t r = 0; r < nr; ++r) {
+          y[i * n + j + r] = out[i * kNr + r] + (bias ? bias[j + r] : 0.0f);
+        }
+      }
+      j += nr;
+    }
+  });
+}
+
+#else  // not x86: never used
+
+bool HaveAvx512Vnni() { return false; }
+void MatMulQ8Vnni(const float*, int64_t, const WeightView&, const float*, float*, ThreadPool&) {}
+
+#endif
+
+}  // namespace qwenvl::kernels
