@@ -127,6 +127,88 @@ void BM_StreamRead(benchmark::State& state) {
 }
 BENCHMARK(BM_StreamRead)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+struct AttentionCase {
+  const char* name;
+  int64_t q_len, kv_len, num_heads, num_kv_heads, head_dim;
+  bool causal;
+};
+
+void BM_Attention(benchmark::State& state, AttentionCase c, int64_t target) {
+  const int64_t q_stride = c.num_heads * c.head_dim, kv_stride = c.num_kv_heads * c.head_dim;
+  std::vector<float> q(c.q_len * q_stride), k(c.kv_len * kv_stride), v(c.kv_len * kv_stride),
+      out(c.q_len * q_stride);
+  Fill(q.data(), q.size(), 1);
+  Fill(k.data(), k.size(), 2);
+  Fill(v.data(), v.size(), 3);
+  const AttentionArgs args{q.data(),    q_stride,
+                           k.data(),    kv_stride,
+                           v.data(),    kv_stride,
+                           out.data(),  q_stride,
+                           c.q_len,     c.kv_len,
+                           c.num_heads, c.num_kv_heads,
+                           c.head_dim,  1.0f / std::sqrt(float(c.head_dim)),
+                           c.causal,    c.kv_len - c.q_len};
+  ForceTarget(target);
+  for (auto _ : state) {
+    Attention(args, Pool());
+    benchmark::DoNotOptimize(out.data());
+  }
+  ForceTarget(0);
+  // q·k and p·v: 4·head_dim flops per (query head, visible key); causal sees about half.
+  const double pairs = static_cast<double>(c.q_len) * c.kv_len * (c.causal ? 0.5 : 1.0);
+  state.counters["GFLOP/s"] = benchmark::Counter(4.0 * c.num_heads * c.head_dim * pairs * 1e-9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_Elementwise(benchmark::State& state, int kind, int64_t rows, int64_t dim, int64_t target) {
+  std::vector<float> a(rows * dim), b(rows * dim), w(dim), c(rows * dim);
+  Fill(a.data(), a.size(), 1);
+  Fill(b.data(), b.size(), 2);
+  Fill(w.data(), w.size(), 3);
+  std::vector<float> cs(rows * 128), sn(rows * 128);
+  Fill(cs.data(), cs.size(), 4);
+  Fill(sn.data(), sn.size(), 5);
+  ForceTarget(target);
+  for (auto _ : state) {
+    c = a;
+    if (kind == 0) RmsNorm(a.data(), w.data(), rows, dim, 1e-6f, c.data(), Pool());
+    if (kind == 1) SiluMul(c.data(), b.data(), rows * dim);
+    if (kind == 2) GeluErf(c.data(), rows * dim);
+    if (kind == 3) ApplyRotaryHalf({c.data(), rows, dim, dim / 128, 128, cs.data(), sn.data()});
+    benchmark::DoNotOptimize(c.data());
+  }
+  ForceTarget(0);
+  state.counters["elements/s"] = benchmark::Counter(static_cast<double>(rows * dim),
+                                                    benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void RegisterOthers() {
+  const std::vector<int64_t> targets = AvailableTargets();
+  const AttentionCase cases[] = {{"decoder.decode_kv4096_16x2x128", 1, 4096, 16, 2, 128, true},
+                                 {"decoder.prefill_512_16x2x128", 512, 512, 16, 2, 128, true},
+                                 {"vision.window_64_16x80", 64, 64, 16, 16, 80, false},
+                                 {"vision.full_1024_16x80", 1024, 1024, 16, 16, 80, false}};
+  for (const AttentionCase& c : cases) {
+    for (int64_t target : {targets.front(), targets.back()}) {
+      const std::string name = std::string("Attention/") + c.name + "/" + TargetName(target);
+      benchmark::RegisterBenchmark(name.c_str(), BM_Attention, c, target)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+    }
+  }
+  const char* names[] = {"RmsNorm", "SiluMul", "GeluErf", "Rotary"};
+  for (int kind = 0; kind < 4; ++kind) {
+    for (int64_t target : {targets.front(), targets.back()}) {
+      const int64_t dim = kind == 2 ? 5120 : (kind == 1 ? 11008 : 2048);
+      const std::string name =
+          std::string(names[kind]) + "/512x" + std::to_string(dim) + "/" + TargetName(target);
+      benchmark::RegisterBenchmark(name.c_str(), BM_Elementwise, kind, 512, dim, target)
+          ->Unit(benchmark::kMicrosecond)
+          ->UseRealTime();
+    }
+  }
+}
+
 void RegisterMatMuls() {
   const MatMulCase cases[] = {
       {"decoder.q_o_2048x2048", 2048, 2048},         {"decoder.k_v_256x2048", 256, 2048},
@@ -161,6 +243,7 @@ void RegisterMatMuls() {
 
 int main(int argc, char** argv) {
   qwenvl::kernels::RegisterMatMuls();
+  qwenvl::kernels::RegisterOthers();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -5,7 +5,7 @@
 #include "hwy/highway.h"
 #include "kernels/matmul-inl.h"
 #include "kernels/ops.h"
-#include "kernels/q8_vnni.h"
+#include "kernels/quant_vnni.h"
 #include "util/error.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -27,12 +27,12 @@ void MatMulTarget(const float* x, int64_t m, const WeightView& w, const float* b
                         StoredRows<hwy::float16_t>{static_cast<const hwy::float16_t*>(w.data), k},
                         n, k, bias, y, pool);
     case WeightType::kQ8:
-#if HWY_TARGET == HWY_AVX3_DL
-      // Decode: int8 dot products beat converting the weights to float (bench: q8 m:1).
-      if (m < kGemmMinRows && HaveAvx512Vnni()) return MatMulQ8Vnni(x, m, w, bias, y, pool);
-#endif
-      return MatMulRows(x, m, MakeQ8Rows(w), n, k, bias, y, pool);
     case WeightType::kQ4:
+#if HWY_TARGET == HWY_AVX3_DL
+      // Decode: int8 dot products beat converting the weights to float (bench: q8/q4 m:1).
+      if (m < kGemmMinRows && HaveAvx512Vnni()) return MatMulQuantVnni(x, m, w, bias, y, pool);
+#endif
+      if (w.type == WeightType::kQ8) return MatMulRows(x, m, MakeQ8Rows(w), n, k, bias, y, pool);
       return MatMulRows(x, m, MakeQ4Rows(w), n, k, bias, y, pool);
   }
 }

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "kernels/ops.h"
-#include "kernels/q8_vnni.h"
+#include "kernels/quant_vnni.h"
 #include "kernels/reference.h"
 #include "test_util.h"
 #include "util/error.h"
@@ -21,6 +21,8 @@ constexpr double kMatMulAbsTol = 1e-6;
 constexpr double kHalfStep = 0.5 + 2e-5;
 
 double MaxQ(WeightType t) { return t == WeightType::kQ8 ? 127.0 : 7.0; }
+// The offset that makes stored values unsigned (dtype.h).
+double WeightOffset(WeightType t) { return t == WeightType::kQ8 ? 128.0 : 8.0; }
 
 // Largest |w| in the quantization block of (row, col).
 double BlockMax(const WeightView& w, int64_t row, int64_t col) {
@@ -68,7 +70,7 @@ void CheckQuantized(const Shape& s, WeightType stored, WeightType qtype) {
   }
   std::vector<float> ref_q(s.m * s.n), ref_w(s.m * s.n), abs_sum(s.m * s.n), q_err(s.m * s.n);
   // The VNNI decode path also rounds x to int8 per block (step max|x|/127) and sums the weights
-  // with their +128 offset: bound both.
+  // with their unsigned offset: bound both.
   std::vector<float> x_err(s.m * s.n), offset_sum(s.m * s.n);
   MatMulRef(x.data(), s.m, qv, bias.data(), ref_q.data());
   MatMulRef(x.data(), s.m, w.view, bias.data(), ref_w.data());
@@ -80,7 +82,8 @@ void CheckQuantized(const Shape& s, WeightType stored, WeightType qtype) {
         a += std::fabs(xp * wq);
         e += std::fabs(xp) * kHalfStep * BlockMax(w.view, j, p) / MaxQ(qtype);
         xe += std::fabs(wq) * kHalfStep * XBlockMax(x.data() + i * s.k, s.k, p) / 127.0;
-        off += std::fabs(xp) * (std::fabs(wq) + 128.0 * BlockMax(w.view, j, p) / MaxQ(qtype));
+        off += std::fabs(xp) *
+               (std::fabs(wq) + WeightOffset(qtype) * BlockMax(w.view, j, p) / MaxQ(qtype));
       }
       abs_sum[i * s.n + j] = float(a);
       q_err[i * s.n + j] = float(e);
@@ -92,8 +95,7 @@ void CheckQuantized(const Shape& s, WeightType stored, WeightType qtype) {
     std::vector<float> y1(s.m * s.n), y3(s.m * s.n);
     MatMul(x.data(), s.m, qv, bias.data(), y1.data(), pool1);
     MatMul(x.data(), s.m, qv, bias.data(), y3.data(), pool3);
-    const bool vnni = qtype == WeightType::kQ8 && s.m < 8 && HaveAvx512Vnni() &&
-                      TargetName(CurrentTarget()) == "AVX3_DL";
+    const bool vnni = s.m < 8 && HaveAvx512Vnni() && TargetName(CurrentTarget()) == "AVX3_DL";
     for (int64_t i = 0; i < s.m * s.n; ++i) {
       const double acc_tol = vnni ? kMatMulRelTol * offset_sum[i] + kMatMulAbsTol + x_err[i]
                                   : kMatMulRelTol * abs_sum[i] + kMatMulAbsTol;

@@ -1,4 +1,5 @@
-// Decode-path MatMul for kQ8 weights with AVX-512 VNNI int8 dot products (internal to kernels/).
+// Decode-path MatMul for kQ8 and kQ4 weights with AVX-512 VNNI int8 dot products (internal to
+// kernels/).
 // The activation rows are quantized to int8 per block of kQuantBlock (symmetric, scale max|x|/127),
 // so results differ from the float path by that rounding (bounded in quantize_test.cc).
 #pragma once
@@ -13,8 +14,9 @@ namespace qwenvl::kernels {
 // True when this CPU runs AVX-512 VNNI (vpdpbusd on 512-bit registers).
 bool HaveAvx512Vnni();
 
-// y[m, n] = x[m, k] · wᵀ (+ bias) for w.type == kQ8, m ≤ 16 (decode). Requires HaveAvx512Vnni().
-void MatMulQ8Vnni(const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
-                  ThreadPool& pool);
+// y[m, n] = x[m, k] · wᵀ (+ bias) for w.type kQ8 or kQ4, m ≤ 16 (decode). Requires
+// HaveAvx512Vnni().
+void MatMulQuantVnni(const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
+                     ThreadPool& pool);
 
 }  // namespace qwenvl::kernels

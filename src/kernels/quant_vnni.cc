@@ -1,10 +1,10 @@
-// AVX-512 VNNI decode MatMul for kQ8 weights. vpdpbusd multiplies unsigned by signed bytes: the
-// weights are stored offset by +128 (u = q + 128, dtype.h), the activations are signed int8, and
-// the offset is removed with the activations' block sums:
-//   Σ_i q_i·x_i = Σ_i u_i·x_i − 128·Σ_i x_i.
-// One 64-byte load covers two blocks: lanes 0-7 sum block 2p, lanes 8-15 block 2p + 1, so the
-// per-lane float update is  acc += (sx·dot − sx·16·Σx) · sw  (16 = 128 / 8 lanes per block).
-#include "kernels/q8_vnni.h"
+// AVX-512 VNNI decode MatMul for kQ8 and kQ4 weights. vpdpbusd multiplies unsigned by signed
+// bytes: the weights are stored unsigned with an offset o (q8: u = q + 128, q4: u = q + 8;
+// dtype.h), the activations are signed int8, and the offset is removed with the activations'
+// block sums:  Σ_i q_i·x_i = Σ_i u_i·x_i − o·Σ_i x_i.
+// One 64-weight vector covers two blocks: lanes 0-7 sum block 2p, lanes 8-15 block 2p + 1, so the
+// per-lane float update is  acc += (sx·dot − sx·(o/8)·Σx) · sw.
+#include "kernels/quant_vnni.h"
 
 #include <algorithm>
 #include <cmath>
@@ -14,6 +14,10 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() as the unused merge source, which its
+// -Wmaybe-uninitialized then reports at every inlined use: a known false positive.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #define QWENVL_VNNI_ATTR __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 #endif
 
@@ -33,7 +37,9 @@ struct QuantizedRows {
   int64_t pairs = 0;
 };
 
-void QuantizeActivations(const float* x, int64_t m, int64_t k, QuantizedRows& qr) {
+// offset_per_lane = o / 8: the weight offset spread over the 8 lanes of a block.
+void QuantizeActivations(const float* x, int64_t m, int64_t k, float offset_per_lane,
+                         QuantizedRows& qr) {
   qr.pairs = (k + 2 * kQuantBlock - 1) / (2 * kQuantBlock);
   qr.q.assign(m * qr.pairs * 64, 0);
   qr.scale.assign(m * qr.pairs * 16, 0.0f);
@@ -55,16 +61,33 @@ void QuantizeActivations(const float* x, int64_t m, int64_t k, QuantizedRows& qr
       float* ov = qr.offset.data() + (i * qr.pairs + b / 2) * 16 + (b % 2) * 8;
       for (int t = 0; t < 8; ++t) {
         sv[t] = sx;
-        ov[t] = sx * 16.0f * static_cast<float>(sum);
+        ov[t] = sx * offset_per_lane * static_cast<float>(sum);
       }
     }
   }
 }
 
+// The 64 unsigned weights of blocks 2p and 2p + 1 of a row (zero past the last block).
+template <bool kQ4>
+QWENVL_VNNI_ATTR inline __m512i LoadPair(const uint8_t* row, int64_t p, bool odd_tail) {
+  if constexpr (!kQ4) {
+    return _mm512_maskz_loadu_epi8(odd_tail ? 0xffffffffull : ~0ull, row + p * 64);
+  } else {
+    // 32 bytes: block 2p in bytes 0-15 (elements 0-15 low nibbles, 16-31 high), 2p + 1 in 16-31.
+    const __m256i b = _mm256_maskz_loadu_epi8(odd_tail ? 0xffffu : 0xffffffffu, row + p * 32);
+    const __m256i nibble = _mm256_set1_epi8(0x0f);
+    const __m256i lo = _mm256_and_si256(b, nibble);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), nibble);
+    const __m512i z = _mm512_inserti64x4(_mm512_zextsi256_si512(lo), hi, 1);
+    // [lo 0-15, lo 16-31, hi 0-15, hi 16-31] -> [lo 0-15, hi 0-15, lo 16-31, hi 16-31]
+    return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+  }
+}
+
 // y[i, r] for i < kMr, r < nr_tile (kNr or 1): weight rows u[r] with scales sw[r].
-template <int kMr, int kNrTile>
-QWENVL_VNNI_ATTR void TileQ8(const QuantizedRows& qr, int64_t i0, int64_t blocks,
-                             const uint8_t* const* u, const float* const* sw, float* out) {
+template <bool kQ4, int kMr, int kNrTile>
+QWENVL_VNNI_ATTR void TileQuant(const QuantizedRows& qr, int64_t i0, int64_t blocks,
+                                const uint8_t* const* u, const float* const* sw, float* out) {
   __m512 acc[kMr][kNrTile];
   for (int i = 0; i < kMr; ++i) {
     for (int r = 0; r < kNrTile; ++r) acc[i][r] = _mm512_setzero_ps();
@@ -72,11 +95,10 @@ QWENVL_VNNI_ATTR void TileQ8(const QuantizedRows& qr, int64_t i0, int64_t blocks
   const __m512i pair_idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
   for (int64_t p = 0; p < qr.pairs; ++p) {
     const bool odd_tail = 2 * p + 1 >= blocks;  // the second block of this pair does not exist
-    const __mmask64 bytes = odd_tail ? 0xffffffffull : ~0ull;
     __m512i wv[kNrTile];
     __m512 swv[kNrTile];
     for (int r = 0; r < kNrTile; ++r) {
-      wv[r] = _mm512_maskz_loadu_epi8(bytes, u[r] + p * 64);
+      wv[r] = LoadPair<kQ4>(u[r], p, odd_tail);
       const __m128 s2 =
           odd_tail ? _mm_load_ss(sw[r] + 2 * p)
                    : _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(sw[r] + 2 * p)));
@@ -105,22 +127,22 @@ QWENVL_VNNI_ATTR void TileQ8(const QuantizedRows& qr, int64_t i0, int64_t blocks
   }
 }
 
-template <int kNrTile>
-QWENVL_VNNI_ATTR void ColumnsQ8(const QuantizedRows& qr, int64_t m, int64_t blocks,
-                                const uint8_t* const* u, const float* const* sw, float* out) {
+template <bool kQ4, int kNrTile>
+QWENVL_VNNI_ATTR void ColumnsQuant(const QuantizedRows& qr, int64_t m, int64_t blocks,
+                                   const uint8_t* const* u, const float* const* sw, float* out) {
   for (int64_t i = 0; i < m; i += 4) {
     switch (std::min<int64_t>(4, m - i)) {
       case 1:
-        TileQ8<1, kNrTile>(qr, i, blocks, u, sw, out + i * kNr);
+        TileQuant<kQ4, 1, kNrTile>(qr, i, blocks, u, sw, out + i * kNr);
         break;
       case 2:
-        TileQ8<2, kNrTile>(qr, i, blocks, u, sw, out + i * kNr);
+        TileQuant<kQ4, 2, kNrTile>(qr, i, blocks, u, sw, out + i * kNr);
         break;
       case 3:
-        TileQ8<3, kNrTile>(qr, i, blocks, u, sw, out + i * kNr);
+        TileQuant<kQ4, 3, kNrTile>(qr, i, blocks, u, sw, out + i * kNr);
         break;
       default:
-        TileQ8<4, kNrTile>(qr, i, blocks, u, sw, out + i * kNr);
+        TileQuant<kQ4, 4, kNrTile>(qr, i, blocks, u, sw, out + i * kNr);
         break;
     }
   }
@@ -134,16 +156,17 @@ bool HaveAvx512Vnni() {
   return have;
 }
 
-void MatMulQ8Vnni(const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
-                  ThreadPool& pool) {
-  QWENVL_CHECK(w.type == WeightType::kQ8 && m <= kMaxRows);
+void MatMulQuantVnni(const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
+                     ThreadPool& pool) {
+  QWENVL_CHECK(IsQuantized(w.type) && m <= kMaxRows);
+  const bool q4 = w.type == WeightType::kQ4;
   const int64_t n = w.rows, k = w.cols;
-  const QuantLayout l = QuantLayoutOf(WeightType::kQ8, n, k);
+  const QuantLayout l = QuantLayoutOf(w.type, n, k);
   const uint8_t* base = static_cast<const uint8_t*>(w.data);
   const float* scales = reinterpret_cast<const float*>(base + l.scales_offset);
   thread_local QuantizedRows caller_rows;  // grows to the largest request, then stays
   QuantizedRows& qr = caller_rows;         // the workers must read the caller's copy, not their own
-  QuantizeActivations(x, m, k, qr);
+  QuantizeActivations(x, m, k, q4 ? 1.0f : 16.0f, qr);
   const int64_t units = (n + kNr - 1) / kNr;
   pool.RunRanges(units, [&](int64_t begin, int64_t end, int) {
     float out[kMaxRows * kNr];
@@ -155,10 +178,16 @@ void MatMulQ8Vnni(const float* x, int64_t m, const WeightView& w, const float* b
         u[r] = base + (j + r) * l.row_bytes;
         sw[r] = scales + (j + r) * l.blocks;
       }
-      if (nr == kNr) {
-        ColumnsQ8<kNr>(qr, m, l.blocks, u, sw, out);
+      if (q4) {
+        if (nr == kNr) {
+          ColumnsQuant<true, kNr>(qr, m, l.blocks, u, sw, out);
+        } else {
+          ColumnsQuant<true, 1>(qr, m, l.blocks, u, sw, out);
+        }
+      } else if (nr == kNr) {
+        ColumnsQuant<false, kNr>(qr, m, l.blocks, u, sw, out);
       } else {
-        ColumnsQ8<1>(qr, m, l.blocks, u, sw, out);
+        ColumnsQuant<false, 1>(qr, m, l.blocks, u, sw, out);
       }
       for (int64_t i = 0; i < m; ++i) {
         for (int64_t r = 0; r < nr; ++r) {
@@ -173,7 +202,7 @@ void MatMulQ8Vnni(const float* x, int64_t m, const WeightView& w, const float* b
 #else  // not x86: never used
 
 bool HaveAvx512Vnni() { return false; }
-void MatMulQ8Vnni(const float*, int64_t, const WeightView&, const float*, float*, ThreadPool&) {}
+void MatMulQuantVnni(const float*, int64_t, const WeightView&, const float*, float*, ThreadPool&) {}
 
 #endif
 
