@@ -41,7 +41,12 @@ void SegmentedAttention(const SegmentedAttentionArgs& a, ThreadPool& pool) {
   // dispatch per layer instead of one per window. A 1-thread pool starts no threads and runs the
   // kernel inline, so the workers can share it. Few large segments (full-attention frames): let the
   // kernel spread heads × queries over the pool.
-  if (num_segments >= 4 * static_cast<int64_t>(pool.size())) {
+  SegmentSchedule schedule = a.schedule;
+  if (schedule == SegmentSchedule::kAuto) {
+    schedule = num_segments >= 4 * static_cast<int64_t>(pool.size()) ? SegmentSchedule::kSegments
+                                                                     : SegmentSchedule::kQueries;
+  }
+  if (schedule == SegmentSchedule::kSegments) {
     ThreadPool inline_pool(1);
     pool.Run(num_segments, [&](int64_t s, int) {
       kernels::Attention(SegmentArgs(a, a.cu_seqlens[s], a.cu_seqlens[s + 1]), inline_pool);

@@ -10,12 +10,21 @@
 
 namespace qwenvl::model {
 
+// How segments are spread over the pool. kAuto picks kSegments when there are many (windows) and
+// kQueries when there are few (frames); the others exist for benchmarks.
+enum class SegmentSchedule {
+  kAuto,
+  kSegments,  // whole segments per worker, the kernel running inline
+  kQueries,   // one kernel call per segment, the kernel spreading heads × queries over the pool
+};
+
 struct SegmentedAttentionArgs {
   const float* qkv;  // [num_patches, 3 * hidden]: q, k, v columns, heads of head_dim inside each
   float* out;        // [num_patches, hidden]
   std::span<const int64_t> cu_seqlens;  // segment boundaries in patches, no empty segments
   int64_t num_heads;
   int64_t head_dim;
+  SegmentSchedule schedule = SegmentSchedule::kAuto;
 };
 
 // out[segment] = softmax(q kᵀ / sqrt(head_dim)) v per head, for every segment.
