@@ -32,7 +32,8 @@ constexpr int64_t kGemvNr = 4;             // weight rows per Gemv tile (and per
 constexpr int64_t kGemvMr = 4;             // x rows per Gemv tile
 constexpr int64_t kGemmMinRows = 8;        // from this many rows of x on, Gemm wins
 constexpr int64_t kGemmNr = 6;             // weight rows per Gemm tile (and per thread unit)
-constexpr int64_t kGemmL2Bytes = 1 << 20;  // packed x kept in L2 while the weights stream by
+constexpr int64_t kGemmL2Bytes = 1 << 20;  // packed x panel kept in L2 while weights stream by
+constexpr int64_t kGemmMaxPanel = 2048;    // longest k panel
 #if HWY_TARGET <= HWY_AVX3
 constexpr int64_t kGemmMaxMrv = 4;  // 4 × 6 accumulators + 4 x vectors + 1 broadcast ≤ 32 regs
 #else
@@ -133,22 +134,26 @@ inline void PackTransposed(const float* x, int64_t m, int64_t k, int64_t mb, int
   }
 }
 
-// out[r][row] = Σ_p xt[p][row] · wt[r][p] for row < kMrv·lanes, r < kGemmNr (full k).
+// acc[r][row] (+)= Σ_p xt[p][row] · wt[r][p] over one k panel, for row < kMrv·lanes, r < kGemmNr.
+// acc_in (same layout as out, or null for zeros) carries the sums of the previous panels, so each
+// element is still summed in one sequential order over k.
 template <int kMrv>
 HWY_INLINE void GemmTile(const float* HWY_RESTRICT xt, int64_t mb, const float* HWY_RESTRICT wt,
-                         int64_t k, float* HWY_RESTRICT out) {
+                         int64_t kc, const float* acc_in, float* out) {
   const hn::ScalableTag<float> df;
   using V = hn::Vec<decltype(df)>;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   V acc[kMrv][kGemmNr];
   for (int v = 0; v < kMrv; ++v) {
-    for (int r = 0; r < kGemmNr; ++r) acc[v][r] = hn::Zero(df);
+    for (int r = 0; r < kGemmNr; ++r) {
+      acc[v][r] = acc_in ? hn::LoadU(df, acc_in + (r * kMrv + v) * lanes) : hn::Zero(df);
+    }
   }
-  for (int64_t p = 0; p < k; ++p) {
+  for (int64_t p = 0; p < kc; ++p) {
     V xv[kMrv];
     for (int v = 0; v < kMrv; ++v) xv[v] = hn::LoadU(df, xt + p * mb + v * lanes);
     for (int r = 0; r < kGemmNr; ++r) {
-      const V wb = hn::Set(df, wt[r * k + p]);
+      const V wb = hn::Set(df, wt[r * kc + p]);
       for (int v = 0; v < kMrv; ++v) acc[v][r] = hn::MulAdd(xv[v], wb, acc[v][r]);
     }
   }
@@ -157,70 +162,99 @@ HWY_INLINE void GemmTile(const float* HWY_RESTRICT xt, int64_t mb, const float* 
   }
 }
 
-struct GemmBlock {
-  const float* xt;  // [k][mb] packed rows of this block
+// One block of x rows × one unit of weight rows × one k panel.
+struct GemmStep {
+  const float* xt;  // [kc][mb] this block's rows of the panel
   int64_t mb, i0, rows;
+  const float* wt;  // [kGemmNr][kc] converted weight rows of the panel
+  int64_t kc;
+  float* partial;  // [kGemmNr][kGemmMaxMrv·lanes] sums carried between panels
+  bool first, last;
 };
 
-// y[i0 + row, j0 + r] for one block of x rows and one unit of nr (≤ kGemmNr) weight rows.
-inline void GemmBlockUnit(const GemmBlock& blk, const float* wt, int64_t k, int64_t j0, int64_t nr,
-                          const float* bias, float* y, int64_t n) {
+// Runs one step; on the last panel writes y[i0 + row, j0 + r] (+ bias) for r < nr.
+inline void GemmBlockUnit(const GemmStep& st, int64_t j0, int64_t nr, const float* bias, float* y,
+                          int64_t n) {
   const hn::ScalableTag<float> df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
-  const int64_t mrv = (blk.rows + lanes - 1) / lanes;
-  HWY_ALIGN float out[kGemmNr * kGemmMaxMrv * HWY_MAX_BYTES / sizeof(float)];
+  const int64_t mrv = (st.rows + lanes - 1) / lanes;
+  HWY_ALIGN float tmp[kGemmNr * kGemmMaxMrv * HWY_MAX_BYTES / sizeof(float)];
+  const float* in = st.first ? nullptr : st.partial;
+  float* out = st.last ? tmp : st.partial;
   switch (mrv) {
     case 1:
-      GemmTile<1>(blk.xt, blk.mb, wt, k, out);
+      GemmTile<1>(st.xt, st.mb, st.wt, st.kc, in, out);
       break;
     case 2:
-      GemmTile<2>(blk.xt, blk.mb, wt, k, out);
+      GemmTile<2>(st.xt, st.mb, st.wt, st.kc, in, out);
       break;
 #if HWY_TARGET <= HWY_AVX3
     case 3:
-      GemmTile<3>(blk.xt, blk.mb, wt, k, out);
+      GemmTile<3>(st.xt, st.mb, st.wt, st.kc, in, out);
       break;
     case 4:
-      GemmTile<4>(blk.xt, blk.mb, wt, k, out);
+      GemmTile<4>(st.xt, st.mb, st.wt, st.kc, in, out);
       break;
 #endif
   }
+  if (!st.last) return;
   for (int64_t r = 0; r < nr; ++r) {
     const float b = bias ? bias[j0 + r] : 0.0f;
-    const float* col = out + r * mrv * lanes;
-    for (int64_t row = 0; row < blk.rows; ++row) {
+    const float* col = tmp + r * mrv * lanes;
+    for (int64_t row = 0; row < st.rows; ++row) {
       const float s = col[row];
-      y[(blk.i0 + row) * n + j0 + r] = bias ? s + b : s;
+      y[(st.i0 + row) * n + j0 + r] = bias ? s + b : s;
     }
   }
+}
+
+// k panels: at most kGemmMaxPanel long, equal, multiples of 64 (whole quantization blocks).
+inline int64_t GemmPanel(int64_t k) {
+  const int64_t panels = (k + kGemmMaxPanel - 1) / kGemmMaxPanel;
+  return std::max<int64_t>(64, ((k + panels - 1) / panels + 63) / 64 * 64);
 }
 
 template <typename Rows>
 void Gemm(const float* x, int64_t m, const Rows& w, int64_t n, int64_t k, const float* bias,
           float* y, ThreadPool& pool) {
   const hn::ScalableTag<float> df;
-  const int64_t mb = kGemmMaxMrv * static_cast<int64_t>(hn::Lanes(df));
-  const int64_t blocks = (m + mb - 1) / mb;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  const int64_t mb = kGemmMaxMrv * lanes, blocks = (m + mb - 1) / mb;
   thread_local std::vector<float> xt_storage;  // grows to the largest request, then stays
   xt_storage.resize(blocks * mb * k);
   float* xt = xt_storage.data();
   pool.Run(blocks, [&](int64_t b, int) { PackTransposed(x, m, k, mb, b, xt); });
-  // Blocks of packed x are visited in groups that stay in L2 (half of it, the rest holds the
-  // converted weights); each group re-reads the weights once.
-  const int64_t group = std::max<int64_t>(1, kGemmL2Bytes / (mb * k * 4));
-  const int64_t units = (n + kGemmNr - 1) / kGemmNr;
+  // Loop order: k panel → group of x blocks whose panel stays in L2 → weight unit (converted once
+  // per panel and group) → block. Partial sums wait in a per-thread buffer between panels.
+  const int64_t kc = GemmPanel(k);
+  const int64_t group = std::max<int64_t>(1, kGemmL2Bytes / (mb * kc * 4));
+  const int64_t units = (n + kGemmNr - 1) / kGemmNr, tile = kGemmNr * mb;
   pool.RunRanges(units, [&](int64_t begin, int64_t end, int) {
-    thread_local std::vector<float> wt_storage;  // [kGemmNr][k] converted weight rows
-    wt_storage.assign(kGemmNr * k, 0.0f);
+    thread_local std::vector<float> wt_storage, partial_storage;
+    wt_storage.assign(kGemmNr * kc, 0.0f);  // [kGemmNr][kc]
+    if (kc < k) partial_storage.resize((end - begin) * blocks * tile);
     float* wt = wt_storage.data();
-    for (int64_t b0 = 0; b0 < blocks; b0 += group) {
-      for (int64_t u = begin; u < end; ++u) {
-        const int64_t j0 = u * kGemmNr, nr = std::min(kGemmNr, n - j0);
-        for (int64_t r = 0; r < nr; ++r) ConvertRowT(w.Row(j0 + r), k, wt + r * k);
-        if (nr < kGemmNr) std::fill(wt + nr * k, wt + kGemmNr * k, 0.0f);
-        for (int64_t b = b0; b < std::min(blocks, b0 + group); ++b) {
-          const GemmBlock blk{xt + b * mb * k, mb, b * mb, std::min(mb, m - b * mb)};
-          GemmBlockUnit(blk, wt, k, j0, nr, bias, y, n);
+    for (int64_t p0 = 0; p0 < k; p0 += kc) {
+      const int64_t kcur = std::min(kc, k - p0);
+      for (int64_t b0 = 0; b0 < blocks; b0 += group) {
+        for (int64_t u = begin; u < end; ++u) {
+          const int64_t j0 = u * kGemmNr, nr = std::min(kGemmNr, n - j0);
+          for (int64_t r = 0; r < nr; ++r) ConvertRangeT(w.Row(j0 + r), p0, kcur, wt + r * kcur);
+          if (nr < kGemmNr) std::fill(wt + nr * kcur, wt + kGemmNr * kcur, 0.0f);
+          for (int64_t b = b0; b < std::min(blocks, b0 + group); ++b) {
+            float* partial =
+                kc < k ? partial_storage.data() + ((u - begin) * blocks + b) * tile : nullptr;
+            const GemmStep st{xt + b * mb * k + p0 * mb,
+                              mb,
+                              b * mb,
+                              std::min(mb, m - b * mb),
+                              wt,
+                              kcur,
+                              partial,
+                              p0 == 0,
+                              p0 + kcur >= k};
+            GemmBlockUnit(st, j0, nr, bias, y, n);
+          }
         }
       }
     }

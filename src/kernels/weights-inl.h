@@ -146,6 +146,16 @@ HWY_INLINE void ConvertRowT(const R& row, int64_t n, float* HWY_RESTRICT dst) {
   for (; p < n; ++p) dst[p] = ElementAt(row, p);
 }
 
+// dst[i] = float(row[p0 + i]) for i < n; p0 is a multiple of 64 (whole vectors and blocks).
+template <typename R>
+HWY_INLINE void ConvertRangeT(const R& row, int64_t p0, int64_t n, float* HWY_RESTRICT dst) {
+  const hn::ScalableTag<float> df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  int64_t i = 0;
+  for (; i + lanes <= n; i += lanes) hn::StoreU(LoadRow(df, row, p0 + i), df, dst + i);
+  for (; i < n; ++i) dst[i] = ElementAt(row, p0 + i);
+}
+
 }  // namespace qwenvl::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 

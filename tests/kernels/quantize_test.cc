@@ -46,8 +46,9 @@ double XBlockMax(const float* x, int64_t k, int64_t p) {
 struct Shape {
   int64_t m, k, n;
 };
-constexpr Shape kShapes[] = {{1, 1, 1},    {1, 7, 9},     {3, 33, 17},  {17, 80, 7}, {1, 1279, 128},
-                             {64, 128, 9}, {9, 1279, 17}, {1, 3420, 5}, {20, 64, 33}};
+constexpr Shape kShapes[] = {{1, 1, 1},      {1, 7, 9},    {3, 33, 17},   {17, 80, 7},
+                             {1, 1279, 128}, {64, 128, 9}, {9, 1279, 17}, {1, 3420, 5},
+                             {20, 64, 33},   {17, 4160, 5}};
 
 void CheckQuantized(const Shape& s, WeightType stored, WeightType qtype) {
   SCOPED_TRACE(testing::Message() << "m=" << s.m << " k=" << s.k << " n=" << s.n << " "
