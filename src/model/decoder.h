@@ -1,0 +1,98 @@
+// The Qwen2 language model of Qwen2.5-VL (model-spec §4): token embeddings, decoder layers with
+// M-RoPE attention over a KV cache, the final norm and the output head. Weights stay in the
+// checkpoint mapping in their stored type; activations are float32.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "io/model_folder.h"
+#include "model/kv_cache.h"
+#include "model/mrope.h"
+#include "model/weights.h"
+#include "util/thread_pool.h"
+
+namespace qwenvl::model {
+
+// Which rows of a forward pass produce logits.
+enum class LogitRows { kNone, kLast, kAll };
+
+// Hidden states a forward pass can copy out for parity checks (§17 of the style guide), appended
+// chunk after chunk: [rows so far, hidden] each.
+struct DecoderTaps {
+  bool enabled = false;
+  std::vector<float> layer0;      // output of decoder layer 0
+  std::vector<float> final_norm;  // output of the final RMSNorm
+};
+
+// Activation buffers of a forward pass, grown on demand and reused, so that decode steps do not
+// allocate (style guide §2.12).
+struct DecoderScratch {
+  int64_t rows = 0;
+  std::vector<float> x;       // [rows, hidden] residual stream
+  std::vector<float> normed;  // [rows, hidden]
+  std::vector<float> q;       // [rows, num_heads · head_dim]
+  std::vector<float> attn;    // [rows, num_heads · head_dim]
+  std::vector<float> proj;    // [rows, hidden]
+  std::vector<float> gate;    // [rows, intermediate]
+  std::vector<float> up;      // [rows, intermediate]
+  std::vector<float> cos;     // [rows, head_dim]
+  std::vector<float> sin;     // [rows, head_dim]
+};
+
+struct DecoderLayerWeights {
+  std::vector<float> input_norm;  // [hidden]
+  Linear q_proj;                  // [num_heads · head_dim, hidden] + bias
+  Linear k_proj;                  // [num_kv_heads · head_dim, hidden] + bias
+  Linear v_proj;                  // [num_kv_heads · head_dim, hidden] + bias
+  Linear o_proj;                  // [hidden, num_heads · head_dim], no bias
+  std::vector<float> post_norm;   // [hidden]
+  Linear gate_proj;               // [intermediate, hidden]
+  Linear up_proj;                 // [intermediate, hidden]
+  Linear down_proj;               // [hidden, intermediate]
+};
+
+struct DecoderForwardArgs {
+  std::span<const float> embeds = {};  // [n, hidden] input rows (token or vision embeddings)
+  PositionStreams positions = {};      // [n] per stream
+  LogitRows logit_rows = LogitRows::kLast;
+  std::span<float> logits = {};  // [1 or n, vocab] as logit_rows asks; empty for kNone
+  DecoderTaps* taps = nullptr;
+};
+
+class Decoder {
+ public:
+  // Binds the weights of folder (which must outlive the decoder).
+  explicit Decoder(const io::ModelFolder& folder);
+
+  const io::TextConfig& config() const { return config_; }
+  int64_t hidden() const { return config_.hidden_size; }
+  int64_t vocab_size() const { return embed_.rows; }
+
+  // Rows of the embedding table for ids, converted from the stored type: out [ids.size(), hidden].
+  // Throws Error for an id outside the vocabulary.
+  void Embed(std::span<const int64_t> ids, float* out) const;
+
+  // A cache sized for this model.
+  KvCache NewCache(int64_t capacity) const;
+
+  // Runs n = positions.size() rows appended at cache.length() (§4), then advances the cache.
+  // Throws Error (before any work) when the rows do not fit in the cache.
+  void Forward(const DecoderForwardArgs& args, KvCache& cache, DecoderScratch& scratch,
+               ThreadPool& pool) const;
+
+ private:
+  void Layer(int64_t l, int64_t n, KvCache& cache, DecoderScratch& s, ThreadPool& pool) const;
+  void Attend(int64_t l, int64_t n, KvCache& cache, DecoderScratch& s, ThreadPool& pool) const;
+  void Head(const DecoderForwardArgs& args, int64_t n, DecoderScratch& s, ThreadPool& pool) const;
+
+  io::TextConfig config_;
+  MRope mrope_;
+  kernels::WeightView embed_;  // [vocab, hidden]
+  std::vector<DecoderLayerWeights> layers_;
+  std::vector<float> final_norm_;  // [hidden]
+  Linear lm_head_;                 // [vocab, hidden]: lm_head.weight, or the embeddings when tied
+};
+
+}  // namespace qwenvl::model

@@ -1,0 +1,169 @@
+#include "model/qwen2_5_vl.h"
+
+#include <algorithm>
+#include <string>
+
+#include "util/error.h"
+
+namespace qwenvl::model {
+namespace {
+
+int64_t CountToken(std::span<const int64_t> ids, int64_t token) {
+  return std::count(ids.begin(), ids.end(), token);
+}
+
+// Feature rows the encoder returns for these grids: one per merged 2×2 patch block (§3.6).
+int64_t FeatureRows(std::span<const GridThw> grids, int64_t merge) {
+  return TotalPatches(grids) / (merge * merge);
+}
+
+void CheckMedia(const char* kind, const MediaInput& media, int64_t patch_dim) {
+  const int64_t rows = TotalPatches(media.grids);
+  if (static_cast<int64_t>(media.pixel_values.size()) != rows * patch_dim) {
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string(kind) + " pixel_values: the grids need [" + std::to_string(rows) +
+                    ", " + std::to_string(patch_dim) + "] = " + std::to_string(rows * patch_dim) +
+                    " values, got " + std::to_string(media.pixel_values.size()));
+  }
+}
+
+void CheckPadCount(const char* kind, int64_t pads, int64_t token, int64_t rows) {
+  if (pads != rows) {
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string("prompt has ") + std::to_string(pads) + " " + kind +
+                    " pad tokens (id " + std::to_string(token) + "), the " + kind + " grids give " +
+                    std::to_string(rows) + " feature rows");
+  }
+}
+
+}  // namespace
+
+Model::Model(const std::string& dir)
+    : folder_(std::make_unique<io::ModelFolder>(io::ModelFolder::Open(dir))),
+      vision_(*folder_),
+      decoder_(*folder_) {
+  if (folder_->config.vision.out_hidden_size != folder_->config.text.hidden_size) {
+    throw Error(ErrorCode::kCorruptFile,
+                dir + "/config.json: vision out_hidden_size " +
+                    std::to_string(folder_->config.vision.out_hidden_size) +
+                    " must equal the text hidden_size " +
+                    std::to_string(folder_->config.text.hidden_size));
+  }
+}
+
+std::vector<float> Model::EmbedPrompt(const PromptInput& prompt, ThreadPool& pool, VisionTaps* taps,
+                                      std::vector<float>* vision_embeds) const {
+  const io::ModelConfig& c = config();
+  const int64_t hidden = decoder_.hidden(), merge = c.vision.spatial_merge_size;
+  const std::span<const int64_t> ids = prompt.input_ids;
+  const int64_t image_rows = FeatureRows(prompt.images.grids, merge);
+  const int64_t video_rows = FeatureRows(prompt.videos.grids, merge);
+  CheckPadCount("image", CountToken(ids, c.image_token_id), c.image_token_id, image_rows);
+  CheckPadCount("video", CountToken(ids, c.video_token_id), c.video_token_id, video_rows);
+  CheckMedia("image", prompt.images, c.vision.patch_dim());
+  CheckMedia("video", prompt.videos, c.vision.patch_dim());
+
+  std::vector<float> x(ids.size() * static_cast<size_t>(hidden));  // [seq_len, hidden]
+  decoder_.Embed(ids, x.data());
+  if (image_rows + video_rows == 0) return x;
+
+  // One encoder call for all items, images first: attention never crosses items (§3.4), and the
+  // window index then matches the reference's single list.
+  std::vector<float> pixels(prompt.images.pixel_values.begin(), prompt.images.pixel_values.end());
+  pixels.insert(pixels.end(), prompt.videos.pixel_values.begin(), prompt.videos.pixel_values.end());
+  std::vector<GridThw> grids(prompt.images.grids.begin(), prompt.images.grids.end());
+  grids.insert(grids.end(), prompt.videos.grids.begin(), prompt.videos.grids.end());
+  std::vector<float> features = vision_.Encode(pixels, grids, pool, taps);  // [rows, hidden]
+  QWENVL_CHECK(static_cast<int64_t>(features.size()) == (image_rows + video_rows) * hidden);
+
+  int64_t next_image = 0, next_video = image_rows;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    int64_t row = -1;
+    if (ids[i] == c.image_token_id) row = next_image++;
+    if (ids[i] == c.video_token_id) row = next_video++;
+    if (row < 0) continue;
+    std::copy_n(features.begin() + row * hidden, hidden, x.begin() + i * hidden);
+  }
+  if (vision_embeds != nullptr) *vision_embeds = std::move(features);
+  return x;
+}
+
+Session::Session(const Model& model, int64_t capacity)
+    : model_(&model),
+      cache_(model.decoder().NewCache(capacity)),
+      logits_(static_cast<size_t>(model.decoder().vocab_size())),
+      step_embed_(static_cast<size_t>(model.decoder().hidden())) {}
+
+void Session::Reset() {
+  cache_.Clear();
+  rope_delta_ = 0;
+}
+
+PositionIds Session::Append(const PromptInput& prompt, const AppendOptions& options,
+                            ThreadPool& pool) {
+  const auto n = static_cast<int64_t>(prompt.input_ids.size());
+  if (length() + n > capacity()) {
+    throw Error(ErrorCode::kOutOfRange,
+                "prompt of " + std::to_string(n) +
+                    " tokens does not fit the context: " + std::to_string(length()) +
+                    " tokens already held, capacity " + std::to_string(capacity()));
+  }
+  const Decoder& decoder = model_->decoder();
+  PositionIds pos = ComputePositionIds(
+      model_->config(),
+      {prompt.input_ids, prompt.images.grids, prompt.videos.grids, prompt.second_per_grid_ts});
+  // Continue the sequence: a segment starts where the next text token would (§5.4).
+  const int64_t offset = length() + rope_delta_;
+  for (int64_t i = 0; i < n; ++i) {
+    pos.t[i] += offset;
+    pos.h[i] += offset;
+    pos.w[i] += offset;
+  }
+  const std::vector<float> embeds =
+      model_->EmbedPrompt(prompt, pool, options.vision_taps, options.vision_embeds);
+
+  const int64_t hidden = decoder.hidden(), vocab = decoder.vocab_size();
+  const int64_t chunk = std::max<int64_t>(1, options.chunk_rows);
+  for (int64_t begin = 0; begin < n; begin += chunk) {
+    const int64_t rows = std::min(chunk, n - begin);
+    const bool last_chunk = begin + rows == n;
+    LogitRows want = options.logit_rows;
+    if (want == LogitRows::kLast && !last_chunk) want = LogitRows::kNone;
+    std::span<float> out;
+    if (want == LogitRows::kAll) {
+      chunk_logits_.resize(static_cast<size_t>(rows * vocab));
+      out = chunk_logits_;
+    } else if (want == LogitRows::kLast) {
+      out = logits_;
+    }
+    decoder.Forward({.embeds = std::span(embeds).subspan(begin * hidden, rows * hidden),
+                     .positions = pos.Streams().Slice(begin, rows),
+                     .logit_rows = want,
+                     .logits = out,
+                     .taps = options.decoder_taps},
+                    cache_, scratch_, pool);
+    if (want == LogitRows::kAll) {
+      if (options.on_logits) options.on_logits(begin, rows, chunk_logits_);
+      if (last_chunk) std::copy_n(chunk_logits_.end() - vocab, vocab, logits_.begin());
+    }
+  }
+  rope_delta_ += pos.rope_delta;  // the segment's gap adds to the sequence's (§5.4)
+  pos.rope_delta = rope_delta_;
+  return pos;
+}
+
+std::span<const float> Session::Step(int64_t token, ThreadPool& pool) {
+  const int64_t position = length() + rope_delta_;
+  const int64_t ids[1] = {token};
+  const int64_t positions[1] = {position};
+  model_->decoder().Embed(ids, step_embed_.data());
+  model_->decoder().Forward({.embeds = step_embed_,
+                             .positions = {positions, positions, positions},
+                             .logit_rows = LogitRows::kLast,
+                             .logits = logits_,
+                             .taps = nullptr},
+                            cache_, scratch_, pool);
+  return logits_;
+}
+
+}  // namespace qwenvl::model

@@ -1,0 +1,109 @@
+// The whole Qwen2.5-VL model: the checked model folder, the vision encoder and the language model,
+// plus a Session (one sequence: KV cache, rope_delta) that prefills prompts with images and videos
+// and runs decode steps (model-spec §4, §5.2, §5.4).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "io/model_folder.h"
+#include "model/decoder.h"
+#include "model/grid.h"
+#include "model/kv_cache.h"
+#include "model/rope_index.h"
+#include "model/vision_encoder.h"
+#include "util/thread_pool.h"
+
+namespace qwenvl::model {
+
+// The pixel inputs of one kind (images or videos), in prompt order.
+struct MediaInput {
+  std::span<const float> pixel_values = {};  // [Σ t·h·w, patch_dim]
+  std::span<const GridThw> grids = {};
+};
+
+// A prompt (or a later turn's segment): token ids with pad runs already expanded (§8.1).
+struct PromptInput {
+  std::span<const int64_t> input_ids = {};  // [seq_len]
+  MediaInput images = {};
+  MediaInput videos = {};
+  std::span<const double> second_per_grid_ts = {};  // [videos]; empty means 1.0 each (§5.3)
+};
+
+class Model {
+ public:
+  // Opens and checks the folder (io::ModelFolder::Open) and binds every weight.
+  explicit Model(const std::string& dir);
+
+  const io::ModelFolder& folder() const { return *folder_; }
+  const io::ModelConfig& config() const { return folder_->config; }
+  const Decoder& decoder() const { return decoder_; }
+  const VisionEncoder& vision() const { return vision_; }
+
+  // [seq_len, hidden]: token embeddings, with the vision encoder's rows written over the image pad
+  // tokens and then the video pad tokens, in order (§4: substituted, not added). All images and
+  // videos go through one encoder call (images first). Throws Error when the number of pad tokens
+  // differs from the number of feature rows. vision_embeds (optional) receives the feature rows.
+  std::vector<float> EmbedPrompt(const PromptInput& prompt, ThreadPool& pool,
+                                 VisionTaps* taps = nullptr,
+                                 std::vector<float>* vision_embeds = nullptr) const;
+
+ private:
+  std::unique_ptr<io::ModelFolder> folder_;  // owns the mapping every weight view points into
+  VisionEncoder vision_;
+  Decoder decoder_;
+};
+
+struct AppendOptions {
+  LogitRows logit_rows = LogitRows::kLast;
+  int64_t chunk_rows = 256;  // prefill in chunks of this many tokens (bounds activation memory)
+  // With kAll, called after each chunk with the chunk's first row index (within the segment), its
+  // row count and its logits [rows, vocab].
+  std::function<void(int64_t, int64_t, std::span<const float>)> on_logits;
+  DecoderTaps* decoder_taps = nullptr;
+  VisionTaps* vision_taps = nullptr;
+  std::vector<float>* vision_embeds = nullptr;  // receives the encoder's output rows
+};
+
+// One sequence being generated. Appending continues the sequence where the cache ends: a first
+// prompt, then decode steps, then another turn, and so on.
+class Session {
+ public:
+  // capacity: the most tokens the sequence may hold (context limit).
+  Session(const Model& model, int64_t capacity);
+
+  int64_t length() const { return cache_.length(); }
+  int64_t capacity() const { return cache_.capacity(); }
+  // max position so far + 1 − length (§5.4).
+  int64_t rope_delta() const { return rope_delta_; }
+  // [vocab]: logits of the last row processed (after Append with kLast or kAll, or Step).
+  std::span<const float> logits() const { return logits_; }
+
+  // Prefills a segment. Its position ids (§5.2) start at length() + rope_delta(), the position a
+  // next text token would get, so a later turn continues the first. Returns the segment's
+  // positions, with rope_delta the sequence's after it. Throws Error (before any work) when the
+  // segment does not fit in the cache.
+  PositionIds Append(const PromptInput& prompt, const AppendOptions& options, ThreadPool& pool);
+
+  // One decode step: `token` at position length() + rope_delta() in all three streams (§5.4).
+  // Returns its logits [vocab].
+  std::span<const float> Step(int64_t token, ThreadPool& pool);
+
+  // Forgets everything (same capacity).
+  void Reset();
+
+ private:
+  const Model* model_;
+  KvCache cache_;
+  DecoderScratch scratch_;
+  int64_t rope_delta_ = 0;
+  std::vector<float> logits_;        // [vocab]
+  std::vector<float> chunk_logits_;  // [chunk rows, vocab] with kAll
+  std::vector<float> step_embed_;    // [hidden]
+};
+
+}  // namespace qwenvl::model

@@ -1,0 +1,103 @@
+#include "model/replay.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "io/safetensors.h"
+#include "test_models.h"
+
+namespace qwenvl::model {
+namespace {
+
+using testing::kCaseDir;
+using testing::TestModels;
+
+ReplayReport Replay(const std::string& name, const ReplayOptions& options = {}) {
+  const ReplayCase c = LoadReplayCase(kCaseDir + "/" + name + ".json");
+  ThreadPool pool(2);
+  return RunReplay(TestModels::Get(name.substr(0, name.find('.'))), c, options, pool);
+}
+
+// Every fixture case within the fixtures README tolerances, greedy ids identical.
+class ReplayParity : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ReplayParity, WithinTolerances) {
+  const ReplayReport r = Replay(GetParam());
+  std::printf("%s\n", r.ToJson().c_str());
+  for (const std::string& v : ToleranceViolations(r)) ADD_FAILURE() << v;
+  // Every comparison the fixtures allow was made.
+  EXPECT_TRUE(r.max_abs_topk_logit && r.max_abs_logsumexp && r.max_abs_logits_last);
+  EXPECT_TRUE(r.max_abs_greedy_topk_logit.has_value());
+  EXPECT_EQ(r.position_ids_match, true);
+  EXPECT_EQ(r.rope_delta_match, true);
+  EXPECT_TRUE(r.intermediates.contains("text_layer0"));
+  EXPECT_TRUE(r.intermediates.contains("text_final_norm"));
+  EXPECT_EQ(r.greedy_total, 24);
+  EXPECT_EQ(r.greedy_match, 24);
+  if (std::string(GetParam()).find("text") == std::string::npos) {
+    EXPECT_EQ(r.intermediates.size(), 6u);
+    EXPECT_EQ(r.exact.size(), 2u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, ReplayParity,
+                         ::testing::Values("tiny.text", "tiny.image", "tiny.two_images",
+                                           "tiny.video", "small.text", "small.image",
+                                           "small.two_images", "small.video", "small.image_video"),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           std::replace(s.begin(), s.end(), '.', '_');
+                           return s;
+                         });
+
+TEST(Replay, DumpHoldsOurValuesUnderReferenceNames) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("qwenvl_replay_dump_" + std::to_string(::getpid()) + ".safetensors"))
+                               .string();
+  const ReplayReport r = Replay("small.two_images", {.dump_path = path});
+  {
+    io::SafetensorsFile dump(path);
+    std::map<std::string, const io::TensorInfo*> by_name;
+    for (const io::TensorInfo& t : dump.tensors()) by_name[t.name] = &t;
+    for (const char* name :
+         {"topk_ids", "topk_logits", "logsumexp", "logits_last", "position_ids", "text_layer0",
+          "text_final_norm", "vision_patch_embed", "vision_block0", "vision_block_last",
+          "vision_embeds", "vision_window_index", "vision_cu_window_seqlens", "greedy_ids"}) {
+      EXPECT_TRUE(by_name.contains(name)) << name;
+    }
+    const ReplayCase c = LoadReplayCase(kCaseDir + "/small.two_images.json");
+    const io::TensorInfo& pos = *by_name.at("position_ids");
+    EXPECT_EQ(pos.dtype, io::DType::kI64);
+    EXPECT_EQ(pos.shape, c.Find("position_ids")->shape);
+    EXPECT_EQ(by_name.at("topk_logits")->shape, c.Find("topk_logits")->shape);
+    EXPECT_EQ(by_name.at("vision_embeds")->shape, c.Find("vision_embeds")->shape);
+    const io::TensorInfo& greedy = *by_name.at("greedy_ids");
+    std::vector<int64_t> ids(greedy.numel());
+    std::memcpy(ids.data(), greedy.data, greedy.nbytes);
+    EXPECT_EQ(ids, c.greedy_ids);
+    EXPECT_EQ(ids, r.greedy_ids);
+  }
+  std::filesystem::remove(path);
+}
+
+// A case whose reference disagrees with us is reported, not hidden.
+TEST(Replay, ViolationsAreReported) {
+  ReplayCase c = LoadReplayCase(kCaseDir + "/small.text.json");
+  c.greedy_ids[5] += 1;
+  c.reference.at("topk_logits").f32[0] += 0.5f;
+  c.reference.at("position_ids").i64[1] += 1;
+  ThreadPool pool(2);
+  const ReplayReport r = RunReplay(TestModels::Get("small"), c, {}, pool);
+  EXPECT_EQ(r.greedy_match, 5);
+  EXPECT_EQ(r.position_ids_match, false);
+  EXPECT_GT(*r.max_abs_topk_logit, 0.4);
+  EXPECT_EQ(ToleranceViolations(r).size(), 3u);
+}
+
+}  // namespace
+}  // namespace qwenvl::model
