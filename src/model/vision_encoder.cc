@@ -17,7 +17,7 @@ std::string GridString(const GridThw& g) {
   return "(" + std::to_string(g.t) + ", " + std::to_string(g.h) + ", " + std::to_string(g.w) + ")";
 }
 
-// Copies `rows` window-ordered rows of `x` into `dst` in natural order.
+// Copies the window-ordered activations x into dst in natural order (taps are natural order).
 void TapNatural(const float* x, std::span<const int64_t> window_index, int64_t group,
                 std::vector<float>& dst) {
   dst.resize(window_index.size() * static_cast<size_t>(group));
