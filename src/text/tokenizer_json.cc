@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "text/tokenizer_json_sax.h"
 #include "util/error.h"
 #include "util/mapped_file.h"
 
@@ -81,24 +82,7 @@ void ReadDecoder(const json& node, const std::string& source) {
   }
 }
 
-void ReadMerges(const json& merges, TokenizerSpec* spec) {
-  spec->merges.reserve(merges.size());
-  for (const json& merge : merges) {
-    if (merge.is_array() && merge.size() == 2) {
-      spec->merges.emplace_back(merge[0].get<std::string>(), merge[1].get<std::string>());
-      continue;
-    }
-    // The older "left right" form: byte-level tokens never hold a raw space, so it splits once.
-    const std::string& text = merge.get_ref<const std::string&>();
-    const size_t space = text.find(' ');
-    if (space == std::string::npos || text.find(' ', space + 1) != std::string::npos) {
-      Corrupt(spec->source, "model.merges entry '" + text + "' is not two tokens");
-    }
-    spec->merges.emplace_back(text.substr(0, space), text.substr(space + 1));
-  }
-}
-
-void ReadModel(const json& model, TokenizerSpec* spec) {
+void ReadModel(const json& model, TokenizerJsonParts* parts, TokenizerSpec* spec) {
   const std::string type = model.value("type", "BPE");
   if (type != "BPE") Unsupported(spec->source, "model type '" + type + "' (only BPE)");
   if (model.contains("dropout") && !model["dropout"].is_null()) {
@@ -111,10 +95,10 @@ void ReadModel(const json& model, TokenizerSpec* spec) {
     }
   }
   spec->ignore_merges = model.value("ignore_merges", false);
-  const json& vocab = model.at("vocab");
-  spec->vocab.reserve(vocab.size());
-  for (const auto& [token, id] : vocab.items()) spec->vocab.emplace_back(token, id.get<int32_t>());
-  ReadMerges(model.at("merges"), spec);
+  if (!parts->has_vocab) Corrupt(spec->source, "model.vocab is missing");
+  if (!parts->has_merges) Corrupt(spec->source, "model.merges is missing");
+  spec->vocab = std::move(parts->vocab);
+  spec->merges = std::move(parts->merges);
 }
 
 void ReadAddedTokens(const json& list, TokenizerSpec* spec) {
@@ -136,15 +120,11 @@ void ReadAddedTokens(const json& list, TokenizerSpec* spec) {
 TokenizerSpec ParseTokenizerJson(std::string_view json_text, const std::string& source) {
   TokenizerSpec spec;
   spec.source = source;
-  json root;
-  try {
-    root = json::parse(json_text);
-  } catch (const json::exception& e) {
-    Corrupt(source, std::string("malformed JSON: ") + e.what());
-  }
+  TokenizerJsonParts parts = ReadTokenizerJsonParts(json_text, source);
+  const json& root = parts.rest;
   if (!root.is_object()) Corrupt(source, "top level is not a JSON object");
   try {
-    ReadModel(root.at("model"), &spec);
+    ReadModel(root.at("model"), &parts, &spec);
     ReadNormalizer(root.value("normalizer", json()), &spec);
     ReadPreTokenizer(root.at("pre_tokenizer"), &spec);
     ReadDecoder(root.at("decoder"), source);

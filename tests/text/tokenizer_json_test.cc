@@ -99,6 +99,22 @@ TEST(TokenizerJson, MalformedJsonIsCorrupt) {
   EXPECT_THAT(message, HasSubstr("merge #0"));
 }
 
+TEST(TokenizerJson, BadVocabOrMergesShapeIsCorrupt) {
+  std::string message;
+  EXPECT_EQ(LoadError(WriteTemp("triple.json", TinyJson(R"([["a","b","c"]])")), &message),
+            ErrorCode::kCorruptFile);
+  EXPECT_THAT(message, HasSubstr("model.merges"));
+  EXPECT_EQ(LoadError(WriteTemp("nummerge.json", TinyJson("[1]")), &message),
+            ErrorCode::kCorruptFile);
+  std::string vocab_string = TinyJson("[]");
+  vocab_string.replace(vocab_string.find("\"a\": 0"), 6, "\"a\": \"0\"");
+  EXPECT_EQ(LoadError(WriteTemp("vocabstr.json", vocab_string), &message), ErrorCode::kCorruptFile);
+  std::string no_merges = TinyJson("[]");
+  no_merges.replace(no_merges.find("\"merges\""), 8, "\"merged\"");
+  EXPECT_EQ(LoadError(WriteTemp("nomerges.json", no_merges), &message), ErrorCode::kCorruptFile);
+  EXPECT_THAT(message, HasSubstr("model.merges is missing"));
+}
+
 TEST(TokenizerJson, OtherPipelinesAreUnsupported) {
   std::string message;
   std::string wordpiece = TinyJson("[]");
