@@ -29,7 +29,7 @@ constexpr int64_t kRowsPerTask = 64;  // query rows (positions × group heads) p
 
 // Per-thread working set of one task.
 struct FlashScratch {
-  std::vector<float> kt;        // [head_dim][tile] transposed key tile
+  const float* kt = nullptr;    // [head_dim][tile] transposed key tile being processed
   std::vector<float> scores;    // [rows][tile] scores, then probabilities
   std::vector<float> out;       // [rows][head_dim] unnormalized output accumulators
   std::vector<float> max, sum;  // [rows] running max and denominator
@@ -50,26 +50,75 @@ inline int64_t VisibleKeys(const AttentionArgs& a, const FlashTask& t, int64_t r
   return a.causal ? std::min(a.kv_len, a.q_offset + t.pos0 + row / t.group + 1) : a.kv_len;
 }
 
-// scores[row][jj] = scale · q_row · k[j0 + jj] for every row, one key tile (vector over keys).
-inline void TileScores(const AttentionArgs& a, const FlashTask& t, int64_t rows, int64_t tile,
-                       FlashScratch& s) {
+// scores[row][jj] = scale · q_row · k[j0 + jj] for kRows rows from row0, one key tile (vector
+// over keys; kRows · kKvVecs independent accumulators keep the FMA pipes busy).
+template <int kRows>
+HWY_INLINE void TileScoreRows(const AttentionArgs& a, const FlashTask& t, int64_t row0,
+                              int64_t tile, FlashScratch& s) {
   const hn::ScalableTag<float> df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df)), d = a.head_dim;
-  const float* kt = s.kt.data();
-  for (int64_t row = 0; row < rows; ++row) {
-    const float* q = TaskQuery(a, t, row);
-    hn::Vec<decltype(df)> acc[kKvVecs];
-    for (int64_t v = 0; v < kKvVecs; ++v) acc[v] = hn::Zero(df);
-    for (int64_t c = 0; c < d; ++c) {
-      const auto qc = hn::Set(df, q[c]);
-      for (int64_t v = 0; v < kKvVecs; ++v) {
-        acc[v] = hn::MulAdd(qc, hn::LoadU(df, kt + c * tile + v * lanes), acc[v]);
+  const float* kt = s.kt;
+  const float* q[kRows];
+  hn::Vec<decltype(df)> acc[kRows][kKvVecs];
+  for (int i = 0; i < kRows; ++i) {
+    q[i] = TaskQuery(a, t, row0 + i);
+    for (int64_t v = 0; v < kKvVecs; ++v) acc[i][v] = hn::Zero(df);
+  }
+  for (int64_t c = 0; c < d; ++c) {
+    hn::Vec<decltype(df)> kv[kKvVecs];
+    for (int64_t v = 0; v < kKvVecs; ++v) kv[v] = hn::LoadU(df, kt + c * tile + v * lanes);
+    for (int i = 0; i < kRows; ++i) {
+      const auto qc = hn::Set(df, q[i][c]);
+      for (int64_t v = 0; v < kKvVecs; ++v) acc[i][v] = hn::MulAdd(qc, kv[v], acc[i][v]);
+    }
+  }
+  const auto scale = hn::Set(df, a.scale);
+  for (int i = 0; i < kRows; ++i) {
+    for (int64_t v = 0; v < kKvVecs; ++v) {
+      hn::StoreU(hn::Mul(acc[i][v], scale), df, s.scores.data() + (row0 + i) * tile + v * lanes);
+    }
+  }
+}
+
+inline void TileScores(const AttentionArgs& a, const FlashTask& t, int64_t rows, int64_t tile,
+                       FlashScratch& s) {
+  int64_t row = 0;
+  for (; row + 2 <= rows; row += 2) TileScoreRows<2>(a, t, row, tile, s);
+  if (row < rows) TileScoreRows<1>(a, t, row, tile, s);
+}
+
+// o[c..c + kNv·lanes) = o·correction + Σ_jj p[jj]·v[jj] with kNv independent accumulators.
+template <int kNv>
+HWY_INLINE void AccumulateValues(const float* p, int64_t count, const float* vbase,
+                                 int64_t v_stride, float correction, float* o) {
+  const hn::ScalableTag<float> df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  // Even and odd keys go to separate accumulators (kSets = 2 when few vectors) so that enough
+  // FMA chains run in parallel; the sets are added at the end, in a fixed order.
+  constexpr int kSets = kNv >= 8 ? 1 : 2;
+  hn::Vec<decltype(df)> acc[kSets][kNv];
+  for (int v = 0; v < kNv; ++v) {
+    acc[0][v] = hn::Mul(hn::LoadU(df, o + v * lanes), hn::Set(df, correction));
+    if (kSets == 2) acc[kSets - 1][v] = hn::Zero(df);
+  }
+  int64_t jj = 0;
+  for (; jj + kSets <= count; jj += kSets) {
+    for (int set = 0; set < kSets; ++set) {
+      const auto pj = hn::Set(df, p[jj + set]);
+      const float* vj = vbase + (jj + set) * v_stride;
+      for (int v = 0; v < kNv; ++v) {
+        acc[set][v] = hn::MulAdd(pj, hn::LoadU(df, vj + v * lanes), acc[set][v]);
       }
     }
-    const auto scale = hn::Set(df, a.scale);
-    for (int64_t v = 0; v < kKvVecs; ++v) {
-      hn::StoreU(hn::Mul(acc[v], scale), df, s.scores.data() + row * tile + v * lanes);
+  }
+  for (; jj < count; ++jj) {
+    const auto pj = hn::Set(df, p[jj]);
+    for (int v = 0; v < kNv; ++v) {
+      acc[0][v] = hn::MulAdd(pj, hn::LoadU(df, vbase + jj * v_stride + v * lanes), acc[0][v]);
     }
+  }
+  for (int v = 0; v < kNv; ++v) {
+    hn::StoreU(kSets == 2 ? hn::Add(acc[0][v], acc[kSets - 1][v]) : acc[0][v], df, o + v * lanes);
   }
 }
 
@@ -96,12 +145,14 @@ inline void TileUpdateRow(const AttentionArgs& a, const FlashTask& t, int64_t ro
   float* o = s.out.data() + row * d;
   const float* vbase = a.v + j0 * a.v_stride + t.kvh * d;
   int64_t c = 0;
+  for (; c + 8 * lanes <= d; c += 8 * lanes) {
+    AccumulateValues<8>(p, count, vbase + c, a.v_stride, correction, o + c);
+  }
+  for (; c + 4 * lanes <= d; c += 4 * lanes) {
+    AccumulateValues<4>(p, count, vbase + c, a.v_stride, correction, o + c);
+  }
   for (; c + lanes <= d; c += lanes) {
-    auto acc = hn::Mul(hn::LoadU(df, o + c), hn::Set(df, correction));
-    for (int64_t jj = 0; jj < count; ++jj) {
-      acc = hn::MulAdd(hn::Set(df, p[jj]), hn::LoadU(df, vbase + jj * a.v_stride + c), acc);
-    }
-    hn::StoreU(acc, df, o + c);
+    AccumulateValues<1>(p, count, vbase + c, a.v_stride, correction, o + c);
   }
   for (; c < d; ++c) {
     float acc = o[c] * correction;
@@ -110,28 +161,45 @@ inline void TileUpdateRow(const AttentionArgs& a, const FlashTask& t, int64_t ro
   }
 }
 
-// Packs keys [j0, j0 + count) of kv head kvh transposed into s.kt, zero past count.
-inline void PackKeyTile(const AttentionArgs& a, int64_t kvh, int64_t j0, int64_t count,
-                        int64_t tile, FlashScratch& s) {
-  const int64_t d = a.head_dim;
+// Keys transposed per tile: kt_all[kvh][tile index][head_dim][tile], zero past kv_len. Packed
+// once per call and shared by every query block of the kv head.
+inline void PackKeyTile(const AttentionArgs& a, int64_t kvh, int64_t tile_index, int64_t tile,
+                        float* kt_all) {
+  const int64_t d = a.head_dim, tiles = (a.kv_len + tile - 1) / tile;
+  const int64_t j0 = tile_index * tile, count = std::min(tile, a.kv_len - j0);
+  float* kt = kt_all + (kvh * tiles + tile_index) * d * tile;
+  const float* k0 = a.k + j0 * a.k_stride + kvh * d;
+  if (count == tile) {  // whole tile: gather one column of lanes keys at a time
+    const hn::ScalableTag<float> df;
+    const hn::RebindToSigned<decltype(df)> di;
+    const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+    const auto offsets = hn::Mul(hn::Iota(di, 0), hn::Set(di, static_cast<int32_t>(a.k_stride)));
+    for (int64_t v = 0; v < tile; v += lanes) {
+      for (int64_t c = 0; c < d; ++c) {
+        hn::StoreU(hn::GatherIndex(df, k0 + v * a.k_stride + c, offsets), df, kt + c * tile + v);
+      }
+    }
+    return;
+  }
   for (int64_t jj = 0; jj < tile; ++jj) {
     const float* k = a.k + (j0 + jj) * a.k_stride + kvh * d;
-    for (int64_t c = 0; c < d; ++c) s.kt[c * tile + jj] = jj < count ? k[c] : 0.0f;
+    for (int64_t c = 0; c < d; ++c) kt[c * tile + jj] = jj < count ? k[c] : 0.0f;
   }
 }
 
-inline void FlashAttentionTask(const AttentionArgs& a, const FlashTask& t, FlashScratch& s) {
+inline void FlashAttentionTask(const AttentionArgs& a, const FlashTask& t, const float* kt_all,
+                               FlashScratch& s) {
   const hn::ScalableTag<float> df;
   const int64_t tile = kKvVecs * static_cast<int64_t>(hn::Lanes(df)), d = a.head_dim;
   const int64_t rows = t.positions * t.group;
-  s.kt.resize(d * tile);
+  const int64_t tiles = (a.kv_len + tile - 1) / tile;
   s.scores.resize(rows * tile);
   s.out.assign(rows * d, 0.0f);
   s.max.assign(rows, -INFINITY);
   s.sum.assign(rows, 0.0f);
   const int64_t keys = VisibleKeys(a, t, rows - 1);  // the last row sees the most
   for (int64_t j0 = 0; j0 < keys; j0 += tile) {
-    PackKeyTile(a, t.kvh, j0, std::min(tile, a.kv_len - j0), tile, s);
+    s.kt = kt_all + (t.kvh * tiles + j0 / tile) * d * tile;
     TileScores(a, t, rows, tile, s);
     for (int64_t row = 0; row < rows; ++row) {
       const int64_t count = std::min(tile, VisibleKeys(a, t, row) - j0);

@@ -55,8 +55,8 @@ inline QuantLayout QuantLayoutOf(WeightType type, int64_t rows, int64_t cols) {
 
 inline bool IsQuantized(WeightType t) { return t == WeightType::kQ8 || t == WeightType::kQ4; }
 
-// An owning quantized copy of a weight matrix (see Quantize in ops.h); view() is valid while
-// the object lives and is not moved from.
+// An owning quantized copy of a weight matrix (see Quantize in ops.h). view() points into the
+// owned buffer: it stays valid while this object (or one it was moved into) lives.
 class QuantizedMatrix {
  public:
   QuantizedMatrix() = default;

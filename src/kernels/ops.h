@@ -10,7 +10,10 @@
 namespace qwenvl::kernels {
 
 // y[m, n] = x[m, k] · w[n, k]ᵀ (+ bias[n] when bias != nullptr). w.cols == k, w.rows == n.
-// Rows of x and y are contiguous (row stride k and n).
+// Rows of x and y are contiguous (row stride k and n). Any WeightType; weights are read in their
+// stored type and converted on the fly, sums are float32 in a fixed order per element (results do
+// not depend on the thread count). With kQ8/kQ4 weights and m < 8 on AVX-512 VNNI CPUs, x is
+// also rounded to int8 per block of 32 (scale max|x|/127) for integer dot products.
 void MatMul(const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
             ThreadPool& pool);
 
