@@ -25,7 +25,10 @@ function(qwenvl_tests folder)
   target_compile_definitions(qwenvl_${folder}_test PRIVATE
     QWENVL_TEST_DATA="${PROJECT_SOURCE_DIR}/tests/data"
     QWENVL_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
-    QWENVL_BINARY_DIR="${PROJECT_BINARY_DIR}")
+    QWENVL_BINARY_DIR="${PROJECT_BINARY_DIR}"
+    QWENVL_DEMO_MODEL_DIR="${QWENVL_DEMO_MODEL_DIR}"
+    QWENVL_DATA_DIR="${PROJECT_SOURCE_DIR}/data")
+  add_dependencies(qwenvl_${folder}_test demo_model)
   gtest_discover_tests(qwenvl_${folder}_test WORKING_DIRECTORY ${PROJECT_BINARY_DIR}
     DISCOVERY_TIMEOUT 60 PROPERTIES LABELS ${folder})
 endfunction()

@@ -1,0 +1,70 @@
+// What an Engine holds: the model, the text side (tokenizer, template), the media settings, the
+// generation defaults, one thread pool, and the scheduler of submitted requests.
+#pragma once
+
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "media/preprocessor_config.h"
+#include "model/qwen2_5_vl.h"
+#include "qwenvl/engine.h"
+#include "runtime/generation_config.h"
+#include "runtime/media_input.h"
+#include "text/chat_template.h"
+#include "text/tokenizer.h"
+#include "util/thread_pool.h"
+
+namespace qwenvl::runtime {
+class Scheduler;
+}
+
+namespace qwenvl {
+
+// The KV cache of one sequence and what it holds, so that a request extending it computes only
+// the new tokens.
+struct SequenceState {
+  SequenceState(const model::Model& model, int64_t capacity) : sequence(model, capacity) {}
+  model::Session sequence;
+  std::vector<int64_t> ids;             // tokens whose keys/values are in the cache
+  std::vector<int64_t> max_pos;         // [ids]: largest M-RoPE position up to each token
+  std::vector<std::string> media_keys;  // media whose pads are in `ids`
+  std::vector<std::pair<int64_t, int64_t>> media_ranges;  // their pad runs [begin, end)
+  void Reset() {
+    sequence.Reset();
+    ids.clear();
+    max_pos.clear();
+    media_keys.clear();
+    media_ranges.clear();
+  }
+  // Keeps the first n tokens (n <= ids.size(); media cut by n are dropped with their tokens).
+  void Truncate(int64_t n);
+};
+
+struct Engine::Impl {
+  EngineOptions options;
+  std::string model_name;
+  double load_seconds = 0;
+  std::unique_ptr<model::Model> model;
+  std::optional<text::Tokenizer> tokenizer;
+  std::optional<text::ChatTemplate> chat_template;
+  runtime::MediaSettings media_settings;
+  runtime::GenerationDefaults generation;
+  std::unique_ptr<ThreadPool> pool;
+  std::mutex compute_mu;  // one forward pass at a time on the pool
+  std::unique_ptr<runtime::Scheduler> scheduler;
+
+  // Prepared media by content key, most recent first (vision inputs of follow-up turns and of
+  // other requests are not recomputed).
+  std::mutex media_cache_mu;
+  std::list<std::pair<std::string, std::shared_ptr<const runtime::PreparedMedia>>> media_cache;
+  std::shared_ptr<const runtime::PreparedMedia> GetMedia(const Media& m);
+
+  std::string Render(const Request& request) const;
+};
+
+}  // namespace qwenvl

@@ -1,0 +1,187 @@
+#include "runtime/generation.h"
+
+#include <random>
+
+#include "runtime/prompt.h"
+#include "util/error.h"
+
+namespace qwenvl::runtime {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double MsSince(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+// Unset request values fall back to generation_config.json, as transformers' generate() does.
+SamplerConfig MakeSamplerConfig(const SamplingParams& p, const GenerationDefaults& d) {
+  SamplerConfig c;
+  c.temperature = p.temperature.value_or(d.temperature);
+  c.top_k = p.top_k.value_or(d.top_k);
+  c.top_p = p.top_p.value_or(d.top_p);
+  c.min_p = p.min_p.value_or(d.min_p);
+  c.repetition_penalty = p.repetition_penalty.value_or(d.repetition_penalty);
+  c.presence_penalty = p.presence_penalty;
+  c.frequency_penalty = p.frequency_penalty;
+  c.greedy = p.temperature ? *p.temperature <= 1e-5f : (!d.do_sample || c.temperature <= 1e-5f);
+  c.seed = p.seed ? *p.seed : std::random_device{}() * 0x100000001ull + std::random_device{}();
+  return c;
+}
+
+}  // namespace
+
+Generation::Generation(Engine::Impl& engine, const Request& request, StreamCallback on_text)
+    : engine_(engine), request_(request), on_text_(std::move(on_text)), start_(Clock::now()) {}
+
+void Generation::Prepare() {
+  const io::ModelConfig& config = engine_.model->config();
+  const auto t0 = Clock::now();
+  const std::vector<int32_t> raw_ids = engine_.tokenizer->Encode(engine_.Render(request_));
+  std::vector<const PreparedMedia*> media_ptrs;
+  for (const Media* m : MediaInPromptOrder(request_)) {
+    media_.push_back(engine_.GetMedia(*m));
+    media_ptrs.push_back(media_.back().get());
+    media_keys_.push_back(media_.back()->key);
+  }
+  ids_ = ExpandVisionPads(raw_ids, media_ptrs, config);
+  for (size_t i = 0; i < ids_.size(); ++i) {
+    const bool pad = ids_[i] == config.image_token_id || ids_[i] == config.video_token_id;
+    if (pad && (i == 0 || ids_[i - 1] != ids_[i])) media_ranges_.push_back({i, i});
+    if (pad) media_ranges_.back().second = static_cast<int64_t>(i) + 1;
+  }
+  result_.timings.preprocess_ms = MsSince(t0);
+  result_.prompt_tokens = static_cast<int64_t>(ids_.size());
+  result_.prompt_ids = ids_;
+  const int64_t capacity = engine_.options.context_length;
+  if (result_.prompt_tokens >= capacity)
+    throw Error(ErrorCode::kOutOfRange,
+                "the prompt has " + std::to_string(ids_.size()) + " tokens, the context holds " +
+                    std::to_string(capacity) +
+                    " (raise the context length or lower the image budget)");
+  for (const auto& m : media_) result_.media.push_back(m->info);
+}
+
+int64_t Generation::ReusablePrefix(const SequenceState& state) const {
+  // The longest common prefix of the cached tokens and the prompt, cut back so that every picture
+  // in it is the same picture (pads of different pictures have the same id) and none is split.
+  // At least one prompt token is left to compute, for the next-token logits.
+  const size_t limit = std::min(state.ids.size(), ids_.size() - 1);
+  int64_t p = std::mismatch(state.ids.begin(), state.ids.begin() + limit, ids_.begin()).first -
+              state.ids.begin();
+  for (size_t i = 0; i < state.media_ranges.size(); ++i) {
+    const auto [begin, end] = state.media_ranges[i];
+    if (begin >= p) break;
+    const bool same = i < media_keys_.size() && media_keys_[i] == state.media_keys[i] &&
+                      media_ranges_[i] == state.media_ranges[i];
+    if (!same || end > p) {
+      p = begin;
+      break;
+    }
+  }
+  return p;
+}
+
+void Generation::Prefill(SequenceState& state) {
+  state_ = &state;
+  const int64_t reuse = ReusablePrefix(state);
+  state.Truncate(reuse);
+  // Media whose pads lie in the reused prefix are already in the cache.
+  const size_t cached_media = state.media_keys.size();
+  std::vector<float> image_pixels, video_pixels;
+  std::vector<model::GridThw> image_grids, video_grids;
+  std::vector<double> spg;
+  for (size_t i = cached_media; i < media_.size(); ++i) {
+    const PreparedMedia& m = *media_[i];
+    const bool image = m.kind == Media::Kind::kImage;
+    auto& pixels = image ? image_pixels : video_pixels;
+    pixels.insert(pixels.end(), m.patches.values.begin(), m.patches.values.end());
+    (image ? image_grids : video_grids).push_back(m.grid);
+    if (!image) spg.push_back(m.second_per_grid_t);
+  }
+  model::PromptInput input{.input_ids = std::span(ids_).subspan(reuse),
+                           .images = {image_pixels, image_grids},
+                           .videos = {video_pixels, video_grids},
+                           .second_per_grid_ts = spg};
+  model::AppendOptions options;
+  options.logit_rows = model::LogitRows::kLast;
+  const auto t0 = Clock::now();
+  try {
+    const model::PositionIds pos = state.sequence.Append(input, options, *engine_.pool);
+    int64_t running = state.max_pos.empty() ? -1 : state.max_pos.back();
+    for (int64_t i = 0; i < pos.size(); ++i) {
+      running = std::max({running, pos.t[i], pos.h[i], pos.w[i]});
+      state.max_pos.push_back(running);
+    }
+  } catch (...) {
+    state.Reset();  // never leave a cache that disagrees with its recorded tokens
+    throw;
+  }
+  result_.timings.prefill_ms = MsSince(t0);
+  result_.cached_prompt_tokens = reuse;
+  state.ids = ids_;
+  state.media_keys = media_keys_;
+  state.media_ranges = media_ranges_;
+
+  std::vector<int32_t> prompt32(ids_.begin(), ids_.end());
+  sampler_.emplace(MakeSamplerConfig(request_.sampling, engine_.generation), prompt32);
+  decoder_.emplace(*engine_.tokenizer, /*skip_special_tokens=*/true);
+  stop_.emplace(request_.sampling.stop);
+  const auto logits = state.sequence.logits();
+  logits_.assign(logits.begin(), logits.end());
+  if (request_.sampling.max_new_tokens <= 0) Finish(FinishReason::kLength);
+}
+
+void Generation::Emit(std::string_view text) {
+  if (text.empty()) return;
+  result_.text.append(text);
+  if (first_token_) {
+    result_.timings.first_token_ms = MsSince(start_);
+    first_token_ = false;
+  }
+  if (on_text_ && !on_text_(text)) cancelled_ = true;
+}
+
+void Generation::Step() {
+  if (done_) return;
+  if (cancelled_) return Finish(FinishReason::kCancelled);
+  const auto t0 = Clock::now();
+  const int32_t token = sampler_->Sample(logits_);
+  const auto& eos = engine_.generation.eos_token_ids;
+  if (std::find(eos.begin(), eos.end(), token) != eos.end()) {
+    result_.timings.decode_ms += MsSince(t0);
+    return Finish(FinishReason::kStop);
+  }
+  sampler_->Accept(token);
+  result_.tokens.push_back(token);
+  ++result_.completion_tokens;
+  Emit(stop_->Push(decoder_->Push(token)));
+  if (stop_->stopped()) {
+    result_.timings.decode_ms += MsSince(t0);
+    return Finish(FinishReason::kStop);
+  }
+  if (cancelled_) return Finish(FinishReason::kCancelled);
+  const bool full = state_->sequence.length() + 1 >= state_->sequence.capacity();
+  if (result_.completion_tokens >= request_.sampling.max_new_tokens || full) {
+    result_.timings.decode_ms += MsSince(t0);
+    return Finish(FinishReason::kLength);
+  }
+  const int64_t position = state_->sequence.length() + state_->sequence.rope_delta();  // §5.4
+  const auto logits = state_->sequence.Step(token, *engine_.pool);
+  logits_.assign(logits.begin(), logits.end());
+  state_->ids.push_back(token);
+  state_->max_pos.push_back(std::max(state_->max_pos.back(), position));
+  result_.timings.decode_ms += MsSince(t0);
+}
+
+void Generation::Finish(FinishReason reason) {
+  if (done_) return;
+  if (!stop_->stopped()) Emit(stop_->Push(decoder_->Flush()));
+  if (!stop_->stopped()) Emit(stop_->Flush());
+  result_.finish_reason = reason;
+  done_ = true;
+}
+
+Result Generation::TakeResult() { return std::move(result_); }
+
+}  // namespace qwenvl::runtime

@@ -1,0 +1,58 @@
+// One request carried out on one sequence: prompt assembly, media, prefill (reusing the cached
+// prefix of earlier turns), then decode steps until a stop condition. Split in steps so that the
+// scheduler can interleave several requests.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+
+#include "qwenvl/engine.h"
+#include "runtime/engine_impl.h"
+#include "runtime/sampler.h"
+#include "runtime/stop_matcher.h"
+#include "text/tokenizer.h"
+
+namespace qwenvl::runtime {
+
+class Generation {
+ public:
+  Generation(Engine::Impl& engine, const Request& request, StreamCallback on_text);
+
+  // Template, tokens and media: everything that needs no sequence. Throws Error on bad input
+  // (context overflow included).
+  void Prepare();
+  // Tokens of the cache that this request can keep (an exact prefix of its prompt, media included).
+  int64_t ReusablePrefix(const SequenceState& state) const;
+  // Prefills the prompt on `state`, keeping its reusable prefix. `state` must outlive the steps.
+  void Prefill(SequenceState& state);
+  bool done() const { return done_; }
+  // Samples the next token from the current logits, streams its text, and feeds it to the model
+  // unless generation ends with it.
+  void Step();
+  void Cancel() { cancelled_ = true; }
+  Result TakeResult();
+
+ private:
+  void Finish(FinishReason reason);
+  void Emit(std::string_view text);
+  Engine::Impl& engine_;
+  SequenceState* state_ = nullptr;
+  std::vector<int64_t> ids_;  // the prompt, pads expanded
+  std::vector<std::shared_ptr<const PreparedMedia>> media_;
+  std::vector<std::string> media_keys_;
+  std::vector<std::pair<int64_t, int64_t>> media_ranges_;  // pad runs in ids_
+  const Request& request_;
+  StreamCallback on_text_;
+  std::chrono::steady_clock::time_point start_;
+  std::optional<Sampler> sampler_;
+  std::optional<text::StreamDecoder> decoder_;
+  std::optional<StopMatcher> stop_;
+  std::vector<float> logits_;
+  Result result_;
+  bool done_ = false;
+  bool cancelled_ = false;
+  bool first_token_ = true;
+};
+
+}  // namespace qwenvl::runtime

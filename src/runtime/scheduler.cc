@@ -1,0 +1,166 @@
+#include "runtime/scheduler.h"
+
+#include "runtime/generation.h"
+#include "util/error.h"
+
+namespace qwenvl::runtime {
+
+struct Scheduler::Job : RequestHandle {
+  Request request;
+  StreamCallback on_text;
+  DoneCallback on_done;
+  std::atomic<bool> cancelled{false};
+  std::unique_ptr<Generation> generation;
+  void Cancel() override { cancelled = true; }
+};
+
+Scheduler::Scheduler(Engine::Impl& engine) : engine_(engine) {
+  slots_.resize(std::max(1, engine.options.max_parallel));
+  thread_ = std::thread([this] { Loop(); });
+}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+std::shared_ptr<RequestHandle> Scheduler::Submit(Request request, StreamCallback on_text,
+                                                 DoneCallback on_done) {
+  auto job = std::make_shared<Job>();
+  job->request = std::move(request);
+  job->on_text = std::move(on_text);
+  job->on_done = std::move(on_done);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (static_cast<int64_t>(queue_.size()) >= engine_.options.max_queued)
+      throw Error(ErrorCode::kOutOfRange, "the request queue is full (" +
+                                              std::to_string(queue_.size()) +
+                                              " requests waiting); try again later");
+    queue_.push_back(job);
+  }
+  cv_.notify_one();
+  return job;
+}
+
+SchedulerStats Scheduler::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {static_cast<int64_t>(queue_.size()), active_.load()};
+}
+
+Scheduler::Slot* Scheduler::PickSlot(const Generation& g) {
+  // Prefer the free sequence holding the longest prefix of this prompt, then the least recently
+  // used one (an empty sequence first).
+  Slot* best = nullptr;
+  int64_t best_reuse = -1;
+  for (Slot& s : slots_) {
+    if (s.job) continue;
+    const int64_t reuse = s.state ? g.ReusablePrefix(*s.state) : 0;
+    if (reuse > best_reuse ||
+        (reuse == best_reuse &&
+         (!s.state || (best && best->state && s.last_used < best->last_used)))) {
+      best = &s;
+      best_reuse = reuse;
+    }
+  }
+  return best;
+}
+
+bool Scheduler::Admit(std::shared_ptr<Job> job) {
+  if (job->cancelled) {  // cancelled while waiting
+    Result r;
+    r.finish_reason = FinishReason::kCancelled;
+    if (job->on_done) job->on_done(&r, nullptr);
+    return true;
+  }
+  auto g = std::make_unique<Generation>(engine_, job->request, [job](std::string_view t) {
+    return !job->cancelled && (!job->on_text || job->on_text(t));
+  });
+  try {
+    g->Prepare();
+    Slot* slot = PickSlot(*g);
+    if (slot == nullptr) return false;
+    if (!slot->state)
+      slot->state = std::make_unique<SequenceState>(*engine_.model, engine_.options.context_length);
+    slot->job = job;
+    slot->last_used = ++clock_;
+    ++active_;
+    job->generation = std::move(g);
+    std::lock_guard<std::mutex> lock(engine_.compute_mu);
+    job->generation->Prefill(*slot->state);
+  } catch (const Error& e) {
+    for (Slot& s : slots_)
+      if (s.job == job) return Complete(s, nullptr, &e), true;
+    if (job->on_done) job->on_done(nullptr, &e);
+  } catch (const std::exception& e) {
+    const Error err(ErrorCode::kInternal, e.what());
+    for (Slot& s : slots_)
+      if (s.job == job) return Complete(s, nullptr, &err), true;
+    if (job->on_done) job->on_done(nullptr, &err);
+  }
+  return true;
+}
+
+void Scheduler::Complete(Slot& slot, const Result* result, const Error* error) {
+  std::shared_ptr<Job> job = std::move(slot.job);
+  slot.job.reset();
+  --active_;
+  if (error != nullptr && slot.state) slot.state->Reset();
+  if (job->on_done) job->on_done(result, error);
+}
+
+void Scheduler::StepActive() {
+  for (Slot& s : slots_) {
+    if (!s.job) continue;
+    Generation& g = *s.job->generation;
+    try {
+      if (s.job->cancelled) g.Cancel();
+      {
+        std::lock_guard<std::mutex> lock(engine_.compute_mu);
+        g.Step();
+      }
+      if (g.done()) {
+        const Result r = g.TakeResult();
+        Complete(s, &r, nullptr);
+      }
+    } catch (const Error& e) {
+      Complete(s, nullptr, &e);
+    } catch (const std::exception& e) {
+      const Error err(ErrorCode::kInternal, e.what());
+      Complete(s, nullptr, &err);
+    }
+  }
+}
+
+void Scheduler::Loop() {
+  for (;;) {
+    std::shared_ptr<Job> next;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty() || active_ > 0; });
+      if (stop_) break;
+      const bool free_slot = active_ < static_cast<int64_t>(slots_.size());
+      if (!queue_.empty() && free_slot) {
+        next = queue_.front();
+        queue_.pop_front();
+      }
+    }
+    // One new request joins per round, so prefills interleave with the others' decode steps.
+    if (next && !Admit(next)) {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_front(next);
+    }
+    StepActive();
+  }
+  // Shutting down: everything still pending ends as cancelled.
+  const Error stopped(ErrorCode::kInternal, "the engine is shutting down");
+  for (Slot& s : slots_)
+    if (s.job) Complete(s, nullptr, &stopped);
+  for (auto& job : queue_)
+    if (job->on_done) job->on_done(nullptr, &stopped);
+}
+
+}  // namespace qwenvl::runtime

@@ -1,0 +1,61 @@
+// The scheduler behind Engine::Submit: a bounded queue, up to max_parallel requests in flight on
+// their own sequences, a decode step for each in turn so that a long answer does not hold up the
+// others, and sequences kept after a request ends so that a follow-up turn reuses its KV cache.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "qwenvl/engine.h"
+#include "runtime/engine_impl.h"
+
+namespace qwenvl::runtime {
+
+class Generation;
+
+struct SchedulerStats {
+  int64_t queued = 0;
+  int64_t active = 0;
+};
+
+class Scheduler {
+ public:
+  explicit Scheduler(Engine::Impl& engine);
+  ~Scheduler();
+
+  // Throws Error(kOutOfRange) when max_queued requests already wait.
+  std::shared_ptr<RequestHandle> Submit(Request request, StreamCallback on_text,
+                                        DoneCallback on_done);
+  SchedulerStats stats() const;
+
+ private:
+  struct Job;
+  struct Slot {
+    std::unique_ptr<SequenceState> state;
+    std::shared_ptr<Job> job;  // null when free
+    uint64_t last_used = 0;
+  };
+
+  void Loop();
+  bool Admit(std::shared_ptr<Job> job);  // false when no slot is free
+  void StepActive();
+  void Complete(Slot& slot, const Result* result, const Error* error);
+  Slot* PickSlot(const Generation& g);
+
+  Engine::Impl& engine_;
+  std::vector<Slot> slots_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Job>> queue_;
+  std::atomic<int64_t> active_{0};
+  uint64_t clock_ = 0;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace qwenvl::runtime
