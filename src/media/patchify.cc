@@ -1,6 +1,7 @@
 #include "media/patchify.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,14 @@ Patches Patchify(std::span<const RgbImage> frames, const PatchifyOptions& o) {
       float* dst = &out.values[static_cast<size_t>(r * cols)];
       for (int tt = 0; tt < tp; ++tt) {
         const int64_t f = std::min<int64_t>(t * tp + tt, n_frames - 1);  // repeat the last frame
+        if (tt > 0 && f == std::min<int64_t>(t * tp + tt - 1, n_frames - 1)) {
+          // The same frame again (a still image, or the padding frame): copy its block.
+          for (int c = 0; c < 3; ++c) {
+            std::memcpy(dst + (c * tp + tt) * ps * ps, dst + (c * tp + tt - 1) * ps * ps,
+                        sizeof(float) * ps * ps);
+          }
+          continue;
+        }
         const uint8_t* pix = frames[f].pixels.data();
         for (int py = 0; py < ps; ++py) {
           const uint8_t* src = pix + ((py0 + py) * width + px0) * 3;
