@@ -99,6 +99,11 @@ void Session::Reset() {
   rope_delta_ = 0;
 }
 
+void Session::Truncate(int64_t length, int64_t rope_delta) {
+  cache_.Truncate(length);
+  rope_delta_ = length == 0 ? 0 : rope_delta;
+}
+
 PositionIds Session::Append(const PromptInput& prompt, const AppendOptions& options,
                             ThreadPool& pool) {
   const auto n = static_cast<int64_t>(prompt.input_ids.size());

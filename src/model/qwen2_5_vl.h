@@ -95,6 +95,9 @@ class Session {
 
   // Forgets everything (same capacity).
   void Reset();
+  // Keeps the first `length` tokens (to continue a conversation from a shared prefix);
+  // rope_delta is the sequence's (max position + 1 − length) over those tokens.
+  void Truncate(int64_t length, int64_t rope_delta);
 
  private:
   const Model* model_;
