@@ -1,6 +1,7 @@
 #include "model/qwen2_5_vl.h"
 
 #include <algorithm>
+#include <chrono>
 #include <string>
 
 #include "util/error.h"
@@ -124,8 +125,13 @@ PositionIds Session::Append(const PromptInput& prompt, const AppendOptions& opti
     pos.h[i] += offset;
     pos.w[i] += offset;
   }
+  const auto embed_start = std::chrono::steady_clock::now();
   const std::vector<float> embeds =
       model_->EmbedPrompt(prompt, pool, options.vision_taps, options.vision_embeds);
+  if (options.embed_ms != nullptr)
+    *options.embed_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - embed_start)
+            .count();
 
   const int64_t hidden = decoder.hidden(), vocab = decoder.vocab_size();
   const int64_t chunk = std::max<int64_t>(1, options.chunk_rows);

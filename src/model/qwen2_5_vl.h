@@ -67,6 +67,7 @@ struct AppendOptions {
   DecoderTaps* decoder_taps = nullptr;
   VisionTaps* vision_taps = nullptr;
   std::vector<float>* vision_embeds = nullptr;  // receives the encoder's output rows
+  double* embed_ms = nullptr;  // receives the time of the embedding step (vision encoder included)
 };
 
 // One sequence being generated. Appending continues the sequence where the cache ends: a first

@@ -105,6 +105,7 @@ void Generation::Prefill(SequenceState& state) {
                            .second_per_grid_ts = spg};
   model::AppendOptions options;
   options.logit_rows = model::LogitRows::kLast;
+  options.embed_ms = &result_.timings.vision_ms;
   const auto t0 = Clock::now();
   try {
     const model::PositionIds pos = state.sequence.Append(input, options, *engine_.pool);
@@ -117,7 +118,7 @@ void Generation::Prefill(SequenceState& state) {
     state.Reset();  // never leave a cache that disagrees with its recorded tokens
     throw;
   }
-  result_.timings.prefill_ms = MsSince(t0);
+  result_.timings.prefill_ms = MsSince(t0) - result_.timings.vision_ms;
   result_.cached_prompt_tokens = reuse;
   state.ids = ids_;
   state.media_keys = media_keys_;
