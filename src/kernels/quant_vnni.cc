@@ -100,8 +100,9 @@ QWENVL_VNNI_ATTR void TileQuant(const QuantizedRows& qr, int64_t i0, int64_t blo
     for (int r = 0; r < kNrTile; ++r) {
       wv[r] = LoadPair<kQ4>(u[r], p, odd_tail);
       const __m128 s2 =
-          odd_tail ? _mm_load_ss(sw[r] + 2 * p)
-                   : _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(sw[r] + 2 * p)));
+          odd_tail
+              ? _mm_load_ss(sw[r] + 2 * p)
+              : _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sw[r] + 2 * p)));
       swv[r] = _mm512_maskz_permutexvar_ps(0xffff, pair_idx, _mm512_zextps128_ps512(s2));
     }
     for (int i = 0; i < kMr; ++i) {
