@@ -15,7 +15,9 @@ packages=(
   libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   # server
-  libcpp-httplib-dev
+  libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
+  # browser tests of the web page (tests/web, driven by Playwright)
+  chromium nodejs npm
   # reference comparisons in benchmarks (PIL + numpy)
   python3 python3-pil python3-numpy
 )

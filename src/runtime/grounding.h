@@ -18,7 +18,7 @@ namespace qwenvl::runtime {
 struct GroundingItem {
   enum class Kind { kBox, kPoint };
   Kind kind = Kind::kBox;
-  std::string label;          // empty when the model gave none
+  std::string label;           // empty when the model gave none
   std::vector<double> coords;  // kBox: x1, y1, x2, y2; kPoint: x, y
 };
 
@@ -32,7 +32,8 @@ std::vector<GroundingItem> ParseGrounding(std::string_view answer);
 // A picture with a zero size leaves the coordinates unchanged (but still ordered and non-negative).
 GroundingItem ToOriginalFrame(const GroundingItem& item, const MediaInfo& media);
 
-// The resized frame with corners ordered and clamped to [0, resized size]: what ToOriginalFrame scales.
+// The resized frame with corners ordered and clamped to [0, resized size]: what ToOriginalFrame
+// scales.
 GroundingItem NormalizeResized(const GroundingItem& item, const MediaInfo& media);
 
 // The picture grounding refers to: the last image of the conversation (the one a question is

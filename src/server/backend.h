@@ -1,0 +1,27 @@
+// The server's view of the engine: submit a request, stream its text, learn how it ended.
+// Engine-backed in production (MakeEngineBackend), scripted in the unit tests, so that the HTTP
+// layer can be tested without a model.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "qwenvl/engine.h"
+
+namespace qwenvl::server {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // Same contract as Engine::Submit: thread-safe, callbacks on a backend thread, throws
+  // Error(kOutOfRange) when the queue is full, exactly one DoneCallback per accepted request.
+  virtual std::shared_ptr<RequestHandle> Submit(Request request, StreamCallback on_text,
+                                                DoneCallback on_done) = 0;
+  virtual std::string model_name() const = 0;
+  virtual int64_t context_length() const = 0;
+};
+
+// Takes ownership of a loaded engine.
+std::unique_ptr<Backend> MakeEngineBackend(std::unique_ptr<Engine> engine);
+
+}  // namespace qwenvl::server

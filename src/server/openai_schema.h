@@ -1,0 +1,45 @@
+// POST /v1/chat/completions request bodies (OpenAI format, with the multimodal parts of vLLM,
+// LMDeploy and qwen-vl-utils) turned into a qwenvl::Request. Every malformed body becomes an
+// ApiError with the HTTP status and the offending field; nothing here runs the model.
+//
+// Content parts accepted in a message's "content" list:
+//   {"type": "text", "text": "..."}
+//   {"type": "image_url", "image_url": {"url": "data:image/png;base64,..." | "file:///..." |
+//   "http://..."}}
+//   {"type": "image", "image": "<url>"}                         (qwen-vl-utils)
+//   {"type": "video_url", "video_url": {"url": "<url>"}}         (vLLM)
+//   {"type": "video", "video": "<url>" | ["<frame url>", ...]}   (qwen-vl-utils: a list is frames)
+// Preprocessing keys (min_pixels, max_pixels, resized_height, resized_width, fps, nframes,
+// min_frames, max_frames, total_pixels) may sit on the part or inside its image_url/video_url.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "qwenvl/engine.h"
+#include "server/media_source.h"
+
+namespace qwenvl::server {
+
+struct SchemaOptions {
+  std::string model_name;  // "model" must equal it (or be absent / empty)
+  int64_t context_length = 32768;
+  int max_media_items = 16;                      // pictures and videos per request
+  int64_t max_image_pixels = 16384LL * 28 * 28;  // largest max_pixels / resized area accepted
+  MediaPolicy media;
+};
+
+struct ChatRequest {
+  Request request;
+  std::string model;
+  bool stream = false;
+  bool include_usage = false;             // stream_options.include_usage
+  std::shared_ptr<TempFiles> temp_files;  // keeps written frame files alive while the request runs
+};
+
+// Throws ApiError: 400 for malformed JSON, wrong types and out-of-range values, 404 for an unknown
+// model.
+ChatRequest ParseChatRequest(std::string_view body, const SchemaOptions& options);
+
+}  // namespace qwenvl::server

@@ -1,0 +1,33 @@
+#include "server/sse.h"
+
+namespace qwenvl::server {
+
+using nlohmann::json;
+
+std::string SseEvent(const json& data) {
+  // dump() escapes control characters, so the JSON never contains a raw newline that would end the
+  // event early. Invalid UTF-8 (never produced by the engine) is replaced, not thrown.
+  return "data: " + data.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+}
+
+std::string SseDone() { return "data: [DONE]\n\n"; }
+
+json ChunkJson(const CompletionMeta& meta, const json& delta, const char* finish_reason,
+               const json& extra) {
+  json choice = {{"index", 0}, {"delta", delta}, {"logprobs", nullptr}};
+  choice["finish_reason"] = finish_reason ? json(finish_reason) : json(nullptr);
+  json chunk = {{"id", meta.id},
+                {"object", "chat.completion.chunk"},
+                {"created", meta.created},
+                {"model", meta.model},
+                {"choices", json::array({choice})}};
+  if (!extra.is_null()) chunk["qwenvl"] = extra;
+  return chunk;
+}
+
+json UsageChunkJson(const CompletionMeta& meta, const Result& result) {
+  return {{"id", meta.id},       {"object", "chat.completion.chunk"}, {"created", meta.created},
+          {"model", meta.model}, {"choices", json::array()},          {"usage", UsageJson(result)}};
+}
+
+}  // namespace qwenvl::server

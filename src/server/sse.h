@@ -1,0 +1,22 @@
+// Server-sent events in the exact framing of OpenAI's streaming API: each event is
+// "data: <one-line JSON>\n\n" and the stream ends with "data: [DONE]\n\n".
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "server/openai_response.h"
+
+namespace qwenvl::server {
+
+std::string SseEvent(const nlohmann::json& data);
+std::string SseDone();
+
+// A chat.completion.chunk: choices[{index 0, delta, logprobs null, finish_reason}]; `finish_reason`
+// null while streaming. `extra`, when not null, is added as the "qwenvl" field (final chunk).
+nlohmann::json ChunkJson(const CompletionMeta& meta, const nlohmann::json& delta,
+                         const char* finish_reason, const nlohmann::json& extra = nullptr);
+// The usage chunk of stream_options.include_usage: empty choices and the usage object.
+nlohmann::json UsageChunkJson(const CompletionMeta& meta, const Result& result);
+
+}  // namespace qwenvl::server

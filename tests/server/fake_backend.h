@@ -1,0 +1,108 @@
+// A scripted Backend for the server tests: streams fixed text pieces from its own threads, can fail
+// a request, refuse when "full", and reports how requests ended.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "server/backend.h"
+
+namespace qwenvl::server::testing {
+
+class FakeBackend : public Backend {
+ public:
+  struct Script {
+    std::vector<std::string> pieces = {"Hello", ", ", "world", "!"};
+    int piece_delay_ms = 0;
+    std::optional<Error> error;  // reported by on_done before any text
+    FinishReason finish = FinishReason::kStop;
+    std::vector<MediaInfo> media;
+    int64_t prompt_tokens = 10;
+  };
+
+  ~FakeBackend() override {
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard lock(mu_);
+      threads.swap(threads_);
+    }
+    for (auto& t : threads) t.join();
+  }
+
+  std::shared_ptr<RequestHandle> Submit(Request request, StreamCallback on_text,
+                                        DoneCallback on_done) override {
+    std::lock_guard lock(mu_);
+    if (max_in_flight > 0 && in_flight_ >= max_in_flight) {
+      throw Error(ErrorCode::kOutOfRange, "queue full (fake)");
+    }
+    ++in_flight_;
+    requests.push_back(request);
+    auto handle = std::make_shared<Handle>();
+    threads_.emplace_back([this, handle, script = script, on_text, on_done] {
+      Run(script, *handle, on_text, on_done);
+    });
+    return handle;
+  }
+
+  std::string model_name() const override { return "fake-model"; }
+  int64_t context_length() const override { return 4096; }
+
+  int in_flight() {
+    std::lock_guard lock(mu_);
+    return in_flight_;
+  }
+
+  Script script;
+  int max_in_flight = 0;  // 0: unlimited
+  std::vector<Request> requests;
+  std::atomic<int> cancelled_count{0};
+  std::atomic<int> completed_count{0};
+
+ private:
+  struct Handle : RequestHandle {
+    void Cancel() override { cancelled = true; }
+    std::atomic<bool> cancelled{false};
+  };
+
+  void Run(const Script& s, Handle& handle, const StreamCallback& on_text,
+           const DoneCallback& on_done) {
+    Result result;
+    result.prompt_tokens = s.prompt_tokens;
+    result.media = s.media;
+    result.finish_reason = s.finish;
+    if (!s.error) {
+      for (const auto& piece : s.pieces) {
+        if (s.piece_delay_ms)
+          std::this_thread::sleep_for(std::chrono::milliseconds(s.piece_delay_ms));
+        if (handle.cancelled || !on_text(piece)) {
+          handle.cancelled = true;
+          result.finish_reason = FinishReason::kCancelled;
+          break;
+        }
+        result.text += piece;
+        ++result.completion_tokens;
+      }
+    }
+    if (handle.cancelled) ++cancelled_count;
+    {
+      std::lock_guard lock(mu_);
+      --in_flight_;
+    }
+    if (s.error) {
+      on_done(nullptr, &*s.error);
+    } else {
+      on_done(&result, nullptr);
+    }
+    ++completed_count;
+  }
+
+  std::mutex mu_;
+  std::vector<std::thread> threads_;
+  int in_flight_ = 0;
+};
+
+}  // namespace qwenvl::server::testing

@@ -1,0 +1,246 @@
+// The server end to end on an ephemeral port, against the scripted FakeBackend.
+#include "server/http_server.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "fake_backend.h"
+
+namespace qwenvl::server {
+namespace {
+
+using nlohmann::json;
+using testing::FakeBackend;
+using ::testing::HasSubstr;
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void StartServer(ServerOptions options = {}) {
+    options.port = 0;
+    options.max_body_bytes = options.max_body_bytes == (64LL << 20) ? 4096 : options.max_body_bytes;
+    server_ = std::make_unique<HttpServer>(backend_, options);
+    port_ = server_->Bind();
+    thread_ = std::thread([this] { server_->Listen(); });
+  }
+  void TearDown() override {
+    if (server_) server_->Stop();
+    if (thread_.joinable()) thread_.join();
+    server_.reset();
+  }
+  httplib::Client Client() {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(10);
+    return c;
+  }
+  httplib::Result Chat(const json& body, httplib::Headers headers = {}) {
+    return Client().Post("/v1/chat/completions", headers, body.dump(), "application/json");
+  }
+  static json Simple(bool stream = false) {
+    return {{"model", "fake-model"},
+            {"messages", {{{"role", "user"}, {"content", "hi"}}}},
+            {"stream", stream}};
+  }
+  // The JSON payloads of an SSE body, "[DONE]" included as a string.
+  static std::vector<json> Events(const std::string& body) {
+    std::vector<json> events;
+    size_t pos = 0, end;
+    while ((end = body.find("\n\n", pos)) != std::string::npos) {
+      const std::string event = body.substr(pos, end - pos);
+      pos = end + 2;
+      EXPECT_EQ(event.rfind("data: ", 0), 0u) << event;
+      const std::string data = event.substr(6);
+      events.push_back(data == "[DONE]" ? json("[DONE]") : json::parse(data));
+    }
+    EXPECT_EQ(pos, body.size());
+    return events;
+  }
+
+  FakeBackend backend_;
+  std::unique_ptr<HttpServer> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+TEST_F(ServerTest, PlainCompletion) {
+  MediaInfo m;
+  m.original_width = 200;
+  m.original_height = 100;
+  m.resized_width = 100;
+  m.resized_height = 50;
+  backend_.script.media = {m};
+  backend_.script.pieces = {"[{\"bbox_2d\": [10, 20, 30, 40], \"label\": \"cat\"}]"};
+  StartServer();
+  auto res = Chat(Simple());
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  const json j = json::parse(res->body);
+  EXPECT_EQ(j["object"], "chat.completion");
+  EXPECT_EQ(j["model"], "fake-model");
+  EXPECT_EQ(j["choices"][0]["message"]["content"], backend_.script.pieces[0]);
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(j["usage"]["prompt_tokens"], 10);
+  EXPECT_EQ(j["usage"]["completion_tokens"], 1);
+  EXPECT_EQ(j["qwenvl"]["grounding"][0]["bbox_2d"], json({20.0, 40.0, 60.0, 80.0}));
+  EXPECT_EQ(j["qwenvl"]["grounding"][0]["bbox_2d_resized"], json({10.0, 20.0, 30.0, 40.0}));
+  ASSERT_EQ(backend_.requests.size(), 1u);
+  EXPECT_EQ(backend_.requests[0].messages[0].content[0].text, "hi");
+}
+
+TEST_F(ServerTest, StreamingInOpenAiChunkFormat) {
+  StartServer();
+  json body = Simple(true);
+  body["stream_options"] = {{"include_usage", true}};
+  auto res = Chat(body);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_THAT(res->get_header_value("Content-Type"), HasSubstr("text/event-stream"));
+  const auto events = Events(res->body);
+  ASSERT_GE(events.size(), 4u);
+  EXPECT_EQ(events.back(), "[DONE]");
+  std::string text;
+  for (size_t i = 0; i + 3 < events.size(); ++i) {
+    const json& e = events[i];
+    EXPECT_EQ(e["object"], "chat.completion.chunk");
+    EXPECT_EQ(e["id"], events[0]["id"]);
+    EXPECT_TRUE(e["created"].is_number_integer());
+    EXPECT_EQ(e["model"], "fake-model");
+    EXPECT_TRUE(e["choices"][0]["finish_reason"].is_null());
+    if (i == 0) {
+      EXPECT_EQ(e["choices"][0]["delta"]["role"], "assistant");
+    }
+    text += e["choices"][0]["delta"].value("content", "");
+  }
+  EXPECT_EQ(text, "Hello, world!");
+  const json& last = events[events.size() - 3];
+  EXPECT_EQ(last["choices"][0]["finish_reason"], "stop");
+  EXPECT_TRUE(last["qwenvl"]["grounding"].is_array());
+  const json& usage = events[events.size() - 2];
+  EXPECT_TRUE(usage["choices"].empty());
+  EXPECT_EQ(usage["usage"]["completion_tokens"], 4);
+}
+
+TEST_F(ServerTest, ErrorsHaveTheOpenAiShapeAndStatus) {
+  ServerOptions options;
+  options.api_key = "secret";
+  options.max_body_bytes = 2000;
+  StartServer(options);
+  const httplib::Headers auth = {{"Authorization", "Bearer secret"}};
+  auto expect_error = [](const httplib::Result& res, int status, const std::string& code) {
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, status) << res->body;
+    const json j = json::parse(res->body, nullptr, false);
+    ASSERT_TRUE(j.contains("error")) << res->body;
+    EXPECT_TRUE(j["error"]["message"].is_string());
+    EXPECT_TRUE(j["error"]["type"].is_string());
+    if (!code.empty()) {
+      EXPECT_EQ(j["error"]["code"], code) << res->body;
+    }
+  };
+  expect_error(Chat(Simple()), 401, "invalid_api_key");
+  expect_error(Chat(Simple(), {{"Authorization", "Bearer wrong"}}), 401, "invalid_api_key");
+  expect_error(Client().Post("/v1/chat/completions", auth, "{oops", "application/json"), 400,
+               "invalid_json");
+  json wrong_model = Simple();
+  wrong_model["model"] = "other";
+  expect_error(Chat(wrong_model, auth), 404, "model_not_found");
+  json big = Simple();
+  big["messages"][0]["content"] = std::string(5000, 'x');
+  expect_error(Chat(big, auth), 413, "body_too_large");
+  expect_error(Client().Get("/v1/nothing", auth), 404, "not_found");
+  // The server is still fine after all that.
+  auto ok = Chat(Simple(), auth);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  auto metrics = Client().Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_THAT(metrics->body, HasSubstr("qwenvl_requests_total{status=\"401\"} 2"));
+  EXPECT_THAT(metrics->body, HasSubstr("qwenvl_requests_total{status=\"413\"} 1"));
+  EXPECT_THAT(metrics->body, HasSubstr("qwenvl_requests_total{status=\"200\"} 1"));
+}
+
+TEST_F(ServerTest, EngineErrorsBecome4xxEvenWhenStreaming) {
+  backend_.script.error = Error(ErrorCode::kOutOfRange, "prompt of 5000 tokens exceeds 4096");
+  StartServer();
+  for (bool stream : {false, true}) {
+    auto res = Chat(Simple(stream));
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400);
+    EXPECT_EQ(json::parse(res->body)["error"]["code"], "context_length_exceeded");
+  }
+  backend_.script.error = Error(ErrorCode::kCorruptFile, "not an image");
+  auto res = Chat(Simple());
+  EXPECT_EQ(res->status, 400);
+}
+
+TEST_F(ServerTest, QueueFullIs429AndOthersAreUndisturbed) {
+  backend_.max_in_flight = 1;
+  backend_.script.piece_delay_ms = 100;
+  StartServer();
+  std::thread slow([&] {
+    auto res = Chat(Simple());
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(json::parse(res->body)["choices"][0]["message"]["content"], "Hello, world!");
+  });
+  while (backend_.in_flight() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto busy = Chat(Simple());
+  ASSERT_TRUE(busy);
+  EXPECT_EQ(busy->status, 429);
+  EXPECT_EQ(json::parse(busy->body)["error"]["type"], "rate_limit_error");
+  slow.join();
+}
+
+TEST_F(ServerTest, ClientDisconnectCancelsTheRequest) {
+  backend_.script.pieces = std::vector<std::string>(200, "tok ");
+  backend_.script.piece_delay_ms = 10;
+  StartServer();
+  httplib::Client client("127.0.0.1", port_);
+  int chunks = 0;
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/chat/completions";
+  req.body = Simple(true).dump();
+  req.set_header("Content-Type", "application/json");
+  req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++chunks < 3; };
+  client.send(req);  // returns once the receiver said stop: the connection closes
+  for (int i = 0; i < 300 && backend_.completed_count == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(backend_.cancelled_count, 1);
+  EXPECT_EQ(backend_.completed_count, 1);
+}
+
+TEST_F(ServerTest, ModelsHealthMetricsAndPage) {
+  StartServer();
+  auto client = Client();
+  auto models = client.Get("/v1/models");
+  ASSERT_TRUE(models);
+  EXPECT_EQ(json::parse(models->body)["data"][0]["id"], "fake-model");
+  auto health = client.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(json::parse(health->body)["status"], "ok");
+  auto page = client.Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_THAT(page->get_header_value("Content-Type"), HasSubstr("text/html"));
+  EXPECT_THAT(page->body, HasSubstr("<script src=\"/app.js\">"));
+  auto js = client.Get("/app.js");
+  ASSERT_TRUE(js);
+  EXPECT_THAT(js->body, HasSubstr("getReader"));
+  EXPECT_THAT(js->get_header_value("Content-Type"), HasSubstr("javascript"));
+  EXPECT_EQ(client.Get("/style.css")->status, 200);
+  EXPECT_EQ(client.Get("/missing.js")->status, 404);
+  Chat(Simple());
+  auto metrics = client.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_THAT(metrics->body, HasSubstr("qwenvl_generated_tokens_total 4"));
+  EXPECT_THAT(metrics->body, HasSubstr("qwenvl_active_requests 0"));
+  EXPECT_THAT(metrics->body, HasSubstr("qwenvl_time_to_first_token_seconds_count 1"));
+}
+
+}  // namespace
+}  // namespace qwenvl::server
