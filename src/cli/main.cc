@@ -12,6 +12,12 @@ int main(int argc, char** argv) {
   qwenvl::cli::AddTokenizeCommand(app);
   qwenvl::cli::AddTemplateCommand(app);
   qwenvl::cli::AddMakeTestModelCommand(app);
+  qwenvl::cli::AddRunCommand(app);
+  qwenvl::cli::AddChatCommand(app);
+  qwenvl::cli::AddReplayCommand(app);
+  qwenvl::cli::AddPreprocessCommand(app);
+  qwenvl::cli::AddBenchCommand(app);
+  qwenvl::cli::AddServeCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,28 @@
+// The production Backend: a loaded qwenvl::Engine (its scheduler batches the submitted requests).
+#include "server/backend.h"
+
+namespace qwenvl::server {
+namespace {
+
+class EngineBackend : public Backend {
+ public:
+  explicit EngineBackend(std::unique_ptr<Engine> engine) : engine_(std::move(engine)) {}
+
+  std::shared_ptr<RequestHandle> Submit(Request request, StreamCallback on_text,
+                                        DoneCallback on_done) override {
+    return engine_->Submit(std::move(request), std::move(on_text), std::move(on_done));
+  }
+  std::string model_name() const override { return engine_->model_name(); }
+  int64_t context_length() const override { return engine_->options().context_length; }
+
+ private:
+  std::unique_ptr<Engine> engine_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> MakeEngineBackend(std::unique_ptr<Engine> engine) {
+  return std::make_unique<EngineBackend>(std::move(engine));
+}
+
+}  // namespace qwenvl::server
