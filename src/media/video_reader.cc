@@ -83,6 +83,86 @@ struct FrameDeleter {
   void operator()(AVFrame* f) const { av_frame_free(&f); }
 };
 
+// One pass over the stream from its first packet, handing the wanted frames to on_frame.
+struct DecodePass {
+  AVFormatContext* format;
+  AVCodecContext* codec;
+  int stream_index;
+  const VideoLimits& limits;
+  const std::string& name;
+  std::span<const int64_t> indices;  // ascending
+  const VideoReader::FrameCallback& on_frame;
+
+  size_t next = 0;      // next wanted position in `indices`
+  int64_t decoded = 0;  // frames the decoder has output so far
+  int last_error = 0;   // the last demux/decode failure, for the message if nothing decodes
+  std::unique_ptr<AVPacket, PacketDeleter> packet{av_packet_alloc()};
+  std::unique_ptr<AVFrame, FrameDeleter> frame{av_frame_alloc()};
+  std::unique_ptr<VideoFrameConverter> converter = nullptr;
+
+  [[noreturn]] void Fail(ErrorCode code, const std::string& what) const {
+    throw Error(code, name + ": " + what);
+  }
+
+  // Takes every frame the decoder has ready; true once all wanted frames were delivered.
+  bool Drain() {
+    while (next < indices.size()) {
+      const int rc = avcodec_receive_frame(codec, frame.get());
+      if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return false;
+      if (rc < 0) {  // a damaged frame: skipped, as players and the reference readers do
+        last_error = rc;
+        return false;
+      }
+      if (frame->width > limits.max_width || frame->height > limits.max_height) {
+        Fail(ErrorCode::kOutOfRange, "decoded frame " + std::to_string(frame->width) + "x" +
+                                         std::to_string(frame->height) + " exceeds the limit");
+      }
+      if (indices[next] == decoded) {
+        RgbImage rgb = converter->ToRgb(*frame);
+        for (; next + 1 < indices.size() && indices[next + 1] == decoded; ++next) {
+          on_frame(decoded, RgbImage(rgb));
+        }
+        on_frame(decoded, std::move(rgb));
+        ++next;
+      }
+      av_frame_unref(frame.get());
+      if (++decoded > limits.max_frames) {
+        Fail(ErrorCode::kOutOfRange,
+             "more than " + std::to_string(limits.max_frames) + " frames (limit)");
+      }
+    }
+    return true;
+  }
+
+  int64_t Run() {
+    if (!packet || !frame) Fail(ErrorCode::kOutOfRange, "out of memory decoding");
+    converter = std::make_unique<VideoFrameConverter>(name);
+    bool done = indices.empty();
+    while (!done) {
+      const int rc = av_read_frame(format, packet.get());
+      if (rc < 0) {
+        if (rc != AVERROR_EOF) last_error = rc;  // a truncated or damaged container ends the stream
+        break;
+      }
+      if (packet->stream_index == stream_index) {
+        const int send_rc = avcodec_send_packet(codec, packet.get());
+        if (send_rc < 0 && send_rc != AVERROR(EAGAIN)) last_error = send_rc;
+        done = Drain();
+      }
+      av_packet_unref(packet.get());
+    }
+    if (!done) {
+      avcodec_send_packet(codec, nullptr);  // flush the frames the decoder still holds
+      Drain();
+    }
+    if (decoded == 0 && !indices.empty()) {
+      Fail(ErrorCode::kCorruptFile,
+           "no frame could be decoded" + (last_error ? " (" + AvErrorText(last_error) + ")" : ""));
+    }
+    return decoded;
+  }
+};
+
 }  // namespace
 
 struct VideoReader::State {
@@ -297,66 +377,14 @@ int64_t VideoReader::DecodeFrames(std::span<const int64_t> indices, const FrameC
     s.Open();
   }
   s.rewound = false;
-  std::unique_ptr<AVPacket, PacketDeleter> packet(av_packet_alloc());
-  std::unique_ptr<AVFrame, FrameDeleter> frame(av_frame_alloc());
-  if (!packet || !frame) s.Fail(ErrorCode::kOutOfRange, "out of memory decoding");
-  VideoFrameConverter converter(s.name);
-  size_t next = 0;      // next wanted position in `indices`
-  int64_t decoded = 0;  // frames the decoder has output so far
-  int last_error = 0;   // the last demux/decode failure, for the message if nothing decodes
-  // Takes every frame the decoder has ready; true once all wanted frames were delivered.
-  auto drain = [&]() {
-    while (next < indices.size()) {
-      const int rc = avcodec_receive_frame(s.codec, frame.get());
-      if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return false;
-      if (rc < 0) {  // a damaged frame: skipped, as players and the reference readers do
-        last_error = rc;
-        return false;
-      }
-      if (frame->width > s.limits.max_width || frame->height > s.limits.max_height) {
-        s.Fail(ErrorCode::kOutOfRange, "decoded frame " + std::to_string(frame->width) + "x" +
-                                           std::to_string(frame->height) + " exceeds the limit");
-      }
-      if (indices[next] == decoded) {
-        RgbImage rgb = converter.ToRgb(*frame);
-        while (next + 1 < indices.size() && indices[next + 1] == decoded) {
-          on_frame(decoded, RgbImage(rgb));
-          ++next;
-        }
-        on_frame(decoded, std::move(rgb));
-        ++next;
-      }
-      av_frame_unref(frame.get());
-      if (++decoded > s.limits.max_frames) {
-        s.Fail(ErrorCode::kOutOfRange,
-               "more than " + std::to_string(s.limits.max_frames) + " frames (limit)");
-      }
-    }
-    return true;
-  };
-  bool done = indices.empty();
-  while (!done) {
-    const int rc = av_read_frame(s.format, packet.get());
-    if (rc < 0) {
-      if (rc != AVERROR_EOF) last_error = rc;  // a truncated or damaged container ends the stream
-      break;
-    }
-    if (packet->stream_index == s.stream_index) {
-      const int send_rc = avcodec_send_packet(s.codec, packet.get());
-      if (send_rc < 0 && send_rc != AVERROR(EAGAIN)) last_error = send_rc;
-      done = drain();
-    }
-    av_packet_unref(packet.get());
-  }
-  if (!done) {
-    avcodec_send_packet(s.codec, nullptr);  // flush the frames the decoder still holds
-    drain();
-  }
-  if (decoded == 0 && !indices.empty()) {
-    s.Fail(ErrorCode::kCorruptFile,
-           "no frame could be decoded" + (last_error ? " (" + AvErrorText(last_error) + ")" : ""));
-  }
-  return decoded;
+  DecodePass pass{.format = s.format,
+                  .codec = s.codec,
+                  .stream_index = s.stream_index,
+                  .limits = s.limits,
+                  .name = s.name,
+                  .indices = indices,
+                  .on_frame = on_frame};
+  return pass.Run();
 }
 
 }  // namespace qwenvl::media
