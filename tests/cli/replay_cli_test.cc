@@ -1,0 +1,87 @@
+// `qwenvl replay` as a user runs it: the built binary on a generated tiny model and a fixture case.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "io/test_checkpoint.h"
+
+namespace qwenvl::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int status = -1;
+  std::string out;
+};
+
+Result RunQwenvl(const std::string& args) {
+  const std::string cmd = std::string(QWENVL_BINARY_DIR "/qwenvl ") + args + " 2>/dev/null";
+  Result r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int status = ::pclose(p);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+class ReplayCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = fs::temp_directory_path() / ("qwenvl_replay_cli_" + std::to_string(::getpid()));
+    io::WriteTestModel(io::GetTestModelPreset("tiny"), (root_ / "tiny").string(),
+                       QWENVL_TEST_DATA "/qwen2.5-vl-3b-instruct");
+  }
+  static void TearDownTestSuite() { fs::remove_all(root_); }
+  static inline fs::path root_;
+  const std::string case_dir_ = QWENVL_TEST_DATA "/model";
+};
+
+TEST_F(ReplayCli, TinyImageWithinTolerance) {
+  const fs::path dump = root_ / "dump.safetensors";
+  const Result r = RunQwenvl("replay -m " + (root_ / "tiny").string() + " --case " + case_dir_ +
+                             "/tiny.image.json --threads 2 --tolerance --dump " + dump.string());
+  ASSERT_EQ(r.status, 0) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_LT(j.at("max_abs_topk_logit").get<double>(), 2e-3);
+  EXPECT_LT(j.at("max_abs_logsumexp").get<double>(), 2e-3);
+  EXPECT_LT(j.at("max_abs_logits_last").get<double>(), 2e-3);
+  EXPECT_TRUE(j.at("position_ids_match").get<bool>());
+  EXPECT_TRUE(j.at("rope_delta_match").get<bool>());
+  EXPECT_LT(j.at("vision_embeds").at("max_rel").get<double>(), 1e-3);
+  EXPECT_TRUE(j.at("vision_window_index_match").get<bool>());
+  EXPECT_EQ(j.at("greedy_match"), j.at("greedy_total"));
+  EXPECT_TRUE(fs::exists(dump));
+}
+
+// --tolerance turns a disagreement into exit status 1; without it the report still prints.
+TEST_F(ReplayCli, ToleranceSetsTheExitCode) {
+  std::ifstream in(case_dir_ + "/tiny.text.json");
+  nlohmann::json c = nlohmann::json::parse(in);
+  c["greedy_ids"][0] = c["greedy_ids"][0].get<int64_t>() + 1;
+  c["reference"] = case_dir_ + "/" + c["reference"].get<std::string>();
+  const fs::path edited = root_ / "edited.json";
+  std::ofstream(edited) << c.dump();
+  const std::string base = "replay -m " + (root_ / "tiny").string() + " --case " + edited.string();
+  const Result plain = RunQwenvl(base);
+  EXPECT_EQ(plain.status, 0);
+  EXPECT_EQ(nlohmann::json::parse(plain.out).at("greedy_match").get<int>(), 0);
+  EXPECT_EQ(RunQwenvl(base + " --tolerance").status, 1);
+}
+
+TEST_F(ReplayCli, MissingCaseIsAnError) {
+  EXPECT_EQ(
+      RunQwenvl("replay -m " + (root_ / "tiny").string() + " --case /nonexistent.json").status, 1);
+}
+
+}  // namespace
+}  // namespace qwenvl::cli
