@@ -5,7 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 
 #include "text/byte_level.h"
 #include "tokenizer_test_util.h"
@@ -149,6 +151,27 @@ TEST(Tokenizer, LongWhitespaceAndPunctuationRuns) {
     EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 1.0)
         << nlohmann::json(unit).dump();
   }
+}
+
+TEST(Tokenizer, EncodesFromSeveralThreadsAtOnce) {
+  // One Tokenizer serves every request of the server: Encode must not share mutable state.
+  const Tokenizer& tok = QwenTokenizer();
+  const nlohmann::json cases = LoadCases("generated.json");
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int round = 0; round < 5; ++round) {
+        for (const auto& c : cases) {
+          if (tok.Encode(c["text"].get<std::string>()) != c["ids"].get<std::vector<int32_t>>()) {
+            ++mismatches;
+          }
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
 
 TEST(Tokenizer, LoadsQuickly) {
