@@ -1,0 +1,73 @@
+// The official OpenAI client library against qwenvl serve: plain, streamed, an image as a data URI,
+// and an error.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import OpenAI from 'openai';
+
+const root = process.env.QWENVL_ROOT;
+const client = new OpenAI({ baseURL: `${process.env.QWENVL_URL}/v1`, apiKey: 'unused', maxRetries: 0 });
+const models = await client.models.list();
+const model = models.data[0].id;
+const image = readFileSync(`${root}/data/demo/scenes/scene15.png`).toString('base64');
+const imageMessage = (text) => ({
+  role: 'user',
+  content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${image}` } },
+            { type: 'text', text }],
+});
+let failures = 0;
+async function test(name, fn) {
+  try { await fn(); console.log(`ok - ${name}`); } catch (e) { failures++; console.log(`not ok - ${name}\n  ${e.stack}`); }
+}
+
+await test('plain completion', async () => {
+  const r = await client.chat.completions.create({
+    model, messages: [{ role: 'user', content: 'How many shapes are there?' }], max_tokens: 8,
+  });
+  assert.equal(r.object, 'chat.completion');
+  assert.equal(r.choices[0].message.role, 'assistant');
+  assert.equal(typeof r.choices[0].message.content, 'string');
+  assert.ok(r.usage.completion_tokens >= 1 && r.usage.completion_tokens <= 8);
+  assert.ok(['stop', 'length'].includes(r.choices[0].finish_reason));
+});
+
+await test('image as a data URI gives the demo answer', async () => {
+  const r = await client.chat.completions.create({
+    model, messages: [imageMessage('What color is the circle?')], max_tokens: 20, temperature: 0,
+  });
+  assert.match(r.choices[0].message.content, /^The circle is \w+\.$/);
+  assert.equal(r.qwenvl.media[0].original_width, 224);
+});
+
+await test('streaming with usage and grounding', async () => {
+  const stream = await client.chat.completions.create({
+    model, stream: true, stream_options: { include_usage: true }, max_tokens: 60, temperature: 0,
+    messages: [imageMessage('Locate the red circle and output its bbox coordinates in JSON format.')],
+  });
+  let text = '';
+  let chunks = 0;
+  let usage = null;
+  let extra = null;
+  for await (const chunk of stream) {
+    chunks++;
+    assert.equal(chunk.object, 'chat.completion.chunk');
+    text += chunk.choices[0]?.delta?.content ?? '';
+    if (chunk.usage) usage = chunk.usage;
+    if (chunk.qwenvl) extra = chunk.qwenvl;
+  }
+  assert.ok(chunks > 5, `only ${chunks} chunks`);
+  assert.match(text, /"bbox_2d": \[\d+, \d+, \d+, \d+\]/);
+  assert.equal(usage.completion_tokens > 0, true);
+  assert.equal(extra.grounding[0].type, 'box');
+  assert.equal(extra.grounding[0].bbox_2d.length, 4);
+});
+
+await test('errors come back as OpenAI errors', async () => {
+  await assert.rejects(
+    client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }),
+    (e) => e.status === 404 && e.error?.code === 'model_not_found');
+  await assert.rejects(
+    client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }], n: 3 }),
+    (e) => e.status === 400 && e.param === 'n');
+});
+
+process.exit(failures ? 1 : 0);
