@@ -39,10 +39,10 @@ void CheckPadCount(const char* kind, int64_t pads, int64_t token, int64_t rows) 
 
 }  // namespace
 
-Model::Model(const std::string& dir)
+Model::Model(const std::string& dir, const ModelOptions& options)
     : folder_(std::make_unique<io::ModelFolder>(io::ModelFolder::Open(dir))),
-      vision_(*folder_),
-      decoder_(*folder_) {
+      vision_(*folder_, BindOptions{.precision = options.vision, .pool = options.pool}),
+      decoder_(*folder_, BindOptions{.precision = options.text, .pool = options.pool}) {
   if (folder_->config.vision.out_hidden_size != folder_->config.text.hidden_size) {
     throw Error(ErrorCode::kCorruptFile,
                 dir + "/config.json: vision out_hidden_size " +
@@ -108,6 +108,7 @@ void Session::Truncate(int64_t length, int64_t rope_delta) {
 PositionIds Session::Append(const PromptInput& prompt, const AppendOptions& options,
                             ThreadPool& pool) {
   const auto n = static_cast<int64_t>(prompt.input_ids.size());
+  if (n == 0) throw Error(ErrorCode::kInvalidArgument, "empty prompt: no token ids to prefill");
   if (length() + n > capacity()) {
     throw Error(ErrorCode::kOutOfRange,
                 "prompt of " + std::to_string(n) +

@@ -78,25 +78,32 @@ TEST(Decoder, DecodeStepsMatchPrefill) {
 }
 
 // A second Append continues the sequence: positions and logits as if the whole prompt came at
-// once (multi-turn reuse of the cache).
+// once (multi-turn reuse of the cache), whether the image is in the first turn or the second.
 TEST(Decoder, SecondTurnContinuesTheSequence) {
   const Model& model = TestModels::Get("small");
   const ReplayCase c = LoadReplayCase(kCaseDir + "/small.image.json");
   ThreadPool pool(2);
-  const auto split = static_cast<int64_t>(c.input_ids.size()) - 4;  // after the image block
-  PromptInput first = c.Prompt();
-  first.input_ids = std::span(c.input_ids).first(split);
-  const PromptInput second = TextPrompt(std::span(c.input_ids).subspan(split));
-
   Session whole(model, 256);
   const PositionIds all = whole.Append(c.Prompt(), {}, pool);
-  Session turns(model, 256);
-  turns.Append(first, {}, pool);
-  const PositionIds tail = turns.Append(second, {}, pool);
-  EXPECT_EQ(tail.t, std::vector<int64_t>(all.t.begin() + split, all.t.end()));
-  EXPECT_EQ(tail.h, std::vector<int64_t>(all.h.begin() + split, all.h.end()));
-  EXPECT_EQ(turns.rope_delta(), whole.rope_delta());
-  EXPECT_LT(MaxAbsDiff(turns.logits(), whole.logits()), kPathTolerance);
+  const std::span<const int64_t> ids = c.input_ids;
+  const int64_t vision_start =
+      std::find(ids.begin(), ids.end(), model.config().vision_start_token_id) - ids.begin();
+  for (const int64_t split : {static_cast<int64_t>(ids.size()) - 4, vision_start}) {
+    SCOPED_TRACE(split);
+    const bool image_first = split > vision_start;
+    PromptInput first = image_first ? c.Prompt() : TextPrompt({});
+    first.input_ids = ids.first(split);
+    PromptInput second = image_first ? TextPrompt({}) : c.Prompt();
+    second.input_ids = ids.subspan(split);
+    Session turns(model, 256);
+    turns.Append(first, {}, pool);
+    const PositionIds tail = turns.Append(second, {}, pool);
+    EXPECT_EQ(tail.t, std::vector<int64_t>(all.t.begin() + split, all.t.end()));
+    EXPECT_EQ(tail.h, std::vector<int64_t>(all.h.begin() + split, all.h.end()));
+    EXPECT_EQ(tail.w, std::vector<int64_t>(all.w.begin() + split, all.w.end()));
+    EXPECT_EQ(turns.rope_delta(), whole.rope_delta());
+    EXPECT_LT(MaxAbsDiff(turns.logits(), whole.logits()), kPathTolerance);
+  }
 }
 
 TEST(Decoder, PromptLongerThanTheCacheIsAnError) {
@@ -122,6 +129,7 @@ TEST(Decoder, BadPromptsAreErrors) {
   const int64_t image = model.config().image_token_id, start = model.config().vision_start_token_id;
   ThreadPool pool(1);
   Session session(model, 32);
+  EXPECT_THROW(session.Append(TextPrompt({}), {}, pool), Error);  // nothing to prefill
   const std::vector<int64_t> out_of_vocab = {1, 2048};
   EXPECT_THROW(session.Append(TextPrompt(out_of_vocab), {}, pool), Error);
   // Pad tokens without the features to put there (§4: counts must match).
