@@ -243,6 +243,9 @@ static void ReprInto(const Value& v, std::string& out, size_t max_bytes) {
     case Value::Type::kString:
       out += StringRepr(v.AsString());
       break;
+    case Value::Type::kUndefined:
+      out += "Undefined";  // repr(jinja2.Undefined()) inside a list or tuple
+      break;
     default:
       out += ToStr(v);
   }

@@ -171,9 +171,50 @@ ERRORS = {
 }
 
 
+# Chat templates in the styles of common model families (written for these tests), rendered over
+# conversations with tools, tool calls and tool results.
+TOOL_LIST = [{"type": "function", "function": {
+    "name": "get_weather", "description": "Get weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string", "description": "City «name»"},
+                                         "days": {"type": "integer"}}, "required": ["city"]}}},
+    {"type": "function", "function": {"name": "search", "description": "Search",
+                                      "parameters": {"type": "object", "properties": {}}}}]
+CONVERSATIONS = [
+    [{"role": "user", "content": "Hi"}],
+    [{"role": "system", "content": "  Sys  "}, {"role": "user", "content": "What's the weather?"},
+     {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {
+         "name": "get_weather", "arguments": {"city": "Paris", "days": 2}}}]},
+     {"role": "tool", "content": "{\"temp\": 21}"}, {"role": "tool", "content": "second"},
+     {"role": "assistant", "content": "Sunny, 21°C."}, {"role": "user", "content": "thanks"}],
+    [{"role": "user", "content": "a"}, {"role": "assistant", "content": " b "},
+     {"role": "user", "content": "c"}],
+]
+
+
+def conversation_cases(env):
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+    cases = []
+    for name in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, name), encoding="utf-8") as f:
+            template = f.read()
+        for i, conv in enumerate(CONVERSATIONS):
+            for tools in (None, TOOL_LIST):
+                for agp in (False, True):
+                    context = {"messages": conv, "tools": tools, "add_generation_prompt": agp,
+                               "bos_token": "<s>", "eos_token": "</s>"}
+                    case = {"name": f"{name}/conv{i}/tools={tools is not None}/agp={agp}",
+                            "template_file": name, "context": context}
+                    try:
+                        case["expected"] = env.from_string(template).render(**context)
+                    except jinja2.exceptions.TemplateError:
+                        case["error"] = True
+                    cases.append(case)
+    return cases
+
+
 def main():
     env = make_env()
-    cases = []
+    cases = conversation_cases(env)
     for name, template in TEMPLATES.items():
         text = env.from_string(template).render(**CONTEXT)
         cases.append({"name": name, "template": template, "expected": text})
