@@ -1,0 +1,127 @@
+// `qwenvl run`: one question about images and videos, the answer streamed to stdout.
+//   qwenvl run -m DIR --image photo.jpg -p "What is in this picture?"
+//   qwenvl run -m DIR --image shelf.jpg -p "Locate every bottle, output bbox in JSON" --boxes
+//   out.png
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/grounding_output.h"
+#include "cli/run_options.h"
+#include "qwenvl/engine.h"
+#include "util/error.h"
+
+namespace qwenvl::cli {
+namespace {
+
+struct RunOptions {
+  ModelOptions model;
+  GenerationOptions generation;
+  MediaBudgetOptions budget;
+  std::vector<std::string> images, videos;
+  std::string prompt;
+  std::optional<std::string> system;
+  std::string boxes_png;
+  bool json = false;
+  bool add_vision_id = false;
+};
+
+// Images and videos in the order they were given on the command line, before the text.
+Request BuildRequest(const RunOptions& o, CLI::App* cmd) {
+  Message user;
+  user.role = "user";
+  size_t next_image = 0, next_video = 0;
+  for (const CLI::Option* opt : cmd->parse_order()) {
+    const bool image = opt->get_name() == "--image", video = opt->get_name() == "--video";
+    if (!image && !video) continue;
+    const std::string& path = image ? o.images.at(next_image++) : o.videos.at(next_video++);
+    Media m = MediaFromPath(image ? Media::Kind::kImage : Media::Kind::kVideo, path);
+    o.budget.ApplyTo(m);
+    user.content.push_back({ContentPart::Type::kMedia, {}, std::move(m)});
+  }
+  user.content.push_back({ContentPart::Type::kText, o.prompt, {}});
+  Request r;
+  r.messages.push_back(std::move(user));
+  r.system_prompt = o.system;
+  r.sampling = o.generation.ToSamplingParams();
+  r.add_vision_id = o.add_vision_id;
+  return r;
+}
+
+nlohmann::ordered_json TimingsJson(const Engine& engine, const Result& r) {
+  const Timings& t = r.timings;
+  nlohmann::ordered_json j;
+  j["load_ms"] = engine.load_seconds() * 1000.0;
+  j["preprocess_ms"] = t.preprocess_ms;
+  j["vision_ms"] = t.vision_ms;
+  j["prefill_ms"] = t.prefill_ms;
+  j["decode_ms"] = t.decode_ms;
+  j["first_token_ms"] = t.first_token_ms;
+  const double prefill_tokens = static_cast<double>(r.prompt_tokens - r.cached_prompt_tokens);
+  j["prefill_tokens_per_s"] = t.prefill_ms > 0 ? prefill_tokens * 1000.0 / t.prefill_ms : 0.0;
+  j["decode_tokens_per_s"] =
+      t.decode_ms > 0 ? static_cast<double>(r.completion_tokens) * 1000.0 / t.decode_ms : 0.0;
+  return j;
+}
+
+void Run(const RunOptions& o, CLI::App* cmd) {
+  const Request request = BuildRequest(o, cmd);
+  auto engine = Engine::Load(o.model.ToEngineOptions());
+  const bool stream = !o.json;
+  const Result result = engine->Generate(request, [stream](std::string_view text) {
+    if (stream) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    }
+    return true;
+  });
+  const GroundingOutput grounding = ExtractGrounding(request, result);
+  if (!o.boxes_png.empty()) WriteBoxesPng(grounding, o.boxes_png);
+  if (o.json) {
+    nlohmann::ordered_json j;
+    j["text"] = result.text;
+    j["finish_reason"] = FinishReasonName(result.finish_reason);
+    j["prompt_tokens"] = result.prompt_tokens;
+    j["completion_tokens"] = result.completion_tokens;
+    j["timings"] = TimingsJson(*engine, result);
+    j["media"] = MediaJson(result.media);
+    j["grounding"] = GroundingJson(grounding);
+    std::printf("%s\n", j.dump(2).c_str());
+    return;
+  }
+  std::printf("\n");
+  const Timings& t = result.timings;
+  std::fprintf(stderr,
+               "[%lld prompt tokens, %lld new; load %.0f ms, preprocess %.0f ms, vision %.0f ms, "
+               "prefill %.0f ms, decode %.0f ms (%.1f tokens/s)]\n",
+               static_cast<long long>(result.prompt_tokens),
+               static_cast<long long>(result.completion_tokens), engine->load_seconds() * 1000,
+               t.preprocess_ms, t.vision_ms, t.prefill_ms, t.decode_ms,
+               t.decode_ms > 0 ? result.completion_tokens * 1000.0 / t.decode_ms : 0.0);
+  if (!o.boxes_png.empty())
+    std::fprintf(stderr, "[%zu located object(s) drawn to %s]\n", grounding.items.size(),
+                 o.boxes_png.c_str());
+}
+
+}  // namespace
+
+void AddRunCommand(CLI::App& app) {
+  auto o = std::make_shared<RunOptions>();
+  CLI::App* cmd = app.add_subcommand("run", "Ask one question about images and videos");
+  AddModelOptions(cmd, o->model);
+  cmd->add_option("--image", o->images, "A picture (repeatable; JPEG, PNG, WebP, GIF, BMP)");
+  cmd->add_option("--video", o->videos, "A video file or a folder of frames (repeatable)");
+  cmd->add_option("-p,--prompt", o->prompt, "The question")->required();
+  cmd->add_option("--system", o->system, "System prompt (default: the template's)");
+  AddGenerationOptions(cmd, o->generation);
+  AddMediaBudgetOptions(cmd, o->budget);
+  cmd->add_flag("--add-vision-id", o->add_vision_id, "Prefix pictures with 'Picture N:'");
+  cmd->add_option("--boxes", o->boxes_png,
+                  "Draw the located objects of the answer on the picture, write PNG");
+  cmd->add_flag("--json", o->json, "Print one JSON object: text, tokens, timings, boxes");
+  cmd->callback([o, cmd] { Run(*o, cmd); });
+}
+
+}  // namespace qwenvl::cli

@@ -1,0 +1,92 @@
+#include "cli/run_options.h"
+
+#include <filesystem>
+
+#include "util/error.h"
+
+namespace qwenvl::cli {
+
+namespace {
+WeightPrecision ParsePrecision(const std::string& s) {
+  if (s == "bf16" || s == "stored") return WeightPrecision::kStored;
+  if (s == "q8") return WeightPrecision::kQ8;
+  if (s == "q4") return WeightPrecision::kQ4;
+  throw Error(ErrorCode::kInvalidArgument, "weights must be bf16, q8 or q4, not " + s);
+}
+}  // namespace
+
+EngineOptions ModelOptions::ToEngineOptions() const {
+  EngineOptions e;
+  e.model_dir = model_dir;
+  e.threads = threads;
+  e.context_length = context;
+  e.text_weights = ParsePrecision(weights);
+  e.vision_weights = ParsePrecision(vision_weights);
+  return e;
+}
+
+SamplingParams GenerationOptions::ToSamplingParams() const {
+  SamplingParams p;
+  p.max_new_tokens = max_tokens;
+  p.temperature = temperature;
+  p.top_p = top_p;
+  p.min_p = min_p;
+  p.top_k = top_k;
+  p.repetition_penalty = repetition_penalty;
+  p.seed = seed;
+  p.stop = stop;
+  return p;
+}
+
+void MediaBudgetOptions::ApplyTo(Media& m) const {
+  if (min_pixels) m.min_pixels = min_pixels;
+  if (max_pixels) m.max_pixels = max_pixels;
+  if (fps && m.kind == Media::Kind::kVideo) m.fps = fps;
+}
+
+void AddModelOptions(CLI::App* cmd, ModelOptions& o) {
+  cmd->add_option("-m,--model", o.model_dir, "Model folder (config.json, safetensors, tokenizer)")
+      ->required();
+  cmd->add_option("--threads", o.threads, "Worker threads (0: one per core)");
+  cmd->add_option("--ctx", o.context, "Context length in tokens (KV-cache capacity)");
+  cmd->add_option("--weights", o.weights, "Decoder weights: bf16 (as stored), q8 or q4");
+  cmd->add_option("--vision-weights", o.vision_weights, "Vision tower weights: bf16, q8 or q4");
+}
+
+void AddGenerationOptions(CLI::App* cmd, GenerationOptions& o) {
+  cmd->add_option("--max-tokens", o.max_tokens, "Most new tokens");
+  cmd->add_option("--temperature", o.temperature, "Sampling temperature (0: greedy)");
+  cmd->add_option("--top-k", o.top_k, "Keep the k most likely tokens");
+  cmd->add_option("--top-p", o.top_p, "Keep the smallest set with this probability mass");
+  cmd->add_option("--min-p", o.min_p, "Drop tokens below this fraction of the top probability");
+  cmd->add_option("--repetition-penalty", o.repetition_penalty,
+                  "Penalty on tokens already present (transformers semantics)");
+  cmd->add_option("--seed", o.seed, "Seed for reproducible sampling");
+  cmd->add_option("--stop", o.stop, "Stop string (repeatable)");
+}
+
+void AddMediaBudgetOptions(CLI::App* cmd, MediaBudgetOptions& o) {
+  cmd->add_option("--min-pixels", o.min_pixels, "Smallest resized area of each picture");
+  cmd->add_option("--max-pixels", o.max_pixels, "Largest resized area of each picture");
+  cmd->add_option("--fps", o.fps, "Video sampling rate (frames per second, default 2)");
+}
+
+Media MediaFromPath(Media::Kind kind, const std::string& path) {
+  Media m;
+  m.kind = kind;
+  namespace fs = std::filesystem;
+  if (kind == Media::Kind::kVideo && fs::is_directory(path)) {
+    // A folder of frames, in name order.
+    for (const auto& e : fs::directory_iterator(path))
+      if (e.is_regular_file()) m.frame_paths.push_back(e.path().string());
+    std::sort(m.frame_paths.begin(), m.frame_paths.end());
+    if (m.frame_paths.empty())
+      throw Error(ErrorCode::kInvalidArgument, path + ": the frame folder holds no files");
+    return m;
+  }
+  if (!fs::exists(path)) throw Error(ErrorCode::kNotFound, path + ": no such file");
+  m.path = path;
+  return m;
+}
+
+}  // namespace qwenvl::cli

@@ -1,0 +1,45 @@
+// Options shared by `qwenvl run` and `qwenvl chat`: the model, threads, context, sampling and
+// pixel budgets, registered once on each subcommand.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "qwenvl/engine.h"
+
+namespace qwenvl::cli {
+
+struct ModelOptions {
+  std::string model_dir;
+  int threads = 0;
+  int64_t context = 16384;
+  std::string weights = "bf16";         // bf16 (as stored) | q8 | q4, decoder
+  std::string vision_weights = "bf16";  // same, vision tower
+  EngineOptions ToEngineOptions() const;
+};
+
+struct GenerationOptions {
+  int64_t max_tokens = 512;
+  std::optional<float> temperature, top_p, min_p, repetition_penalty;
+  std::optional<int> top_k;
+  std::optional<uint64_t> seed;
+  std::vector<std::string> stop;
+  SamplingParams ToSamplingParams() const;
+};
+
+struct MediaBudgetOptions {
+  std::optional<int64_t> min_pixels, max_pixels;
+  std::optional<double> fps;
+  void ApplyTo(Media& m) const;
+};
+
+void AddModelOptions(CLI::App* cmd, ModelOptions& o);
+void AddGenerationOptions(CLI::App* cmd, GenerationOptions& o);
+void AddMediaBudgetOptions(CLI::App* cmd, MediaBudgetOptions& o);
+
+// A media item for a path: a folder or a list of images makes a video from frames.
+Media MediaFromPath(Media::Kind kind, const std::string& path);
+
+}  // namespace qwenvl::cli
