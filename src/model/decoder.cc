@@ -9,18 +9,18 @@
 namespace qwenvl::model {
 namespace {
 
-DecoderLayerWeights BindLayer(const io::TensorStore& store, int64_t l) {
+DecoderLayerWeights BindLayer(const io::TensorStore& store, int64_t l, const BindOptions& o) {
   const std::string p = "model.layers." + std::to_string(l) + ".";
   DecoderLayerWeights w;
   w.input_norm = LoadVector(store, p + "input_layernorm.weight");
-  w.q_proj = BindLinear(store, p + "self_attn.q_proj", Bias::kPresent);
-  w.k_proj = BindLinear(store, p + "self_attn.k_proj", Bias::kPresent);
-  w.v_proj = BindLinear(store, p + "self_attn.v_proj", Bias::kPresent);
-  w.o_proj = BindLinear(store, p + "self_attn.o_proj", Bias::kNone);
+  w.q_proj = BindLinear(store, p + "self_attn.q_proj", Bias::kPresent, o);
+  w.k_proj = BindLinear(store, p + "self_attn.k_proj", Bias::kPresent, o);
+  w.v_proj = BindLinear(store, p + "self_attn.v_proj", Bias::kPresent, o);
+  w.o_proj = BindLinear(store, p + "self_attn.o_proj", Bias::kNone, o);
   w.post_norm = LoadVector(store, p + "post_attention_layernorm.weight");
-  w.gate_proj = BindLinear(store, p + "mlp.gate_proj", Bias::kNone);
-  w.up_proj = BindLinear(store, p + "mlp.up_proj", Bias::kNone);
-  w.down_proj = BindLinear(store, p + "mlp.down_proj", Bias::kNone);
+  w.gate_proj = BindLinear(store, p + "mlp.gate_proj", Bias::kNone, o);
+  w.up_proj = BindLinear(store, p + "mlp.up_proj", Bias::kNone, o);
+  w.down_proj = BindLinear(store, p + "mlp.down_proj", Bias::kNone, o);
   return w;
 }
 
@@ -54,19 +54,30 @@ void AppendRows(std::vector<float>& dst, const float* src, int64_t n) {
 
 }  // namespace
 
-Decoder::Decoder(const io::ModelFolder& folder)
+Decoder::Decoder(const io::ModelFolder& folder, const BindOptions& options)
     : config_(folder.config.text), mrope_(folder.config.text) {
   const io::TensorStore& store = folder.tensors;
   embed_ = ViewOf(store.Get("model.embed_tokens.weight"));
   layers_.reserve(static_cast<size_t>(config_.num_hidden_layers));
-  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) layers_.push_back(BindLayer(store, l));
+  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) layers_.push_back(BindLayer(store, l, options));
   final_norm_ = LoadVector(store, "model.norm.weight");
-  // §11.1: the 3B checkpoint has no lm_head.weight; the head reads the embedding matrix.
+  // §11.1: the 3B checkpoint has no lm_head.weight; the head reads the embedding matrix. When
+  // quantized, the head gets its own copy and the lookup keeps reading the stored rows.
   if (folder.report.lm_head_tied) {
-    lm_head_.weight = embed_;
+    lm_head_ = MakeLinear(embed_, options);
   } else {
-    lm_head_ = BindLinear(store, "lm_head", Bias::kNone);
+    lm_head_ = BindLinear(store, "lm_head", Bias::kNone, options);
   }
+}
+
+int64_t Decoder::WeightBytesPerToken() const {
+  int64_t bytes = WeightBytes(lm_head_.weight);
+  for (const DecoderLayerWeights& w : layers_) {
+    for (const Linear* l : {&w.q_proj, &w.k_proj, &w.v_proj, &w.o_proj, &w.gate_proj, &w.up_proj,
+                            &w.down_proj})
+      bytes += WeightBytes(l->weight);
+  }
+  return bytes;
 }
 
 void Decoder::Embed(std::span<const int64_t> ids, float* out) const {
@@ -105,6 +116,7 @@ void Decoder::Forward(const DecoderForwardArgs& args, KvCache& cache, DecoderScr
   QWENVL_CHECK(static_cast<int64_t>(args.logits.size()) == logit_rows * vocab_size());
   if (n == 0) return;
   Reserve(s, n, config_);
+  cache.Reserve(cache.length() + n);  // grows the cache's storage in chunks, as the sequence does
   std::copy(args.embeds.begin(), args.embeds.end(), s.x.begin());
   mrope_.Fill(args.positions, s.cos.data(), s.sin.data());
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {

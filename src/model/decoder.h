@@ -63,12 +63,15 @@ struct DecoderForwardArgs {
 
 class Decoder {
  public:
-  // Binds the weights of folder (which must outlive the decoder).
-  explicit Decoder(const io::ModelFolder& folder);
+  // Binds the weights of folder (which must outlive the decoder); options.precision applies to
+  // the layers' projections and the head (the embedding lookup always reads the stored rows).
+  explicit Decoder(const io::ModelFolder& folder, const BindOptions& options = {});
 
   const io::TextConfig& config() const { return config_; }
   int64_t hidden() const { return config_.hidden_size; }
   int64_t vocab_size() const { return embed_.rows; }
+  // Bytes of bound matrices one decode step reads: every layer's projections and the head.
+  int64_t WeightBytesPerToken() const;
 
   // Rows of the embedding table for ids, converted from the stored type: out [ids.size(), hidden].
   // Throws Error for an id outside the vocabulary.

@@ -1,5 +1,7 @@
 #include "model/kv_cache.h"
 
+#include <algorithm>
+#include <cstddef>
 #include <string>
 
 #include "util/error.h"
@@ -14,9 +16,35 @@ KvCache::KvCache(int64_t num_layers, int64_t capacity, int64_t num_kv_heads, int
                     std::to_string(num_layers) + ", " + std::to_string(capacity) + ", " +
                     std::to_string(row_size_));
   }
-  const auto total = static_cast<size_t>(num_layers * capacity * row_size_);
-  keys_.resize(total);
-  values_.resize(total);
+  keys_.resize(static_cast<size_t>(num_layers));
+  values_.resize(static_cast<size_t>(num_layers));
+}
+
+int64_t KvCache::allocated_bytes() const {
+  return 2 * num_layers_ * reserved_ * row_size_ * static_cast<int64_t>(sizeof(float));
+}
+
+void KvCache::Reserve(int64_t rows) {
+  if (rows > capacity_) {
+    throw Error(ErrorCode::kOutOfRange, "KV cache: " + std::to_string(rows) +
+                                            " tokens exceed the capacity " +
+                                            std::to_string(capacity_));
+  }
+  if (rows <= reserved_) return;
+  // Whole chunks, and at least 1.5× the current size so that a long generation grows O(log n)
+  // times (each growth copies the valid rows once).
+  int64_t target = (rows + kChunkTokens - 1) / kChunkTokens * kChunkTokens;
+  target = std::min(capacity_, std::max(target, reserved_ + reserved_ / 2));
+  const auto floats = static_cast<size_t>(target * row_size_);
+  const auto valid = static_cast<std::ptrdiff_t>(length_ * row_size_);
+  for (auto* layers : {&keys_, &values_}) {
+    for (std::vector<float>& old : *layers) {
+      std::vector<float> grown(floats);  // exactly sized (resize could double)
+      std::copy(old.begin(), old.begin() + valid, grown.begin());
+      old.swap(grown);
+    }
+  }
+  reserved_ = target;
 }
 
 void KvCache::Advance(int64_t n) {
@@ -25,6 +53,7 @@ void KvCache::Advance(int64_t n) {
                                             std::to_string(n) + " tokens exceed the capacity " +
                                             std::to_string(capacity_));
   }
+  QWENVL_CHECK(length_ + n <= reserved_);
   length_ += n;
 }
 

@@ -1,6 +1,8 @@
 // The decoder's key/value cache for one sequence (model-spec §4): post-RoPE keys and values of
-// every layer, preallocated for a maximum length so that appending never allocates. Forward passes
-// append at length(); later calls continue the same sequence (decode steps, multi-turn prompts).
+// every layer. Storage grows with the sequence in chunks of tokens (Reserve), up to a maximum
+// length, so that a long context limit costs memory only when it is used; decode steps inside a
+// chunk never allocate. Forward passes append at length(); later calls continue the same sequence
+// (decode steps, multi-turn prompts).
 #pragma once
 
 #include <cstdint>
@@ -10,7 +12,10 @@ namespace qwenvl::model {
 
 class KvCache {
  public:
-  // capacity: the most tokens the sequence may hold.
+  // Tokens added to the storage at a time (at least; growth is also geometric).
+  static constexpr int64_t kChunkTokens = 256;
+
+  // capacity: the most tokens the sequence may hold. No storage is allocated until Reserve.
   KvCache(int64_t num_layers, int64_t capacity, int64_t num_kv_heads, int64_t head_dim);
 
   int64_t capacity() const { return capacity_; }
@@ -18,16 +23,23 @@ class KvCache {
   int64_t num_layers() const { return num_layers_; }
   // Floats per cached row: num_kv_heads · head_dim.
   int64_t row_size() const { return row_size_; }
+  // Tokens the storage holds now (≥ length(), ≤ capacity()).
+  int64_t reserved() const { return reserved_; }
+  // Bytes of keys and values allocated now.
+  int64_t allocated_bytes() const;
 
-  // [capacity, num_kv_heads, head_dim] of one layer; rows [0, length) are valid.
-  float* keys(int64_t layer) { return keys_.data() + layer * capacity_ * row_size_; }
-  float* values(int64_t layer) { return values_.data() + layer * capacity_ * row_size_; }
-  const float* keys(int64_t layer) const { return keys_.data() + layer * capacity_ * row_size_; }
-  const float* values(int64_t layer) const {
-    return values_.data() + layer * capacity_ * row_size_;
-  }
+  // Makes rows [0, rows) writable (rows ≤ capacity, else Error), keeping the valid ones. Pointers
+  // from keys()/values() are invalidated when the storage grows.
+  void Reserve(int64_t rows);
 
-  // Marks n more rows valid (they were written by the caller). Throws Error when past capacity.
+  // [reserved, num_kv_heads, head_dim] of one layer; rows [0, length) are valid.
+  float* keys(int64_t layer) { return keys_[layer].data(); }
+  float* values(int64_t layer) { return values_[layer].data(); }
+  const float* keys(int64_t layer) const { return keys_[layer].data(); }
+  const float* values(int64_t layer) const { return values_[layer].data(); }
+
+  // Marks n more rows valid (they were written by the caller, within reserved()). Throws Error
+  // when past capacity.
   void Advance(int64_t n);
   // Forgets rows [new_length, length): the next append overwrites them.
   void Truncate(int64_t new_length);
@@ -38,8 +50,9 @@ class KvCache {
   int64_t capacity_;
   int64_t row_size_;
   int64_t length_ = 0;
-  std::vector<float> keys_;    // [num_layers, capacity, row_size]
-  std::vector<float> values_;  // [num_layers, capacity, row_size]
+  int64_t reserved_ = 0;
+  std::vector<std::vector<float>> keys_;    // [num_layers][reserved, row_size]
+  std::vector<std::vector<float>> values_;  // [num_layers][reserved, row_size]
 };
 
 }  // namespace qwenvl::model

@@ -6,11 +6,12 @@
 
 namespace qwenvl::model {
 
-PatchMerger::PatchMerger(const io::TensorStore& store, const io::VisionConfig& c)
+PatchMerger::PatchMerger(const io::TensorStore& store, const io::VisionConfig& c,
+                         const BindOptions& o)
     : hidden_(c.hidden_size), merged_dim_(c.merged_dim()), eps_(c.rms_norm_eps) {
   ln_q_ = LoadVector(store, "visual.merger.ln_q.weight");
-  mlp0_ = BindLinear(store, "visual.merger.mlp.0", Bias::kPresent);
-  mlp2_ = BindLinear(store, "visual.merger.mlp.2", Bias::kPresent);
+  mlp0_ = BindLinear(store, "visual.merger.mlp.0", Bias::kPresent, o);
+  mlp2_ = BindLinear(store, "visual.merger.mlp.2", Bias::kPresent, o);
 }
 
 void PatchMerger::Forward(const float* x, std::span<const int64_t> window_index,

@@ -24,7 +24,8 @@ struct MergerScratch {
 class PatchMerger {
  public:
   // Binds visual.merger.* (views into the mapping; norm and biases as float32).
-  PatchMerger(const io::TensorStore& store, const io::VisionConfig& config);
+  PatchMerger(const io::TensorStore& store, const io::VisionConfig& config,
+              const BindOptions& options = {});
 
   // x [num_patches, hidden] in window order → out [num_patches / merge², out_hidden] in natural
   // order (window position j goes to row window_index[j]).

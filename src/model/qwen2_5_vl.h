@@ -34,10 +34,17 @@ struct PromptInput {
   std::span<const double> second_per_grid_ts = {};  // [videos]; empty means 1.0 each (§5.3)
 };
 
+// Precision of each part's big matrices (weights.h); pool quantizes them (null: a temporary one).
+struct ModelOptions {
+  Precision text = Precision::kStored;
+  Precision vision = Precision::kStored;
+  ThreadPool* pool = nullptr;
+};
+
 class Model {
  public:
   // Opens and checks the folder (io::ModelFolder::Open) and binds every weight.
-  explicit Model(const std::string& dir);
+  explicit Model(const std::string& dir, const ModelOptions& options = {});
 
   const io::ModelFolder& folder() const { return *folder_; }
   const io::ModelConfig& config() const { return folder_->config; }

@@ -26,7 +26,8 @@ VisionScratch::VisionScratch(const io::VisionConfig& c, int64_t patches)
   up.resize(gate.size());
 }
 
-VisionBlock::VisionBlock(const io::TensorStore& store, const io::VisionConfig& c, int64_t index)
+VisionBlock::VisionBlock(const io::TensorStore& store, const io::VisionConfig& c, int64_t index,
+                         const BindOptions& o)
     : hidden_(c.hidden_size),
       num_heads_(c.num_heads),
       head_dim_(c.head_dim()),
@@ -34,11 +35,11 @@ VisionBlock::VisionBlock(const io::TensorStore& store, const io::VisionConfig& c
   const std::string p = "visual.blocks." + std::to_string(index) + ".";
   norm1_ = LoadVector(store, p + "norm1.weight");
   norm2_ = LoadVector(store, p + "norm2.weight");
-  qkv_ = BindLinear(store, p + "attn.qkv", Bias::kPresent);
-  proj_ = BindLinear(store, p + "attn.proj", Bias::kPresent);
-  gate_ = BindLinear(store, p + "mlp.gate_proj", Bias::kPresent);
-  up_ = BindLinear(store, p + "mlp.up_proj", Bias::kPresent);
-  down_ = BindLinear(store, p + "mlp.down_proj", Bias::kPresent);
+  qkv_ = BindLinear(store, p + "attn.qkv", Bias::kPresent, o);
+  proj_ = BindLinear(store, p + "attn.proj", Bias::kPresent, o);
+  gate_ = BindLinear(store, p + "mlp.gate_proj", Bias::kPresent, o);
+  up_ = BindLinear(store, p + "mlp.up_proj", Bias::kPresent, o);
+  down_ = BindLinear(store, p + "mlp.down_proj", Bias::kPresent, o);
 }
 
 void VisionBlock::Forward(float* x, const VisionBlockInputs& in, VisionScratch& s,

@@ -38,7 +38,8 @@ struct VisionBlockInputs {
 class VisionBlock {
  public:
   // Binds visual.blocks.<index>.* (views into the mapping; norms and biases as float32).
-  VisionBlock(const io::TensorStore& store, const io::VisionConfig& config, int64_t index);
+  VisionBlock(const io::TensorStore& store, const io::VisionConfig& config, int64_t index,
+              const BindOptions& options = {});
 
   // x [num_patches, hidden], window order, updated in place.
   void Forward(float* x, const VisionBlockInputs& in, VisionScratch& scratch,

@@ -29,8 +29,9 @@ struct VisionTaps {
 
 class VisionEncoder {
  public:
-  // Binds visual.* (views into folder's mapping, no copies): `folder` must outlive the encoder.
-  explicit VisionEncoder(const io::ModelFolder& folder);
+  // Binds visual.* (views into folder's mapping, no copies, unless options ask for quantized
+  // blocks and merger; the patch embedding stays stored): `folder` must outlive the encoder.
+  explicit VisionEncoder(const io::ModelFolder& folder, const BindOptions& options = {});
 
   // pixel_values [Σ t·h·w, patch_dim] for all items in order (§3.2 merge-block order within each).
   // Returns [Σ t·h·w / merge², out_hidden] in natural order: per item, per temporal index, merged

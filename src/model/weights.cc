@@ -1,9 +1,23 @@
 #include "model/weights.h"
 
+#include <optional>
+
 #include "kernels/ops.h"
 #include "util/error.h"
 
 namespace qwenvl::model {
+
+const char* PrecisionName(Precision p) {
+  switch (p) {
+    case Precision::kStored:
+      return "stored";
+    case Precision::kQ8:
+      return "q8";
+    case Precision::kQ4:
+      return "q4";
+  }
+  return "unknown";
+}
 
 kernels::WeightView ViewOf(const io::TensorInfo& t) {
   kernels::WeightView v;
@@ -27,9 +41,40 @@ kernels::WeightView ViewOf(const io::TensorInfo& t) {
   return v;
 }
 
-Linear BindLinear(const io::TensorStore& store, const std::string& name, Bias bias) {
+int64_t WeightBytes(const kernels::WeightView& w) {
+  switch (w.type) {
+    case kernels::WeightType::kF32:
+      return w.rows * w.cols * 4;
+    case kernels::WeightType::kBF16:
+    case kernels::WeightType::kF16:
+      return w.rows * w.cols * 2;
+    case kernels::WeightType::kQ8:
+    case kernels::WeightType::kQ4:
+      return kernels::QuantLayoutOf(w.type, w.rows, w.cols).total_bytes;
+  }
+  return 0;
+}
+
+Linear MakeLinear(const kernels::WeightView& w, const BindOptions& options) {
   Linear l;
-  l.weight = ViewOf(store.Get(name + ".weight"));
+  if (options.precision == Precision::kStored) {
+    l.weight = w;  // a view into the mapping: no copy
+    return l;
+  }
+  const kernels::WeightType to =
+      options.precision == Precision::kQ8 ? kernels::WeightType::kQ8 : kernels::WeightType::kQ4;
+  std::optional<ThreadPool> own_pool;
+  ThreadPool* pool = options.pool;
+  if (pool == nullptr) pool = &own_pool.emplace();
+  auto q = std::make_shared<const kernels::QuantizedMatrix>(kernels::Quantize(w, to, *pool));
+  l.weight = q->view();
+  l.quantized = std::move(q);
+  return l;
+}
+
+Linear BindLinear(const io::TensorStore& store, const std::string& name, Bias bias,
+                  const BindOptions& options) {
+  Linear l = MakeLinear(ViewOf(store.Get(name + ".weight")), options);
   if (bias == Bias::kPresent) l.bias = LoadVector(store, name + ".bias");
   return l;
 }

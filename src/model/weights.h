@@ -1,8 +1,11 @@
 // Binding checkpoint tensors to the model: large matrices stay in the mapping in their stored type
-// (a WeightView, converted inside the kernels), small vectors (norm weights, biases) are converted
-// to float32 once at load.
+// (a WeightView, converted inside the kernels) or, when a part of the model is asked for q8/q4, are
+// quantized once at load into a copy the layer owns. Small vectors (norm weights, biases) are
+// converted to float32 once at load.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,10 +15,23 @@
 
 namespace qwenvl::model {
 
+// Precision of a model part's big matrices. kStored reads the mapped checkpoint bytes (no copy).
+enum class Precision { kStored, kQ8, kQ4 };
+const char* PrecisionName(Precision p);  // "stored", "q8", "q4"
+
+// How BindLinear binds a matrix. pool runs the quantization (a temporary pool is made when null).
+struct BindOptions {
+  Precision precision = Precision::kStored;
+  ThreadPool* pool = nullptr;
+};
+
 // A linear layer y = x · Wᵀ + b (PyTorch layout W [out, in]).
 struct Linear {
-  kernels::WeightView weight;  // [out, in]
+  kernels::WeightView weight;  // [out, in]: into the mapping, or into `quantized`
   std::vector<float> bias;     // [out], empty when the layer has no bias
+  // The quantized copy `weight` points into (null for stored weights). Shared so that copies of
+  // the layer keep the view valid.
+  std::shared_ptr<const kernels::QuantizedMatrix> quantized;
   int64_t out_features() const { return weight.rows; }
   int64_t in_features() const { return weight.cols; }
 };
@@ -23,9 +39,17 @@ struct Linear {
 kernels::WeightView ViewOf(
     const io::TensorInfo& t);  // 2-D view; N-D tensors flattened to [d0, rest]
 
+// Bytes a kernel reads to use the whole matrix once (stored element size, or the quantized layout
+// with its scales).
+int64_t WeightBytes(const kernels::WeightView& w);
+
+// A layer over `w` at the requested precision: w itself for kStored, else an owned quantized copy.
+Linear MakeLinear(const kernels::WeightView& w, const BindOptions& options);
+
 // Binds NAME.weight (and NAME.bias when with_bias) from the store.
 enum class Bias { kNone, kPresent };
-Linear BindLinear(const io::TensorStore& store, const std::string& name, Bias bias);
+Linear BindLinear(const io::TensorStore& store, const std::string& name, Bias bias,
+                  const BindOptions& options = {});
 
 // A 1-D tensor converted to float32.
 std::vector<float> LoadVector(const io::TensorStore& store, const std::string& name);

@@ -34,6 +34,18 @@ Message Message::Text(std::string role, std::string text) {
 
 namespace {
 constexpr size_t kMediaCacheEntries = 32;
+
+model::Precision ToPrecision(WeightPrecision p) {
+  switch (p) {
+    case WeightPrecision::kQ8:
+      return model::Precision::kQ8;
+    case WeightPrecision::kQ4:
+      return model::Precision::kQ4;
+    case WeightPrecision::kStored:
+      break;
+  }
+  return model::Precision::kStored;
+}
 }  // namespace
 
 std::shared_ptr<const runtime::PreparedMedia> Engine::Impl::GetMedia(const Media& m) {
@@ -80,10 +92,6 @@ Engine::~Engine() {
 
 std::unique_ptr<Engine> Engine::Load(const EngineOptions& options) {
   const auto start = std::chrono::steady_clock::now();
-  if (options.text_weights != WeightPrecision::kStored ||
-      options.vision_weights != WeightPrecision::kStored)
-    throw Error(ErrorCode::kUnsupported,
-                "quantized weights (q8, q4) are not available yet; use bf16 (the stored weights)");
   if (options.context_length < 16)
     throw Error(ErrorCode::kInvalidArgument, "context length must be at least 16 tokens");
   std::unique_ptr<Engine> engine(new Engine());
@@ -92,14 +100,17 @@ std::unique_ptr<Engine> Engine::Load(const EngineOptions& options) {
   e.model_name = std::filesystem::path(options.model_dir).lexically_normal().filename().string();
   if (e.model_name.empty())
     e.model_name = std::filesystem::path(options.model_dir).parent_path().filename().string();
-  e.model = std::make_unique<model::Model>(options.model_dir);
+  e.pool = std::make_unique<ThreadPool>(options.threads);  // also quantizes q8/q4 weights
+  e.model = std::make_unique<model::Model>(
+      options.model_dir, model::ModelOptions{.text = ToPrecision(options.text_weights),
+                                             .vision = ToPrecision(options.vision_weights),
+                                             .pool = e.pool.get()});
   e.tokenizer.emplace(text::Tokenizer::FromModelDir(options.model_dir));
   e.chat_template.emplace(text::ChatTemplate::FromModelDir(options.model_dir));
   e.media_settings.preprocessor = media::LoadPreprocessorConfig(options.model_dir);
   e.media_settings.max_decoded_image_pixels = options.max_decoded_image_pixels;
   e.generation =
       runtime::LoadGenerationDefaults(options.model_dir, e.model->config().eos_token_ids);
-  e.pool = std::make_unique<ThreadPool>(options.threads);
   e.media_settings.pool = e.pool.get();
   e.scheduler = std::make_unique<runtime::Scheduler>(e);
   e.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -1,6 +1,8 @@
 #include "runtime/generation.h"
 
+#include <cmath>
 #include <random>
+#include <string>
 
 #include "runtime/prompt.h"
 #include "util/error.h"
@@ -147,6 +149,13 @@ void Generation::Step() {
   if (done_) return;
   if (cancelled_) return Finish(FinishReason::kCancelled);
   const auto t0 = Clock::now();
+  // Prefill and every step leave their logits here: a NaN/Inf means broken weights or numerics.
+  for (size_t i = 0; i < logits_.size(); ++i) {
+    if (!std::isfinite(logits_[i]))
+      throw Error(ErrorCode::kInternal, "logits are not finite (value " +
+                                            std::to_string(logits_[i]) + " at token id " +
+                                            std::to_string(i) + ")");
+  }
   const int32_t token = sampler_->Sample(logits_);
   const auto& eos = engine_.generation.eos_token_ids;
   if (std::find(eos.begin(), eos.end(), token) != eos.end()) {

@@ -1,0 +1,241 @@
+// qwenvl bench -m DIR: load time, vision encoder time for a synthetic image, prefill and decode
+// throughput, peak memory and the decoder's weight traffic per token, at a chosen precision.
+// Runs the model directly (model::Model / model::Session), without the engine's prompt handling,
+// so that the figures are those of the forward passes alone.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "media/preprocessor_config.h"
+#include "media/smart_resize.h"
+#include "model/qwen2_5_vl.h"
+#include "util/error.h"
+
+namespace qwenvl::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double SecondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+struct BenchArgs {
+  std::string model_dir;
+  std::string image_size = "448x448";
+  int64_t prompt_tokens = 128;
+  int64_t gen_tokens = 32;
+  int threads = 0;
+  std::string weights = "bf16";
+  std::string vision_weights = "bf16";
+  int repeats = 3;
+  bool json = false;
+};
+
+model::Precision ParseBenchPrecision(const std::string& s) {
+  if (s == "bf16" || s == "stored") return model::Precision::kStored;
+  if (s == "q8") return model::Precision::kQ8;
+  if (s == "q4") return model::Precision::kQ4;
+  throw Error(ErrorCode::kInvalidArgument, "weights must be bf16, q8 or q4, not " + s);
+}
+
+// "WxH" → {width, height}.
+std::pair<int64_t, int64_t> ParseSize(const std::string& s) {
+  const size_t x = s.find('x');
+  try {
+    if (x != std::string::npos) {
+      size_t end_w = 0, end_h = 0;
+      const int64_t w = std::stoll(s.substr(0, x), &end_w);
+      const int64_t h = std::stoll(s.substr(x + 1), &end_h);
+      if (end_w == x && end_h == s.size() - x - 1 && w > 0 && h > 0) return {w, h};
+    }
+  } catch (const std::exception&) {
+  }
+  throw Error(ErrorCode::kInvalidArgument, "--image-size must be WIDTHxHEIGHT, got '" + s + "'");
+}
+
+// Minimum and median of a list of samples.
+struct Stat {
+  double min = 0, median = 0;
+};
+Stat Summarize(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  Stat s;
+  if (v.empty()) return s;
+  s.min = v.front();
+  const size_t n = v.size();
+  s.median = n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  return s;
+}
+
+void CheckFinite(std::span<const float> logits, const char* where) {
+  for (float v : logits) {
+    if (!std::isfinite(v))
+      throw Error(ErrorCode::kInternal, std::string("bench: non-finite logits after ") + where);
+  }
+}
+
+int64_t ArgMax(std::span<const float> v) {
+  return std::max_element(v.begin(), v.end()) - v.begin();
+}
+
+// Seconds of one repeat's phases.
+struct RepeatTimes {
+  double vision = 0, prefill = 0, decode = 0;
+};
+
+struct BenchInput {
+  std::vector<float> pixels;  // [t·h·w, patch_dim]
+  model::GridThw grid;
+  std::vector<int64_t> prompt;  // plain text ids
+};
+
+// A synthetic picture of the asked size at the model's default pixel budget (§6.2), and a prompt
+// of random ordinary-text token ids (below the special tokens).
+BenchInput MakeInput(const model::Model& m, const BenchArgs& a, int64_t width, int64_t height) {
+  const media::PreprocessorConfig pre = media::LoadPreprocessorConfig(a.model_dir);
+  const media::ResizedSize r =
+      media::SmartResize(height, width, pre.factor(), pre.min_pixels, pre.max_pixels);
+  const io::VisionConfig& vc = m.config().vision;
+  BenchInput in;
+  in.grid = {1, r.height / vc.patch_size, r.width / vc.patch_size};
+  std::mt19937 rng(1234);
+  std::uniform_real_distribution<float> pixel(-1.8f, 2.1f);  // the normalized CLIP range
+  in.pixels.resize(static_cast<size_t>(in.grid.num_patches() * vc.patch_dim()));
+  for (float& p : in.pixels) p = pixel(rng);
+  const int64_t text_vocab = std::min<int64_t>(m.config().image_token_id, m.decoder().vocab_size());
+  std::uniform_int_distribution<int64_t> id(0, std::max<int64_t>(text_vocab - 400, 1));
+  in.prompt.resize(static_cast<size_t>(a.prompt_tokens));
+  for (int64_t& t : in.prompt) t = id(rng);
+  return in;
+}
+
+RepeatTimes RunOnce(const model::Model& m, const BenchInput& in, const BenchArgs& a,
+                    ThreadPool& pool) {
+  RepeatTimes t;
+  auto start = Clock::now();
+  const std::vector<float> features = m.vision().Encode(in.pixels, {&in.grid, 1}, pool);
+  t.vision = SecondsSince(start);
+  CheckFinite(features, "the vision encoder");
+
+  model::Session session(m, a.prompt_tokens + a.gen_tokens + 1);
+  model::PromptInput prompt;
+  prompt.input_ids = in.prompt;
+  start = Clock::now();
+  session.Append(prompt, {}, pool);
+  t.prefill = SecondsSince(start);
+  CheckFinite(session.logits(), "prefill");
+
+  int64_t token = ArgMax(session.logits());
+  start = Clock::now();
+  for (int64_t i = 0; i < a.gen_tokens; ++i) token = ArgMax(session.Step(token, pool));
+  t.decode = SecondsSince(start);
+  CheckFinite(session.logits(), "decode");
+  return t;
+}
+
+double PeakRssMiB() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;  // Linux: KiB
+}
+
+// The figures as JSON; p and d hold negated throughputs (their minimum is the best).
+nlohmann::json Report(const model::Model& m, const BenchArgs& a, const BenchInput& in,
+                      double load_s, int threads, Stat v, Stat p, Stat d) {
+  const int64_t bytes_per_token = m.decoder().WeightBytesPerToken();
+  const auto& vc = m.config().vision;
+  return {
+      {"model", a.model_dir},
+      {"threads", threads},
+      {"weights", a.weights},
+      {"vision_weights", a.vision_weights},
+      {"repeats", a.repeats},
+      {"load_s", load_s},
+      {"image",
+       {{"asked", a.image_size},
+        {"resized", std::to_string(in.grid.w * vc.patch_size) + "x" +
+                        std::to_string(in.grid.h * vc.patch_size)},
+        {"patches", in.grid.num_patches()}}},
+      {"vision_ms", {{"min", v.min}, {"median", v.median}}},
+      {"prompt_tokens", a.prompt_tokens},
+      {"prefill_tokens_per_s", {{"best", -p.min}, {"median", -p.median}}},
+      {"gen_tokens", a.gen_tokens},
+      {"decode_tokens_per_s", {{"best", -d.min}, {"median", -d.median}}},
+      {"weight_bytes_per_token", bytes_per_token},
+      {"effective_gb_per_s",
+       {{"best", -d.min * bytes_per_token / 1e9}, {"median", -d.median * bytes_per_token / 1e9}}},
+      {"peak_rss_mib", PeakRssMiB()},
+  };
+}
+
+void RunBench(const BenchArgs& a) {
+  if (a.prompt_tokens < 1 || a.gen_tokens < 1 || a.repeats < 1)
+    throw Error(ErrorCode::kInvalidArgument,
+                "--prompt-tokens, --gen-tokens and --repeats must be at least 1");
+  const auto [width, height] = ParseSize(a.image_size);
+  ThreadPool pool(a.threads);
+  const auto load_start = Clock::now();
+  const model::Model m(a.model_dir, {.text = ParseBenchPrecision(a.weights),
+                                     .vision = ParseBenchPrecision(a.vision_weights),
+                                     .pool = &pool});
+  const double load_s = SecondsSince(load_start);
+  const BenchInput in = MakeInput(m, a, width, height);
+
+  std::vector<double> vision_ms, prefill_tps, decode_tps;
+  for (int r = 0; r < a.repeats; ++r) {
+    const RepeatTimes t = RunOnce(m, in, a, pool);
+    vision_ms.push_back(1e3 * t.vision);
+    // Negated so that Summarize's minimum is the best throughput.
+    prefill_tps.push_back(-static_cast<double>(a.prompt_tokens) / t.prefill);
+    decode_tps.push_back(-static_cast<double>(a.gen_tokens) / t.decode);
+  }
+  const nlohmann::json j = Report(m, a, in, load_s, pool.size(), Summarize(vision_ms),
+                                  Summarize(prefill_tps), Summarize(decode_tps));
+  if (a.json) {
+    std::printf("%s\n", j.dump(2).c_str());
+    return;
+  }
+  std::printf(
+      "load %.2f s | vision %s %.1f ms (median %.1f) | prefill %.1f tok/s (median %.1f) | "
+      "decode %.2f tok/s (median %.2f) | %.1f MB/token, %.2f GB/s | peak RSS %.0f MiB | %d "
+      "threads, %s/%s\n",
+      load_s, j["image"]["resized"].get<std::string>().c_str(), j["vision_ms"]["min"].get<double>(),
+      j["vision_ms"]["median"].get<double>(), j["prefill_tokens_per_s"]["best"].get<double>(),
+      j["prefill_tokens_per_s"]["median"].get<double>(),
+      j["decode_tokens_per_s"]["best"].get<double>(),
+      j["decode_tokens_per_s"]["median"].get<double>(),
+      j["weight_bytes_per_token"].get<double>() / 1e6,
+      j["effective_gb_per_s"]["best"].get<double>(), j["peak_rss_mib"].get<double>(), pool.size(),
+      a.weights.c_str(), a.vision_weights.c_str());
+}
+
+}  // namespace
+
+void AddBenchCommand(CLI::App& app) {
+  auto args = std::make_shared<BenchArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Measure load, vision encoder, prefill and decode speed and memory on a model");
+  cmd->add_option("-m,--model", args->model_dir, "Model folder")->required();
+  cmd->add_option("--image-size", args->image_size,
+                  "Synthetic picture WIDTHxHEIGHT (resized at the model's pixel budget)");
+  cmd->add_option("--prompt-tokens", args->prompt_tokens, "Prefill length in tokens");
+  cmd->add_option("--gen-tokens", args->gen_tokens, "Decode steps");
+  cmd->add_option("--threads", args->threads, "Worker threads (0: one per core)");
+  cmd->add_option("--weights", args->weights, "Decoder weights: bf16 (as stored), q8 or q4");
+  cmd->add_option("--vision-weights", args->vision_weights, "Vision tower weights: bf16, q8, q4");
+  cmd->add_option("--repeats", args->repeats, "Repeats (min and median reported)");
+  cmd->add_flag("--json", args->json, "Print one JSON object");
+  cmd->callback([args] { RunBench(*args); });
+}
+
+}  // namespace qwenvl::cli
