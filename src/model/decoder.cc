@@ -59,7 +59,8 @@ Decoder::Decoder(const io::ModelFolder& folder, const BindOptions& options)
   const io::TensorStore& store = folder.tensors;
   embed_ = ViewOf(store.Get("model.embed_tokens.weight"));
   layers_.reserve(static_cast<size_t>(config_.num_hidden_layers));
-  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) layers_.push_back(BindLayer(store, l, options));
+  for (int64_t l = 0; l < config_.num_hidden_layers; ++l)
+    layers_.push_back(BindLayer(store, l, options));
   final_norm_ = LoadVector(store, "model.norm.weight");
   // §11.1: the 3B checkpoint has no lm_head.weight; the head reads the embedding matrix. When
   // quantized, the head gets its own copy and the lookup keeps reading the stored rows.
@@ -73,8 +74,8 @@ Decoder::Decoder(const io::ModelFolder& folder, const BindOptions& options)
 int64_t Decoder::WeightBytesPerToken() const {
   int64_t bytes = WeightBytes(lm_head_.weight);
   for (const DecoderLayerWeights& w : layers_) {
-    for (const Linear* l : {&w.q_proj, &w.k_proj, &w.v_proj, &w.o_proj, &w.gate_proj, &w.up_proj,
-                            &w.down_proj})
+    for (const Linear* l :
+         {&w.q_proj, &w.k_proj, &w.v_proj, &w.o_proj, &w.gate_proj, &w.up_proj, &w.down_proj})
       bytes += WeightBytes(l->weight);
   }
   return bytes;

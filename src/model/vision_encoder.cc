@@ -31,7 +31,8 @@ VisionEncoder::VisionEncoder(const io::ModelFolder& folder, const BindOptions& o
       patch_embed_(BindLinear(folder.tensors, "visual.patch_embed.proj", Bias::kNone)),
       merger_(folder.tensors, folder.config.vision, options) {
   blocks_.reserve(static_cast<size_t>(config_.depth));
-  for (int64_t i = 0; i < config_.depth; ++i) blocks_.emplace_back(folder.tensors, config_, i, options);
+  for (int64_t i = 0; i < config_.depth; ++i)
+    blocks_.emplace_back(folder.tensors, config_, i, options);
 }
 
 void VisionEncoder::CheckInputs(std::span<const float> pixel_values,
