@@ -1,0 +1,99 @@
+// `qwenvl run` and `qwenvl chat` as a user runs them, on the trained demo checkpoint.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "cli_runner.h"
+#include "media/image_decode.h"
+#include "util/mapped_file.h"
+
+namespace qwenvl::cli {
+namespace {
+
+using testing::RunQwenvl;
+namespace fs = std::filesystem;
+
+const std::string kDemo = QWENVL_DEMO_MODEL_DIR;
+const std::string kScenes = QWENVL_DATA_DIR "/demo/";
+
+nlohmann::json DemoCase(int index) {
+  return nlohmann::json::parse(
+      ReadFileToString(QWENVL_DATA_DIR "/demo/cases.json"))["cases"][index];
+}
+
+TEST(RunCli, AnswersADemoQuestionLikeTheReference) {
+  const nlohmann::json c = DemoCase(1);  // count
+  const auto r =
+      RunQwenvl("run -m " + kDemo + " --image " + kScenes + c["image"].get<std::string>() +
+                " -p '" + c["question"].get<std::string>() + "' --max-tokens 110");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out, c["reference_text"].get<std::string>() + "\n");
+}
+
+TEST(RunCli, JsonReportsTimingsAndBoxesInBothFrames) {
+  const nlohmann::json c = DemoCase(6);  // locate
+  ASSERT_EQ(c["kind"], "locate");
+  const fs::path png =
+      fs::temp_directory_path() / ("qwenvl_boxes_" + std::to_string(getpid()) + ".png");
+  const auto r = RunQwenvl(
+      "run -m " + kDemo + " --image " + kScenes + c["image"].get<std::string>() + " -p '" +
+      c["question"].get<std::string>() + "' --max-tokens 110 --json --boxes " + png.string());
+  ASSERT_EQ(r.status, 0) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["text"], c["reference_text"]);
+  EXPECT_EQ(j["finish_reason"], "stop");
+  EXPECT_EQ(j["prompt_tokens"].get<size_t>(), c["prompt_ids"].size());
+  for (const char* k : {"load_ms", "preprocess_ms", "vision_ms", "prefill_ms", "decode_ms"})
+    EXPECT_GE(j["timings"][k].get<double>(), 0.0) << k;
+  ASSERT_EQ(j["media"].size(), 1u);
+  EXPECT_EQ(j["media"][0]["resized_size"], nlohmann::json({224, 224}));
+  ASSERT_EQ(j["grounding"].size(), 1u);
+  const auto& box = j["grounding"][0];
+  EXPECT_EQ(box["label"], "red square");
+  // 224×224 pictures are not resized: both frames agree.
+  EXPECT_EQ(box["bbox_2d"], box["bbox_2d_original"]);
+  EXPECT_EQ(box["bbox_2d"].size(), 4u);
+  // The drawing is the original picture with the box on it.
+  const media::RgbImage drawn = media::DecodeImageFile(png.string());
+  const media::RgbImage scene = media::DecodeImageFile(kScenes + c["image"].get<std::string>());
+  EXPECT_EQ(drawn.width, scene.width);
+  EXPECT_EQ(drawn.height, scene.height);
+  EXPECT_NE(drawn.pixels, scene.pixels);
+  fs::remove(png);
+}
+
+TEST(RunCli, BadInputIsAClearErrorNotACrash) {
+  auto r = RunQwenvl("run -m " + kDemo + " --image /nonexistent.png -p hi", true);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("/nonexistent.png"), std::string::npos) << r.out;
+  r = RunQwenvl("run -m /nonexistent-model -p hi", true);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("/nonexistent-model"), std::string::npos) << r.out;
+  r = RunQwenvl("run -m " + kDemo + " --image " + QWENVL_DATA_DIR + "/demo/cases.json -p hi", true);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("error"), std::string::npos) << r.out;
+  r = RunQwenvl("run -m " + kDemo + " --ctx 32 --image " + kScenes + "scenes/scene00.png -p hi",
+                true);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("context"), std::string::npos) << r.out;
+}
+
+TEST(ChatCli, KeepsThePictureAcrossTurnsAndReusesTheCache) {
+  const nlohmann::json c0 = DemoCase(0);  // color, scene00
+  const std::string script = "/image " + kScenes + c0["image"].get<std::string>() + "\n" +
+                             c0["question"].get<std::string>() + "\n" +
+                             "How many shapes are there?\n/reset\n/quit\n";
+  const auto r = RunQwenvl("chat -m " + kDemo + " --stats --max-tokens 40", true, script);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find(c0["reference_text"].get<std::string>()), std::string::npos) << r.out;
+  // The second turn reuses the first turn's tokens (picture included).
+  const size_t second = r.out.find("prompt tokens (", r.out.find("prompt tokens (") + 1);
+  ASSERT_NE(second, std::string::npos) << r.out;
+  const long reused = std::stol(r.out.substr(second + std::string("prompt tokens (").size()));
+  EXPECT_GE(reused, static_cast<long>(c0["prompt_ids"].size())) << r.out;
+  EXPECT_NE(r.out.find("(conversation cleared)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace qwenvl::cli
