@@ -1,5 +1,9 @@
 #include "model/weights.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
 #include <optional>
 
 #include "kernels/ops.h"
@@ -72,9 +76,20 @@ Linear MakeLinear(const kernels::WeightView& w, const BindOptions& options) {
   return l;
 }
 
+void ReleaseMappedPages(const kernels::WeightView& w) {
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(w.data);
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t last = (begin + static_cast<uintptr_t>(WeightBytes(w))) / page * page;
+  // Advice only: on failure the pages simply stay resident.
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 Linear BindLinear(const io::TensorStore& store, const std::string& name, Bias bias,
                   const BindOptions& options) {
-  Linear l = MakeLinear(ViewOf(store.Get(name + ".weight")), options);
+  const kernels::WeightView stored = ViewOf(store.Get(name + ".weight"));
+  Linear l = MakeLinear(stored, options);
+  if (l.quantized != nullptr) ReleaseMappedPages(stored);
   if (bias == Bias::kPresent) l.bias = LoadVector(store, name + ".bias");
   return l;
 }

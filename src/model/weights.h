@@ -46,7 +46,13 @@ int64_t WeightBytes(const kernels::WeightView& w);
 // A layer over `w` at the requested precision: w itself for kStored, else an owned quantized copy.
 Linear MakeLinear(const kernels::WeightView& w, const BindOptions& options);
 
-// Binds NAME.weight (and NAME.bias when with_bias) from the store.
+// Drops the pages wholly inside w's bytes from this process's resident memory. w must point into
+// a read-only file mapping (the tensor store): a later access re-reads them from the page cache.
+// Used once a matrix has been quantized, so that loading q8/q4 does not keep the stored copy too.
+void ReleaseMappedPages(const kernels::WeightView& w);
+
+// Binds NAME.weight (and NAME.bias when with_bias) from the store; a quantized layer releases the
+// stored matrix's pages (ReleaseMappedPages).
 enum class Bias { kNone, kPresent };
 Linear BindLinear(const io::TensorStore& store, const std::string& name, Bias bias,
                   const BindOptions& options = {});

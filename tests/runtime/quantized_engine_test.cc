@@ -70,8 +70,10 @@ TEST(QuantizedEngine, DemoAnswersStayCloseToTheReference) {
   std::printf(
       "[ quant ] demo answers identical to the reference, of %zu: q8 %d, q4 text %d, q4 %d\n",
       kCases, q8, q4_text, q4);
+  // Measured: q8 8 of 8, q4 6 of 8 (text only or text and vision); one tie may flip.
   EXPECT_GE(q8, static_cast<int>(kCases) - 1);
-  EXPECT_GE(q4, 1);
+  EXPECT_GE(q4_text, 4);
+  EXPECT_GE(q4, 4);
 }
 
 }  // namespace
