@@ -1,5 +1,6 @@
 #include "model/decoder.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -34,6 +35,8 @@ void Reserve(DecoderScratch& s, int64_t rows, const io::TextConfig& c) {
   Grow(s.x, rows * c.hidden_size);
   Grow(s.normed, rows * c.hidden_size);
   Grow(s.q, rows * q_dim);
+  Grow(s.k, rows * c.num_key_value_heads * c.head_dim());
+  Grow(s.v, rows * c.num_key_value_heads * c.head_dim());
   Grow(s.attn, rows * q_dim);
   Grow(s.proj, rows * c.hidden_size);
   Grow(s.gate, rows * c.intermediate_size);
@@ -121,29 +124,70 @@ void Decoder::Forward(const DecoderForwardArgs& args, KvCache& cache, DecoderScr
   cache.Reserve(cache.length() + n);  // grows the cache's storage in chunks, as the sequence does
   std::copy(args.embeds.begin(), args.embeds.end(), s.x.begin());
   mrope_.Fill(args.positions, s.cos.data(), s.sin.data());
-  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
-    Layer(l, n, cache, s, pool);
-    if (l == 0 && args.taps != nullptr && args.taps->enabled) {
-      AppendRows(args.taps->layer0, s.x.data(), n * d);
-    }
-  }
-  kernels::RmsNorm(s.x.data(), final_norm_.data(), n, d, config_.rms_norm_eps, s.normed.data(),
-                   pool);
-  if (args.taps != nullptr && args.taps->enabled) {
-    AppendRows(args.taps->final_norm, s.normed.data(), n * d);
-  }
-  Head(args, n, s, pool);
+  const Segment segment{&cache, 0, n};
+  Run({&segment, 1}, n, s, args.taps, pool);
+  Head(args.logit_rows, args.logits, n, s, pool);
   cache.Advance(n);
 }
 
-// One decoder layer (§4): pre-norm attention and pre-norm SwiGLU MLP, each with a residual.
-void Decoder::Layer(int64_t l, int64_t n, KvCache& cache, DecoderScratch& s,
+void Decoder::ForwardBatch(const DecoderBatchArgs& args, DecoderScratch& s,
+                           ThreadPool& pool) const {
+  const auto b = static_cast<int64_t>(args.caches.size());
+  const int64_t d = hidden();
+  if (static_cast<int64_t>(args.embeds.size()) != b * d ||
+      static_cast<int64_t>(args.positions.size()) != b ||
+      static_cast<int64_t>(args.logits.size()) != b * vocab_size()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "decoder batch of " + std::to_string(b) + " sequences: got " +
+                    std::to_string(args.embeds.size()) + " embedding values (need " +
+                    std::to_string(b * d) + "), " + std::to_string(args.positions.size()) +
+                    " positions, " + std::to_string(args.logits.size()) + " logit values");
+  }
+  for (int64_t i = 0; i < b; ++i) {
+    const KvCache& c = *args.caches[i];
+    if (c.length() + 1 > c.capacity()) {
+      throw Error(ErrorCode::kOutOfRange, "context length exceeded: sequence " + std::to_string(i) +
+                                              " of the batch holds " + std::to_string(c.length()) +
+                                              " tokens, capacity " + std::to_string(c.capacity()));
+    }
+    for (int64_t j = 0; j < i; ++j) QWENVL_CHECK(args.caches[j] != args.caches[i]);
+  }
+  if (b == 0) return;
+  Reserve(s, b, config_);
+  std::vector<Segment> segments;  // B small records; the activations reuse the scratch
+  segments.reserve(static_cast<size_t>(b));
+  for (int64_t i = 0; i < b; ++i) {
+    args.caches[i]->Reserve(args.caches[i]->length() + 1);
+    segments.push_back({args.caches[i], i, 1});
+  }
+  std::copy(args.embeds.begin(), args.embeds.end(), s.x.begin());
+  mrope_.Fill({args.positions, args.positions, args.positions}, s.cos.data(), s.sin.data());
+  Run(segments, b, s, nullptr, pool);
+  Head(LogitRows::kAll, args.logits, b, s, pool);
+  for (KvCache* c : args.caches) c->Advance(1);
+}
+
+void Decoder::Run(std::span<const Segment> segments, int64_t n, DecoderScratch& s,
+                  DecoderTaps* taps, ThreadPool& pool) const {
+  const int64_t d = hidden();
+  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
+    Layer(l, segments, n, s, pool);
+    if (l == 0 && taps != nullptr && taps->enabled) AppendRows(taps->layer0, s.x.data(), n * d);
+  }
+  kernels::RmsNorm(s.x.data(), final_norm_.data(), n, d, config_.rms_norm_eps, s.normed.data(),
+                   pool);
+  if (taps != nullptr && taps->enabled) AppendRows(taps->final_norm, s.normed.data(), n * d);
+}
+
+// One decoder layer (§4): pre-norm attention and pre-norm SwiGLU MLP, each with a residual. Every
+// matrix product covers all n rows, whichever sequences they belong to.
+void Decoder::Layer(int64_t l, std::span<const Segment> segments, int64_t n, DecoderScratch& s,
                     ThreadPool& pool) const {
   const DecoderLayerWeights& w = layers_[l];
   const int64_t d = hidden();
   const float eps = config_.rms_norm_eps;
   kernels::RmsNorm(s.x.data(), w.input_norm.data(), n, d, eps, s.normed.data(), pool);
-  Attend(l, n, cache, s, pool);
+  Attend(l, segments, n, s, pool);
   ApplyLinear(w.o_proj, s.attn.data(), n, s.proj.data(), pool);
   AddInPlace(s.x.data(), s.proj.data(), n * d);
 
@@ -155,46 +199,54 @@ void Decoder::Layer(int64_t l, int64_t n, KvCache& cache, DecoderScratch& s,
   AddInPlace(s.x.data(), s.proj.data(), n * d);
 }
 
-// q/k/v projections with biases, M-RoPE on q and k (§5.1), keys and values written straight into
-// the cache rows [start, start + n), then causal GQA attention over the whole cache (§4).
-void Decoder::Attend(int64_t l, int64_t n, KvCache& cache, DecoderScratch& s,
+// q/k/v projections with biases over all rows and M-RoPE on q and k (§5.1); then per segment its
+// keys and values are appended to its cache (rows [length, length + rows)) and its queries attend
+// causally over that cache (GQA, §4).
+void Decoder::Attend(int64_t l, std::span<const Segment> segments, int64_t n, DecoderScratch& s,
                      ThreadPool& pool) const {
   const DecoderLayerWeights& w = layers_[l];
   const int64_t heads = config_.num_attention_heads, kv_heads = config_.num_key_value_heads;
   const int64_t head_dim = config_.head_dim(), q_dim = heads * head_dim;
-  const int64_t start = cache.length(), kv_dim = cache.row_size();
-  float* k_rows = cache.keys(l) + start * kv_dim;  // [n, kv_heads, head_dim]
-  float* v_rows = cache.values(l) + start * kv_dim;
+  const int64_t kv_dim = kv_heads * head_dim;
   ApplyLinear(w.q_proj, s.normed.data(), n, s.q.data(), pool);
-  ApplyLinear(w.k_proj, s.normed.data(), n, k_rows, pool);
-  ApplyLinear(w.v_proj, s.normed.data(), n, v_rows, pool);
+  ApplyLinear(w.k_proj, s.normed.data(), n, s.k.data(), pool);
+  ApplyLinear(w.v_proj, s.normed.data(), n, s.v.data(), pool);
   kernels::ApplyRotaryHalf({s.q.data(), n, q_dim, heads, head_dim, s.cos.data(), s.sin.data()});
-  kernels::ApplyRotaryHalf({k_rows, n, kv_dim, kv_heads, head_dim, s.cos.data(), s.sin.data()});
-  kernels::Attention({.q = s.q.data(),
-                      .q_stride = q_dim,
-                      .k = cache.keys(l),
-                      .k_stride = kv_dim,
-                      .v = cache.values(l),
-                      .v_stride = kv_dim,
-                      .out = s.attn.data(),
-                      .out_stride = q_dim,
-                      .q_len = n,
-                      .kv_len = start + n,
-                      .num_heads = heads,
-                      .num_kv_heads = kv_heads,
-                      .head_dim = head_dim,
-                      .scale = 1.0f / std::sqrt(static_cast<float>(head_dim)),
-                      .causal = true,
-                      .q_offset = start},
-                     pool);
+  kernels::ApplyRotaryHalf({s.k.data(), n, kv_dim, kv_heads, head_dim, s.cos.data(), s.sin.data()});
+  for (const Segment& seg : segments) {
+    KvCache& cache = *seg.cache;
+    const int64_t start = cache.length();
+    QWENVL_CHECK(cache.row_size() == kv_dim && start + seg.rows <= cache.reserved());
+    std::copy_n(s.k.begin() + seg.begin * kv_dim, seg.rows * kv_dim,
+                cache.keys(l) + start * kv_dim);
+    std::copy_n(s.v.begin() + seg.begin * kv_dim, seg.rows * kv_dim,
+                cache.values(l) + start * kv_dim);
+    kernels::Attention({.q = s.q.data() + seg.begin * q_dim,
+                        .q_stride = q_dim,
+                        .k = cache.keys(l),
+                        .k_stride = kv_dim,
+                        .v = cache.values(l),
+                        .v_stride = kv_dim,
+                        .out = s.attn.data() + seg.begin * q_dim,
+                        .out_stride = q_dim,
+                        .q_len = seg.rows,
+                        .kv_len = start + seg.rows,
+                        .num_heads = heads,
+                        .num_kv_heads = kv_heads,
+                        .head_dim = head_dim,
+                        .scale = 1.0f / std::sqrt(static_cast<float>(head_dim)),
+                        .causal = true,
+                        .q_offset = start},
+                       pool);
+  }
 }
 
 // logits = final_norm(x) · Wlmᵀ for the requested rows (§4: generation needs only the last).
-void Decoder::Head(const DecoderForwardArgs& args, int64_t n, DecoderScratch& s,
+void Decoder::Head(LogitRows which, std::span<float> logits, int64_t n, DecoderScratch& s,
                    ThreadPool& pool) const {
-  if (args.logit_rows == LogitRows::kNone) return;
-  const int64_t first = args.logit_rows == LogitRows::kLast ? n - 1 : 0;
-  ApplyLinear(lm_head_, s.normed.data() + first * hidden(), n - first, args.logits.data(), pool);
+  if (which == LogitRows::kNone) return;
+  const int64_t first = which == LogitRows::kLast ? n - 1 : 0;
+  ApplyLinear(lm_head_, s.normed.data() + first * hidden(), n - first, logits.data(), pool);
 }
 
 }  // namespace qwenvl::model

@@ -33,6 +33,8 @@ struct DecoderScratch {
   std::vector<float> x;       // [rows, hidden] residual stream
   std::vector<float> normed;  // [rows, hidden]
   std::vector<float> q;       // [rows, num_heads · head_dim]
+  std::vector<float> k;       // [rows, num_kv_heads · head_dim], before the copy into a cache
+  std::vector<float> v;       // [rows, num_kv_heads · head_dim]
   std::vector<float> attn;    // [rows, num_heads · head_dim]
   std::vector<float> proj;    // [rows, hidden]
   std::vector<float> gate;    // [rows, intermediate]
@@ -61,6 +63,15 @@ struct DecoderForwardArgs {
   DecoderTaps* taps = nullptr;
 };
 
+// A batched decode step (continuous batching): row i is the next token of the sequence whose cache
+// is caches[i], at that sequence's own position. The caches must be distinct.
+struct DecoderBatchArgs {
+  std::span<const float> embeds = {};       // [B, hidden]
+  std::span<const int64_t> positions = {};  // [B]: the same in all three streams (text, §5.4)
+  std::span<KvCache* const> caches = {};    // [B]
+  std::span<float> logits = {};             // [B, vocab]
+};
+
 class Decoder {
  public:
   // Binds the weights of folder (which must outlive the decoder); options.precision applies to
@@ -85,10 +96,29 @@ class Decoder {
   void Forward(const DecoderForwardArgs& args, KvCache& cache, DecoderScratch& scratch,
                ThreadPool& pool) const;
 
+  // One decode step of B sequences at once: the projections, the MLP and the head run as one
+  // matrix product with B rows (the weights are read once for all), attention runs per row
+  // against its own cache. Each cache advances by one. Throws Error (before any work) when a
+  // cache is full or an argument has the wrong size.
+  void ForwardBatch(const DecoderBatchArgs& args, DecoderScratch& scratch, ThreadPool& pool) const;
+
  private:
-  void Layer(int64_t l, int64_t n, KvCache& cache, DecoderScratch& s, ThreadPool& pool) const;
-  void Attend(int64_t l, int64_t n, KvCache& cache, DecoderScratch& s, ThreadPool& pool) const;
-  void Head(const DecoderForwardArgs& args, int64_t n, DecoderScratch& s, ThreadPool& pool) const;
+  // Rows [begin, begin + rows) of a pass, appended to one sequence's cache.
+  struct Segment {
+    KvCache* cache;
+    int64_t begin;
+    int64_t rows;
+  };
+  // The layers and the final norm over the n rows in s.x, whose cos/sin tables are filled; each
+  // segment's keys/values go to its cache, which the caller advances afterwards.
+  void Run(std::span<const Segment> segments, int64_t n, DecoderScratch& s, DecoderTaps* taps,
+           ThreadPool& pool) const;
+  void Layer(int64_t l, std::span<const Segment> segments, int64_t n, DecoderScratch& s,
+             ThreadPool& pool) const;
+  void Attend(int64_t l, std::span<const Segment> segments, int64_t n, DecoderScratch& s,
+              ThreadPool& pool) const;
+  void Head(LogitRows which, std::span<float> logits, int64_t n, DecoderScratch& s,
+            ThreadPool& pool) const;
 
   io::TextConfig config_;
   MRope mrope_;

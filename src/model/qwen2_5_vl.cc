@@ -169,13 +169,50 @@ std::span<const float> Session::Step(int64_t token, ThreadPool& pool) {
   const int64_t ids[1] = {token};
   const int64_t positions[1] = {position};
   model_->decoder().Embed(ids, step_embed_.data());
-  model_->decoder().Forward({.embeds = step_embed_,
+  model_->decoder().Forward({.embeds = std::span(step_embed_).first(model_->decoder().hidden()),
                              .positions = {positions, positions, positions},
                              .logit_rows = LogitRows::kLast,
                              .logits = logits_,
                              .taps = nullptr},
                             cache_, scratch_, pool);
   return logits_;
+}
+
+void Session::StepBatch(std::span<Session* const> sessions, std::span<const int64_t> tokens,
+                        ThreadPool& pool) {
+  if (sessions.size() != tokens.size()) {
+    throw Error(ErrorCode::kInvalidArgument, "batched step: " + std::to_string(sessions.size()) +
+                                                 " sessions but " + std::to_string(tokens.size()) +
+                                                 " tokens");
+  }
+  if (sessions.empty()) return;
+  // The first session's buffers hold the batch's activations (they only grow, so steady decoding
+  // does not allocate).
+  Session& lead = *sessions[0];
+  const Decoder& decoder = lead.model_->decoder();
+  const auto b = static_cast<int64_t>(sessions.size());
+  const int64_t hidden = decoder.hidden(), vocab = decoder.vocab_size();
+  std::vector<KvCache*> caches;  // B pointers and positions: small, unlike the activations
+  std::vector<int64_t> positions;
+  for (Session* s : sessions) {
+    if (s->model_ != lead.model_)
+      throw Error(ErrorCode::kInvalidArgument, "batched step: the sessions use different models");
+    if (std::find(caches.begin(), caches.end(), &s->cache_) != caches.end())
+      throw Error(ErrorCode::kInvalidArgument,
+                  "batched step: a session appears twice (one token per session and step)");
+    caches.push_back(&s->cache_);
+    positions.push_back(s->length() + s->rope_delta_);  // §5.4, as Step
+  }
+  if (lead.step_embed_.size() < static_cast<size_t>(b * hidden))
+    lead.step_embed_.resize(static_cast<size_t>(b * hidden));
+  if (lead.batch_logits_.size() < static_cast<size_t>(b * vocab))
+    lead.batch_logits_.resize(static_cast<size_t>(b * vocab));
+  const std::span<float> embeds = std::span(lead.step_embed_).first(b * hidden);
+  const std::span<float> logits = std::span(lead.batch_logits_).first(b * vocab);
+  decoder.Embed(tokens, embeds.data());
+  decoder.ForwardBatch({embeds, positions, caches, logits}, lead.scratch_, pool);
+  for (int64_t i = 0; i < b; ++i)
+    std::copy_n(logits.begin() + i * vocab, vocab, sessions[i]->logits_.begin());
 }
 
 }  // namespace qwenvl::model

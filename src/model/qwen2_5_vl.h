@@ -101,6 +101,13 @@ class Session {
   // Returns its logits [vocab].
   std::span<const float> Step(int64_t token, ThreadPool& pool);
 
+  // One decode step of several sessions of the same model at once (continuous batching): each
+  // session gets its token at its own position, as Step would, and its logits() are updated. The
+  // weights are read once for the whole batch. Throws Error (before any work) when a session is
+  // full, the sessions do not share one model, appear twice, or tokens has another size.
+  static void StepBatch(std::span<Session* const> sessions, std::span<const int64_t> tokens,
+                        ThreadPool& pool);
+
   // Forgets everything (same capacity).
   void Reset();
   // Keeps the first `length` tokens (to continue a conversation from a shared prefix);
@@ -114,7 +121,8 @@ class Session {
   int64_t rope_delta_ = 0;
   std::vector<float> logits_;        // [vocab]
   std::vector<float> chunk_logits_;  // [chunk rows, vocab] with kAll
-  std::vector<float> step_embed_;    // [hidden]
+  std::vector<float> step_embed_;    // [hidden], or [batch, hidden] for StepBatch
+  std::vector<float> batch_logits_;  // [batch, vocab] for StepBatch
 };
 
 }  // namespace qwenvl::model

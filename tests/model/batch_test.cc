@@ -1,0 +1,138 @@
+// Session::StepBatch (continuous batching) against one-at-a-time Session::Step.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "model/qwen2_5_vl.h"
+#include "model/replay_case.h"
+#include "test_models.h"
+#include "util/error.h"
+
+namespace qwenvl::model {
+namespace {
+
+using testing::kCaseDir;
+using testing::TestModels;
+
+// The matmul kernel sums each output element in a fixed order whatever the row count, and
+// attention runs per sequence as in Step, so rows should agree to the last bit; the tolerance
+// only allows for a kernel path that depends on the row count.
+constexpr double kBatchTolerance = 1e-5;
+
+double MaxAbsDiff(std::span<const float> a, std::span<const float> b) {
+  EXPECT_EQ(a.size(), b.size());
+  double m = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+    m = std::max(m, std::abs(static_cast<double>(a[i]) - b[i]));
+  return m;
+}
+
+int64_t Argmax(std::span<const float> v) {
+  return std::max_element(v.begin(), v.end()) - v.begin();
+}
+
+// Three prompts of different lengths, one with an image (positions with a rope_delta, §5.4).
+struct Prompts {
+  ReplayCase text = LoadReplayCase(kCaseDir + "/small.text.json");
+  ReplayCase image = LoadReplayCase(kCaseDir + "/small.image.json");
+  std::vector<int64_t> short_ids;
+  Prompts() : short_ids(text.input_ids.begin(), text.input_ids.begin() + 5) {}
+  std::vector<PromptInput> All() const {
+    return {text.Prompt(), image.Prompt(), PromptInput{.input_ids = short_ids}};
+  }
+};
+
+std::vector<std::unique_ptr<Session>> Prefilled(const Model& model, const Prompts& p,
+                                                ThreadPool& pool) {
+  std::vector<std::unique_ptr<Session>> out;
+  for (const PromptInput& prompt : p.All()) {
+    out.push_back(std::make_unique<Session>(model, 512));
+    out.back()->Append(prompt, {}, pool);
+  }
+  return out;
+}
+
+TEST(StepBatch, EqualsSeparateSteps) {
+  const Model& model = TestModels::Get("small");
+  ThreadPool pool(2);
+  const Prompts prompts;
+  auto single = Prefilled(model, prompts, pool);
+  auto batched = Prefilled(model, prompts, pool);
+  ASSERT_NE(single[0]->length(), single[1]->length());
+  ASSERT_NE(single[1]->rope_delta(), 0);
+  std::vector<Session*> batch;
+  for (auto& s : batched) batch.push_back(s.get());
+  double worst = 0;
+  for (int step = 0; step < 4; ++step) {
+    std::vector<int64_t> tokens;
+    for (auto& s : single) tokens.push_back(Argmax(s->logits()));  // greedy continuation
+    for (size_t i = 0; i < single.size(); ++i) single[i]->Step(tokens[i], pool);
+    Session::StepBatch(batch, tokens, pool);
+    for (size_t i = 0; i < single.size(); ++i) {
+      SCOPED_TRACE(::testing::Message() << "step " << step << ", sequence " << i);
+      EXPECT_EQ(batched[i]->length(), single[i]->length());
+      EXPECT_EQ(batched[i]->rope_delta(), single[i]->rope_delta());
+      const double diff = MaxAbsDiff(batched[i]->logits(), single[i]->logits());
+      worst = std::max(worst, diff);
+      EXPECT_LT(diff, kBatchTolerance);
+      EXPECT_EQ(Argmax(batched[i]->logits()), Argmax(single[i]->logits()));
+    }
+  }
+  RecordProperty("max_abs_diff", std::to_string(worst));
+}
+
+// Sequences leave and join between steps: a batch of two, then of one, continues correctly.
+TEST(StepBatch, ChangingMembership) {
+  const Model& model = TestModels::Get("small");
+  ThreadPool pool(2);
+  const Prompts prompts;
+  auto single = Prefilled(model, prompts, pool);
+  auto batched = Prefilled(model, prompts, pool);
+  const std::vector<std::vector<size_t>> rounds = {{0, 1, 2}, {2, 0}, {1}, {0, 1, 2}};
+  for (const auto& members : rounds) {
+    std::vector<Session*> batch;
+    std::vector<int64_t> tokens;
+    for (size_t i : members) {
+      tokens.push_back(Argmax(single[i]->logits()));
+      single[i]->Step(tokens.back(), pool);
+      batch.push_back(batched[i].get());
+    }
+    Session::StepBatch(batch, tokens, pool);
+  }
+  for (size_t i = 0; i < single.size(); ++i) {
+    EXPECT_EQ(batched[i]->length(), single[i]->length());
+    EXPECT_LT(MaxAbsDiff(batched[i]->logits(), single[i]->logits()), kBatchTolerance);
+  }
+}
+
+TEST(StepBatch, RejectsBadBatchesBeforeWork) {
+  const Model& model = TestModels::Get("small");
+  ThreadPool pool(2);
+  const std::vector<int64_t> ids = {1, 2, 3};
+  Session a(model, 4), b(model, 512);
+  a.Append({.input_ids = ids}, {}, pool);
+  b.Append({.input_ids = ids}, {}, pool);
+  Session* twice[2] = {&b, &b};
+  const int64_t tokens[2] = {5, 6};
+  EXPECT_THROW(Session::StepBatch(twice, tokens, pool), Error);
+  Session* one[1] = {&b};
+  EXPECT_THROW(Session::StepBatch(one, tokens, pool), Error);  // 1 session, 2 tokens
+  Session::StepBatch(one, std::span(tokens, 1), pool);
+  Session* both[2] = {&a, &b};
+  Session::StepBatch(both, tokens, pool);  // a reaches its capacity of 4
+  EXPECT_THROW(Session::StepBatch(both, tokens, pool), Error);
+  EXPECT_EQ(a.length(), 4);
+  EXPECT_EQ(b.length(), 5);  // untouched by the refused step
+  const int64_t bad[2] = {5, -1};
+  Session c(model, 512);
+  c.Append({.input_ids = ids}, {}, pool);
+  Session* bc[2] = {&b, &c};
+  EXPECT_THROW(Session::StepBatch(bc, bad, pool), Error);  // id outside the vocabulary
+  EXPECT_EQ(b.length(), 5);
+}
+
+}  // namespace
+}  // namespace qwenvl::model
