@@ -146,8 +146,15 @@ void Generation::Emit(std::string_view text) {
 }
 
 void Generation::Step() {
-  if (done_) return;
-  if (cancelled_) return Finish(FinishReason::kCancelled);
+  if (!ChooseToken()) return;
+  const auto t0 = Clock::now();
+  state_->sequence.Step(fed_token_, *engine_.pool);
+  TakeLogits(MsSince(t0));
+}
+
+std::optional<int64_t> Generation::ChooseToken() {
+  if (done_) return std::nullopt;
+  if (cancelled_) return Finish(FinishReason::kCancelled), std::nullopt;
   const auto t0 = Clock::now();
   // Prefill and every step leave their logits here: a NaN/Inf means broken weights or numerics.
   for (size_t i = 0; i < logits_.size(); ++i) {
@@ -160,28 +167,31 @@ void Generation::Step() {
   const auto& eos = engine_.generation.eos_token_ids;
   if (std::find(eos.begin(), eos.end(), token) != eos.end()) {
     result_.timings.decode_ms += MsSince(t0);
-    return Finish(FinishReason::kStop);
+    return Finish(FinishReason::kStop), std::nullopt;
   }
   sampler_->Accept(token);
   result_.tokens.push_back(token);
   ++result_.completion_tokens;
   Emit(stop_->Push(decoder_->Push(token)));
-  if (stop_->stopped()) {
-    result_.timings.decode_ms += MsSince(t0);
-    return Finish(FinishReason::kStop);
-  }
-  if (cancelled_) return Finish(FinishReason::kCancelled);
-  const bool full = state_->sequence.length() + 1 >= state_->sequence.capacity();
-  if (result_.completion_tokens >= request_.sampling.max_new_tokens || full) {
-    result_.timings.decode_ms += MsSince(t0);
-    return Finish(FinishReason::kLength);
-  }
-  const int64_t position = state_->sequence.length() + state_->sequence.rope_delta();  // §5.4
-  const auto logits = state_->sequence.Step(token, *engine_.pool);
-  logits_.assign(logits.begin(), logits.end());
-  state_->ids.push_back(token);
-  state_->max_pos.push_back(std::max(state_->max_pos.back(), position));
   result_.timings.decode_ms += MsSince(t0);
+  if (stop_->stopped()) return Finish(FinishReason::kStop), std::nullopt;
+  if (cancelled_) return Finish(FinishReason::kCancelled), std::nullopt;
+  const bool full = state_->sequence.length() + 1 >= state_->sequence.capacity();
+  if (result_.completion_tokens >= request_.sampling.max_new_tokens || full)
+    return Finish(FinishReason::kLength), std::nullopt;
+  fed_token_ = token;
+  fed_position_ = state_->sequence.length() + state_->sequence.rope_delta();  // §5.4
+  return token;
+}
+
+void Generation::TakeLogits(double step_ms) {
+  QWENVL_CHECK(fed_token_ >= 0);
+  const auto logits = state_->sequence.logits();
+  logits_.assign(logits.begin(), logits.end());
+  state_->ids.push_back(fed_token_);
+  state_->max_pos.push_back(std::max(state_->max_pos.back(), fed_position_));
+  result_.timings.decode_ms += step_ms;
+  fed_token_ = -1;
 }
 
 void Generation::Finish(FinishReason reason) {

@@ -28,8 +28,16 @@ class Generation {
   void Prefill(SequenceState& state);
   bool done() const { return done_; }
   // Samples the next token from the current logits, streams its text, and feeds it to the model
-  // unless generation ends with it.
+  // unless generation ends with it: ChooseToken, Session::Step, TakeLogits.
   void Step();
+  // The first half of Step: samples and streams the next token. Returns the token the model must
+  // be fed next, or nullopt when the generation ended (done()). Throws Error on non-finite logits.
+  std::optional<int64_t> ChooseToken();
+  // The sequence the chosen token goes to (for a batched Session::StepBatch).
+  model::Session& sequence() { return state_->sequence; }
+  // The second half of Step, once the chosen token went through the model (alone or in a batch):
+  // records it and keeps the sequence's new logits. step_ms: the forward pass's time.
+  void TakeLogits(double step_ms);
   void Cancel() { cancelled_ = true; }
   Result TakeResult();
 
@@ -53,6 +61,8 @@ class Generation {
   bool done_ = false;
   bool cancelled_ = false;
   bool first_token_ = true;
+  int64_t fed_token_ = -1;     // chosen, waiting for TakeLogits
+  int64_t fed_position_ = -1;  // its M-RoPE position (§5.4)
 };
 
 }  // namespace qwenvl::runtime

@@ -1,5 +1,8 @@
 #include "runtime/scheduler.h"
 
+#include <chrono>
+#include <optional>
+
 #include "runtime/generation.h"
 #include "util/error.h"
 
@@ -112,27 +115,49 @@ void Scheduler::Complete(Slot& slot, const Result* result, const Error* error) {
   if (job->on_done) job->on_done(result, error);
 }
 
+void Scheduler::Fail(Slot& slot, const std::exception& e) {
+  if (const auto* error = dynamic_cast<const Error*>(&e)) return Complete(slot, nullptr, error);
+  const Error err(ErrorCode::kInternal, e.what());
+  Complete(slot, nullptr, &err);
+}
+
+// Continuous batching: every active request chooses its next token from its logits, then one
+// batched forward pass feeds all the tokens (the weights are read once per step, not once per
+// request), then each request takes its new logits.
 void Scheduler::StepActive() {
+  std::vector<Slot*> fed;
+  std::vector<model::Session*> sessions;
+  std::vector<int64_t> tokens;
   for (Slot& s : slots_) {
     if (!s.job) continue;
     Generation& g = *s.job->generation;
     try {
       if (s.job->cancelled) g.Cancel();
-      {
-        std::lock_guard<std::mutex> lock(engine_.compute_mu);
-        g.Step();
-      }
-      if (g.done()) {
+      const std::optional<int64_t> token = g.ChooseToken();
+      if (token) {
+        fed.push_back(&s);
+        sessions.push_back(&g.sequence());
+        tokens.push_back(*token);
+      } else if (g.done()) {
         const Result r = g.TakeResult();
         Complete(s, &r, nullptr);
       }
-    } catch (const Error& e) {
-      Complete(s, nullptr, &e);
     } catch (const std::exception& e) {
-      const Error err(ErrorCode::kInternal, e.what());
-      Complete(s, nullptr, &err);
+      Fail(s, e);
     }
   }
+  if (fed.empty()) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    std::lock_guard<std::mutex> lock(engine_.compute_mu);
+    model::Session::StepBatch(sessions, tokens, *engine_.pool);
+  } catch (const std::exception& e) {
+    for (Slot* s : fed) Fail(*s, e);  // checked before any work: no cache was changed
+    return;
+  }
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  for (Slot* s : fed) s->job->generation->TakeLogits(ms);
 }
 
 void Scheduler::Loop() {

@@ -1,11 +1,13 @@
 // The scheduler behind Engine::Submit: a bounded queue, up to max_parallel requests in flight on
-// their own sequences, a decode step for each in turn so that a long answer does not hold up the
-// others, and sequences kept after a request ends so that a follow-up turn reuses its KV cache.
+// their own sequences, one batched decode step for all of them at a time (continuous batching) so
+// that a long answer does not hold up the others, and sequences kept after a request ends so that a
+// follow-up turn reuses its KV cache.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -45,6 +47,7 @@ class Scheduler {
   bool Admit(std::shared_ptr<Job> job);  // false when no slot is free
   void StepActive();
   void Complete(Slot& slot, const Result* result, const Error* error);
+  void Fail(Slot& slot, const std::exception& e);  // Complete with e as an Error
   Slot* PickSlot(const Generation& g);
 
   Engine::Impl& engine_;

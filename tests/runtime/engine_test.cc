@@ -7,8 +7,12 @@
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "io/test_checkpoint.h"
 #include "util/mapped_file.h"
@@ -142,6 +146,45 @@ TEST_F(EngineTest, SubmittedRequestsMatchSynchronousOnes) {
   std::unique_lock<std::mutex> lock(mu);
   ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return done == prompts.size(); }));
   for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(got[i]->tokens, expected[i].tokens) << i;
+}
+
+// More requests than max_parallel: they queue, join the batched decode steps as others finish
+// (different lengths, so the batch changes every few steps) and still give exactly the tokens of
+// synchronous runs, sampled ones included.
+TEST_F(EngineTest, MoreSubmittedRequestsThanParallelSlotsMatchSynchronousOnes) {
+  EngineOptions o;
+  o.model_dir = dir_->string();
+  o.threads = 2;
+  o.context_length = 512;
+  o.max_parallel = 3;
+  std::unique_ptr<Engine> engine = Engine::Load(o);
+  std::vector<Request> requests;
+  for (int i = 0; i < 8; ++i)
+    requests.push_back(Greedy("Question number " + std::to_string(i) + ": why?", 3 + 2 * i));
+  requests[5].sampling.temperature = 0.8f;
+  requests[5].sampling.seed = 99;
+  std::vector<Result> expected;
+  for (const Request& r : requests) expected.push_back(engine->Generate(r));
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::optional<Result>> got(requests.size());
+  size_t done = 0;
+  for (size_t i = 0; i < requests.size(); ++i)
+    engine->Submit(requests[i], nullptr, [&, i](const Result* r, const Error* e) {
+      std::lock_guard<std::mutex> lock(mu);
+      EXPECT_EQ(e, nullptr) << (e != nullptr ? e->what() : "");
+      if (r != nullptr) got[i] = *r;
+      ++done;
+      cv.notify_all();
+    });
+  std::unique_lock<std::mutex> lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return done == requests.size(); }));
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_TRUE(got[i].has_value()) << i;
+    EXPECT_EQ(got[i]->tokens, expected[i].tokens) << i;
+    EXPECT_EQ(got[i]->text, expected[i].text) << i;
+    EXPECT_EQ(got[i]->finish_reason, expected[i].finish_reason) << i;
+  }
 }
 
 TEST_F(EngineTest, SubmittedBadRequestGetsAnErrorAndOthersGoOn) {
