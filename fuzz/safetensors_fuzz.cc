@@ -26,8 +26,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   // The header parser alone, on the raw bytes as JSON, with a data section of the same size.
   try {
-    qwenvl::io::ParseSafetensorsHeader(
-        std::string_view(reinterpret_cast<const char*>(data), size), size, "fuzz");
+    qwenvl::io::ParseSafetensorsHeader(std::string_view(reinterpret_cast<const char*>(data), size),
+                                       size, "fuzz");
   } catch (const qwenvl::Error&) {
   }
   return 0;
