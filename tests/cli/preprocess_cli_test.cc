@@ -10,6 +10,7 @@
 #include <string>
 
 #include "../media/media_test_util.h"
+#include "cli_runner.h"
 
 namespace qwenvl::cli {
 namespace {
@@ -17,22 +18,8 @@ namespace {
 using media::testing::PreprocessData;
 using media::testing::ReadSafetensors;
 
-struct CommandResult {
-  int exit_code;
-  std::string output;  // stdout and stderr
-};
-
-CommandResult RunQwenvl(const std::string& args) {
-  const std::string cmd = std::string(QWENVL_BINARY_DIR) + "/qwenvl " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return {-1, ""};
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using testing::CommandResult;
+using testing::RunQwenvl;
 
 std::string TempPath(const std::string& name) {
   return (std::filesystem::temp_directory_path() /
@@ -44,11 +31,12 @@ TEST(PreprocessCommand, WritesFixtureTensors) {
   const std::string out = TempPath("ocr.safetensors");
   const CommandResult r =
       RunQwenvl("preprocess --image " + PreprocessData("photos/ocr_example2.jpg") + " -m " +
-                PreprocessData("preprocessor_config.json") +
-                " --min-pixels 3136 --max-pixels 100352 --threads 2 --out " + out);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("\"grid_thw\":[1,26,18]"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("\"image_tokens\":117"), std::string::npos) << r.output;
+                    PreprocessData("preprocessor_config.json") +
+                    " --min-pixels 3136 --max-pixels 100352 --threads 2 --out " + out,
+                true);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("\"grid_thw\":[1,26,18]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"image_tokens\":117"), std::string::npos) << r.out;
   const auto got = ReadSafetensors(out);
   const auto want = ReadSafetensors(PreprocessData("images.safetensors"));
   std::filesystem::remove(out);
@@ -69,8 +57,9 @@ TEST(PreprocessCommand, WritesFixtureTensors) {
 TEST(PreprocessCommand, FixedSizeIsRoundedTo28) {
   const std::string out = TempPath("fixed.safetensors");
   const CommandResult r = RunQwenvl("preprocess --image " + PreprocessData("decode/rgb.png") +
-                                    " --resized-height 100 --resized-width 60 --out " + out);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+                                        " --resized-height 100 --resized-width 60 --out " + out,
+                                    true);
+  ASSERT_EQ(r.status, 0) << r.out;
   const auto got = ReadSafetensors(out);
   std::filesystem::remove(out);
   EXPECT_EQ(got.at("resized_rgb").shape, (std::vector<int64_t>{112, 56, 3}));
@@ -79,17 +68,19 @@ TEST(PreprocessCommand, FixedSizeIsRoundedTo28) {
 
 TEST(PreprocessCommand, BadInputsExitWithOneClearError) {
   const std::string out = TempPath("bad.safetensors");
-  CommandResult r = RunQwenvl("preprocess --image /nonexistent/x.png --out " + out);
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.output.find("qwenvl: error: cannot open image file '/nonexistent/x.png'"),
+  CommandResult r = RunQwenvl("preprocess --image /nonexistent/x.png --out " + out, true);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("qwenvl: error: cannot open image file '/nonexistent/x.png'"),
             std::string::npos)
-      << r.output;
-  r = RunQwenvl("preprocess --image " + PreprocessData("make_pil_cases.py") + " --out " + out);
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.output.find("unknown image format"), std::string::npos) << r.output;
+      << r.out;
+  r = RunQwenvl("preprocess --image " + PreprocessData("make_pil_cases.py") + " --out " + out,
+                true);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("unknown image format"), std::string::npos) << r.out;
   r = RunQwenvl("preprocess --image " + PreprocessData("decode/rgb.png") +
-                " --min-pixels 10 --resized-height 56 --resized-width 56 --out " + out);
-  EXPECT_NE(r.exit_code, 0);
+                    " --min-pixels 10 --resized-height 56 --resized-width 56 --out " + out,
+                true);
+  EXPECT_NE(r.status, 0);
   EXPECT_FALSE(std::filesystem::exists(out));
 }
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli_runner.h"
 #include "io/test_checkpoint.h"
 
 namespace qwenvl::cli {
@@ -16,23 +17,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int status = -1;
-  std::string out;
-};
-
-Result RunQwenvl(const std::string& args) {
-  const std::string cmd = std::string(QWENVL_BINARY_DIR "/qwenvl ") + args + " 2>/dev/null";
-  Result r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = ::pclose(p);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using testing::CommandResult;
+using testing::RunQwenvl;
 
 class ReplayCli : public ::testing::Test {
  protected:
@@ -48,8 +34,9 @@ class ReplayCli : public ::testing::Test {
 
 TEST_F(ReplayCli, TinyImageWithinTolerance) {
   const fs::path dump = root_ / "dump.safetensors";
-  const Result r = RunQwenvl("replay -m " + (root_ / "tiny").string() + " --case " + case_dir_ +
-                             "/tiny.image.json --threads 2 --tolerance --dump " + dump.string());
+  const CommandResult r =
+      RunQwenvl("replay -m " + (root_ / "tiny").string() + " --case " + case_dir_ +
+                "/tiny.image.json --threads 2 --tolerance --dump " + dump.string());
   ASSERT_EQ(r.status, 0) << r.out;
   const nlohmann::json j = nlohmann::json::parse(r.out);
   EXPECT_LT(j.at("max_abs_topk_logit").get<double>(), 2e-3);
@@ -72,7 +59,7 @@ TEST_F(ReplayCli, ToleranceSetsTheExitCode) {
   const fs::path edited = root_ / "edited.json";
   std::ofstream(edited) << c.dump();
   const std::string base = "replay -m " + (root_ / "tiny").string() + " --case " + edited.string();
-  const Result plain = RunQwenvl(base);
+  const CommandResult plain = RunQwenvl(base);
   EXPECT_EQ(plain.status, 0);
   EXPECT_EQ(nlohmann::json::parse(plain.out).at("greedy_match").get<int>(), 0);
   EXPECT_EQ(RunQwenvl(base + " --tolerance").status, 1);

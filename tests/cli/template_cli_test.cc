@@ -9,28 +9,15 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli_runner.h"
+
 namespace qwenvl::cli {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int status = -1;
-  std::string out;
-};
-
-Result RunQwenvl(const std::string& args) {
-  const std::string cmd = std::string(QWENVL_BINARY_DIR "/qwenvl ") + args + " 2>&1";
-  Result r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = ::pclose(p);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using testing::CommandResult;
+using testing::RunQwenvl;
 
 class TemplateCli : public ::testing::Test {
  protected:
@@ -57,7 +44,7 @@ TEST_F(TemplateCli, PrintsExactlyTheFixtureText) {
     std::string args = "template -m " + model_ + " --messages " + file;
     if (cases[i]["add_generation_prompt"].get<bool>()) args += " --add-generation-prompt";
     if (cases[i]["add_vision_id"].get<bool>()) args += " --add-vision-id";
-    const Result r = RunQwenvl(args);
+    const CommandResult r = RunQwenvl(args, true);
     EXPECT_EQ(r.status, 0) << r.out;
     EXPECT_EQ(r.out, cases[i]["text"].get<std::string>());
   }
@@ -66,21 +53,21 @@ TEST_F(TemplateCli, PrintsExactlyTheFixtureText) {
 TEST_F(TemplateCli, AcceptsAnObjectWithMessages) {
   const std::string file =
       WriteFile("conv.json", R"({"messages": [{"role": "system", "content": "S"}]})");
-  const Result r = RunQwenvl("template -m " + model_ + " --messages " + file);
+  const CommandResult r = RunQwenvl("template -m " + model_ + " --messages " + file, true);
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(r.out, "<|im_start|>system\nS<|im_end|>\n");
 }
 
 TEST_F(TemplateCli, BadInputExitsWithAnError) {
   const std::string bad = WriteFile("bad.json", "{not json");
-  Result r = RunQwenvl("template -m " + model_ + " --messages " + bad);
+  CommandResult r = RunQwenvl("template -m " + model_ + " --messages " + bad, true);
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.out.find("not valid JSON"), std::string::npos) << r.out;
-  r = RunQwenvl("template -m " + dir_.string() + " --messages " + bad);
+  r = RunQwenvl("template -m " + dir_.string() + " --messages " + bad, true);
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.out.find("no chat template"), std::string::npos) << r.out;
   const std::string not_list = WriteFile("obj.json", R"({"role": "user"})");
-  r = RunQwenvl("template -m " + model_ + " --messages " + not_list);
+  r = RunQwenvl("template -m " + model_ + " --messages " + not_list, true);
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.out.find("array of messages"), std::string::npos) << r.out;
 }
