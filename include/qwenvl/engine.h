@@ -104,6 +104,7 @@ struct Result {
   std::vector<int64_t> prompt_ids;  // the model's input, vision pads expanded
   int64_t prompt_tokens = 0;
   int64_t cached_prompt_tokens = 0;  // reused from the KV cache of earlier turns
+  int64_t cached_media = 0;          // media whose vision encoding came from the engine's cache
   int64_t completion_tokens = 0;
   FinishReason finish_reason = FinishReason::kStop;
   Timings timings;

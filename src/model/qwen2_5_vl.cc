@@ -61,8 +61,16 @@ std::vector<float> Model::EmbedPrompt(const PromptInput& prompt, ThreadPool& poo
   const int64_t video_rows = FeatureRows(prompt.videos.grids, merge);
   CheckPadCount("image", CountToken(ids, c.image_token_id), c.image_token_id, image_rows);
   CheckPadCount("video", CountToken(ids, c.video_token_id), c.video_token_id, video_rows);
-  CheckMedia("image", prompt.images, c.vision.patch_dim());
-  CheckMedia("video", prompt.videos, c.vision.patch_dim());
+  const bool precomputed = !prompt.features.empty();
+  if (!precomputed) {
+    CheckMedia("image", prompt.images, c.vision.patch_dim());
+    CheckMedia("video", prompt.videos, c.vision.patch_dim());
+  } else if (static_cast<int64_t>(prompt.features.size()) != (image_rows + video_rows) * hidden) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "precomputed vision features hold " + std::to_string(prompt.features.size()) +
+                    " values, the grids need " +
+                    std::to_string((image_rows + video_rows) * hidden));
+  }
 
   std::vector<float> x(ids.size() * static_cast<size_t>(hidden));  // [seq_len, hidden]
   decoder_.Embed(ids, x.data());
@@ -70,11 +78,17 @@ std::vector<float> Model::EmbedPrompt(const PromptInput& prompt, ThreadPool& poo
 
   // One encoder call for all items, images first: attention never crosses items (§3.4), and the
   // window index then matches the reference's single list.
-  std::vector<float> pixels(prompt.images.pixel_values.begin(), prompt.images.pixel_values.end());
-  pixels.insert(pixels.end(), prompt.videos.pixel_values.begin(), prompt.videos.pixel_values.end());
-  std::vector<GridThw> grids(prompt.images.grids.begin(), prompt.images.grids.end());
-  grids.insert(grids.end(), prompt.videos.grids.begin(), prompt.videos.grids.end());
-  std::vector<float> features = vision_.Encode(pixels, grids, pool, taps);  // [rows, hidden]
+  std::vector<float> features;  // [rows, hidden]
+  if (precomputed) {
+    features.assign(prompt.features.begin(), prompt.features.end());
+  } else {
+    std::vector<float> pixels(prompt.images.pixel_values.begin(), prompt.images.pixel_values.end());
+    pixels.insert(pixels.end(), prompt.videos.pixel_values.begin(),
+                  prompt.videos.pixel_values.end());
+    std::vector<GridThw> grids(prompt.images.grids.begin(), prompt.images.grids.end());
+    grids.insert(grids.end(), prompt.videos.grids.begin(), prompt.videos.grids.end());
+    features = vision_.Encode(pixels, grids, pool, taps);
+  }
   QWENVL_CHECK(static_cast<int64_t>(features.size()) == (image_rows + video_rows) * hidden);
 
   int64_t next_image = 0, next_video = image_rows;

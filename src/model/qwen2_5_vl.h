@@ -32,6 +32,9 @@ struct PromptInput {
   MediaInput images = {};
   MediaInput videos = {};
   std::span<const double> second_per_grid_ts = {};  // [videos]; empty means 1.0 each (§5.3)
+  // [image rows then video rows, out_hidden]: the encoder's output computed beforehand (a cache of
+  // vision encodings). When given, pixel_values are not read and the encoder does not run.
+  std::span<const float> features = {};
 };
 
 // Precision of each part's big matrices (weights.h); pool quantizes them (null: a temporary one).

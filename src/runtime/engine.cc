@@ -78,6 +78,34 @@ void SequenceState::Truncate(int64_t n) {
   }
 }
 
+namespace {
+constexpr size_t kVisionCacheBytes = size_t{512} << 20;
+}  // namespace
+
+std::shared_ptr<const std::vector<float>> Engine::Impl::GetVisionFeatures(
+    const runtime::PreparedMedia& m, bool* hit) {
+  for (auto it = vision_cache.begin(); it != vision_cache.end(); ++it)
+    if (it->first == m.key) {
+      vision_cache.splice(vision_cache.begin(), vision_cache, it);
+      *hit = true;
+      return it->second;
+    }
+  *hit = false;
+  const model::GridThw grid = m.grid;
+  auto features = std::make_shared<const std::vector<float>>(
+      model->vision().Encode(m.patches.values, std::span(&grid, 1), *pool));
+  const size_t bytes = features->size() * sizeof(float);
+  if (bytes <= kVisionCacheBytes) {
+    vision_cache.emplace_front(m.key, features);
+    vision_cache_bytes += bytes;
+    while (vision_cache_bytes > kVisionCacheBytes) {
+      vision_cache_bytes -= vision_cache.back().second->size() * sizeof(float);
+      vision_cache.pop_back();
+    }
+  }
+  return features;
+}
+
 std::string Engine::Impl::Render(const Request& request) const {
   text::ChatTemplateOptions opts;
   opts.add_generation_prompt = true;

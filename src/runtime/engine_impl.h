@@ -64,6 +64,13 @@ struct Engine::Impl {
   std::list<std::pair<std::string, std::shared_ptr<const runtime::PreparedMedia>>> media_cache;
   std::shared_ptr<const runtime::PreparedMedia> GetMedia(const Media& m);
 
+  // Vision encoder output per media key, most recent first, bounded in bytes: the same picture in
+  // a follow-up turn or in another request is not encoded again. Call with compute_mu held.
+  std::list<std::pair<std::string, std::shared_ptr<const std::vector<float>>>> vision_cache;
+  size_t vision_cache_bytes = 0;
+  std::shared_ptr<const std::vector<float>> GetVisionFeatures(const runtime::PreparedMedia& m,
+                                                              bool* hit);
+
   std::string Render(const Request& request) const;
 };
 

@@ -90,24 +90,33 @@ void Generation::Prefill(SequenceState& state) {
   state.Truncate(reuse);
   // Media whose pads lie in the reused prefix are already in the cache.
   const size_t cached_media = state.media_keys.size();
-  std::vector<float> image_pixels, video_pixels;
+  // Vision features of the new media, from the engine's cache or encoded now (one item at a
+  // time: attention never crosses items, §3.4), images first as the model expects.
   std::vector<model::GridThw> image_grids, video_grids;
   std::vector<double> spg;
-  for (size_t i = cached_media; i < media_.size(); ++i) {
-    const PreparedMedia& m = *media_[i];
-    const bool image = m.kind == Media::Kind::kImage;
-    auto& pixels = image ? image_pixels : video_pixels;
-    pixels.insert(pixels.end(), m.patches.values.begin(), m.patches.values.end());
-    (image ? image_grids : video_grids).push_back(m.grid);
-    if (!image) spg.push_back(m.second_per_grid_t);
+  std::vector<float> features;
+  const auto tv = Clock::now();
+  for (int pass = 0; pass < 2; ++pass) {
+    const Media::Kind kind = pass == 0 ? Media::Kind::kImage : Media::Kind::kVideo;
+    for (size_t i = cached_media; i < media_.size(); ++i) {
+      const PreparedMedia& m = *media_[i];
+      if (m.kind != kind) continue;
+      bool hit = false;
+      const auto f = engine_.GetVisionFeatures(m, &hit);
+      features.insert(features.end(), f->begin(), f->end());
+      (pass == 0 ? image_grids : video_grids).push_back(m.grid);
+      if (pass == 1) spg.push_back(m.second_per_grid_t);
+      if (hit) ++result_.cached_media;
+    }
   }
+  result_.timings.vision_ms = MsSince(tv);
   model::PromptInput input{.input_ids = std::span(ids_).subspan(reuse),
-                           .images = {image_pixels, image_grids},
-                           .videos = {video_pixels, video_grids},
-                           .second_per_grid_ts = spg};
+                           .images = {{}, image_grids},
+                           .videos = {{}, video_grids},
+                           .second_per_grid_ts = spg,
+                           .features = features};
   model::AppendOptions options;
   options.logit_rows = model::LogitRows::kLast;
-  options.embed_ms = &result_.timings.vision_ms;
   const auto t0 = Clock::now();
   try {
     const model::PositionIds pos = state.sequence.Append(input, options, *engine_.pool);
@@ -120,7 +129,7 @@ void Generation::Prefill(SequenceState& state) {
     state.Reset();  // never leave a cache that disagrees with its recorded tokens
     throw;
   }
-  result_.timings.prefill_ms = MsSince(t0) - result_.timings.vision_ms;
+  result_.timings.prefill_ms = MsSince(t0);
   result_.cached_prompt_tokens = reuse;
   state.ids = ids_;
   state.media_keys = media_keys_;

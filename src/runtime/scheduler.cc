@@ -15,6 +15,17 @@ struct Scheduler::Job : RequestHandle {
   std::atomic<bool> cancelled{false};
   std::unique_ptr<Generation> generation;
   void Cancel() override { cancelled = true; }
+  // Reports the end once, then drops the callbacks and the generation: the generation's text
+  // callback holds this job, and a caller's callbacks usually hold the caller's state, which holds
+  // this handle; kept, these cycles would leak every finished request.
+  void End(const Result* result, const Error* error) {
+    DoneCallback done = std::move(on_done);
+    on_done = nullptr;
+    if (done) done(result, error);
+    done = nullptr;
+    on_text = nullptr;
+    generation.reset();
+  }
 };
 
 Scheduler::Scheduler(Engine::Impl& engine) : engine_(engine) {
@@ -76,7 +87,7 @@ bool Scheduler::Admit(std::shared_ptr<Job> job) {
   if (job->cancelled) {  // cancelled while waiting
     Result r;
     r.finish_reason = FinishReason::kCancelled;
-    if (job->on_done) job->on_done(&r, nullptr);
+    job->End(&r, nullptr);
     return true;
   }
   auto g = std::make_unique<Generation>(engine_, job->request, [job](std::string_view t) {
@@ -97,12 +108,12 @@ bool Scheduler::Admit(std::shared_ptr<Job> job) {
   } catch (const Error& e) {
     for (Slot& s : slots_)
       if (s.job == job) return Complete(s, nullptr, &e), true;
-    if (job->on_done) job->on_done(nullptr, &e);
+    job->End(nullptr, &e);
   } catch (const std::exception& e) {
     const Error err(ErrorCode::kInternal, e.what());
     for (Slot& s : slots_)
       if (s.job == job) return Complete(s, nullptr, &err), true;
-    if (job->on_done) job->on_done(nullptr, &err);
+    job->End(nullptr, &err);
   }
   return true;
 }
@@ -112,7 +123,7 @@ void Scheduler::Complete(Slot& slot, const Result* result, const Error* error) {
   slot.job.reset();
   --active_;
   if (error != nullptr && slot.state) slot.state->Reset();
-  if (job->on_done) job->on_done(result, error);
+  job->End(result, error);
 }
 
 void Scheduler::Fail(Slot& slot, const std::exception& e) {
@@ -184,8 +195,7 @@ void Scheduler::Loop() {
   const Error stopped(ErrorCode::kInternal, "the engine is shutting down");
   for (Slot& s : slots_)
     if (s.job) Complete(s, nullptr, &stopped);
-  for (auto& job : queue_)
-    if (job->on_done) job->on_done(nullptr, &stopped);
+  for (auto& job : queue_) job->End(nullptr, &stopped);
 }
 
 }  // namespace qwenvl::runtime

@@ -129,5 +129,26 @@ TEST(Demo, FollowUpTurnWithThePictureReusesItsCache) {
   EXPECT_EQ(b.text, fresh.text);
 }
 
+TEST(Demo, SamePictureInAnotherRequestIsNotEncodedAgain) {
+  EngineOptions o;
+  o.model_dir = kDemo;
+  o.threads = 2;
+  o.context_length = 1024;
+  auto engine = Engine::Load(o);
+  const auto cases = LoadCases();
+  const Result first = engine->Generate(Ask(cases[0]));
+  EXPECT_EQ(first.cached_media, 0);
+  // Another request (a fresh sequence) about the same picture: its encoding comes from the cache.
+  Request other = Ask(cases[0]);
+  other.messages[0].content[1].text = "How many shapes are there?";
+  const Result second = engine->Generate(other);
+  EXPECT_EQ(second.cached_media, 1);
+  EXPECT_EQ(second.cached_prompt_tokens, 0);
+  const Result again = engine->Generate(Ask(cases[0]));
+  EXPECT_EQ(again.cached_media, 1);
+  EXPECT_EQ(again.tokens, first.tokens);
+  EXPECT_EQ(again.tokens, cases[0].reference_ids);
+}
+
 }  // namespace
 }  // namespace qwenvl
