@@ -92,6 +92,7 @@ void Run(const RunOptions& o, CLI::App* cmd) {
     return;
   }
   std::printf("\n");
+  std::fflush(stdout);  // the answer before the statistics on stderr
   const Timings& t = result.timings;
   std::fprintf(stderr,
                "[%lld prompt tokens, %lld new; load %.0f ms, preprocess %.0f ms, vision %.0f ms, "
