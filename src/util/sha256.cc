@@ -57,6 +57,7 @@ void Sha256::Block(const uint8_t* p) {
 }
 
 void Sha256::Update(std::span<const uint8_t> data) {
+  if (data.empty()) return;  // an empty span may carry a null pointer: no memcpy from it
   const uint8_t* p = data.data();
   size_t n = data.size();
   total_ += n;
