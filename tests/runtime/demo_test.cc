@@ -34,6 +34,14 @@ std::vector<DemoCase> LoadCases() {
   return out;
 }
 
+std::unique_ptr<Engine> LoadDemo() {
+  EngineOptions o;
+  o.model_dir = kDemo;
+  o.threads = 2;
+  o.context_length = 1024;
+  return Engine::Load(o);
+}
+
 Request Ask(const DemoCase& c) {
   Message user;
   user.role = "user";
@@ -76,11 +84,7 @@ float MarginAt(const DemoCase& c, size_t step, int32_t ours) {
 }
 
 TEST(Demo, EveryCaseReproducesThePromptAndTheReferenceAnswer) {
-  EngineOptions o;
-  o.model_dir = kDemo;
-  o.threads = 2;
-  o.context_length = 1024;
-  auto engine = Engine::Load(o);
+  auto engine = LoadDemo();
   const auto cases = LoadCases();
   ASSERT_EQ(cases.size(), 24u);
   int exact = 0;
@@ -110,11 +114,7 @@ TEST(Demo, EveryCaseReproducesThePromptAndTheReferenceAnswer) {
 }
 
 TEST(Demo, FollowUpTurnWithThePictureReusesItsCache) {
-  EngineOptions o;
-  o.model_dir = kDemo;
-  o.threads = 2;
-  o.context_length = 1024;
-  auto engine = Engine::Load(o);
+  auto engine = LoadDemo();
   const auto cases = LoadCases();
   auto session = engine->NewSession();
   Request first = Ask(cases[0]);
@@ -130,11 +130,7 @@ TEST(Demo, FollowUpTurnWithThePictureReusesItsCache) {
 }
 
 TEST(Demo, SamePictureInAnotherRequestIsNotEncodedAgain) {
-  EngineOptions o;
-  o.model_dir = kDemo;
-  o.threads = 2;
-  o.context_length = 1024;
-  auto engine = Engine::Load(o);
+  auto engine = LoadDemo();
   const auto cases = LoadCases();
   const Result first = engine->Generate(Ask(cases[0]));
   EXPECT_EQ(first.cached_media, 0);
