@@ -33,7 +33,7 @@ test: deps
 # the sanitizers (the browser and install tests, which exercise no more C++, run in the release
 # build only).
 test-asan: deps
-	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1 -DNDEBUG" \
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DQWENVL_WERROR=ON -DQWENVL_SANITIZE=ON -DQWENVL_BENCH=OFF $(CMAKE_FLAGS)
 	ninja -C $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
