@@ -16,8 +16,8 @@ packages=(
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   # server
   libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
-  # browser tests of the web page (tests/web, driven by Playwright)
-  chromium nodejs npm
+  # browser tests of the web page (tests/web, driven by Playwright); Node.js below
+  chromium
   # reference comparisons in benchmarks (PIL + numpy)
   python3 python3-pil python3-numpy
 )
@@ -28,6 +28,12 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+
+# Node.js and npm: a machine may already carry them from another source (NodeSource's nodejs
+# bundles npm, and Debian's npm package then cannot be installed beside it), so the commands
+# are checked, not the package names.
+if ! command -v node >/dev/null 2>&1; then missing+=(nodejs); fi
+if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all packages present"
