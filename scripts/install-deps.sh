@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git xz-utils
   clang-14 libclang-rt-14-dev clang-format
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev time
   # core libraries
   nlohmann-json3-dev libcli11-dev libhwy-dev libonig-dev libutf8proc-dev
   # media
