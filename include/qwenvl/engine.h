@@ -16,7 +16,7 @@
 namespace qwenvl {
 
 // Weight precision used by the matrix products. kStored keeps the checkpoint's type (BF16 for the
-// published models) and reads it straight from the mapped file.
+// published models); kQ8 and kQ4 quantize the weights at load to 8-bit and 4-bit blocks.
 enum class WeightPrecision { kStored, kQ8, kQ4 };
 
 struct EngineOptions {
@@ -25,6 +25,9 @@ struct EngineOptions {
   int64_t context_length = 32768;  // KV-cache capacity per sequence, in tokens
   WeightPrecision text_weights = WeightPrecision::kStored;
   WeightPrecision vision_weights = WeightPrecision::kStored;
+  // Copy the decoder's stored-precision matrices into process memory at load (unchanged) instead
+  // of reading them through the file mapping: decode streams them faster; load reads the file.
+  bool resident_weights = true;
   int64_t max_decoded_image_pixels = 178956970;  // refuse larger images before decoding (bombs)
   // Scheduling of Submit(): sequences decoded together, and requests allowed to wait beyond them.
   int max_parallel = 4;

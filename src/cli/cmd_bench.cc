@@ -39,6 +39,7 @@ struct BenchArgs {
   std::string vision_weights = "bf16";
   int repeats = 3;
   bool json = false;
+  bool mmap = false;  // read the decoder through the file mapping (not resident)
 };
 
 model::Precision ParseBenchPrecision(const std::string& s) {
@@ -158,6 +159,7 @@ nlohmann::json Report(const model::Model& m, const BenchArgs& a, const BenchInpu
       {"model", a.model_dir},
       {"threads", threads},
       {"weights", a.weights},
+      {"resident_weights", !a.mmap},
       {"vision_weights", a.vision_weights},
       {"repeats", a.repeats},
       {"load_s", load_s},
@@ -187,7 +189,8 @@ void RunBench(const BenchArgs& a) {
   const auto load_start = Clock::now();
   const model::Model m(a.model_dir, {.text = ParseBenchPrecision(a.weights),
                                      .vision = ParseBenchPrecision(a.vision_weights),
-                                     .pool = &pool});
+                                     .pool = &pool,
+                                     .resident_text = !a.mmap});
   const double load_s = SecondsSince(load_start);
   const BenchInput in = MakeInput(m, a, width, height);
 
@@ -232,6 +235,10 @@ void AddBenchCommand(CLI::App& app) {
   cmd->add_option("--gen-tokens", args->gen_tokens, "Decode steps");
   cmd->add_option("--threads", args->threads, "Worker threads (0: one per core)");
   cmd->add_option("--weights", args->weights, "Decoder weights: bf16 (as stored), q8 or q4");
+  cmd->add_flag(
+      "--mmap", args->mmap,
+      "Read the decoder's stored weights through the file mapping instead of copying them "
+      "into memory at load");
   cmd->add_option("--vision-weights", args->vision_weights, "Vision tower weights: bf16, q8, q4");
   cmd->add_option("--repeats", args->repeats, "Repeats (min and median reported)");
   cmd->add_flag("--json", args->json, "Print one JSON object");

@@ -22,6 +22,7 @@ EngineOptions ModelOptions::ToEngineOptions() const {
   e.context_length = context;
   e.text_weights = ParsePrecision(weights);
   e.vision_weights = ParsePrecision(vision_weights);
+  e.resident_weights = !mmap;
   return e;
 }
 
@@ -50,6 +51,10 @@ void AddModelOptions(CLI::App* cmd, ModelOptions& o) {
   cmd->add_option("--threads", o.threads, "Worker threads (0: one per core)");
   cmd->add_option("--ctx", o.context, "Context length in tokens (KV-cache capacity)");
   cmd->add_option("--weights", o.weights, "Decoder weights: bf16 (as stored), q8 or q4");
+  cmd->add_flag(
+      "--mmap", o.mmap,
+      "Read the decoder's stored weights through the file mapping instead of copying them "
+      "into memory at load (faster load, slower decode)");
   cmd->add_option("--vision-weights", o.vision_weights, "Vision tower weights: bf16, q8 or q4");
 }
 

@@ -17,6 +17,7 @@ struct ModelOptions {
   int64_t context = 16384;
   std::string weights = "bf16";         // bf16 (as stored) | q8 | q4, decoder
   std::string vision_weights = "bf16";  // same, vision tower
+  bool mmap = false;                    // read the decoder through the file mapping
   EngineOptions ToEngineOptions() const;
 };
 

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "kernels/weights-inl.h"
 #include "util/thread_pool.h"
@@ -30,6 +31,7 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 constexpr int64_t kGemvNr = 4;             // weight rows per Gemv tile (and per thread unit)
 constexpr int64_t kGemvMr = 4;             // x rows per Gemv tile
+constexpr int64_t kPrefetchUnits = 1;      // Gemv prefetches this many units ahead
 constexpr int64_t kGemmMinRows = 8;        // from this many rows of x on, Gemm wins
 constexpr int64_t kGemmNr = 6;             // weight rows per Gemm tile (and per thread unit)
 constexpr int64_t kGemmL2Bytes = 1 << 20;  // packed x panel kept in L2 while weights stream by
@@ -40,10 +42,21 @@ constexpr int64_t kGemmMaxMrv = 4;  // 4 × 6 accumulators + 4 x vectors + 1 bro
 constexpr int64_t kGemmMaxMrv = 2;  // 2 × 6 + 2 + 1 ≤ 16 registers
 #endif
 
-// y[i, r] = x[i, :] · w[r, :] (+ bias[r]) for i < kMr, r < kNr; w[r] are row readers.
+// Stored rows are prefetched one unit ahead: a row of the 3B decoder (2048 bf16) is one 4 KiB page,
+// and the hardware prefetcher does not cross pages, so without this every row starts cold from
+// DRAM. Called for every vector of columns p; prefetches once per 64-byte line.
+template <typename T>
+HWY_INLINE void PrefetchRow(const T* row, int64_t p) {
+  if ((p * static_cast<int64_t>(sizeof(T))) % 64 == 0) hwy::Prefetch(row + p);
+}
+HWY_INLINE void PrefetchRow(const Q8Row&, int64_t) {}
+HWY_INLINE void PrefetchRow(const Q4Row&, int64_t) {}
+
+// y[i, r] = x[i, :] · w[r, :] (+ bias[r]) for i < kMr, r < kNr; w[r] are row readers. When next is
+// not null, the rows next[r] are prefetched along the way.
 template <int kMr, int kNr, typename R>
-HWY_INLINE void GemvTile(const float* HWY_RESTRICT x, int64_t k, const R* w, const float* bias,
-                         float* HWY_RESTRICT y, int64_t n) {
+HWY_INLINE void GemvTile(const float* HWY_RESTRICT x, int64_t k, const R* w, const R* next,
+                         const float* bias, float* HWY_RESTRICT y, int64_t n) {
   const hn::ScalableTag<float> df;
   using V = hn::Vec<decltype(df)>;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
@@ -54,6 +67,9 @@ HWY_INLINE void GemvTile(const float* HWY_RESTRICT x, int64_t k, const R* w, con
   int64_t p = 0;
   for (; p + lanes <= k; p += lanes) {
     V wv[kNr];
+    if (next != nullptr) {
+      for (int r = 0; r < kNr; ++r) PrefetchRow(next[r], p);
+    }
     for (int r = 0; r < kNr; ++r) wv[r] = LoadRow(df, w[r], p);
     for (int i = 0; i < kMr; ++i) {
       const V xv = hn::LoadU(df, x + i * k + p);
@@ -69,27 +85,34 @@ HWY_INLINE void GemvTile(const float* HWY_RESTRICT x, int64_t k, const R* w, con
   }
 }
 
-// Columns [j, j + kNr) of y for all m rows.
+// Columns [j, j + kNr) of y for all m rows; rows [j + kNr, j + 2·kNr) are prefetched when they
+// are below j_end (the next unit of the same thread).
 template <int kNr, typename Rows>
-void GemvColumns(const float* x, int64_t m, const Rows& w, int64_t j, int64_t k, const float* bias,
-                 float* y, int64_t n) {
-  decltype(w.Row(0)) w_rows[kNr];
+void GemvColumns(const float* x, int64_t m, const Rows& w, int64_t j, int64_t j_end, int64_t k,
+                 const float* bias, float* y, int64_t n) {
+  using R = decltype(w.Row(0));
+  R w_rows[kNr], next_rows[kNr];
   for (int r = 0; r < kNr; ++r) w_rows[r] = w.Row(j + r);
+  const bool prefetch = j + (kPrefetchUnits + 1) * kNr <= j_end;
+  if (prefetch) {
+    for (int r = 0; r < kNr; ++r) next_rows[r] = w.Row(j + kPrefetchUnits * kNr + r);
+  }
   for (int64_t i = 0; i < m; i += kGemvMr) {
     const float* xi = x + i * k;
     float* yi = y + i * n;
+    const R* next = prefetch && i == 0 ? next_rows : nullptr;  // once per unit
     switch (std::min(kGemvMr, m - i)) {
       case 1:
-        GemvTile<1, kNr>(xi, k, w_rows, bias, yi, n);
+        GemvTile<1, kNr>(xi, k, w_rows, next, bias, yi, n);
         break;
       case 2:
-        GemvTile<2, kNr>(xi, k, w_rows, bias, yi, n);
+        GemvTile<2, kNr>(xi, k, w_rows, next, bias, yi, n);
         break;
       case 3:
-        GemvTile<3, kNr>(xi, k, w_rows, bias, yi, n);
+        GemvTile<3, kNr>(xi, k, w_rows, next, bias, yi, n);
         break;
       default:
-        GemvTile<4, kNr>(xi, k, w_rows, bias, yi, n);
+        GemvTile<4, kNr>(xi, k, w_rows, next, bias, yi, n);
         break;
     }
   }
@@ -104,10 +127,10 @@ void Gemv(const float* x, int64_t m, const Rows& w, int64_t n, int64_t k, const 
     for (int64_t j = begin * kGemvNr; j < j_end;) {
       const float* b = bias ? bias + j : nullptr;
       if (j + kGemvNr <= j_end) {
-        GemvColumns<kGemvNr>(x, m, w, j, k, b, y + j, n);
+        GemvColumns<kGemvNr>(x, m, w, j, j_end, k, b, y + j, n);
         j += kGemvNr;
       } else {
-        GemvColumns<1>(x, m, w, j, k, b, y + j, n);
+        GemvColumns<1>(x, m, w, j, j_end, k, b, y + j, n);
         j += 1;
       }
     }

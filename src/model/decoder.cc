@@ -69,7 +69,12 @@ Decoder::Decoder(const io::ModelFolder& folder, const BindOptions& options)
   // quantized, the head gets its own copy and the lookup keeps reading the stored rows.
   if (folder.report.lm_head_tied) {
     lm_head_ = MakeLinear(embed_, options);
-    if (lm_head_.quantized != nullptr) ReleaseMappedPages(embed_);  // lookups re-read their rows
+    if (lm_head_.resident != nullptr) {
+      ReleaseMappedPages(embed_);
+      embed_ = lm_head_.weight;  // the same bytes: lookups read the resident copy
+    } else if (lm_head_.owned()) {
+      ReleaseMappedPages(embed_);  // lookups re-read their rows
+    }
   } else {
     lm_head_ = BindLinear(store, "lm_head", Bias::kNone, options);
   }

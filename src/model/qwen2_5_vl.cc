@@ -42,7 +42,9 @@ void CheckPadCount(const char* kind, int64_t pads, int64_t token, int64_t rows) 
 Model::Model(const std::string& dir, const ModelOptions& options)
     : folder_(std::make_unique<io::ModelFolder>(io::ModelFolder::Open(dir))),
       vision_(*folder_, BindOptions{.precision = options.vision, .pool = options.pool}),
-      decoder_(*folder_, BindOptions{.precision = options.text, .pool = options.pool}) {
+      decoder_(*folder_, BindOptions{.precision = options.text,
+                                     .pool = options.pool,
+                                     .resident = options.resident_text}) {
   if (folder_->config.vision.out_hidden_size != folder_->config.text.hidden_size) {
     throw Error(ErrorCode::kCorruptFile,
                 dir + "/config.json: vision out_hidden_size " +

@@ -42,6 +42,7 @@ struct ModelOptions {
   Precision text = Precision::kStored;
   Precision vision = Precision::kStored;
   ThreadPool* pool = nullptr;
+  bool resident_text = false;  // BindOptions::resident for the decoder
 };
 
 class Model {

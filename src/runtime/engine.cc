@@ -132,7 +132,8 @@ std::unique_ptr<Engine> Engine::Load(const EngineOptions& options) {
   e.model = std::make_unique<model::Model>(
       options.model_dir, model::ModelOptions{.text = ToPrecision(options.text_weights),
                                              .vision = ToPrecision(options.vision_weights),
-                                             .pool = e.pool.get()});
+                                             .pool = e.pool.get(),
+                                             .resident_text = options.resident_weights});
   e.tokenizer.emplace(text::Tokenizer::FromModelDir(options.model_dir));
   e.chat_template.emplace(text::ChatTemplate::FromModelDir(options.model_dir));
   e.media_settings.preprocessor = media::LoadPreprocessorConfig(options.model_dir);

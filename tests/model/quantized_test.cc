@@ -171,5 +171,16 @@ TEST(QuantizedWeights, WeightBytesPerTokenFollowsPrecision) {
   EXPECT_NEAR(q4.decoder().WeightBytesPerToken() / b, (16.0 + 4.0) / 32.0 / 2.0, 0.05);
 }
 
+// Resident weights are the same bytes in anonymous memory: identical logits, the tied head and the
+// embedding lookups reading the copy, nothing left pointing into the file mapping.
+TEST(ResidentWeights, SameLogitsAsTheMappedFile) {
+  const Model& mapped = TestModels::Get("small");
+  ThreadPool pool(2);
+  const Model resident(mapped.folder().dir, {.pool = &pool, .resident_text = true});
+  const ReplayCase c = LoadReplayCase(kCaseDir + "/small.image.json");
+  EXPECT_EQ(PromptLogits(mapped, c.Prompt(), pool), PromptLogits(resident, c.Prompt(), pool));
+  EXPECT_EQ(resident.decoder().WeightBytesPerToken(), mapped.decoder().WeightBytesPerToken());
+}
+
 }  // namespace
 }  // namespace qwenvl::model
