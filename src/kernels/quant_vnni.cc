@@ -26,8 +26,9 @@ namespace qwenvl::kernels {
 #if defined(QWENVL_VNNI_ATTR)
 namespace {
 
-constexpr int64_t kNr = 4;        // weight rows per tile and per thread unit
-constexpr int64_t kMaxRows = 16;  // activation rows per call (decode sizes)
+constexpr int64_t kNr = 4;             // weight rows per tile and per thread unit
+constexpr int64_t kMaxRows = 16;       // activation rows per call (decode sizes)
+constexpr int64_t kPrefetchUnits = 2;  // rows are prefetched this many units ahead
 
 // One activation row quantized per block, with per-pair lane vectors of its scales.
 struct QuantizedRows {
@@ -85,9 +86,12 @@ QWENVL_VNNI_ATTR inline __m512i LoadPair(const uint8_t* row, int64_t p, bool odd
 }
 
 // y[i, r] for i < kMr, r < nr_tile (kNr or 1): weight rows u[r] with scales sw[r].
+// When next is not null, the rows next[r] (the thread's next unit) are prefetched along the way:
+// the hardware prefetcher does not cross 4 KiB pages, and a row is about one page.
 template <bool kQ4, int kMr, int kNrTile>
 QWENVL_VNNI_ATTR void TileQuant(const QuantizedRows& qr, int64_t i0, int64_t blocks,
-                                const uint8_t* const* u, const float* const* sw, float* out) {
+                                const uint8_t* const* u, const float* const* sw,
+                                const uint8_t* const* next, float* out) {
   __m512 acc[kMr][kNrTile];
   for (int i = 0; i < kMr; ++i) {
     for (int r = 0; r < kNrTile; ++r) acc[i][r] = _mm512_setzero_ps();
@@ -97,6 +101,9 @@ QWENVL_VNNI_ATTR void TileQuant(const QuantizedRows& qr, int64_t i0, int64_t blo
     const bool odd_tail = 2 * p + 1 >= blocks;  // the second block of this pair does not exist
     __m512i wv[kNrTile];
     __m512 swv[kNrTile];
+    if (next != nullptr && (!kQ4 || p % 2 == 0)) {  // one 64-byte line per step
+      for (int r = 0; r < kNrTile; ++r) _mm_prefetch(next[r] + p * (kQ4 ? 32 : 64), _MM_HINT_T0);
+    }
     for (int r = 0; r < kNrTile; ++r) {
       wv[r] = LoadPair<kQ4>(u[r], p, odd_tail);
       const __m128 s2 =
@@ -130,20 +137,22 @@ QWENVL_VNNI_ATTR void TileQuant(const QuantizedRows& qr, int64_t i0, int64_t blo
 
 template <bool kQ4, int kNrTile>
 QWENVL_VNNI_ATTR void ColumnsQuant(const QuantizedRows& qr, int64_t m, int64_t blocks,
-                                   const uint8_t* const* u, const float* const* sw, float* out) {
+                                   const uint8_t* const* u, const float* const* sw,
+                                   const uint8_t* const* next, float* out) {
   for (int64_t i = 0; i < m; i += 4) {
+    const uint8_t* const* pf = i == 0 ? next : nullptr;  // once per unit
     switch (std::min<int64_t>(4, m - i)) {
       case 1:
-        TileQuant<kQ4, 1, kNrTile>(qr, i, blocks, u, sw, out + i * kNr);
+        TileQuant<kQ4, 1, kNrTile>(qr, i, blocks, u, sw, pf, out + i * kNr);
         break;
       case 2:
-        TileQuant<kQ4, 2, kNrTile>(qr, i, blocks, u, sw, out + i * kNr);
+        TileQuant<kQ4, 2, kNrTile>(qr, i, blocks, u, sw, pf, out + i * kNr);
         break;
       case 3:
-        TileQuant<kQ4, 3, kNrTile>(qr, i, blocks, u, sw, out + i * kNr);
+        TileQuant<kQ4, 3, kNrTile>(qr, i, blocks, u, sw, pf, out + i * kNr);
         break;
       default:
-        TileQuant<kQ4, 4, kNrTile>(qr, i, blocks, u, sw, out + i * kNr);
+        TileQuant<kQ4, 4, kNrTile>(qr, i, blocks, u, sw, pf, out + i * kNr);
         break;
     }
   }
@@ -171,24 +180,28 @@ void MatMulQuantVnni(const float* x, int64_t m, const WeightView& w, const float
   const int64_t units = (n + kNr - 1) / kNr;
   pool.RunRanges(units, [&](int64_t begin, int64_t end, int) {
     float out[kMaxRows * kNr];
-    for (int64_t j = begin * kNr; j < std::min(n, end * kNr);) {
+    const int64_t j_end = std::min(n, end * kNr);
+    for (int64_t j = begin * kNr; j < j_end;) {
       const int64_t nr = j + kNr <= n ? kNr : 1;
       const uint8_t* u[kNr];
+      const uint8_t* next_rows[kNr];
       const float* sw[kNr];
       for (int64_t r = 0; r < nr; ++r) {
         u[r] = base + (j + r) * l.row_bytes;
+        next_rows[r] = u[r] + kPrefetchUnits * nr * l.row_bytes;
         sw[r] = scales + (j + r) * l.blocks;
       }
+      const uint8_t* const* next = j + (kPrefetchUnits + 1) * nr <= j_end ? next_rows : nullptr;
       if (q4) {
         if (nr == kNr) {
-          ColumnsQuant<true, kNr>(qr, m, l.blocks, u, sw, out);
+          ColumnsQuant<true, kNr>(qr, m, l.blocks, u, sw, next, out);
         } else {
-          ColumnsQuant<true, 1>(qr, m, l.blocks, u, sw, out);
+          ColumnsQuant<true, 1>(qr, m, l.blocks, u, sw, next, out);
         }
       } else if (nr == kNr) {
-        ColumnsQuant<false, kNr>(qr, m, l.blocks, u, sw, out);
+        ColumnsQuant<false, kNr>(qr, m, l.blocks, u, sw, next, out);
       } else {
-        ColumnsQuant<false, 1>(qr, m, l.blocks, u, sw, out);
+        ColumnsQuant<false, 1>(qr, m, l.blocks, u, sw, next, out);
       }
       for (int64_t i = 0; i < m; ++i) {
         for (int64_t r = 0; r < nr; ++r) {
