@@ -32,6 +32,9 @@ struct EngineOptions {
   // Scheduling of Submit(): sequences decoded together, and requests allowed to wait beyond them.
   int max_parallel = 4;
   int max_queued = 64;
+  // Prompt tokens a new request prefills per scheduling round: between rounds the requests already
+  // decoding take a step, so a long prompt delays them by one piece at a time, not all of it.
+  int64_t prefill_chunk_tokens = 128;
 };
 
 // A picture or a video given to the model. Exactly one source is set: a file path, encoded bytes

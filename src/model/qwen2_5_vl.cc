@@ -121,8 +121,8 @@ void Session::Truncate(int64_t length, int64_t rope_delta) {
   rope_delta_ = length == 0 ? 0 : rope_delta;
 }
 
-PositionIds Session::Append(const PromptInput& prompt, const AppendOptions& options,
-                            ThreadPool& pool) {
+PendingAppend Session::BeginAppend(const PromptInput& prompt, const AppendOptions& options,
+                                   ThreadPool& pool) {
   const auto n = static_cast<int64_t>(prompt.input_ids.size());
   if (n == 0) throw Error(ErrorCode::kInvalidArgument, "empty prompt: no token ids to prefill");
   if (length() + n > capacity()) {
@@ -131,29 +131,35 @@ PositionIds Session::Append(const PromptInput& prompt, const AppendOptions& opti
                     " tokens does not fit the context: " + std::to_string(length()) +
                     " tokens already held, capacity " + std::to_string(capacity()));
   }
-  const Decoder& decoder = model_->decoder();
-  PositionIds pos = ComputePositionIds(
+  PendingAppend p;
+  p.positions = ComputePositionIds(
       model_->config(),
       {prompt.input_ids, prompt.images.grids, prompt.videos.grids, prompt.second_per_grid_ts});
   // Continue the sequence: a segment starts where the next text token would (§5.4).
   const int64_t offset = length() + rope_delta_;
   for (int64_t i = 0; i < n; ++i) {
-    pos.t[i] += offset;
-    pos.h[i] += offset;
-    pos.w[i] += offset;
+    p.positions.t[i] += offset;
+    p.positions.h[i] += offset;
+    p.positions.w[i] += offset;
   }
   const auto embed_start = std::chrono::steady_clock::now();
-  const std::vector<float> embeds =
-      model_->EmbedPrompt(prompt, pool, options.vision_taps, options.vision_embeds);
+  p.embeds = model_->EmbedPrompt(prompt, pool, options.vision_taps, options.vision_embeds);
   if (options.embed_ms != nullptr)
     *options.embed_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - embed_start)
             .count();
+  return p;
+}
 
-  const int64_t hidden = decoder.hidden(), vocab = decoder.vocab_size();
+bool Session::ContinueAppend(PendingAppend& pending, int64_t max_rows, const AppendOptions& options,
+                             ThreadPool& pool) {
+  const Decoder& decoder = model_->decoder();
+  const int64_t n = pending.size(), hidden = decoder.hidden(), vocab = decoder.vocab_size();
+  QWENVL_CHECK(length() + n - pending.done <= capacity());
+  const int64_t stop = std::min(n, pending.done + std::max<int64_t>(1, max_rows));
   const int64_t chunk = std::max<int64_t>(1, options.chunk_rows);
-  for (int64_t begin = 0; begin < n; begin += chunk) {
-    const int64_t rows = std::min(chunk, n - begin);
+  for (int64_t begin = pending.done; begin < stop; begin += chunk) {
+    const int64_t rows = std::min(chunk, stop - begin);
     const bool last_chunk = begin + rows == n;
     LogitRows want = options.logit_rows;
     if (want == LogitRows::kLast && !last_chunk) want = LogitRows::kNone;
@@ -164,18 +170,28 @@ PositionIds Session::Append(const PromptInput& prompt, const AppendOptions& opti
     } else if (want == LogitRows::kLast) {
       out = logits_;
     }
-    decoder.Forward({.embeds = std::span(embeds).subspan(begin * hidden, rows * hidden),
-                     .positions = pos.Streams().Slice(begin, rows),
+    decoder.Forward({.embeds = std::span(pending.embeds).subspan(begin * hidden, rows * hidden),
+                     .positions = pending.positions.Streams().Slice(begin, rows),
                      .logit_rows = want,
                      .logits = out,
                      .taps = options.decoder_taps},
                     cache_, scratch_, pool);
+    pending.done = begin + rows;
     if (want == LogitRows::kAll) {
       if (options.on_logits) options.on_logits(begin, rows, chunk_logits_);
       if (last_chunk) std::copy_n(chunk_logits_.end() - vocab, vocab, logits_.begin());
     }
   }
-  rope_delta_ += pos.rope_delta;  // the segment's gap adds to the sequence's (§5.4)
+  if (!pending.finished()) return false;
+  rope_delta_ += pending.positions.rope_delta;  // the segment's gap adds to the sequence's (§5.4)
+  return true;
+}
+
+PositionIds Session::Append(const PromptInput& prompt, const AppendOptions& options,
+                            ThreadPool& pool) {
+  PendingAppend pending = BeginAppend(prompt, options, pool);
+  ContinueAppend(pending, pending.size(), options, pool);
+  PositionIds pos = std::move(pending.positions);
   pos.rope_delta = rope_delta_;
   return pos;
 }

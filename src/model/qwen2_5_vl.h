@@ -81,6 +81,16 @@ struct AppendOptions {
   double* embed_ms = nullptr;  // receives the time of the embedding step (vision encoder included)
 };
 
+// A segment being prefilled in pieces (Session::BeginAppend / ContinueAppend): its positions and
+// embeddings, computed up front, and how many of its tokens the decoder has taken so far.
+struct PendingAppend {
+  PositionIds positions;      // rope_delta: the segment's own gap (§5.4)
+  std::vector<float> embeds;  // [size, hidden]
+  int64_t done = 0;
+  int64_t size() const { return positions.size(); }
+  bool finished() const { return done == size(); }
+};
+
 // One sequence being generated. Appending continues the sequence where the cache ends: a first
 // prompt, then decode steps, then another turn, and so on.
 class Session {
@@ -100,6 +110,17 @@ class Session {
   // positions, with rope_delta the sequence's after it. Throws Error (before any work) when the
   // segment does not fit in the cache.
   PositionIds Append(const PromptInput& prompt, const AppendOptions& options, ThreadPool& pool);
+
+  // Append in pieces, so that a scheduler can run other sequences' steps between them. BeginAppend
+  // checks the capacity, computes the positions and the embeddings (the vision encoder runs here)
+  // and changes nothing in the cache. ContinueAppend feeds the next at most max_rows tokens to the
+  // decoder; once the last went through, logits() holds the last row's and rope_delta() the
+  // sequence's, and it returns true. No Step or other Append may come between the pieces; to give
+  // up midway, Truncate or Reset the session.
+  PendingAppend BeginAppend(const PromptInput& prompt, const AppendOptions& options,
+                            ThreadPool& pool);
+  bool ContinueAppend(PendingAppend& pending, int64_t max_rows, const AppendOptions& options,
+                      ThreadPool& pool);
 
   // One decode step: `token` at position length() + rope_delta() in all three streams (§5.4).
   // Returns its logits [vocab].

@@ -62,7 +62,8 @@ void VisionEncoder::CheckInputs(std::span<const float> pixel_values,
 // §3.7: patch embed, window reorder, blocks, merger, inverse reorder.
 std::vector<float> VisionEncoder::Encode(std::span<const float> pixel_values,
                                          std::span<const GridThw> grids, ThreadPool& pool,
-                                         VisionTaps* taps) const {
+                                         VisionTaps* taps,
+                                         const std::function<void()>& between_blocks) const {
   CheckInputs(pixel_values, grids);
   if (taps != nullptr && !taps->enabled) taps = nullptr;
   const int64_t n = TotalPatches(grids), hidden = config_.hidden_size;
@@ -97,6 +98,7 @@ std::vector<float> VisionEncoder::Encode(std::span<const float> pixel_values,
     if (taps != nullptr && i == config_.depth - 1) {
       TapNatural(x.data(), layout.window_index, unit * hidden, taps->block_last);
     }
+    if (between_blocks) between_blocks();
   }
 
   const int64_t tokens = n / unit;

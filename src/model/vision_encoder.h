@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -37,9 +38,12 @@ class VisionEncoder {
   // Returns [Σ t·h·w / merge², out_hidden] in natural order: per item, per temporal index, merged
   // tokens row-major — the rows written at the pad tokens. Throws Error(kInvalidArgument) when the
   // grids and pixel_values disagree. taps (optional, used when taps->enabled) receives
-  // intermediates.
+  // intermediates. between_blocks (optional) is called after each block, on the calling thread
+  // and outside the pool's work: a scheduler runs other sequences' decode steps there, so that a
+  // large picture does not stall them for the whole encoding.
   std::vector<float> Encode(std::span<const float> pixel_values, std::span<const GridThw> grids,
-                            ThreadPool& pool, VisionTaps* taps = nullptr) const;
+                            ThreadPool& pool, VisionTaps* taps = nullptr,
+                            const std::function<void()>& between_blocks = nullptr) const;
 
   const io::VisionConfig& config() const { return config_; }
 

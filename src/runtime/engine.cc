@@ -83,7 +83,7 @@ constexpr size_t kVisionCacheBytes = size_t{512} << 20;
 }  // namespace
 
 std::shared_ptr<const std::vector<float>> Engine::Impl::GetVisionFeatures(
-    const runtime::PreparedMedia& m, bool* hit) {
+    const runtime::PreparedMedia& m, bool* hit, const std::function<void()>& between_blocks) {
   for (auto it = vision_cache.begin(); it != vision_cache.end(); ++it)
     if (it->first == m.key) {
       vision_cache.splice(vision_cache.begin(), vision_cache, it);
@@ -92,8 +92,8 @@ std::shared_ptr<const std::vector<float>> Engine::Impl::GetVisionFeatures(
     }
   *hit = false;
   const model::GridThw grid = m.grid;
-  auto features = std::make_shared<const std::vector<float>>(
-      model->vision().Encode(m.patches.values, std::span(&grid, 1), *pool));
+  auto features = std::make_shared<const std::vector<float>>(model->vision().Encode(
+      m.patches.values, std::span(&grid, 1), *pool, nullptr, between_blocks));
   const size_t bytes = features->size() * sizeof(float);
   if (bytes <= kVisionCacheBytes) {
     vision_cache.emplace_front(m.key, features);
@@ -156,7 +156,7 @@ Result RunOn(Engine::Impl& e, SequenceState& state, const Request& request,
              const StreamCallback& on_text) {
   runtime::Generation g(e, request, on_text);
   g.Prepare();
-  std::lock_guard<std::mutex> lock(e.compute_mu);
+  std::lock_guard<std::recursive_mutex> lock(e.compute_mu);
   g.Prefill(state);
   try {
     while (!g.done()) g.Step();

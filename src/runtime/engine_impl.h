@@ -2,6 +2,7 @@
 // generation defaults, one thread pool, and the scheduler of submitted requests.
 #pragma once
 
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -55,7 +56,9 @@ struct Engine::Impl {
   runtime::MediaSettings media_settings;
   runtime::GenerationDefaults generation;
   std::unique_ptr<ThreadPool> pool;
-  std::mutex compute_mu;  // one forward pass at a time on the pool
+  // One forward pass at a time on the pool. Recursive: the scheduler runs decode steps between the
+  // vision encoder's blocks of a request it is admitting, under the same lock.
+  std::recursive_mutex compute_mu;
   std::unique_ptr<runtime::Scheduler> scheduler;
 
   // Prepared media by content key, most recent first (vision inputs of follow-up turns and of
@@ -68,8 +71,10 @@ struct Engine::Impl {
   // a follow-up turn or in another request is not encoded again. Call with compute_mu held.
   std::list<std::pair<std::string, std::shared_ptr<const std::vector<float>>>> vision_cache;
   size_t vision_cache_bytes = 0;
-  std::shared_ptr<const std::vector<float>> GetVisionFeatures(const runtime::PreparedMedia& m,
-                                                              bool* hit);
+  // between_blocks: as VisionEncoder::Encode's.
+  std::shared_ptr<const std::vector<float>> GetVisionFeatures(
+      const runtime::PreparedMedia& m, bool* hit,
+      const std::function<void()>& between_blocks = nullptr);
 
   std::string Render(const Request& request) const;
 };

@@ -1,6 +1,7 @@
 #include "runtime/generation.h"
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 
@@ -84,10 +85,10 @@ int64_t Generation::ReusablePrefix(const SequenceState& state) const {
   return p;
 }
 
-void Generation::Prefill(SequenceState& state) {
+void Generation::BeginPrefill(SequenceState& state, const std::function<void()>& between_blocks) {
   state_ = &state;
-  const int64_t reuse = ReusablePrefix(state);
-  state.Truncate(reuse);
+  reuse_ = ReusablePrefix(state);
+  state.Truncate(reuse_);
   // Media whose pads lie in the reused prefix are already in the cache.
   const size_t cached_media = state.media_keys.size();
   // Vision features of the new media, from the engine's cache or encoded now (one item at a
@@ -102,7 +103,7 @@ void Generation::Prefill(SequenceState& state) {
       const PreparedMedia& m = *media_[i];
       if (m.kind != kind) continue;
       bool hit = false;
-      const auto f = engine_.GetVisionFeatures(m, &hit);
+      const auto f = engine_.GetVisionFeatures(m, &hit, between_blocks);
       features.insert(features.end(), f->begin(), f->end());
       (pass == 0 ? image_grids : video_grids).push_back(m.grid);
       if (pass == 1) spg.push_back(m.second_per_grid_t);
@@ -110,27 +111,38 @@ void Generation::Prefill(SequenceState& state) {
     }
   }
   result_.timings.vision_ms = MsSince(tv);
-  model::PromptInput input{.input_ids = std::span(ids_).subspan(reuse),
-                           .images = {{}, image_grids},
-                           .videos = {{}, video_grids},
-                           .second_per_grid_ts = spg,
-                           .features = features};
-  model::AppendOptions options;
-  options.logit_rows = model::LogitRows::kLast;
+  const model::PromptInput input{.input_ids = std::span(ids_).subspan(reuse_),
+                                 .images = {{}, image_grids},
+                                 .videos = {{}, video_grids},
+                                 .second_per_grid_ts = spg,
+                                 .features = features};
+  // From here on the cache may hold part of the prompt: a failure must not leave it claiming the
+  // old tokens (Prefill and the scheduler reset the state then).
+  state.ids.resize(static_cast<size_t>(reuse_));
+  pending_.emplace(state.sequence.BeginAppend(input, {}, *engine_.pool));
+}
+
+bool Generation::ContinuePrefill(int64_t max_rows) {
+  QWENVL_CHECK(pending_.has_value());
+  SequenceState& state = *state_;
   const auto t0 = Clock::now();
+  bool finished = false;
   try {
-    const model::PositionIds pos = state.sequence.Append(input, options, *engine_.pool);
-    int64_t running = state.max_pos.empty() ? -1 : state.max_pos.back();
-    for (int64_t i = 0; i < pos.size(); ++i) {
-      running = std::max({running, pos.t[i], pos.h[i], pos.w[i]});
-      state.max_pos.push_back(running);
-    }
+    finished = state.sequence.ContinueAppend(*pending_, max_rows, {}, *engine_.pool);
   } catch (...) {
     state.Reset();  // never leave a cache that disagrees with its recorded tokens
     throw;
   }
-  result_.timings.prefill_ms = MsSince(t0);
-  result_.cached_prompt_tokens = reuse;
+  result_.timings.prefill_ms += MsSince(t0);
+  if (!finished) return false;
+  const model::PositionIds& pos = pending_->positions;
+  int64_t running = state.max_pos.empty() ? -1 : state.max_pos.back();
+  for (int64_t i = 0; i < pos.size(); ++i) {
+    running = std::max({running, pos.t[i], pos.h[i], pos.w[i]});
+    state.max_pos.push_back(running);
+  }
+  pending_.reset();
+  result_.cached_prompt_tokens = reuse_;
   state.ids = ids_;
   state.media_keys = media_keys_;
   state.media_ranges = media_ranges_;
@@ -141,7 +153,23 @@ void Generation::Prefill(SequenceState& state) {
   stop_.emplace(request_.sampling.stop);
   const auto logits = state.sequence.logits();
   logits_.assign(logits.begin(), logits.end());
+  prefilled_ = true;
   if (request_.sampling.max_new_tokens <= 0) Finish(FinishReason::kLength);
+  return true;
+}
+
+void Generation::Prefill(SequenceState& state) {
+  BeginPrefill(state);
+  while (!ContinuePrefill(std::numeric_limits<int64_t>::max())) {
+  }
+}
+
+void Generation::AbandonPrefill() {
+  if (!pending_) return;
+  pending_.reset();
+  state_->Reset();  // the cache holds part of the prompt: start the sequence afresh
+  result_.finish_reason = FinishReason::kCancelled;
+  done_ = true;
 }
 
 void Generation::Emit(std::string_view text) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -26,6 +27,17 @@ class Generation {
   int64_t ReusablePrefix(const SequenceState& state) const;
   // Prefills the prompt on `state`, keeping its reusable prefix. `state` must outlive the steps.
   void Prefill(SequenceState& state);
+  // Prefill in pieces: BeginPrefill keeps the reusable prefix and gets the vision features (the
+  // encoder runs here, or the engine's cache answers); each ContinuePrefill feeds at most max_rows
+  // more prompt tokens and returns true once the whole prompt went through. On an Error the state
+  // is reset. AbandonPrefill gives up midway (cancellation): the state is reset, the generation
+  // ends as cancelled.
+  // between_blocks: as VisionEncoder::Encode's.
+  void BeginPrefill(SequenceState& state, const std::function<void()>& between_blocks = nullptr);
+  bool ContinuePrefill(int64_t max_rows);
+  void AbandonPrefill();
+  bool prefilled() const { return prefilled_; }
+  bool cancelled() const { return cancelled_; }
   bool done() const { return done_; }
   // Samples the next token from the current logits, streams its text, and feeds it to the model
   // unless generation ends with it: ChooseToken, Session::Step, TakeLogits.
@@ -58,6 +70,9 @@ class Generation {
   std::optional<StopMatcher> stop_;
   std::vector<float> logits_;
   Result result_;
+  std::optional<model::PendingAppend> pending_;  // between BeginPrefill and the last piece
+  int64_t reuse_ = 0;                            // cached prompt tokens kept
+  bool prefilled_ = false;
   bool done_ = false;
   bool cancelled_ = false;
   bool first_token_ = true;

@@ -1,5 +1,6 @@
 #include "runtime/scheduler.h"
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 
@@ -103,8 +104,10 @@ bool Scheduler::Admit(std::shared_ptr<Job> job) {
     slot->last_used = ++clock_;
     ++active_;
     job->generation = std::move(g);
-    std::lock_guard<std::mutex> lock(engine_.compute_mu);
-    job->generation->Prefill(*slot->state);
+    std::lock_guard<std::recursive_mutex> lock(engine_.compute_mu);
+    // The others decode between the vision encoder's blocks; the prompt goes in pieces later
+    // (PrefillPiece).
+    job->generation->BeginPrefill(*slot->state, [this] { StepActive(); });
   } catch (const Error& e) {
     for (Slot& s : slots_)
       if (s.job == job) return Complete(s, nullptr, &e), true;
@@ -132,6 +135,29 @@ void Scheduler::Fail(Slot& slot, const std::exception& e) {
   Complete(slot, nullptr, &err);
 }
 
+// Chunked prefill: one piece of the longest-waiting admitted prompt per round (slots are scanned
+// from the least recently admitted), so that decode steps of the others run between the pieces.
+void Scheduler::PrefillPiece() {
+  Slot* next = nullptr;
+  for (Slot& s : slots_) {
+    if (!s.job || s.job->generation->prefilled() || s.job->generation->done()) continue;
+    if (next == nullptr || s.last_used < next->last_used) next = &s;
+  }
+  if (next == nullptr) return;
+  Generation& g = *next->job->generation;
+  if (next->job->cancelled || g.cancelled()) {
+    g.AbandonPrefill();
+    const Result r = g.TakeResult();
+    return Complete(*next, &r, nullptr);
+  }
+  try {
+    std::lock_guard<std::recursive_mutex> lock(engine_.compute_mu);
+    g.ContinuePrefill(std::max<int64_t>(1, engine_.options.prefill_chunk_tokens));
+  } catch (const std::exception& e) {
+    Fail(*next, e);
+  }
+}
+
 // Continuous batching: every active request chooses its next token from its logits, then one
 // batched forward pass feeds all the tokens (the weights are read once per step, not once per
 // request), then each request takes its new logits.
@@ -142,6 +168,7 @@ void Scheduler::StepActive() {
   for (Slot& s : slots_) {
     if (!s.job) continue;
     Generation& g = *s.job->generation;
+    if (!g.prefilled() && !g.done()) continue;  // its prompt is still going in (PrefillPiece)
     try {
       if (s.job->cancelled) g.Cancel();
       const std::optional<int64_t> token = g.ChooseToken();
@@ -160,7 +187,7 @@ void Scheduler::StepActive() {
   if (fed.empty()) return;
   const auto t0 = std::chrono::steady_clock::now();
   try {
-    std::lock_guard<std::mutex> lock(engine_.compute_mu);
+    std::lock_guard<std::recursive_mutex> lock(engine_.compute_mu);
     model::Session::StepBatch(sessions, tokens, *engine_.pool);
   } catch (const std::exception& e) {
     for (Slot* s : fed) Fail(*s, e);  // checked before any work: no cache was changed
@@ -189,6 +216,7 @@ void Scheduler::Loop() {
       std::lock_guard<std::mutex> lock(mu_);
       queue_.push_front(next);
     }
+    PrefillPiece();
     StepActive();
   }
   // Shutting down: everything still pending ends as cancelled.

@@ -45,6 +45,7 @@ class Scheduler {
 
   void Loop();
   bool Admit(std::shared_ptr<Job> job);  // false when no slot is free
+  void PrefillPiece();                   // the next piece of one admitted request's prompt
   void StepActive();
   void Complete(Slot& slot, const Result* result, const Error* error);
   void Fail(Slot& slot, const std::exception& e);  // Complete with e as an Error

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "server/api_error.h"
+#include "server/peer_probe.h"
 #include "server/sse.h"
 
 namespace qwenvl::server {
@@ -162,8 +163,19 @@ void HandleChatCompletion(const httplib::Request& req, httplib::Response& res, C
     chat = ParseChatRequest(req.body, ctx.schema);
     const bool stream = chat.stream, include_usage = chat.include_usage;
     gen = Start(std::move(chat), ctx);
+    // Until the response starts, the only sign of a client that left is its socket: look at it
+    // twice a second, and cancel the request when it has closed.
+    const PeerProbe peer(req.remote_addr, req.remote_port);
     std::unique_lock lock(gen->mu);
-    gen->cv.wait(lock, [&] { return gen->done || (stream && gen->first_text); });
+    while (!gen->cv.wait_for(lock, std::chrono::milliseconds(500),
+                             [&] { return gen->done || (stream && gen->first_text); })) {
+      if (peer.Gone()) {
+        lock.unlock();
+        gen->Cancel();
+        ctx.metrics.CountRequest(499);  // nginx's "client closed request": nobody reads it
+        return;
+      }
+    }
     if (gen->done && gen->error) throw FromEngineError(*gen->error);
     lock.unlock();
     const CompletionMeta meta = NewCompletionMeta(ctx.backend.model_name());

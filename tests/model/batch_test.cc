@@ -55,6 +55,32 @@ std::vector<std::unique_ptr<Session>> Prefilled(const Model& model, const Prompt
   return out;
 }
 
+// A prompt with an image fed in pieces of 1, 3 and 7 tokens (the scheduler's chunked prefill)
+// gives the logits, rope_delta and cache of a whole Append: a decode step afterwards agrees too.
+TEST(ContinueAppend, PiecesEqualOneAppend) {
+  const Model& model = TestModels::Get("small");
+  ThreadPool pool(2);
+  const Prompts p;
+  const PromptInput prompt = p.image.Prompt();
+  Session whole(model, 512);
+  whole.Append(prompt, {}, pool);
+  const std::span<const float> whole_logits = whole.Step(7, pool);
+  const std::vector<float> whole_step(whole_logits.begin(), whole_logits.end());
+  for (int64_t piece : {1, 3, 7}) {
+    Session s(model, 512);
+    PendingAppend pending = s.BeginAppend(prompt, {}, pool);
+    EXPECT_EQ(s.length(), 0);  // nothing fed yet
+    int64_t calls = 0;
+    while (!s.ContinueAppend(pending, piece, {}, pool)) {
+      ++calls;
+      EXPECT_EQ(s.length(), calls * piece);
+    }
+    EXPECT_EQ(calls, (pending.size() + piece - 1) / piece - 1);
+    EXPECT_EQ(s.rope_delta(), whole.rope_delta()) << piece;
+    EXPECT_LE(MaxAbsDiff(s.Step(7, pool), whole_step), kBatchTolerance) << piece;
+  }
+}
+
 TEST(StepBatch, EqualsSeparateSteps) {
   const Model& model = TestModels::Get("small");
   ThreadPool pool(2);

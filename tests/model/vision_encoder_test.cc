@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <thread>
 
 #include "io/model_folder.h"
 #include "io/test_checkpoint.h"
@@ -103,6 +104,24 @@ TEST_F(VisionEncoderTest, ItemsAreIndependent) {
       enc.Encode(std::span(pixels).subspan(split), {&c.grids[1], 1}, *pool_);
   apart.insert(apart.end(), video.begin(), video.end());
   EXPECT_LT(MaxRelError(both, apart), 1e-5);
+}
+
+// The scheduler's hook runs once after every block, on the caller's thread, and may use the pool
+// itself (it runs other sequences' decode steps there) without changing the result.
+TEST_F(VisionEncoderTest, BetweenBlocksHookRunsAfterEachBlock) {
+  const testing::VisionCase c = testing::LoadVisionCase("small.image_video");
+  const std::vector<float> pixels = testing::LoadPixelValues(c);
+  const VisionEncoder& enc = *encoders_.at("small");
+  const std::vector<float> plain = enc.Encode(pixels, c.grids, *pool_);
+  int64_t calls = 0;
+  const std::thread::id caller = std::this_thread::get_id();
+  const std::vector<float> hooked = enc.Encode(pixels, c.grids, *pool_, nullptr, [&] {
+    ++calls;
+    EXPECT_EQ(std::this_thread::get_id(), caller);
+    pool_->Run(4, [](int64_t, int) {});
+  });
+  EXPECT_EQ(calls, enc.config().depth);
+  EXPECT_EQ(plain, hooked);
 }
 
 TEST_F(VisionEncoderTest, RejectsInconsistentInputs) {

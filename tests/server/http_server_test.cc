@@ -214,6 +214,27 @@ TEST_F(ServerTest, ClientDisconnectCancelsTheRequest) {
   EXPECT_EQ(backend_.completed_count, 1);
 }
 
+// A non-streamed answer sends nothing until it is complete: the server watches the socket while
+// it waits, and cancels the request when the client gives up.
+TEST_F(ServerTest, ClientDisconnectBeforeANonStreamedAnswerCancelsTheRequest) {
+  backend_.script.pieces = std::vector<std::string>(400, "tok ");
+  backend_.script.piece_delay_ms = 10;  // 4 s if nobody cancels
+  StartServer();
+  const auto start = std::chrono::steady_clock::now();
+  {
+    httplib::Client client("127.0.0.1", port_);
+    client.set_read_timeout(0, 300000);  // gives up after 0.3 s and closes the connection
+    auto res = client.Post("/v1/chat/completions", Simple().dump(), "application/json");
+    EXPECT_FALSE(res);
+  }
+  for (int i = 0; i < 300 && backend_.completed_count == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(backend_.cancelled_count, 1);
+  EXPECT_EQ(backend_.completed_count, 1);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+}
+
 TEST_F(ServerTest, ModelsHealthMetricsAndPage) {
   StartServer();
   auto client = Client();
