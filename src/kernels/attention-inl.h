@@ -93,13 +93,13 @@ HWY_INLINE void AccumulateValues(const float* p, int64_t count, const float* vba
                                  int64_t v_stride, float correction, float* o) {
   const hn::ScalableTag<float> df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
-  // Even and odd keys go to separate accumulators (kSets = 2 when few vectors) so that enough
+  // Keys go round-robin to kSets sets of accumulators (more sets when few vectors) so that enough
   // FMA chains run in parallel; the sets are added at the end, in a fixed order.
-  constexpr int kSets = kNv >= 8 ? 1 : 2;
+  constexpr int kSets = kNv >= 8 ? 1 : (kNv >= 4 ? 2 : 4);
   hn::Vec<decltype(df)> acc[kSets][kNv];
   for (int v = 0; v < kNv; ++v) {
     acc[0][v] = hn::Mul(hn::LoadU(df, o + v * lanes), hn::Set(df, correction));
-    if (kSets == 2) acc[kSets - 1][v] = hn::Zero(df);
+    for (int set = 1; set < kSets; ++set) acc[set][v] = hn::Zero(df);
   }
   int64_t jj = 0;
   for (; jj + kSets <= count; jj += kSets) {
@@ -118,16 +118,17 @@ HWY_INLINE void AccumulateValues(const float* p, int64_t count, const float* vba
     }
   }
   for (int v = 0; v < kNv; ++v) {
-    hn::StoreU(kSets == 2 ? hn::Add(acc[0][v], acc[kSets - 1][v]) : acc[0][v], df, o + v * lanes);
+    auto total = acc[0][v];
+    for (int set = 1; set < kSets; ++set) total = hn::Add(total, acc[set][v]);
+    hn::StoreU(total, df, o + v * lanes);
   }
 }
 
-// Online softmax update of one row with keys [j0, j0 + count): rescales its accumulators by
-// e^(old max − new max) and adds Σ p_j · v_j.
-inline void TileUpdateRow(const AttentionArgs& a, const FlashTask& t, int64_t row, int64_t j0,
-                          int64_t count, int64_t tile, FlashScratch& s) {
+// Online softmax step of one row over a tile: turns its scores into e^(score − new max), updates
+// its max and denominator, and returns e^(old max − new max), the factor for its accumulators.
+inline float TileSoftmaxRow(int64_t row, int64_t count, int64_t tile, FlashScratch& s) {
   const hn::ScalableTag<float> df;
-  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df)), d = a.head_dim;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   float* p = s.scores.data() + row * tile;
   for (int64_t jj = count; jj < tile; ++jj) p[jj] = -INFINITY;
   auto vmax = hn::LoadU(df, p);
@@ -142,14 +143,101 @@ inline void TileUpdateRow(const AttentionArgs& a, const FlashTask& t, int64_t ro
   }
   s.max[row] = new_max;
   s.sum[row] = s.sum[row] * correction + hn::GetLane(hn::SumOfLanes(df, vsum));
+  return correction;
+}
+
+// o[r][0, kNv·lanes) = o[r]·correction[r] + Σ_jj p[r][jj]·v[jj] for kR rows at once: each value
+// vector loaded serves every row, so the loads no longer outnumber the FMAs (rows of a task share
+// their kv head). Each element is still summed in key order.
+template <int kR, int kNv>
+HWY_INLINE void AccumulateValueRows(const float* p, int64_t tile, int64_t count, const float* vbase,
+                                    int64_t v_stride, const float* correction, float* o,
+                                    int64_t d) {
+  const hn::ScalableTag<float> df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  hn::Vec<decltype(df)> acc[kR][kNv];
+  for (int r = 0; r < kR; ++r) {
+    for (int v = 0; v < kNv; ++v) {
+      acc[r][v] = hn::Mul(hn::LoadU(df, o + r * d + v * lanes), hn::Set(df, correction[r]));
+    }
+  }
+  for (int64_t jj = 0; jj < count; ++jj) {
+    hn::Vec<decltype(df)> vv[kNv];
+    for (int v = 0; v < kNv; ++v) vv[v] = hn::LoadU(df, vbase + jj * v_stride + v * lanes);
+    for (int r = 0; r < kR; ++r) {
+      const auto pj = hn::Set(df, p[r * tile + jj]);
+      for (int v = 0; v < kNv; ++v) acc[r][v] = hn::MulAdd(pj, vv[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < kR; ++r) {
+    for (int v = 0; v < kNv; ++v) hn::StoreU(acc[r][v], df, o + r * d + v * lanes);
+  }
+}
+
+// Rows [row, row + kR) with the same visible key count, when the head fits the multi-row kernel
+// (head_dim of 5 or 8 vectors on targets with 32 registers). Returns false to take one row alone.
+inline bool TileUpdateRows(const AttentionArgs& a, const FlashTask& t, int64_t row, int64_t rows,
+                           int64_t j0, int64_t count, int64_t tile, FlashScratch& s,
+                           int64_t* done) {
+#if HWY_TARGET <= HWY_AVX3
+  const hn::ScalableTag<float> df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df)), d = a.head_dim;
+  const int64_t vecs = d % lanes == 0 ? d / lanes : 0;
+  const int64_t group = vecs == 5 ? 4 : (vecs == 8 ? 2 : 0);
+  if (group == 0 || row + group > rows) return false;
+  for (int64_t r = 1; r < group; ++r) {
+    if (std::min(tile, VisibleKeys(a, t, row + r) - j0) != count) return false;
+  }
+  float correction[4];
+  for (int64_t r = 0; r < group; ++r) correction[r] = TileSoftmaxRow(row + r, count, tile, s);
+  const float* vbase = a.v + j0 * a.v_stride + t.kvh * d;
+  const float* p = s.scores.data() + row * tile;
+  float* o = s.out.data() + row * d;
+  if (vecs == 5) {
+    AccumulateValueRows<4, 5>(p, tile, count, vbase, a.v_stride, correction, o, d);
+  } else {
+    AccumulateValueRows<2, 8>(p, tile, count, vbase, a.v_stride, correction, o, d);
+  }
+  *done = group;
+  return true;
+#else
+  (void)a, (void)t, (void)row, (void)rows, (void)j0, (void)count, (void)tile, (void)s, (void)done;
+  return false;
+#endif
+}
+
+// Online softmax update of one row with keys [j0, j0 + count): rescales its accumulators by
+// e^(old max − new max) and adds Σ p_j · v_j.
+inline void TileUpdateRow(const AttentionArgs& a, const FlashTask& t, int64_t row, int64_t j0,
+                          int64_t count, int64_t tile, FlashScratch& s) {
+  const hn::ScalableTag<float> df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df)), d = a.head_dim;
+  const float correction = TileSoftmaxRow(row, count, tile, s);
+  const float* p = s.scores.data() + row * tile;
   float* o = s.out.data() + row * d;
   const float* vbase = a.v + j0 * a.v_stride + t.kvh * d;
+  // As many vectors per pass as the row has (up to 8): a pass of one vector alone would be
+  // bound by the FMA latency, not its throughput (the vision tower's head_dim 80 is 5 vectors).
   int64_t c = 0;
   for (; c + 8 * lanes <= d; c += 8 * lanes) {
     AccumulateValues<8>(p, count, vbase + c, a.v_stride, correction, o + c);
   }
-  for (; c + 4 * lanes <= d; c += 4 * lanes) {
-    AccumulateValues<4>(p, count, vbase + c, a.v_stride, correction, o + c);
+  switch ((d - c) / lanes) {
+    case 7:
+    case 6:
+    case 5:
+      AccumulateValues<5>(p, count, vbase + c, a.v_stride, correction, o + c);
+      c += 5 * lanes;
+      break;
+    case 4:
+      AccumulateValues<4>(p, count, vbase + c, a.v_stride, correction, o + c);
+      c += 4 * lanes;
+      break;
+    default:
+      break;
+  }
+  for (; c + 2 * lanes <= d; c += 2 * lanes) {
+    AccumulateValues<2>(p, count, vbase + c, a.v_stride, correction, o + c);
   }
   for (; c + lanes <= d; c += lanes) {
     AccumulateValues<1>(p, count, vbase + c, a.v_stride, correction, o + c);
@@ -201,9 +289,13 @@ inline void FlashAttentionTask(const AttentionArgs& a, const FlashTask& t, const
   for (int64_t j0 = 0; j0 < keys; j0 += tile) {
     s.kt = kt_all + (t.kvh * tiles + j0 / tile) * d * tile;
     TileScores(a, t, rows, tile, s);
-    for (int64_t row = 0; row < rows; ++row) {
+    for (int64_t row = 0; row < rows;) {
       const int64_t count = std::min(tile, VisibleKeys(a, t, row) - j0);
-      if (count > 0) TileUpdateRow(a, t, row, j0, count, tile, s);
+      int64_t done = 1;
+      if (count > 0 && !TileUpdateRows(a, t, row, rows, j0, count, tile, s, &done)) {
+        TileUpdateRow(a, t, row, j0, count, tile, s);
+      }
+      row += done;
     }
   }
   for (int64_t row = 0; row < rows; ++row) {
