@@ -192,7 +192,8 @@ def mtmd(size, m):
     return {"ms": statistics.median(ms), "tokens": sorted(tokens), "rss": rss}
 
 q = {(s, p): json.load(open(f"{out}/q-{s}-{p}.json")) for s in sizes for p in precisions}
-qrss = {k: rss_mib(f"{out}/q-{k[0]}-{k[1]}.time") for k in q}
+# qwenvl's own peak RSS, taken before its streaming-read buffer (which /usr/bin/time would count).
+qrss = {k: q[k]["peak_rss_mib"] for k in q}
 lb = {p: llama_bench(p) for p in precisions}
 mt = {(s, m): mtmd(s, m) for s in sizes for m in mmproj_types}
 
@@ -231,7 +232,11 @@ for s in sizes:
     qp = q[(s, precisions[0])]["image"]["patches"]
     print(f"- llama-mtmd-cli {s}: {enc}; image tokens {sorted(set(sum(toks.values(), [])))}, "
           f"qwenvl {qp} patches = {qp // 4} tokens")
-print("- peak RSS: whole processes (/usr/bin/time -v); qwenvl bench holds text and vision weights, "
+sr = [q[k].get("stream_read_gb_per_s", 0) for k in q]
+print(f"- streaming read in qwenvl bench ({j0['threads']} threads, 1 GiB, best of 3 per run): "
+      f"{min(sr):.1f}-{max(sr):.1f} GB/s")
+print("- peak RSS: llama.cpp whole processes (/usr/bin/time -v), qwenvl its own getrusage peak before the "
+      "streaming read; qwenvl bench holds text and vision weights, "
       "llama-bench the text GGUF only (mmap), llama-mtmd-cli the mmproj and the smallest text GGUF.")
 PY
 echo "- machine streaming read: $stream"

@@ -28,7 +28,9 @@ function(qwenvl_tests folder)
     QWENVL_BINARY_DIR="${PROJECT_BINARY_DIR}"
     QWENVL_DEMO_MODEL_DIR="${QWENVL_DEMO_MODEL_DIR}"
     QWENVL_DATA_DIR="${PROJECT_SOURCE_DIR}/data")
-  add_dependencies(qwenvl_${folder}_test demo_model)
+  if(TARGET demo_model)
+    add_dependencies(qwenvl_${folder}_test demo_model)
+  endif()
   gtest_discover_tests(qwenvl_${folder}_test WORKING_DIRECTORY ${PROJECT_BINARY_DIR}
     DISCOVERY_TIMEOUT 60 PROPERTIES LABELS ${folder})
 endfunction()

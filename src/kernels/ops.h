@@ -71,6 +71,10 @@ void Attention(const AttentionArgs& args, ThreadPool& pool);
 // threads. Throws Error(kUnsupported) for other types. Used at load time, not per token.
 QuantizedMatrix Quantize(const WeightView& w, WeightType to, ThreadPool& pool);
 
+// Σ x[i], read once with vector loads split over the pool: a streaming read that measures the
+// memory bandwidth decode can hope for (qwenvl bench). The summation order depends on the threads.
+float StreamRead(const float* x, int64_t n, ThreadPool& pool);
+
 // Converts n elements of a stored row to float32 (embedding lookups, bias and norm loading).
 void ConvertRow(const void* src, WeightType type, int64_t n, float* dst);
 // Converts row `row` of w (any type, quantized included) to float32.
