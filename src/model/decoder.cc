@@ -68,7 +68,7 @@ Decoder::Decoder(const io::ModelFolder& folder, const BindOptions& options)
   // §11.1: the 3B checkpoint has no lm_head.weight; the head reads the embedding matrix. When
   // quantized, the head gets its own copy and the lookup keeps reading the stored rows.
   if (folder.report.lm_head_tied) {
-    lm_head_ = MakeLinear(embed_, options);
+    lm_head_ = MakeLinear(embed_, options, /*from_mapping=*/true);
     if (lm_head_.resident != nullptr) {
       ReleaseMappedPages(embed_);
       embed_ = lm_head_.weight;  // the same bytes: lookups read the resident copy

@@ -63,25 +63,70 @@ int64_t WeightBytes(const kernels::WeightView& w) {
 }
 
 namespace {
-// memcpy split over the pool in 1 MiB pieces: the page faults of the fresh pages dominate.
-void CopyParallel(void* dst, const void* src, size_t bytes, ThreadPool* pool) {
-  constexpr size_t kPiece = size_t{1} << 20;
-  const auto pieces = static_cast<int64_t>((bytes + kPiece - 1) / kPiece);
-  auto copy = [&](int64_t i, int) {
-    const size_t off = static_cast<size_t>(i) * kPiece;
-    std::memcpy(static_cast<char*>(dst) + off, static_cast<const char*>(src) + off,
-                std::min(kPiece, bytes - off));
-  };
-  if (pool == nullptr) {
-    for (int64_t i = 0; i < pieces; ++i) copy(i, 0);
-  } else {
-    pool->Run(pieces, copy);
+
+// Rows [r0, r0 + rows) of a stored (not quantized) matrix.
+kernels::WeightView RowBlock(const kernels::WeightView& w, int64_t r0, int64_t rows) {
+  const int64_t row_bytes = WeightBytes(w) / std::max<int64_t>(1, w.rows);
+  return {static_cast<const uint8_t*>(w.data) + r0 * row_bytes, w.type, rows, w.cols};
+}
+
+int64_t BlockRows(const kernels::WeightView& w, int64_t block_bytes) {
+  const int64_t row_bytes = WeightBytes(w) / std::max<int64_t>(1, w.rows);
+  return std::max<int64_t>(1, block_bytes / std::max<int64_t>(1, row_bytes));
+}
+
+// dst = w's bytes, copied over the pool in row blocks; with from_mapping each block's file pages
+// are released once copied.
+void CopyInBlocks(void* dst, const kernels::WeightView& w, int64_t block_bytes, bool from_mapping,
+                  ThreadPool& pool) {
+  const int64_t row_bytes = WeightBytes(w) / std::max<int64_t>(1, w.rows);
+  const int64_t block_rows = BlockRows(w, block_bytes);
+  for (int64_t r0 = 0; r0 < w.rows; r0 += block_rows) {
+    const kernels::WeightView block = RowBlock(w, r0, std::min(block_rows, w.rows - r0));
+    const auto bytes = static_cast<size_t>(block.rows * row_bytes);
+    constexpr size_t kPiece = size_t{1} << 20;  // the page faults of the fresh pages dominate
+    const auto pieces = static_cast<int64_t>((bytes + kPiece - 1) / kPiece);
+    char* out = static_cast<char*>(dst) + r0 * row_bytes;
+    const auto* in = static_cast<const char*>(block.data);
+    pool.Run(pieces, [&](int64_t i, int) {
+      const size_t off = static_cast<size_t>(i) * kPiece;
+      std::memcpy(out + off, in + off, std::min(kPiece, bytes - off));
+    });
+    if (from_mapping) ReleaseMappedPages(block);
   }
 }
+
+// Quantizes w in row blocks (each block's rows are independent); with from_mapping each block's
+// file pages are released once quantized.
+kernels::QuantizedMatrix QuantizeInBlocks(const kernels::WeightView& w, kernels::WeightType to,
+                                          int64_t block_bytes, bool from_mapping,
+                                          ThreadPool& pool) {
+  if (!from_mapping) return kernels::Quantize(w, to, pool);
+  kernels::QuantizedMatrix out(to, w.rows, w.cols);
+  const kernels::QuantLayout l = kernels::QuantLayoutOf(to, w.rows, w.cols);
+  const int64_t block_rows = BlockRows(w, block_bytes);
+  for (int64_t r0 = 0; r0 < w.rows; r0 += block_rows) {
+    const kernels::WeightView block = RowBlock(w, r0, std::min(block_rows, w.rows - r0));
+    kernels::QuantizedMatrix part = kernels::Quantize(block, to, pool);
+    const kernels::QuantLayout pl = kernels::QuantLayoutOf(to, block.rows, w.cols);
+    std::memcpy(out.data() + r0 * l.row_bytes, part.data(),
+                static_cast<size_t>(block.rows * l.row_bytes));
+    std::memcpy(out.data() + l.scales_offset + r0 * l.blocks * sizeof(float),
+                part.data() + pl.scales_offset,
+                static_cast<size_t>(block.rows * l.blocks) * sizeof(float));
+    ReleaseMappedPages(block);
+  }
+  return out;
+}
+
 }  // namespace
 
-Linear MakeLinear(const kernels::WeightView& w, const BindOptions& options) {
+Linear MakeLinear(const kernels::WeightView& w, const BindOptions& options, bool from_mapping) {
   Linear l;
+  std::optional<ThreadPool> own_pool;
+  ThreadPool* pool = options.pool;
+  if (pool == nullptr && (options.precision != Precision::kStored || options.resident))
+    pool = &own_pool.emplace();
   if (options.precision == Precision::kStored) {
     l.weight = w;  // a view into the mapping: no copy
     if (options.resident) {
@@ -92,7 +137,7 @@ Linear MakeLinear(const kernels::WeightView& w, const BindOptions& options) {
                                         " bytes for a resident weight matrix");
       }
       ::madvise(p, bytes, MADV_HUGEPAGE);  // advice only: fewer TLB misses while streaming
-      CopyParallel(p, w.data, bytes, options.pool);
+      CopyInBlocks(p, w, options.release_block_bytes, from_mapping, *pool);
       l.resident = std::shared_ptr<const void>(
           p, [bytes](const void* q) { ::munmap(const_cast<void*>(q), bytes); });
       l.weight.data = p;
@@ -102,10 +147,8 @@ Linear MakeLinear(const kernels::WeightView& w, const BindOptions& options) {
 
   const kernels::WeightType to =
       options.precision == Precision::kQ8 ? kernels::WeightType::kQ8 : kernels::WeightType::kQ4;
-  std::optional<ThreadPool> own_pool;
-  ThreadPool* pool = options.pool;
-  if (pool == nullptr) pool = &own_pool.emplace();
-  auto q = std::make_shared<const kernels::QuantizedMatrix>(kernels::Quantize(w, to, *pool));
+  auto q = std::make_shared<const kernels::QuantizedMatrix>(
+      QuantizeInBlocks(w, to, options.release_block_bytes, from_mapping, *pool));
   l.weight = q->view();
   l.quantized = std::move(q);
   return l;
@@ -123,7 +166,7 @@ void ReleaseMappedPages(const kernels::WeightView& w) {
 Linear BindLinear(const io::TensorStore& store, const std::string& name, Bias bias,
                   const BindOptions& options) {
   const kernels::WeightView stored = ViewOf(store.Get(name + ".weight"));
-  Linear l = MakeLinear(stored, options);
+  Linear l = MakeLinear(stored, options, /*from_mapping=*/true);
   if (l.owned()) ReleaseMappedPages(stored);
   if (bias == Bias::kPresent) l.bias = LoadVector(store, name + ".bias");
   return l;

@@ -24,10 +24,14 @@ const char* PrecisionName(Precision p);  // "stored", "q8", "q4"
 // pages released, instead of being read through the file mapping. Decode streams every matrix
 // once per token, and anonymous pages stream faster than page-cache pages (measured on the 3B
 // decoder: see README); loading then reads the file once.
+// release_block_bytes: a matrix read from the file mapping to be quantized or copied is processed
+// in row blocks of about this many stored bytes, each block's file pages released once done, so
+// that loading never holds a whole stored matrix (the 3B's tied head: 622 MB) beside its copy.
 struct BindOptions {
   Precision precision = Precision::kStored;
   ThreadPool* pool = nullptr;
   bool resident = false;
+  int64_t release_block_bytes = int64_t{64} << 20;
 };
 
 // A linear layer y = x · Wᵀ + b (PyTorch layout W [out, in]).
@@ -52,8 +56,11 @@ kernels::WeightView ViewOf(
 // with its scales).
 int64_t WeightBytes(const kernels::WeightView& w);
 
-// A layer over `w` at the requested precision: w itself for kStored, else an owned quantized copy.
-Linear MakeLinear(const kernels::WeightView& w, const BindOptions& options);
+// A layer over `w` at the requested precision: w itself for kStored, else an owned quantized copy
+// (or resident copy). from_mapping: w points into a read-only file mapping, whose pages may then be
+// released block by block as the copy is made (BindOptions::release_block_bytes).
+Linear MakeLinear(const kernels::WeightView& w, const BindOptions& options,
+                  bool from_mapping = false);
 
 // Drops the pages wholly inside w's bytes from this process's resident memory. w must point into
 // a read-only file mapping (the tensor store): a later access re-reads them from the page cache.

@@ -107,7 +107,9 @@ TEST_F(ChunkedPrefillTest, DecodingRequestsStepBetweenThePiecesOfALongPrompt) {
   EXPECT_EQ(t.long_result->tokens, long_sync.tokens);
   EXPECT_EQ(t.long_result->text, long_sync.text);
   // The short request finished while the long prompt was still going in.
-  if (t.long_first_text_at >= 0) EXPECT_LT(t.short_done_at, t.long_first_text_at);
+  if (t.long_first_text_at >= 0) {
+    EXPECT_LT(t.short_done_at, t.long_first_text_at);
+  }
   EXPECT_GE(t.long_result->timings.prefill_ms, 0.0);
 }
 
