@@ -64,49 +64,46 @@ int64_t WeightBytes(const kernels::WeightView& w) {
 
 namespace {
 
-// Rows [r0, r0 + rows) of a stored (not quantized) matrix.
-kernels::WeightView RowBlock(const kernels::WeightView& w, int64_t r0, int64_t rows) {
+// Calls fn(r0, block) for consecutive row blocks of a stored (not quantized) matrix, each about
+// block_bytes of stored bytes; with from_mapping, each block's file pages are released after fn.
+template <class Fn>
+void ForEachRowBlock(const kernels::WeightView& w, int64_t block_bytes, bool from_mapping,
+                     Fn&& fn) {
   const int64_t row_bytes = WeightBytes(w) / std::max<int64_t>(1, w.rows);
-  return {static_cast<const uint8_t*>(w.data) + r0 * row_bytes, w.type, rows, w.cols};
+  const int64_t block_rows = std::max<int64_t>(1, block_bytes / std::max<int64_t>(1, row_bytes));
+  for (int64_t r0 = 0; r0 < w.rows; r0 += block_rows) {
+    const kernels::WeightView block{static_cast<const uint8_t*>(w.data) + r0 * row_bytes, w.type,
+                                    std::min(block_rows, w.rows - r0), w.cols};
+    fn(r0, block);
+    if (from_mapping) ReleaseMappedPages(block);
+  }
 }
 
-int64_t BlockRows(const kernels::WeightView& w, int64_t block_bytes) {
-  const int64_t row_bytes = WeightBytes(w) / std::max<int64_t>(1, w.rows);
-  return std::max<int64_t>(1, block_bytes / std::max<int64_t>(1, row_bytes));
-}
-
-// dst = w's bytes, copied over the pool in row blocks; with from_mapping each block's file pages
-// are released once copied.
+// dst = w's bytes, copied over the pool block by block (the page faults of the fresh pages
+// dominate, so each block is split in 1 MiB pieces over the threads).
 void CopyInBlocks(void* dst, const kernels::WeightView& w, int64_t block_bytes, bool from_mapping,
                   ThreadPool& pool) {
-  const int64_t row_bytes = WeightBytes(w) / std::max<int64_t>(1, w.rows);
-  const int64_t block_rows = BlockRows(w, block_bytes);
-  for (int64_t r0 = 0; r0 < w.rows; r0 += block_rows) {
-    const kernels::WeightView block = RowBlock(w, r0, std::min(block_rows, w.rows - r0));
-    const auto bytes = static_cast<size_t>(block.rows * row_bytes);
-    constexpr size_t kPiece = size_t{1} << 20;  // the page faults of the fresh pages dominate
+  ForEachRowBlock(w, block_bytes, from_mapping, [&](int64_t r0, const kernels::WeightView& block) {
+    const auto bytes = static_cast<size_t>(WeightBytes(block));
+    constexpr size_t kPiece = size_t{1} << 20;
     const auto pieces = static_cast<int64_t>((bytes + kPiece - 1) / kPiece);
-    char* out = static_cast<char*>(dst) + r0 * row_bytes;
+    char* out = static_cast<char*>(dst) + static_cast<size_t>(WeightBytes(w) / w.rows * r0);
     const auto* in = static_cast<const char*>(block.data);
     pool.Run(pieces, [&](int64_t i, int) {
       const size_t off = static_cast<size_t>(i) * kPiece;
       std::memcpy(out + off, in + off, std::min(kPiece, bytes - off));
     });
-    if (from_mapping) ReleaseMappedPages(block);
-  }
+  });
 }
 
-// Quantizes w in row blocks (each block's rows are independent); with from_mapping each block's
-// file pages are released once quantized.
+// Quantizes w block by block (rows are independent) into one matrix.
 kernels::QuantizedMatrix QuantizeInBlocks(const kernels::WeightView& w, kernels::WeightType to,
                                           int64_t block_bytes, bool from_mapping,
                                           ThreadPool& pool) {
   if (!from_mapping) return kernels::Quantize(w, to, pool);
   kernels::QuantizedMatrix out(to, w.rows, w.cols);
   const kernels::QuantLayout l = kernels::QuantLayoutOf(to, w.rows, w.cols);
-  const int64_t block_rows = BlockRows(w, block_bytes);
-  for (int64_t r0 = 0; r0 < w.rows; r0 += block_rows) {
-    const kernels::WeightView block = RowBlock(w, r0, std::min(block_rows, w.rows - r0));
+  ForEachRowBlock(w, block_bytes, from_mapping, [&](int64_t r0, const kernels::WeightView& block) {
     kernels::QuantizedMatrix part = kernels::Quantize(block, to, pool);
     const kernels::QuantLayout pl = kernels::QuantLayoutOf(to, block.rows, w.cols);
     std::memcpy(out.data() + r0 * l.row_bytes, part.data(),
@@ -114,8 +111,7 @@ kernels::QuantizedMatrix QuantizeInBlocks(const kernels::WeightView& w, kernels:
     std::memcpy(out.data() + l.scales_offset + r0 * l.blocks * sizeof(float),
                 part.data() + pl.scales_offset,
                 static_cast<size_t>(block.rows * l.blocks) * sizeof(float));
-    ReleaseMappedPages(block);
-  }
+  });
   return out;
 }
 

@@ -116,9 +116,8 @@ void Generation::BeginPrefill(SequenceState& state, const std::function<void()>&
                                  .videos = {{}, video_grids},
                                  .second_per_grid_ts = spg,
                                  .features = features};
-  // From here on the cache may hold part of the prompt: a failure must not leave it claiming the
-  // old tokens (Prefill and the scheduler reset the state then).
-  state.ids.resize(static_cast<size_t>(reuse_));
+  // The state now claims only the reused prefix (Truncate); once pieces go in, a failure resets it
+  // (ContinuePrefill, AbandonPrefill).
   pending_.emplace(state.sequence.BeginAppend(input, {}, *engine_.pool));
 }
 
