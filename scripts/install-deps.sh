@@ -15,7 +15,9 @@ packages=(
   libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   # server
-  libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
+  # server: HTTP/1.1 on Boost.Beast over Boost.Asio (one event loop, our own sockets and deadlines),
+  # Boost.URL for parsing remote media URLs, OpenSSL for https fetches
+  libboost1.81-dev libboost-url1.81-dev libssl-dev
   # browser tests of the web page (tests/web, driven by Playwright); Node.js below
   chromium
   # reference comparisons in benchmarks (PIL + numpy)

@@ -82,6 +82,15 @@ int64_t Generation::ReusablePrefix(const SequenceState& state) const {
       break;
     }
   }
+  // The part to compute must not start inside a vision block: the model finds a picture by its
+  // <|vision_start|> followed by pads, so a cut at or just after a block's first pad goes
+  // back to before that block's <|vision_start|>. This also covers a cached <|vision_start|> that
+  // the model generated itself, followed in the new prompt by a picture.
+  const io::ModelConfig& config = engine_.model->config();
+  const auto is_pad = [&](int64_t id) {
+    return id == config.image_token_id || id == config.video_token_id;
+  };
+  while (p > 0 && (is_pad(ids_[p]) || ids_[p - 1] == config.vision_start_token_id)) --p;
   return p;
 }
 
