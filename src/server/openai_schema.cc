@@ -1,6 +1,12 @@
 #include "server/openai_schema.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <utility>
 
 #include "server/api_error.h"
 
@@ -15,27 +21,66 @@ const char* TypeName(const json& v) { return v.type_name(); }
   throw BadRequest(param + " must be " + expected + ", got " + TypeName(v), param, "invalid_type");
 }
 
-// Typed readers of optional fields: absent or null leaves `out` untouched.
-template <typename T>
-bool ReadNumber(const json& object, const char* key, const std::string& param, T& out) {
-  auto it = object.find(key);
-  if (it == object.end() || it->is_null()) return false;
-  if constexpr (std::is_integral_v<T>) {
-    if (!it->is_number_integer()) WrongType(param, "an integer", *it);
-  } else {
-    if (!it->is_number()) WrongType(param, "a number", *it);
-  }
-  out = it->get<T>();
-  return true;
-}
+// A video has at least 2 frames (the temporal patch) and at most qwen-vl-utils' FPS_MAX_FRAMES.
+constexpr int64_t kMinFrames = 2;
+constexpr int64_t kMaxFrames = 768;
 
 template <typename T>
-bool ReadNumber(const json& object, const char* key, const std::string& param,
-                std::optional<T>& out) {
-  T value{};
-  if (!ReadNumber(object, key, param, value)) return false;
-  out = value;
-  return true;
+std::string RangeText(T lo, T hi) {
+  return "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+}
+
+std::string RealText(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", v);
+  return text;
+}
+
+// An optional integer field: absent or null gives nullopt. Only a JSON integer literal is an
+// integer (3.5, 3.0, 1e3 and booleans are not), and its exact value is compared with [lo, hi]
+// before it is narrowed to T: nlohmann keeps non-negative integers as uint64 and negative ones as
+// int64, so reading either as T first could wrap (4294967297 as an int is 1).
+template <typename T>
+std::optional<T> ReadInteger(const json& object, const char* key, const std::string& param, T lo,
+                             T hi) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return std::nullopt;
+  const std::string expected = "an integer in " + RangeText(lo, hi);
+  if (!it->is_number_integer()) {
+    throw BadRequest(param + " must be " + expected + ", got " +
+                         (it->is_number() ? it->dump() : std::string(TypeName(*it))),
+                     param, "invalid_type");
+  }
+  const auto in_range = [&](auto v) {
+    return std::cmp_less_equal(lo, v) && std::cmp_less_equal(v, hi);
+  };
+  const bool ok =
+      it->is_number_unsigned() ? in_range(it->get<uint64_t>()) : in_range(it->get<int64_t>());
+  if (!ok) throw BadRequest(param + " must be " + expected + ", got " + it->dump(), param);
+  return it->get<T>();
+}
+
+// An optional number field (integer or not), finite, in [lo, hi], or (lo, hi] when lo_open. The
+// check is made on the double before any narrowing to float, which would be undefined past
+// FLT_MAX.
+std::optional<double> ReadReal(const json& object, const char* key, const std::string& param,
+                               double lo, double hi, bool lo_open = false) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return std::nullopt;
+  const std::string range = (lo_open ? "(" : "[") + RealText(lo) + ", " + RealText(hi) + "]";
+  if (!it->is_number()) WrongType(param, ("a number in " + range).c_str(), *it);
+  const double v = it->get<double>();
+  if (!std::isfinite(v) || (lo_open ? v <= lo : v < lo) || v > hi) {
+    throw BadRequest(param + " must be a number in " + range + ", got " + it->dump(), param);
+  }
+  return v;
+}
+
+std::optional<float> ReadFloat(const json& object, const char* key, const std::string& param,
+                               double lo, double hi, bool lo_open = false) {
+  const auto v = ReadReal(object, key, param, lo, hi, lo_open);
+  if (!v) return std::nullopt;
+  return static_cast<float>(*v);
 }
 
 bool ReadBool(const json& object, const char* key, bool& out) {
@@ -46,49 +91,50 @@ bool ReadBool(const json& object, const char* key, bool& out) {
   return true;
 }
 
+// An absent field leaves `out` as it was, so that the keys on a part and those inside its url
+// object combine.
 template <typename T>
-void CheckRange(T value, T lo, T hi, const std::string& param) {
-  if (value < lo || value > hi) {
-    throw BadRequest(param + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                         "], got " + std::to_string(value),
-                     param);
-  }
+void Assign(std::optional<T> value, std::optional<T>& out) {
+  if (value) out = value;
 }
 
 // qwen-vl-utils / LMDeploy preprocessing keys, read from `object` (the part or its url object).
 void ReadMediaOptions(const json& object, const std::string& param, const SchemaOptions& options,
                       Media& media) {
   const int64_t max_px = options.max_image_pixels;
-  if (ReadNumber(object, "min_pixels", param + ".min_pixels", media.min_pixels)) {
-    CheckRange<int64_t>(*media.min_pixels, 1, max_px, param + ".min_pixels");
-  }
-  if (ReadNumber(object, "max_pixels", param + ".max_pixels", media.max_pixels)) {
-    CheckRange<int64_t>(*media.max_pixels, 1, max_px, param + ".max_pixels");
-  }
+  Assign(ReadInteger<int64_t>(object, "min_pixels", param + ".min_pixels", 1, max_px),
+         media.min_pixels);
+  Assign(ReadInteger<int64_t>(object, "max_pixels", param + ".max_pixels", 1, max_px),
+         media.max_pixels);
   if (media.min_pixels && media.max_pixels && *media.min_pixels > *media.max_pixels) {
     throw BadRequest(param + ".min_pixels is larger than max_pixels", param + ".min_pixels");
   }
-  if (ReadNumber(object, "resized_height", param + ".resized_height", media.resized_height)) {
-    CheckRange<int64_t>(*media.resized_height, 1, 32768, param + ".resized_height");
-  }
-  if (ReadNumber(object, "resized_width", param + ".resized_width", media.resized_width)) {
-    CheckRange<int64_t>(*media.resized_width, 1, 32768, param + ".resized_width");
-  }
+  Assign(ReadInteger<int64_t>(object, "resized_height", param + ".resized_height", 1, 32768),
+         media.resized_height);
+  Assign(ReadInteger<int64_t>(object, "resized_width", param + ".resized_width", 1, 32768),
+         media.resized_width);
   if (media.resized_height && media.resized_width &&
       *media.resized_height * *media.resized_width > max_px) {
     throw BadRequest(param + ": resized_height x resized_width exceeds the image pixel budget of " +
                          std::to_string(max_px),
                      param + ".resized_height", "image_too_large");
   }
-  if (ReadNumber(object, "fps", param + ".fps", media.fps)) {
-    CheckRange<double>(*media.fps, 1e-3, 240.0, param + ".fps");
+  Assign(ReadReal(object, "fps", param + ".fps", 1e-3, 240.0), media.fps);
+  Assign(ReadInteger<int64_t>(object, "nframes", param + ".nframes", kMinFrames, kMaxFrames),
+         media.nframes);
+  Assign(ReadInteger<int64_t>(object, "min_frames", param + ".min_frames", kMinFrames, kMaxFrames),
+         media.min_frames);
+  Assign(ReadInteger<int64_t>(object, "max_frames", param + ".max_frames", kMinFrames, kMaxFrames),
+         media.max_frames);
+  if (media.min_frames && media.max_frames && *media.min_frames > *media.max_frames) {
+    throw BadRequest(param + ".min_frames is larger than max_frames", param + ".min_frames");
   }
-  if (ReadNumber(object, "nframes", param + ".nframes", media.nframes)) {
-    CheckRange<int64_t>(*media.nframes, 2, 768, param + ".nframes");
-  }
-  ReadNumber(object, "min_frames", param + ".min_frames", media.min_frames);
-  ReadNumber(object, "max_frames", param + ".max_frames", media.max_frames);
-  ReadNumber(object, "total_pixels", param + ".total_pixels", media.total_pixels);
+  // Past every frame at the image budget a larger total changes nothing.
+  const int64_t max_total = max_px > std::numeric_limits<int64_t>::max() / kMaxFrames
+                                ? std::numeric_limits<int64_t>::max()
+                                : max_px * kMaxFrames;
+  Assign(ReadInteger<int64_t>(object, "total_pixels", param + ".total_pixels", 1, max_total),
+         media.total_pixels);
 }
 
 // The URL of an image_url / video_url part: a string or {"url": string, ...}.
@@ -114,8 +160,10 @@ ContentPart ParseMediaPart(const json& part, const std::string& type, const std:
   ReadMediaOptions(part, param, options, cp.media);
   if (value->is_object()) ReadMediaOptions(*value, field, options, cp.media);
   if (type == "video" && value->is_array()) {
-    if (value->size() < 2 || value->size() > 768) {
-      throw BadRequest(field + " must list 2 to 768 frames, got " + std::to_string(value->size()),
+    if (std::cmp_less(value->size(), kMinFrames) || std::cmp_greater(value->size(), kMaxFrames)) {
+      throw BadRequest(field + " must list " + std::to_string(kMinFrames) + " to " +
+                           std::to_string(kMaxFrames) + " frames, got " +
+                           std::to_string(value->size()),
                        field);
     }
     for (size_t i = 0; i < value->size(); ++i) {
@@ -219,29 +267,34 @@ void ParseStop(const json& body, SamplingParams& sampling) {
 }
 
 void ParseSampling(const json& body, const SchemaOptions& options, SamplingParams& s) {
-  int64_t max_tokens = 0;
-  if (ReadNumber(body, "max_completion_tokens", "max_completion_tokens", max_tokens) ||
-      ReadNumber(body, "max_tokens", "max_tokens", max_tokens)) {
-    CheckRange<int64_t>(max_tokens, 1, options.context_length, "max_tokens");
-    s.max_new_tokens = max_tokens;
+  // max_completion_tokens replaces max_tokens in the OpenAI API; when both are sent it wins, and
+  // both must be valid.
+  const auto max_completion_tokens = ReadInteger<int64_t>(
+      body, "max_completion_tokens", "max_completion_tokens", 1, options.context_length);
+  const auto max_tokens =
+      ReadInteger<int64_t>(body, "max_tokens", "max_tokens", 1, options.context_length);
+  if (max_completion_tokens || max_tokens) {
+    s.max_new_tokens = max_completion_tokens ? *max_completion_tokens : *max_tokens;
   }
-  if (ReadNumber(body, "temperature", "temperature", s.temperature)) {
-    CheckRange<float>(*s.temperature, 0.0f, 2.0f, "temperature");
+  Assign(ReadFloat(body, "temperature", "temperature", 0.0, 2.0), s.temperature);
+  // The sampler refuses top_p 0: it would keep no token at all.
+  Assign(ReadFloat(body, "top_p", "top_p", 0.0, 1.0, /*lo_open=*/true), s.top_p);
+  // -1 (vLLM's spelling) and 0 both turn top-k off; the sampler knows only 0.
+  if (const auto top_k = ReadInteger<int>(body, "top_k", "top_k", -1, 1 << 20)) {
+    s.top_k = std::max(*top_k, 0);
   }
-  if (ReadNumber(body, "top_p", "top_p", s.top_p)) CheckRange<float>(*s.top_p, 0.0f, 1.0f, "top_p");
-  if (ReadNumber(body, "top_k", "top_k", s.top_k)) CheckRange<int>(*s.top_k, -1, 1 << 20, "top_k");
-  if (ReadNumber(body, "min_p", "min_p", s.min_p)) CheckRange<float>(*s.min_p, 0.0f, 1.0f, "min_p");
-  if (ReadNumber(body, "repetition_penalty", "repetition_penalty", s.repetition_penalty)) {
-    CheckRange<float>(*s.repetition_penalty, 0.01f, 10.0f, "repetition_penalty");
+  Assign(ReadFloat(body, "min_p", "min_p", 0.0, 1.0), s.min_p);
+  Assign(ReadFloat(body, "repetition_penalty", "repetition_penalty", 0.01, 10.0),
+         s.repetition_penalty);
+  if (const auto v = ReadFloat(body, "presence_penalty", "presence_penalty", -2.0, 2.0)) {
+    s.presence_penalty = *v;
   }
-  if (ReadNumber(body, "presence_penalty", "presence_penalty", s.presence_penalty)) {
-    CheckRange<float>(s.presence_penalty, -2.0f, 2.0f, "presence_penalty");
+  if (const auto v = ReadFloat(body, "frequency_penalty", "frequency_penalty", -2.0, 2.0)) {
+    s.frequency_penalty = *v;
   }
-  if (ReadNumber(body, "frequency_penalty", "frequency_penalty", s.frequency_penalty)) {
-    CheckRange<float>(s.frequency_penalty, -2.0f, 2.0f, "frequency_penalty");
-  }
-  int64_t seed = 0;
-  if (ReadNumber(body, "seed", "seed", seed)) s.seed = static_cast<uint64_t>(seed);
+  // The sampler's seed is a uint64; a negative seed would alias a large one.
+  Assign(ReadInteger<uint64_t>(body, "seed", "seed", 0, std::numeric_limits<uint64_t>::max()),
+         s.seed);
   ParseStop(body, s);
 }
 
@@ -256,9 +309,11 @@ void ParseTopLevel(const json& body, const SchemaOptions& options, ChatRequest& 
                      "model", "model_not_found");
     }
   }
-  int64_t n = 1;
-  if (ReadNumber(body, "n", "n", n) && n != 1) {
-    throw BadRequest("only n=1 is supported, got n=" + std::to_string(n), "n", "unsupported_value");
+  if (auto n = body.find("n"); n != body.end() && !n->is_null()) {
+    if (!n->is_number_integer()) WrongType("n", "an integer", *n);
+    if (*n != 1) {
+      throw BadRequest("only n=1 is supported, got n=" + n->dump(), "n", "unsupported_value");
+    }
   }
   ReadBool(body, "stream", out.stream);
   if (auto so = body.find("stream_options"); so != body.end() && !so->is_null()) {

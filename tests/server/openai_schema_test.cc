@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "server/api_error.h"
 
@@ -220,6 +221,124 @@ TEST(OpenAiSchema, EveryErrorCase) {
     EXPECT_TRUE(j["error"]["type"].is_string()) << c.name;
     EXPECT_TRUE(j["error"].contains("param") && j["error"].contains("code")) << c.name;
   }
+}
+
+struct RangeCase {
+  std::string body;
+  std::string param;
+  std::string range;  // as the message states it
+};
+
+// Every value here is outside its field's range or of the wrong kind; none may be narrowed into
+// range (4294967297 as an int is 1, 2^64 - 1 as an int64 is -1, -1 as a uint64 is 2^64 - 1).
+TEST(OpenAiSchema, NumbersOutOfRangeAreRejectedNotWrapped) {
+  const auto image = [](const std::string& keys) {
+    return WithUser(R"([{"type":"image","image":"data:i;base64,AA",)" + keys + "}]");
+  };
+  const auto video = [](const std::string& keys) {
+    return WithUser(R"([{"type":"video","video":"data:v;base64,AA",)" + keys + "}]");
+  };
+  const auto sampling = [](const std::string& field) { return WithUser("\"x\"", "," + field); };
+  const std::string part = "messages[0].content[0].";
+  const std::vector<RangeCase> cases = {
+      {sampling(R"("top_k":4294967297)"), "top_k", "[-1, 1048576]"},
+      {sampling(R"("top_k":4294967295)"), "top_k", "[-1, 1048576]"},
+      {sampling(R"("top_k":-4294967295)"), "top_k", "[-1, 1048576]"},
+      {sampling(R"("top_k":1048577)"), "top_k", "[-1, 1048576]"},
+      {sampling(R"("top_k":2.5)"), "top_k", "[-1, 1048576]"},
+      {sampling(R"("top_k":true)"), "top_k", "[-1, 1048576]"},
+      {sampling(R"("max_tokens":18446744073709551615)"), "max_tokens", "[1, 1000]"},
+      {sampling(R"("max_tokens":18446744073709551616)"), "max_tokens", "[1, 1000]"},
+      {sampling(R"("max_tokens":true)"), "max_tokens", "[1, 1000]"},
+      {sampling(R"("max_tokens":3.0)"), "max_tokens", "[1, 1000]"},
+      {sampling(R"("max_completion_tokens":-1)"), "max_completion_tokens", "[1, 1000]"},
+      {sampling(R"("max_completion_tokens":5,"max_tokens":0)"), "max_tokens", "[1, 1000]"},
+      {sampling(R"("seed":-1)"), "seed", "[0, 18446744073709551615]"},
+      {sampling(R"("seed":18446744073709551616)"), "seed", "[0, 18446744073709551615]"},
+      {sampling(R"("temperature":1e300)"), "temperature", "[0, 2]"},
+      {sampling(R"("temperature":-0.5)"), "temperature", "[0, 2]"},
+      {sampling(R"("temperature":false)"), "temperature", "[0, 2]"},
+      {sampling(R"("top_p":0)"), "top_p", "(0, 1]"},
+      {sampling(R"("top_p":-1e300)"), "top_p", "(0, 1]"},
+      {sampling(R"("min_p":1.5)"), "min_p", "[0, 1]"},
+      {sampling(R"("repetition_penalty":0)"), "repetition_penalty", "[0.01, 10]"},
+      {sampling(R"("repetition_penalty":1e39)"), "repetition_penalty", "[0.01, 10]"},
+      {sampling(R"("presence_penalty":-1e39)"), "presence_penalty", "[-2, 2]"},
+      {sampling(R"("frequency_penalty":18446744073709551615)"), "frequency_penalty", "[-2, 2]"},
+      {image(R"("min_pixels":18446744073709551615)"), part + "min_pixels", "[1, 1000000]"},
+      {image(R"("max_pixels":-18446744073709551615)"), part + "max_pixels", "[1, 1000000]"},
+      {image(R"("max_pixels":1000.5)"), part + "max_pixels", "[1, 1000000]"},
+      {image(R"("resized_height":4294967297,"resized_width":1)"), part + "resized_height",
+       "[1, 32768]"},
+      {image(R"("resized_width":0)"), part + "resized_width", "[1, 32768]"},
+      {video(R"("fps":0)"), part + "fps", "[0.001, 240]"},
+      {video(R"("fps":1e308)"), part + "fps", "[0.001, 240]"},
+      {video(R"("nframes":4294967298)"), part + "nframes", "[2, 768]"},
+      {video(R"("min_frames":4294967297)"), part + "min_frames", "[2, 768]"},
+      {video(R"("min_frames":1)"), part + "min_frames", "[2, 768]"},
+      {video(R"("max_frames":-4294967295)"), part + "max_frames", "[2, 768]"},
+      {video(R"("max_frames":true)"), part + "max_frames", "[2, 768]"},
+      {video(R"("total_pixels":0)"), part + "total_pixels", "[1, 768000000]"},
+      {video(R"("total_pixels":768000001)"), part + "total_pixels", "[1, 768000000]"},
+      {WithUser(R"([{"type":"video_url","video_url":{"url":"data:v;base64,AA",)"
+                R"("nframes":18446744073709551615}}])"),
+       part + "video_url.nframes", "[2, 768]"},
+  };
+  for (const auto& c : cases) {
+    const ApiError e = ErrorOf(c.body);
+    EXPECT_EQ(e.status(), 400) << c.body << ": " << e.what();
+    EXPECT_EQ(e.param(), c.param) << c.body << ": " << e.what();
+    EXPECT_NE(std::string(e.what()).find(c.range), std::string::npos)
+        << c.body << ": the message should state the range " << c.range << ": " << e.what();
+  }
+}
+
+TEST(OpenAiSchema, NumbersAtTheEdgesOfTheirRanges) {
+  auto chat = ParseChatRequest(
+      WithUser("\"x\"", R"(,"top_k":1048576,"seed":18446744073709551615,"max_tokens":1000,)"
+                        R"("temperature":2,"top_p":1,"min_p":0,"repetition_penalty":0.01,)"
+                        R"("presence_penalty":-2,"frequency_penalty":2)"),
+      Options());
+  const auto& s = chat.request.sampling;
+  EXPECT_EQ(*s.top_k, 1 << 20);
+  EXPECT_EQ(*s.seed, std::numeric_limits<uint64_t>::max());
+  EXPECT_EQ(s.max_new_tokens, 1000);
+  EXPECT_FLOAT_EQ(*s.temperature, 2.0f);
+  EXPECT_FLOAT_EQ(*s.top_p, 1.0f);
+  EXPECT_FLOAT_EQ(*s.min_p, 0.0f);
+  EXPECT_FLOAT_EQ(*s.repetition_penalty, 0.01f);
+  EXPECT_FLOAT_EQ(s.presence_penalty, -2.0f);
+  EXPECT_FLOAT_EQ(s.frequency_penalty, 2.0f);
+
+  // -1 turns top-k off as 0 does: the sampler takes only 0 for that.
+  EXPECT_EQ(
+      *ParseChatRequest(WithUser("\"x\"", R"(,"top_k":-1)"), Options()).request.sampling.top_k, 0);
+  // max_completion_tokens wins over max_tokens.
+  EXPECT_EQ(
+      ParseChatRequest(WithUser("\"x\"", R"(,"max_completion_tokens":7,"max_tokens":9)"), Options())
+          .request.sampling.max_new_tokens,
+      7);
+
+  chat = ParseChatRequest(
+      WithUser(R"([{"type":"video","video":"data:v;base64,AA","nframes":768,"min_frames":2,)"
+               R"("max_frames":768,"total_pixels":768000000,"fps":240,"min_pixels":1,)"
+               R"("max_pixels":1000000,"resized_height":1000,"resized_width":1000}])"),
+      Options());
+  const auto& m = chat.request.messages[0].content[0].media;
+  EXPECT_EQ(*m.nframes, 768);
+  EXPECT_EQ(*m.min_frames, 2);
+  EXPECT_EQ(*m.max_frames, 768);
+  EXPECT_EQ(*m.total_pixels, 768000000);
+  EXPECT_DOUBLE_EQ(*m.fps, 240.0);
+  EXPECT_EQ(*m.min_pixels, 1);
+  EXPECT_EQ(*m.max_pixels, 1000000);
+  EXPECT_EQ(*m.resized_height, 1000);
+
+  EXPECT_EQ(ErrorOf(WithUser(R"([{"type":"video","video":"data:v;base64,AA","min_frames":8,)"
+                             R"("max_frames":4}])"))
+                .param(),
+            "messages[0].content[0].min_frames");
+  EXPECT_EQ(ErrorOf(WithUser("\"x\"", R"(,"n":18446744073709551615)")).code(), "unsupported_value");
 }
 
 TEST(OpenAiSchema, DecodeBase64) {
