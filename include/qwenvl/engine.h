@@ -29,6 +29,14 @@ struct EngineOptions {
   // of reading them through the file mapping: decode streams them faster; load reads the file.
   bool resident_weights = true;
   int64_t max_decoded_image_pixels = 178956970;  // refuse larger images before decoding (bombs)
+  // Decoded pixels one picture or video may hold at once while it is prepared (its full-size frame
+  // and its resized frames as 8-bit RGB), computed from the file headers before anything is
+  // decoded; with the same headers the request's vision tokens are checked against
+  // context_length. 384 MiB admits a 100-megapixel photo (300 MB decoded) with the largest resize
+  // the model takes (12845056 pixels, 38.5 MB), while a few kilobytes of crafted PNG can no longer
+  // make one request hold gigabytes. 0: no bound. A request refused by these checks fails before
+  // any decode: Generate throws; Submit calls its DoneCallback with the Error before returning.
+  int64_t max_media_pixel_bytes = int64_t{384} << 20;
   // Scheduling of Submit(): sequences decoded together, and requests allowed to wait beyond them.
   int max_parallel = 4;
   int max_queued = 64;
@@ -129,6 +137,9 @@ class RequestHandle {
  public:
   virtual ~RequestHandle() = default;
   virtual void Cancel() = 0;
+  // True while the request waits in the queue, before the scheduler has started it (a draining
+  // server answers such requests at once instead of waiting for them).
+  virtual bool queued() const { return false; }
 };
 // Called once when a submitted request ends: exactly one of result and error is non-null.
 using DoneCallback = std::function<void(const Result* result, const Error* error)>;

@@ -14,8 +14,10 @@ struct Scheduler::Job : RequestHandle {
   StreamCallback on_text;
   DoneCallback on_done;
   std::atomic<bool> cancelled{false};
+  std::atomic<bool> waiting{true};  // in queue_, not yet admitted
   std::unique_ptr<Generation> generation;
   void Cancel() override { cancelled = true; }
+  bool queued() const override { return waiting; }
   // Reports the end once, then drops the callbacks and the generation: the generation's text
   // callback holds this job, and a caller's callbacks usually hold the caller's state, which holds
   // this handle; kept, these cycles would leak every finished request.
@@ -101,6 +103,7 @@ bool Scheduler::Admit(std::shared_ptr<Job> job) {
     if (!slot->state)
       slot->state = std::make_unique<SequenceState>(*engine_.model, engine_.options.context_length);
     slot->job = job;
+    job->waiting = false;
     slot->last_used = ++clock_;
     ++active_;
     job->generation = std::move(g);

@@ -1,88 +1,112 @@
-// Requests run on the backend's threads; an HTTP thread waits on a Generation for text or the end.
-// A streamed request only commits to "200 OK" once its first text arrived (or it ended), so that
-// errors found while preparing the prompt (a bad picture, a prompt over the context) still get
-// their 4xx status and JSON body.
+// A request runs on the backend's threads; its coroutine on the event loop sleeps on a timer that
+// the backend's callbacks cut short. A streamed request only commits to "200 OK" once its first
+// text arrived (or it ended), so that errors found while preparing the prompt (a bad picture, a
+// prompt over the context) still get their 4xx status and JSON body.
 #include "server/chat_handler.h"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
-#include <condition_variable>
 #include <optional>
 
 #include "server/api_error.h"
-#include "server/peer_probe.h"
+#include "server/openai_response.h"
 #include "server/sse.h"
 
 namespace qwenvl::server {
-namespace {
 
+namespace net = boost::asio;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
-struct Generation {
+// How a drain ended a request before the backend did.
+enum class Ending { kNone, kRefused, kAborted };
+
+struct ChatRequestState {
+  // Written by the backend's callbacks, read by the coroutine.
   std::mutex mu;
-  std::condition_variable cv;
   std::string pending;  // text streamed by the backend, not yet sent
   bool first_text = false;
   bool done = false;
   std::optional<Result> result;
   std::optional<Error> error;
   std::atomic<bool> cancelled{false};
-  std::shared_ptr<RequestHandle> handle;
-  std::shared_ptr<TempFiles> temp_files;
+  std::shared_ptr<TempFiles> temp_files;  // the engine may read frame files until it is done
   Clock::time_point submitted = Clock::now();
+  // Set before Submit and never changed: safe to read from the callbacks.
+  std::shared_ptr<LoopLink> loop;
+  std::weak_ptr<net::steady_timer> timer;
+  // Event-loop thread only.
+  std::shared_ptr<RequestHandle> handle;
+  Ending ending = Ending::kNone;
 
+  void Wake() {
+    loop->Post([t = timer] {
+      if (auto timer = t.lock()) timer->cancel();
+    });
+  }
   void Cancel() {
     cancelled = true;
     if (handle) handle->Cancel();
   }
 };
 
+namespace {
+
+constexpr auto kNoThrow = net::as_tuple(net::use_awaitable);
+// How often a waiting request looks at its client's socket when nothing else wakes it.
+constexpr auto kPeerCheck = std::chrono::milliseconds(500);
+
 double SecondsSince(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-void WriteApiError(httplib::Response& res, const ApiError& e) {
-  res.status = e.status();
-  res.set_content(e.ToJson().dump(), "application/json");
+ApiError ShuttingDown() {
+  return ApiError(503, "the server is shutting down; retry on another instance", "",
+                  "server_shutting_down", "server_error");
 }
 
 // Submits and wires the callbacks; throws ApiError when the backend refuses.
-std::shared_ptr<Generation> Start(ChatRequest chat, ChatContext& ctx) {
-  auto gen = std::make_shared<Generation>();
-  gen->temp_files = std::move(chat.temp_files);
+std::shared_ptr<ChatRequestState> Start(ChatRequest chat, ChatContext& ctx,
+                                        const std::shared_ptr<net::steady_timer>& timer) {
+  auto state = std::make_shared<ChatRequestState>();
+  state->temp_files = std::move(chat.temp_files);
+  state->loop = ctx.loop;
+  state->timer = timer;
   Metrics& metrics = ctx.metrics;
-  auto on_text = [gen, &metrics](std::string_view text) {
-    std::lock_guard lock(gen->mu);
-    if (!gen->first_text) {
-      gen->first_text = true;
-      metrics.FirstToken(SecondsSince(gen->submitted));
+  auto on_text = [state, &metrics](std::string_view text) {
+    {
+      std::lock_guard lock(state->mu);
+      if (!state->first_text) {
+        state->first_text = true;
+        metrics.FirstToken(SecondsSince(state->submitted));
+      }
+      state->pending.append(text);
     }
-    gen->pending.append(text);
-    gen->cv.notify_all();
-    return !gen->cancelled.load();
+    state->Wake();
+    return !state->cancelled.load();
   };
-  auto on_done = [gen, &metrics, &ctx](const Result* result, const Error* error) {
-    std::lock_guard lock(gen->mu);
-    const bool cancelled = result && result->finish_reason == FinishReason::kCancelled;
-    metrics.Finished(gen->first_text, SecondsSince(gen->submitted),
-                     result ? result->prompt_tokens : 0, result ? result->completion_tokens : 0,
-                     cancelled);
-    if (result) gen->result = *result;
-    if (error) gen->error = *error;
-    if (!result && !error) gen->error = Error(ErrorCode::kInternal, "request ended without result");
-    gen->done = true;
-    gen->temp_files.reset();
-    if (gen->handle) {  // null when Submit has not returned yet: Start then skips the insertion
-      std::lock_guard running_lock(ctx.mu);
-      ctx.running.erase(gen->handle);
+  auto on_done = [state, &metrics](const Result* result, const Error* error) {
+    {
+      std::lock_guard lock(state->mu);
+      const bool cancelled = result && result->finish_reason == FinishReason::kCancelled;
+      metrics.Finished(state->first_text, SecondsSince(state->submitted),
+                       result ? result->prompt_tokens : 0, result ? result->completion_tokens : 0,
+                       cancelled);
+      if (result) state->result = *result;
+      if (error) state->error = *error;
+      if (!result && !error)
+        state->error = Error(ErrorCode::kInternal, "request ended without result");
+      state->done = true;
+      state->temp_files.reset();
     }
-    gen->cv.notify_all();
+    state->Wake();
   };
   metrics.Submitted();
-  std::shared_ptr<RequestHandle> handle;
   try {
-    // Not under gen->mu: a backend may call back before Submit returns.
-    handle = ctx.backend.Submit(std::move(chat.request), on_text, on_done);
+    state->handle = ctx.backend.Submit(std::move(chat.request), on_text, on_done);
   } catch (const Error& e) {
     metrics.Finished(false, 0.0, 0, 0, false);
     if (e.code() == ErrorCode::kOutOfRange) {
@@ -91,118 +115,183 @@ std::shared_ptr<Generation> Start(ChatRequest chat, ChatContext& ctx) {
     }
     throw FromEngineError(e);
   }
-  std::lock_guard lock(gen->mu);
-  gen->handle = handle;
-  if (!gen->done) {
-    std::lock_guard running_lock(ctx.mu);
-    ctx.running.insert(handle);
-  }
-  return gen;
+  ctx.live.insert(state);
+  return state;
 }
 
-// Chunked-content provider of a streamed answer: each call sends what arrived since the last one.
-class StreamWriter {
- public:
-  StreamWriter(std::shared_ptr<Generation> gen, CompletionMeta meta, bool include_usage)
-      : gen_(std::move(gen)), meta_(std::move(meta)), include_usage_(include_usage) {}
+void Record(AccessRecord& record, const Result& r) {
+  record.prompt_tokens = r.prompt_tokens;
+  record.completion_tokens = r.completion_tokens;
+  record.cached_tokens = r.cached_prompt_tokens;
+}
 
-  bool operator()(size_t /*offset*/, httplib::DataSink& sink) {
-    std::string out;
-    if (!sent_role_) {
-      out += SseEvent(ChunkJson(meta_, {{"role", "assistant"}, {"content", ""}}, nullptr));
-      sent_role_ = true;
-    }
-    std::unique_lock lock(gen_->mu);
-    gen_->cv.wait_for(lock, std::chrono::milliseconds(500),
-                      [&] { return !gen_->pending.empty() || gen_->done; });
-    if (!gen_->pending.empty()) {
-      out += SseEvent(ChunkJson(meta_, {{"content", gen_->pending}}, nullptr));
-      gen_->pending.clear();
-    }
-    const bool done = gen_->done;
-    lock.unlock();
-    if (done) out += Ending();
-    if (!out.empty() && !sink.write(out.data(), out.size())) {
-      gen_->Cancel();  // the client went away
-      return false;
-    }
-    if (done) sink.done();
-    return true;
-  }
+// The last events of a stream that ended in the backend.
+std::string StreamEnding(const ChatRequestState& s, const CompletionMeta& meta,
+                         bool include_usage) {
+  if (s.error) return SseEvent(FromEngineError(*s.error).ToJson()) + SseDone();
+  const Result& r = *s.result;
+  std::string out = SseEvent(
+      ChunkJson(meta, json::object(), OpenAiFinishReason(r.finish_reason), QwenvlExtraJson(r)));
+  if (include_usage) out += SseEvent(UsageChunkJson(meta, r));
+  return out + SseDone();
+}
 
- private:
-  std::string Ending() {
-    if (gen_->error) {
-      const ApiError e = FromEngineError(*gen_->error);
-      return SseEvent(e.ToJson()) + SseDone();
-    }
-    const Result& r = *gen_->result;
-    std::string out = SseEvent(
-        ChunkJson(meta_, json::object(), OpenAiFinishReason(r.finish_reason), QwenvlExtraJson(r)));
-    if (include_usage_) out += SseEvent(UsageChunkJson(meta_, r));
-    return out + SseDone();
-  }
+// Whether a drain ended the request: it refused or aborted it, and the backend has not finished it
+// otherwise (the cancellation the drain asked for may already have come back as the result).
+bool EndedByDrain(const ChatRequestState& s, bool done) {
+  if (s.ending == Ending::kNone) return false;
+  if (!done) return true;
+  return !s.error && s.result && s.result->finish_reason == FinishReason::kCancelled;
+}
 
-  std::shared_ptr<Generation> gen_;
-  CompletionMeta meta_;
-  bool include_usage_;
-  bool sent_role_ = false;
-};
+// Parses the body on the parse executor: base64 payloads and remote fetches take time that the
+// event loop must not spend.
+net::awaitable<ChatRequest> Parse(const std::string& body, const ChatContext& ctx) {
+  co_return co_await net::co_spawn(
+      ctx.parse_executor,
+      [&body, &ctx]() -> net::awaitable<ChatRequest> {
+        co_return ParseChatRequest(body, ctx.schema);
+      },
+      net::use_awaitable);
+}
 
 }  // namespace
 
-void WriteError(httplib::Response& res, int status, const std::string& message,
-                const std::string& code, const std::string& param) {
-  WriteApiError(res, ApiError(status, message, param, code));
+net::awaitable<void> HandleChatCompletion(HttpExchange& ex, ChatContext& ctx) {
+  AccessRecord& record = ex.record();
+  std::optional<ApiError> failure;
+  std::shared_ptr<ChatRequestState> state;
+  auto timer = std::make_shared<net::steady_timer>(ex.executor());
+  bool stream = false, include_usage = false;
+  try {
+    ChatRequest chat = co_await Parse(ex.request().body(), ctx);
+    stream = chat.stream;
+    include_usage = chat.include_usage;
+    if (ctx.draining) throw ShuttingDown();
+    state = Start(std::move(chat), ctx, timer);
+  } catch (const ApiError& e) {
+    failure = e;
+  } catch (const Error& e) {  // thrown by a backend outside its callbacks
+    failure = FromEngineError(e);
+  } catch (const std::exception& e) {
+    failure = ApiError(500, e.what(), "", "internal_error");
+  }
+  if (failure) {
+    if (failure->status() == 503) ex.close_after();
+    co_await ex.SendError(*failure);
+    ctx.metrics.CountRequest(failure->status());
+    co_return;
+  }
+  struct Forget {  // however this coroutine ends, the drain stops tracking the request
+    ChatContext& ctx;
+    std::shared_ptr<ChatRequestState> state;
+    ~Forget() { ctx.live.erase(state); }
+  } forget{ctx, state};
+
+  auto sleep = [&]() -> net::awaitable<void> {
+    timer->expires_after(kPeerCheck);
+    co_await timer->async_wait(kNoThrow);
+  };
+  // Until the response starts, the only sign of a client that left is its socket.
+  for (;;) {
+    {
+      std::lock_guard lock(state->mu);
+      if (state->done || (stream && state->first_text)) break;
+    }
+    if (state->ending != Ending::kNone) break;
+    if (ex.PeerGone()) {
+      state->Cancel();
+      record.status = 499;  // "client closed request": nobody reads the answer
+      ctx.metrics.CountRequest(499);
+      co_return;
+    }
+    co_await sleep();
+  }
+  bool done;
+  {
+    std::lock_guard lock(state->mu);
+    done = state->done;
+  }
+  if (EndedByDrain(*state, done)) {
+    // Refused while queued, or a non-streamed answer that ran out of the drain's time.
+    ex.close_after();
+    co_await ex.SendError(ShuttingDown());
+    ctx.metrics.CountRequest(503);
+    co_return;
+  }
+  if (done && state->error) {
+    const ApiError e = FromEngineError(*state->error);
+    co_await ex.SendError(e);
+    ctx.metrics.CountRequest(e.status());
+    co_return;
+  }
+  const CompletionMeta meta = NewCompletionMeta(ctx.backend.model_name());
+  if (!stream) {
+    Record(record, *state->result);
+    co_await ex.SendJson(200, CompletionJson(meta, *state->result));
+    ctx.metrics.CountRequest(200);
+    co_return;
+  }
+
+  ctx.metrics.CountRequest(200);
+  if (!co_await ex.BeginStream(200, "text/event-stream")) {
+    state->Cancel();
+    co_return;
+  }
+  std::string out = SseEvent(ChunkJson(meta, {{"role", "assistant"}, {"content", ""}}, nullptr));
+  for (;;) {
+    std::string text;
+    {
+      std::lock_guard lock(state->mu);
+      text.swap(state->pending);
+      done = state->done;
+    }
+    if (!text.empty()) out += SseEvent(ChunkJson(meta, {{"content", text}}, nullptr));
+    const bool aborted = EndedByDrain(*state, done);
+    if (aborted) {
+      out += SseEvent(ShuttingDown().ToJson()) + SseDone();
+      ex.close_after();
+    } else if (done) {
+      out += StreamEnding(*state, meta, include_usage);
+      if (state->result) Record(record, *state->result);
+    }
+    if (!out.empty() && !co_await ex.SendChunk(out)) {
+      state->Cancel();  // the client went away or stopped reading
+      co_return;
+    }
+    out.clear();
+    if (done || aborted) {
+      co_await ex.EndStream();
+      co_return;
+    }
+    if (text.empty() && ex.PeerGone()) {
+      state->Cancel();
+      co_return;
+    }
+    co_await sleep();
+  }
 }
 
-void HandleChatCompletion(const httplib::Request& req, httplib::Response& res, ChatContext& ctx) {
-  std::shared_ptr<Generation> gen;
-  ChatRequest chat;
-  try {
-    chat = ParseChatRequest(req.body, ctx.schema);
-    const bool stream = chat.stream, include_usage = chat.include_usage;
-    gen = Start(std::move(chat), ctx);
-    // Until the response starts, the only sign of a client that left is its socket: look at it
-    // twice a second, and cancel the request when it has closed.
-    const PeerProbe peer(req.remote_addr, req.remote_port);
-    std::unique_lock lock(gen->mu);
-    while (!gen->cv.wait_for(lock, std::chrono::milliseconds(500),
-                             [&] { return gen->done || (stream && gen->first_text); })) {
-      if (peer.Gone()) {
-        lock.unlock();
-        gen->Cancel();
-        ctx.metrics.CountRequest(499);  // nginx's "client closed request": nobody reads it
-        return;
-      }
+void RefuseQueued(ChatContext& ctx) {
+  for (const auto& state : ctx.live) {
+    if (state->handle && state->handle->queued() && state->ending == Ending::kNone) {
+      state->ending = Ending::kRefused;
+      state->Cancel();
+      state->Wake();
     }
-    if (gen->done && gen->error) throw FromEngineError(*gen->error);
-    lock.unlock();
-    const CompletionMeta meta = NewCompletionMeta(ctx.backend.model_name());
-    if (!stream) {
-      res.set_content(
-          CompletionJson(meta, *gen->result).dump(-1, ' ', false, json::error_handler_t::replace),
-          "application/json");
-    } else {
-      res.set_header("Cache-Control", "no-cache");
-      res.set_header("X-Accel-Buffering", "no");
-      res.set_chunked_content_provider("text/event-stream", StreamWriter(gen, meta, include_usage),
-                                       [gen](bool success) {
-                                         if (!success) gen->Cancel();
-                                       });
-    }
-    ctx.metrics.CountRequest(200);
-  } catch (const ApiError& e) {
-    WriteApiError(res, e);
-    ctx.metrics.CountRequest(e.status());
-  } catch (const Error& e) {  // thrown by a backend outside its callbacks
-    const ApiError api = FromEngineError(e);
-    WriteApiError(res, api);
-    ctx.metrics.CountRequest(api.status());
-  } catch (const std::exception& e) {
-    WriteApiError(res, ApiError(500, e.what(), "", "internal_error"));
-    ctx.metrics.CountRequest(500);
   }
+}
+
+void AbortRunning(ChatContext& ctx) {
+  for (const auto& state : ctx.live) {
+    if (state->ending == Ending::kNone) state->ending = Ending::kAborted;
+    state->Cancel();
+    state->Wake();
+  }
+}
+
+void CancelAll(ChatContext& ctx) {
+  for (const auto& state : ctx.live) state->Cancel();
 }
 
 }  // namespace qwenvl::server

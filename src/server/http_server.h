@@ -1,45 +1,84 @@
-// `qwenvl serve`: the OpenAI-compatible HTTP server (cpp-httplib).
+// `qwenvl serve`: the OpenAI-compatible HTTP/1.1 server (Boost.Beast on one Asio event loop).
 //   POST /v1/chat/completions   chat, whole or streamed (SSE)
 //   GET  /v1/models             the served model
-//   GET  /health                {"status": "ok"}
-//   GET  /metrics               Prometheus text
+//   GET  /health                {"status": "ok"} (503 "draining" while shutting down)
+//   GET  /metrics               Prometheus text (behind the API key when one is set)
 //   GET  /                      the built-in web page (index.html, app.js, style.css)
+//
+// Every connection is a coroutine on one event-loop thread: a slow or idle client costs a socket
+// and a little memory, never a thread. Reading a request has deadlines (first byte, header, body),
+// the number of connections is capped, bodies are capped in every transfer encoding, and a drain
+// (SIGTERM) stops accepting, lets running requests finish for a while, then ends them cleanly.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
 #include "server/backend.h"
 #include "server/metrics.h"
-#include "server/openai_schema.h"
 
 namespace qwenvl::server {
 
+enum class LogFormat { kText, kJson };
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;                      // 0: an ephemeral port (see Bind)
-  std::string api_key;                  // empty: no authentication
-  int64_t max_body_bytes = 64LL << 20;  // larger bodies get 413
-  int http_threads = 0;                 // 0: enough for the engine's queue plus slack
+  int port = 8080;  // 0: an ephemeral port (see Bind)
+  bool reuse_port =
+      false;            // SO_REUSEPORT: several servers share the port (off: in use is an error)
+  std::string api_key;  // empty: no authentication
+  bool metrics_public = false;  // /metrics without the API key
+  // Cross-origin browser access: empty = none (requests carrying a foreign Origin get 403);
+  // an origin such as "https://app.example.com", or "*" for any.
+  std::string cors_origin;
+
+  int64_t max_body_bytes = 64LL << 20;  // larger bodies get 413, whatever the transfer encoding
+  int64_t max_header_bytes = 16 << 10;  // request line and headers (431 above)
+  int max_connections = 256;            // open connections; past it a 503 and close
+  std::chrono::milliseconds idle_timeout{30000};      // a kept-alive connection waits this long
+  std::chrono::milliseconds header_timeout{10000};    // first byte to the end of the headers
+  std::chrono::milliseconds body_timeout{60000};      // the whole body
+  std::chrono::milliseconds write_timeout{30000};     // each write to a client that stopped reading
+  std::chrono::milliseconds shutdown_timeout{30000};  // a drain lets running requests finish
+  int parse_threads = 4;  // request parsing (base64, remote fetches) off the event loop
+
   int max_media_items = 16;
   int64_t max_image_pixels = 16384LL * 28 * 28;
-  bool allow_local_files = false;
+  // Local media files: only regular files under this directory (empty: local files refused).
+  std::filesystem::path media_root;
   bool allow_remote_urls = false;
+  bool allow_private_urls = false;  // remote URLs may name loopback/private/link-local addresses
   int64_t max_remote_bytes = 32LL << 20;
+  int64_t max_local_bytes = 256LL << 20;
+  std::chrono::milliseconds fetch_timeout{20000};  // one remote fetch, redirects included
+
+  bool handle_signals = false;  // SIGTERM/SIGINT drain (a second one stops at once)
+  FILE* log_file = stderr;      // one line per request; nullptr: no log
+  LogFormat log_format = LogFormat::kText;
 };
 
 class HttpServer {
  public:
+  // Throws Error(kInvalidArgument) on out-of-range options.
   HttpServer(Backend& backend, ServerOptions options);
-  ~HttpServer();  // stops listening, cancels running requests and waits for them
+  ~HttpServer();  // stops, cancels running requests and waits (bounded) for the backend
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds the socket; returns the port (the chosen one when options.port is 0). Throws Error(kIo).
+  // Binds and listens; returns the port (the chosen one when options.port is 0). Throws
+  // Error(kIo) naming the address when it is in use or cannot be bound.
   int Bind();
-  // Serves until Stop(); call after Bind().
+  // Serves until stopped or drained; call after Bind().
   void Listen();
+  // Graceful: stop accepting, 503 for queued requests, running ones finish within
+  // shutdown_timeout, then each is ended with an error; Listen returns once all connections closed.
+  // Thread-safe.
+  void Drain();
+  // Immediate: Listen returns at once. Thread-safe.
   void Stop();
   Metrics& metrics();
 

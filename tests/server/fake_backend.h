@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -42,6 +43,7 @@ class FakeBackend : public Backend {
     ++in_flight_;
     requests.push_back(request);
     auto handle = std::make_shared<Handle>();
+    handle->waiting = parallel > 0;
     threads_.emplace_back([this, handle, script = script, on_text, on_done] {
       Run(script, *handle, on_text, on_done);
     });
@@ -57,7 +59,8 @@ class FakeBackend : public Backend {
   }
 
   Script script;
-  int max_in_flight = 0;  // 0: unlimited
+  int max_in_flight = 0;  // 0: unlimited (beyond it Submit throws: queue full)
+  int parallel = 0;       // requests run at once, the others wait queued; 0: all run
   std::vector<Request> requests;
   std::atomic<int> cancelled_count{0};
   std::atomic<int> completed_count{0};
@@ -65,8 +68,29 @@ class FakeBackend : public Backend {
  private:
   struct Handle : RequestHandle {
     void Cancel() override { cancelled = true; }
+    bool queued() const override { return waiting; }
     std::atomic<bool> cancelled{false};
+    std::atomic<bool> waiting{false};
   };
+
+  // Waits for one of the `parallel` run slots (a cancelled request leaves the queue at once).
+  bool TakeSlot(Handle& handle) {
+    if (parallel <= 0) return true;
+    std::unique_lock lock(mu_);
+    while (running_ >= parallel) {
+      if (handle.cancelled) return false;
+      slot_cv_.wait_for(lock, std::chrono::milliseconds(5));
+    }
+    ++running_;
+    handle.waiting = false;
+    return true;
+  }
+  void GiveSlot() {
+    if (parallel <= 0) return;
+    std::lock_guard lock(mu_);
+    --running_;
+    slot_cv_.notify_all();
+  }
 
   void Run(const Script& s, Handle& handle, const StreamCallback& on_text,
            const DoneCallback& on_done) {
@@ -74,7 +98,9 @@ class FakeBackend : public Backend {
     result.prompt_tokens = s.prompt_tokens;
     result.media = s.media;
     result.finish_reason = s.finish;
-    if (!s.error) {
+    const bool ran = TakeSlot(handle);
+    if (!ran) result.finish_reason = FinishReason::kCancelled;
+    if (ran && !s.error) {
       for (const auto& piece : s.pieces) {
         if (s.piece_delay_ms)
           std::this_thread::sleep_for(std::chrono::milliseconds(s.piece_delay_ms));
@@ -87,12 +113,13 @@ class FakeBackend : public Backend {
         ++result.completion_tokens;
       }
     }
+    if (ran) GiveSlot();
     if (handle.cancelled) ++cancelled_count;
     {
       std::lock_guard lock(mu_);
       --in_flight_;
     }
-    if (s.error) {
+    if (ran && s.error) {
       on_done(nullptr, &*s.error);
     } else {
       on_done(&result, nullptr);
@@ -102,7 +129,9 @@ class FakeBackend : public Backend {
 
   std::mutex mu_;
   std::vector<std::thread> threads_;
+  std::condition_variable slot_cv_;
   int in_flight_ = 0;
+  int running_ = 0;
 };
 
 }  // namespace qwenvl::server::testing

@@ -1,69 +1,23 @@
 // The server end to end on an ephemeral port, against the scripted FakeBackend.
-#include "server/http_server.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <httplib.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "fake_backend.h"
+#include "server_fixture.h"
 
 namespace qwenvl::server {
 namespace {
 
 using nlohmann::json;
 using testing::FakeBackend;
+using testing::Fetch;
 using ::testing::HasSubstr;
-
-class ServerTest : public ::testing::Test {
- protected:
-  void StartServer(ServerOptions options = {}) {
-    options.port = 0;
-    options.max_body_bytes = options.max_body_bytes == (64LL << 20) ? 4096 : options.max_body_bytes;
-    server_ = std::make_unique<HttpServer>(backend_, options);
-    port_ = server_->Bind();
-    thread_ = std::thread([this] { server_->Listen(); });
-  }
-  void TearDown() override {
-    if (server_) server_->Stop();
-    if (thread_.joinable()) thread_.join();
-    server_.reset();
-  }
-  httplib::Client Client() {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(10);
-    return c;
-  }
-  httplib::Result Chat(const json& body, httplib::Headers headers = {}) {
-    return Client().Post("/v1/chat/completions", headers, body.dump(), "application/json");
-  }
-  static json Simple(bool stream = false) {
-    return {{"model", "fake-model"},
-            {"messages", {{{"role", "user"}, {"content", "hi"}}}},
-            {"stream", stream}};
-  }
-  // The JSON payloads of an SSE body, "[DONE]" included as a string.
-  static std::vector<json> Events(const std::string& body) {
-    std::vector<json> events;
-    size_t pos = 0, end;
-    while ((end = body.find("\n\n", pos)) != std::string::npos) {
-      const std::string event = body.substr(pos, end - pos);
-      pos = end + 2;
-      EXPECT_EQ(event.rfind("data: ", 0), 0u) << event;
-      const std::string data = event.substr(6);
-      events.push_back(data == "[DONE]" ? json("[DONE]") : json::parse(data));
-    }
-    EXPECT_EQ(pos, body.size());
-    return events;
-  }
-
-  FakeBackend backend_;
-  std::unique_ptr<HttpServer> server_;
-  std::thread thread_;
-  int port_ = 0;
-};
+using testing::Reply;
+using testing::ServerTest;
+using testing::TestConnection;
 
 TEST_F(ServerTest, PlainCompletion) {
   MediaInfo m;
@@ -97,7 +51,7 @@ TEST_F(ServerTest, StreamingInOpenAiChunkFormat) {
   auto res = Chat(body);
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
-  EXPECT_THAT(res->get_header_value("Content-Type"), HasSubstr("text/event-stream"));
+  EXPECT_THAT(res->header("content-type"), HasSubstr("text/event-stream"));
   const auto events = Events(res->body);
   ASSERT_GE(events.size(), 4u);
   EXPECT_EQ(events.back(), "[DONE]");
@@ -128,8 +82,8 @@ TEST_F(ServerTest, ErrorsHaveTheOpenAiShapeAndStatus) {
   options.api_key = "secret";
   options.max_body_bytes = 2000;
   StartServer(options);
-  const httplib::Headers auth = {{"Authorization", "Bearer secret"}};
-  auto expect_error = [](const httplib::Result& res, int status, const std::string& code) {
+  const std::map<std::string, std::string> auth = {{"Authorization", "Bearer secret"}};
+  auto expect_error = [](const std::optional<Reply>& res, int status, const std::string& code) {
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, status) << res->body;
     const json j = json::parse(res->body, nullptr, false);
@@ -142,20 +96,19 @@ TEST_F(ServerTest, ErrorsHaveTheOpenAiShapeAndStatus) {
   };
   expect_error(Chat(Simple()), 401, "invalid_api_key");
   expect_error(Chat(Simple(), {{"Authorization", "Bearer wrong"}}), 401, "invalid_api_key");
-  expect_error(Client().Post("/v1/chat/completions", auth, "{oops", "application/json"), 400,
-               "invalid_json");
+  expect_error(Fetch(port_, "POST", "/v1/chat/completions", "{oops", auth), 400, "invalid_json");
   json wrong_model = Simple();
   wrong_model["model"] = "other";
   expect_error(Chat(wrong_model, auth), 404, "model_not_found");
   json big = Simple();
   big["messages"][0]["content"] = std::string(5000, 'x');
   expect_error(Chat(big, auth), 413, "body_too_large");
-  expect_error(Client().Get("/v1/nothing", auth), 404, "not_found");
+  expect_error(Get("/v1/nothing", auth), 404, "not_found");
   // The server is still fine after all that.
   auto ok = Chat(Simple(), auth);
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200);
-  auto metrics = Client().Get("/metrics");
+  auto metrics = Get("/metrics", auth);
   ASSERT_TRUE(metrics);
   EXPECT_THAT(metrics->body, HasSubstr("qwenvl_requests_total{status=\"401\"} 2"));
   EXPECT_THAT(metrics->body, HasSubstr("qwenvl_requests_total{status=\"413\"} 1"));
@@ -198,20 +151,14 @@ TEST_F(ServerTest, ClientDisconnectCancelsTheRequest) {
   backend_.script.pieces = std::vector<std::string>(200, "tok ");
   backend_.script.piece_delay_ms = 10;
   StartServer();
-  httplib::Client client("127.0.0.1", port_);
-  int chunks = 0;
-  httplib::Request req;
-  req.method = "POST";
-  req.path = "/v1/chat/completions";
-  req.body = Simple(true).dump();
-  req.set_header("Content-Type", "application/json");
-  req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++chunks < 3; };
-  client.send(req);  // returns once the receiver said stop: the connection closes
-  for (int i = 0; i < 300 && backend_.completed_count == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  {
+    TestConnection c(port_);
+    ASSERT_TRUE(c.SendRaw(ChatRequestBytes(Simple(true))));
+    char bytes[64];
+    ASSERT_GT(::recv(c.fd(), bytes, sizeof(bytes), 0), 0);  // the stream has started
+  }                                                         // the client goes away
+  ASSERT_TRUE(WaitFor([&] { return backend_.completed_count == 1; }));
   EXPECT_EQ(backend_.cancelled_count, 1);
-  EXPECT_EQ(backend_.completed_count, 1);
 }
 
 // A non-streamed answer sends nothing until it is complete: the server watches the socket while
@@ -222,41 +169,36 @@ TEST_F(ServerTest, ClientDisconnectBeforeANonStreamedAnswerCancelsTheRequest) {
   StartServer();
   const auto start = std::chrono::steady_clock::now();
   {
-    httplib::Client client("127.0.0.1", port_);
-    client.set_read_timeout(0, 300000);  // gives up after 0.3 s and closes the connection
-    auto res = client.Post("/v1/chat/completions", Simple().dump(), "application/json");
-    EXPECT_FALSE(res);
+    TestConnection c(port_, std::chrono::milliseconds(300));
+    ASSERT_TRUE(c.SendRaw(ChatRequestBytes(Simple())));
+    EXPECT_FALSE(c.Read());  // gives up after 0.3 s and closes the connection
   }
-  for (int i = 0; i < 300 && backend_.completed_count == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  ASSERT_TRUE(WaitFor([&] { return backend_.completed_count == 1; }));
   EXPECT_EQ(backend_.cancelled_count, 1);
-  EXPECT_EQ(backend_.completed_count, 1);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
 }
 
 TEST_F(ServerTest, ModelsHealthMetricsAndPage) {
   StartServer();
-  auto client = Client();
-  auto models = client.Get("/v1/models");
+  auto models = Get("/v1/models");
   ASSERT_TRUE(models);
   EXPECT_EQ(json::parse(models->body)["data"][0]["id"], "fake-model");
-  auto health = client.Get("/health");
+  auto health = Get("/health");
   ASSERT_TRUE(health);
   EXPECT_EQ(json::parse(health->body)["status"], "ok");
-  auto page = client.Get("/");
+  auto page = Get("/");
   ASSERT_TRUE(page);
   EXPECT_EQ(page->status, 200);
-  EXPECT_THAT(page->get_header_value("Content-Type"), HasSubstr("text/html"));
+  EXPECT_THAT(page->header("content-type"), HasSubstr("text/html"));
   EXPECT_THAT(page->body, HasSubstr("<script src=\"/app.js\">"));
-  auto js = client.Get("/app.js");
+  auto js = Get("/app.js");
   ASSERT_TRUE(js);
   EXPECT_THAT(js->body, HasSubstr("getReader"));
-  EXPECT_THAT(js->get_header_value("Content-Type"), HasSubstr("javascript"));
-  EXPECT_EQ(client.Get("/style.css")->status, 200);
-  EXPECT_EQ(client.Get("/missing.js")->status, 404);
+  EXPECT_THAT(js->header("content-type"), HasSubstr("javascript"));
+  EXPECT_EQ(Get("/style.css")->status, 200);
+  EXPECT_EQ(Get("/missing.js")->status, 404);
   Chat(Simple());
-  auto metrics = client.Get("/metrics");
+  auto metrics = Get("/metrics");
   ASSERT_TRUE(metrics);
   EXPECT_THAT(metrics->body, HasSubstr("qwenvl_generated_tokens_total 4"));
   EXPECT_THAT(metrics->body, HasSubstr("qwenvl_active_requests 0"));
