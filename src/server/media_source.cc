@@ -1,10 +1,16 @@
 #include "server/media_source.h"
 
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <fstream>
+#include <stdexcept>
 
 #include "server/api_error.h"
 
@@ -33,19 +39,164 @@ std::vector<uint8_t> DataUriBytes(const std::string& url, const std::string& par
   return bytes;
 }
 
-std::string LocalPath(const std::string& url, const MediaPolicy& policy, const std::string& param) {
-  if (!policy.allow_local_files) {
+// The path a file:// URL names: "file:///p" and "file://localhost/p" are "/p", percent-escapes
+// decoded (what Python's Path.as_uri() and browsers write).
+std::string FileUrlPath(const std::string& url, const std::string& param) {
+  std::string_view rest = std::string_view(url).substr(kFileScheme.size());
+  if (StartsWith(rest, "localhost/")) rest.remove_prefix(std::string_view("localhost").size());
+  if (!StartsWith(rest, "/")) {
+    throw BadRequest("file URL in " + param + " must name a local path (file:///path)", param,
+                     "unsupported_url");
+  }
+  std::string path;
+  path.reserve(rest.size());
+  for (size_t i = 0; i < rest.size(); ++i) {
+    if (rest[i] != '%') {
+      path += rest[i];
+      continue;
+    }
+    const auto hex = [](char c) {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      return -1;
+    };
+    const int high = i + 2 < rest.size() ? hex(rest[i + 1]) : -1;
+    const int low = i + 2 < rest.size() ? hex(rest[i + 2]) : -1;
+    if (high < 0 || low < 0) {
+      throw BadRequest("malformed percent-escape in the file URL in " + param, param,
+                       "unsupported_url");
+    }
+    path += static_cast<char>(high * 16 + low);
+    i += 2;
+  }
+  return path;
+}
+
+// Whether `path` lies inside `root` (both canonical): compared component by component, so that
+// /srv/media-old is not inside /srv/media.
+bool IsInside(const std::filesystem::path& path, const std::filesystem::path& root) {
+  auto p = path.begin();
+  for (auto r = root.begin(); r != root.end(); ++r, ++p) {
+    if (r->empty()) continue;  // a trailing separator
+    if (p == path.end() || *p != *r) return false;
+  }
+  return true;
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { Reset(-1); }
+  int get() const { return fd_; }
+  void Reset(int fd) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_;
+};
+
+// Local files are read from descriptors, not by name twice: the path is canonicalized (symlinks
+// and ".." resolved) and checked against the root, then opened one component at a time from the
+// root with O_NOFOLLOW, so a symlink swapped in after the check is refused instead of followed;
+// the file is stat'ed before it is opened (a FIFO or device is never opened: opening a FIFO
+// blocks, opening a device can act on it) and the open descriptor is stat'ed again, so the size
+// and type judged are those of the bytes read.
+std::vector<uint8_t> LocalBytes(const std::string& url, const MediaPolicy& policy,
+                                const std::string& param) {
+  if (policy.local_root.empty()) {
     throw BadRequest("local file paths in " + param +
-                         " are disabled; start the server with --allow-local-files or send a "
+                         " are disabled; start the server with --allow-local-files DIR or send a "
                          "data: URI",
                      param, "local_files_disabled");
   }
-  std::string path = StartsWith(url, kFileScheme) ? url.substr(kFileScheme.size()) : url;
+  const std::string path = StartsWith(url, kFileScheme) ? FileUrlPath(url, param) : url;
+  // One message for a missing file and for any path outside the root, whether it exists or not.
+  const auto not_found = [&] {
+    return BadRequest("file not found in the server's media directory: " + path, param,
+                      "file_not_found");
+  };
+  const auto not_regular = [&] {
+    return BadRequest("not a regular file: " + path, param, "not_a_regular_file");
+  };
+  if (path.find('\0') != std::string::npos) throw not_found();
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    throw BadRequest("file not found: " + path + " (" + param + ")", param, "file_not_found");
+  const std::filesystem::path root = std::filesystem::canonical(policy.local_root, ec);
+  if (ec) throw ApiError(500, "the server's media directory is not available");
+  const std::filesystem::path resolved = std::filesystem::canonical(path, ec);
+  if (ec || !IsInside(resolved, root)) throw not_found();
+
+  Fd dir(open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.get() < 0) throw ApiError(500, "the server's media directory is not available");
+  std::vector<std::string> components;
+  for (const auto& c : resolved.lexically_relative(root)) {
+    if (!c.empty() && c != ".") components.push_back(c.string());
   }
-  return path;
+  if (components.empty()) throw not_regular();  // the root itself
+  for (size_t i = 0; i + 1 < components.size(); ++i) {
+    const int next =
+        openat(dir.get(), components[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0) throw not_found();  // changed since it was resolved
+    dir.Reset(next);
+  }
+  const int parent_fd = dir.get();
+  const char* name = components.back().c_str();
+  struct stat before {};
+  if (fstatat(parent_fd, name, &before, AT_SYMLINK_NOFOLLOW) != 0) throw not_found();
+  if (!S_ISREG(before.st_mode)) throw not_regular();
+  Fd file(openat(parent_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  if (file.get() < 0) {
+    if (errno == EACCES || errno == EPERM) {
+      throw BadRequest("cannot read " + path + ": permission denied", param, "file_unreadable");
+    }
+    throw not_found();
+  }
+  struct stat st {};
+  if (fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_dev != before.st_dev ||
+      st.st_ino != before.st_ino) {
+    throw not_found();
+  }
+  // procfs and sysfs files call themselves regular but have no real size.
+  struct statfs fs {};
+  if (fstatfs(file.get(), &fs) == 0 &&
+      (fs.f_type == PROC_SUPER_MAGIC || fs.f_type == SYSFS_MAGIC)) {
+    throw not_regular();
+  }
+  if (st.st_size > policy.max_local_bytes) {
+    throw BadRequest(path + " is larger than " + std::to_string(policy.max_local_bytes) + " bytes",
+                     param, "media_too_large");
+  }
+  std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
+  size_t filled = 0;
+  while (filled < bytes.size()) {
+    const ssize_t n =
+        pread(file.get(), bytes.data() + filled, bytes.size() - filled, static_cast<off_t>(filled));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw BadRequest("cannot read " + path, param, "file_unreadable");
+    if (n == 0) break;  // truncated while being read: what was there
+    filled += static_cast<size_t>(n);
+  }
+  bytes.resize(filled);
+  if (bytes.empty()) throw BadRequest("empty file: " + path, param, "empty_file");
+  return bytes;
+}
+
+std::string FetchErrorCode(FetchError::Reason reason) {
+  switch (reason) {
+    case FetchError::Reason::kInvalidUrl:
+      return "invalid_url";
+    case FetchError::Reason::kNotAllowed:
+      return "url_not_allowed";
+    case FetchError::Reason::kTooLarge:
+      return "media_too_large";
+    case FetchError::Reason::kFailed:
+      break;
+  }
+  return "fetch_failed";
 }
 
 std::vector<uint8_t> RemoteBytes(const std::string& url, const MediaPolicy& policy,
@@ -56,7 +207,15 @@ std::vector<uint8_t> RemoteBytes(const std::string& url, const MediaPolicy& poli
                          "data: URI",
                      param, "remote_urls_disabled");
   }
-  return policy.fetch_url(url);
+  std::vector<uint8_t> bytes;
+  try {
+    bytes = policy.fetch_url(url);
+  } catch (const FetchError& e) {
+    throw BadRequest(e.what(), param, FetchErrorCode(e.reason()));
+  }
+  // Read as any other failure: an empty answer is the far side's doing.
+  if (bytes.empty()) throw BadRequest("could not fetch " + url, param, "fetch_failed");
+  return bytes;
 }
 
 }  // namespace
@@ -89,6 +248,15 @@ std::vector<uint8_t> DecodeBase64(std::string_view text, const std::string& para
   return out;
 }
 
+std::filesystem::path CanonicalMediaRoot(const std::string& dir) {
+  std::error_code ec;
+  auto root = std::filesystem::canonical(dir, ec);
+  if (ec || !std::filesystem::is_directory(root, ec)) {
+    throw std::runtime_error("media directory " + dir + " is not an existing directory");
+  }
+  return root;
+}
+
 TempFiles::~TempFiles() {
   if (dir_.empty()) return;
   std::error_code ec;
@@ -118,7 +286,7 @@ void ResolveMediaUrl(const std::string& url, const MediaPolicy& policy, const st
   } else if (StartsWith(url, "http://") || StartsWith(url, "https://")) {
     media.bytes = RemoteBytes(url, policy, param);
   } else if (StartsWith(url, kFileScheme) || url[0] == '/') {
-    media.path = LocalPath(url, policy, param);
+    media.bytes = LocalBytes(url, policy, param);
   } else {
     throw BadRequest("unsupported URL in " + param +
                          ": expected data:, file://, an absolute path, or http(s)://",
@@ -130,7 +298,6 @@ std::string ResolveFramePath(const std::string& url, const MediaPolicy& policy,
                              const std::string& param, std::shared_ptr<TempFiles>& temp) {
   Media media;
   ResolveMediaUrl(url, policy, param, media);
-  if (!media.path.empty()) return media.path;
   if (!temp) temp = std::make_shared<TempFiles>();
   return temp->Write(media.bytes, ".img");
 }

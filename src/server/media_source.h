@@ -1,5 +1,6 @@
 // Where a picture or video of a chat request comes from: a data: URI (base64), a local file (only
-// with --allow-local-files) or an http URL (only with --allow-remote-urls).
+// inside the media directory the server was given) or an http(s) URL (only with remote URLs
+// allowed; see url_fetch.h for what a fetch refuses).
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "qwenvl/engine.h"
+#include "server/url_fetch.h"
 
 namespace qwenvl::server {
 
@@ -19,14 +21,24 @@ namespace qwenvl::server {
 std::vector<uint8_t> DecodeBase64(std::string_view text, const std::string& param);
 
 struct MediaPolicy {
-  bool allow_local_files = false;
+  // Local files (file:///... URLs and absolute paths) are read only when they resolve, symlinks and
+  // ".." followed, to a regular file inside this directory. Empty: local files are refused.
+  std::filesystem::path local_root;
+  int64_t max_local_bytes = 64LL << 20;  // larger local files are refused without being read
+
   bool allow_remote_urls = false;
-  // Fetches an http(s) URL; set by the server when remote URLs are allowed. Throws ApiError.
+  // Fetches an http(s) URL: the server sets it to FetchUrl with its FetchOptions (url_fetch.h:
+  // private addresses, size cap, deadline; UrlFetcher(options) makes that function). Unset, remote
+  // URLs are refused as disabled. Throws FetchError or ApiError.
   std::function<std::vector<uint8_t>(const std::string& url)> fetch_url;
 };
 
-// Files written for one request (video frames given as data URIs: the engine reads frames from
-// paths), removed when the last reference goes.
+// The canonical form of a media directory given to the server (symlinks resolved), to be checked
+// once at startup. Throws std::runtime_error when it is not an existing directory.
+std::filesystem::path CanonicalMediaRoot(const std::string& dir);
+
+// Files written for one request (the frames of a video given as a list of images: the engine
+// reads frames from paths), removed when the last reference goes.
 class TempFiles {
  public:
   ~TempFiles();
@@ -37,15 +49,15 @@ class TempFiles {
   int count_ = 0;
 };
 
-// Fills `media.path` or `media.bytes` from `url`. `param` names the field in error messages.
+// Fills `media.bytes` from `url` (every source, local files included, is read here, so what was
+// checked is what the engine decodes). `param` names the field in error messages. Throws
+// ApiError: 400 for anything the client sent or named.
 void ResolveMediaUrl(const std::string& url, const MediaPolicy& policy, const std::string& param,
                      Media& media);
 
-// A frame of a video given as a list of images: always a path (a data URI is written to `temp`).
+// A frame of a video given as a list of images: always a path, since the engine reads frames from
+// files: the frame's bytes, resolved as above, are written to `temp`.
 std::string ResolveFramePath(const std::string& url, const MediaPolicy& policy,
                              const std::string& param, std::shared_ptr<TempFiles>& temp);
-
-// Downloads an http:// URL with cpp-httplib (https needs a TLS build: refused with a clear 400).
-std::vector<uint8_t> FetchHttpUrl(const std::string& url, int64_t max_bytes);
 
 }  // namespace qwenvl::server

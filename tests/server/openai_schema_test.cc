@@ -115,9 +115,9 @@ TEST(OpenAiSchema, LocalFilesOnlyWhenAllowed) {
       WithUser(R"([{"type":"image_url","image_url":{"url":"file://)" + path.string() + R"("}}])");
   EXPECT_EQ(ErrorOf(body).code(), "local_files_disabled");
   auto options = Options();
-  options.media.allow_local_files = true;
-  EXPECT_EQ(ParseChatRequest(body, options).request.messages[0].content[0].media.path,
-            path.string());
+  options.media.local_root = path.parent_path();
+  EXPECT_EQ(ParseChatRequest(body, options).request.messages[0].content[0].media.bytes,
+            std::vector<uint8_t>{'x'});
   EXPECT_EQ(ErrorOf(WithUser(R"([{"type":"image","image":"/no/such/file.png"}])"), options).code(),
             "file_not_found");
   std::filesystem::remove(path);
