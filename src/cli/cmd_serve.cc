@@ -112,6 +112,7 @@ void AddServeCommand(CLI::App& app) {
     so.handle_signals = true;
     signal(SIGPIPE, SIG_IGN);  // a client that goes away must not kill the server
     RaiseDescriptorLimit();
+    server::CheckCanListen(so);  // a port in use is reported before the model loads
     std::fprintf(stderr, "loading %s ...\n", options.model_dir.c_str());
     auto engine = Engine::Load(options);
     std::fprintf(stderr, "loaded %s in %.1f s\n", engine->model_name().c_str(),

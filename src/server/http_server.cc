@@ -516,36 +516,53 @@ HttpServer::~HttpServer() {
   s.parse_pool.join();
 }
 
-int HttpServer::Bind() {
-  Impl& s = *impl_;
-  const std::string where = s.options.host + ":" + std::to_string(s.options.port);
+namespace {
+
+// Opens, binds and listens on the options' address; returns the bound port.
+int OpenAcceptor(net::io_context& io, tcp::acceptor& acceptor, const ServerOptions& o) {
+  const std::string where = o.host + ":" + std::to_string(o.port);
   try {
-    tcp::resolver resolver(s.io);
-    const auto results = resolver.resolve(s.options.host, std::to_string(s.options.port),
+    tcp::resolver resolver(io);
+    const auto results = resolver.resolve(o.host, std::to_string(o.port),
                                           tcp::resolver::passive | tcp::resolver::numeric_service);
     const tcp::endpoint endpoint = results.begin()->endpoint();
-    s.acceptor.open(endpoint.protocol());
+    acceptor.open(endpoint.protocol());
     // SO_REUSEADDR only lets a restarted server bind while old connections linger in TIME_WAIT;
     // a port another server listens on stays an error unless SO_REUSEPORT is asked for.
-    s.acceptor.set_option(tcp::acceptor::reuse_address(true));
-    if (s.options.reuse_port) {
+    acceptor.set_option(tcp::acceptor::reuse_address(true));
+    if (o.reuse_port) {
       const int one = 1;
-      if (::setsockopt(s.acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) !=
+      if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) !=
           0) {
         throw Error(ErrorCode::kIo, "cannot set SO_REUSEPORT on " + where);
       }
     }
-    s.acceptor.bind(endpoint);
-    s.acceptor.listen(net::socket_base::max_listen_connections);
-    s.options.port = s.acceptor.local_endpoint().port();
+    acceptor.bind(endpoint);
+    acceptor.listen(net::socket_base::max_listen_connections);
+    return acceptor.local_endpoint().port();
   } catch (const boost::system::system_error& e) {
     beast::error_code ignored;
-    s.acceptor.close(ignored);
+    acceptor.close(ignored);
     const std::string why = e.code() == net::error::address_in_use
                                 ? "the port is in use by another program"
                                 : e.code().message();
     throw Error(ErrorCode::kIo, "cannot listen on " + where + ": " + why);
   }
+}
+
+}  // namespace
+
+void CheckCanListen(const ServerOptions& options) {
+  CheckOptions(options);
+  if (options.port == 0) return;
+  net::io_context io;
+  tcp::acceptor acceptor(io);
+  OpenAcceptor(io, acceptor, options);
+}
+
+int HttpServer::Bind() {
+  Impl& s = *impl_;
+  s.options.port = OpenAcceptor(s.io, s.acceptor, s.options);
   return s.options.port;
 }
 

@@ -61,6 +61,10 @@ struct ServerOptions {
   LogFormat log_format = LogFormat::kText;
 };
 
+// Binds and releases the server's address: a port in use is found before a long model load.
+// Throws Error(kIo) as HttpServer::Bind does.
+void CheckCanListen(const ServerOptions& options);
+
 class HttpServer {
  public:
   // Throws Error(kInvalidArgument) on out-of-range options.

@@ -1,0 +1,198 @@
+// `qwenvl serve` as a user starts it: option checks, a port in use, pictures one after another on
+// one server, and SIGTERM.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "../server/test_client.h"
+#include "cli_runner.h"
+
+namespace qwenvl::cli {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// A `qwenvl serve` child process on an ephemeral port, its stdout and stderr in files.
+class ServeProcess {
+ public:
+  explicit ServeProcess(const std::string& extra_args) {
+    const auto tag = std::to_string(::getpid()) + "_" + std::to_string(counter_++);
+    out_ = std::filesystem::temp_directory_path() / ("qwenvl_serve_out_" + tag);
+    err_ = std::filesystem::temp_directory_path() / ("qwenvl_serve_err_" + tag);
+    const std::string cmd = std::string("exec ") + QWENVL_BINARY_DIR "/qwenvl serve -m " +
+                            QWENVL_DEMO_MODEL_DIR + " " + extra_args + " > " + out_.string() +
+                            " 2> " + err_.string();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+  }
+  ~ServeProcess() {
+    if (pid_ > 0 && !exited_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    std::filesystem::remove(out_);
+    std::filesystem::remove(err_);
+  }
+  // The port once "listening on" is printed; 0 when the process exits first or 60 s pass.
+  int WaitForPort() {
+    const auto end = Clock::now() + 60s;
+    while (Clock::now() < end) {
+      const std::string out = Read(out_);
+      const size_t at = out.find("listening on http://");
+      if (at != std::string::npos && out.find('\n', at) != std::string::npos) {
+        return std::stoi(out.substr(out.rfind(':', out.find('\n', at)) + 1));
+      }
+      if (Exited(0ms)) return 0;
+      std::this_thread::sleep_for(20ms);
+    }
+    return 0;
+  }
+  bool Exited(std::chrono::milliseconds within) {
+    const auto end = Clock::now() + within;
+    do {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        exited_ = true;
+        exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return true;
+      }
+      std::this_thread::sleep_for(10ms);
+    } while (Clock::now() < end);
+    return false;
+  }
+  void Signal(int sig) { ::kill(pid_, sig); }
+  int exit_code() const { return exit_code_; }
+  std::string err() const { return Read(err_); }
+
+ private:
+  static std::string Read(const std::filesystem::path& p) {
+    std::ifstream f(p);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  }
+  static inline int counter_ = 0;
+  std::filesystem::path out_, err_;
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  int exit_code_ = -1;
+};
+
+std::string Base64File(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(f)), {});
+  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    const uint32_t v =
+        (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8) | uint8_t(bytes[i + 2]);
+    for (int k = 18; k >= 0; k -= 6) out += alphabet[(v >> k) & 63];
+  }
+  if (i < bytes.size()) {
+    uint32_t v = uint8_t(bytes[i]) << 16;
+    if (i + 1 < bytes.size()) v |= uint8_t(bytes[i + 1]) << 8;
+    out += alphabet[(v >> 18) & 63];
+    out += alphabet[(v >> 12) & 63];
+    out += i + 1 < bytes.size() ? alphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+json PictureQuestion(const std::string& scene, const std::string& question, bool stream) {
+  const std::string uri = "data:image/png;base64," +
+                          Base64File(std::string(QWENVL_SOURCE_DIR "/data/demo/scenes/") + scene);
+  return {{"messages",
+           {{{"role", "user"},
+             {"content",
+              {{{"type", "image_url"}, {"image_url", {{"url", uri}}}},
+               {{"type", "text"}, {"text", question}}}}}}},
+          {"max_tokens", 24},
+          {"temperature", 0},
+          {"stream", stream}};
+}
+
+TEST(ServeCliTest, OutOfRangePortIsRefusedBeforeLoading) {
+  const auto r = testing::RunQwenvl("serve -m " QWENVL_DEMO_MODEL_DIR " --port 70000", true);
+  EXPECT_NE(r.status, 0);
+  EXPECT_THAT(r.out, HasSubstr("70000"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("listening")));
+}
+
+TEST(ServeCliTest, PortInUseIsAnErrorThatNamesIt) {
+  ServeProcess first("--port 0");
+  const int port = first.WaitForPort();
+  ASSERT_GT(port, 0) << first.err();
+  const auto r =
+      testing::RunQwenvl("serve -m " QWENVL_DEMO_MODEL_DIR " --port " + std::to_string(port), true);
+  EXPECT_NE(r.status, 0);
+  EXPECT_THAT(r.out, HasSubstr(std::to_string(port)));
+  EXPECT_THAT(r.out, HasSubstr("in use"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("listening")));
+}
+
+// The most common thing users do: ask about one picture, then about another, on one server. Every
+// answer must be what a fresh server gives for the same request.
+TEST(ServeCliTest, PicturesOneAfterAnotherAnswerLikeAFreshServer) {
+  const std::vector<std::pair<std::string, std::string>> asks = {
+      {"scene00.png", "How many shapes are there?"},
+      {"scene01.png", "How many shapes are there?"},
+      {"scene00.png", "How many shapes are there?"},
+      {"scene02.png", "What color is the circle?"},
+      {"scene01.png", "What color is the circle?"}};
+  auto answer = [](int port, const json& body) {
+    auto r = server::testing::Fetch(port, "POST", "/v1/chat/completions", body.dump());
+    EXPECT_TRUE(r);
+    if (!r) return std::string();
+    EXPECT_EQ(r->status, 200) << r->body;
+    return r->status == 200
+               ? json::parse(r->body)["choices"][0]["message"]["content"].get<std::string>()
+               : r->body;
+  };
+  std::vector<std::string> fresh;
+  for (const auto& [scene, question] : asks) {
+    ServeProcess p("--port 0 --parallel 2");
+    const int port = p.WaitForPort();
+    ASSERT_GT(port, 0) << p.err();
+    fresh.push_back(answer(port, PictureQuestion(scene, question, false)));
+  }
+  ServeProcess shared("--port 0 --parallel 2");
+  const int port = shared.WaitForPort();
+  ASSERT_GT(port, 0) << shared.err();
+  for (size_t i = 0; i < asks.size(); ++i) {
+    EXPECT_EQ(answer(port, PictureQuestion(asks[i].first, asks[i].second, false)), fresh[i])
+        << "request " << i;
+  }
+}
+
+TEST(ServeCliTest, SigtermWithAnIdleConnectionExitsPromptly) {
+  ServeProcess p("--port 0");
+  const int port = p.WaitForPort();
+  ASSERT_GT(port, 0) << p.err();
+  server::testing::TestConnection idle(port);  // a client that connected and sends nothing
+  auto health = server::testing::Fetch(port, "GET", "/health");
+  ASSERT_TRUE(health);
+  const auto t0 = Clock::now();
+  p.Signal(SIGTERM);
+  ASSERT_TRUE(p.Exited(5s)) << p.err();
+  EXPECT_EQ(p.exit_code(), 0) << p.err();
+  EXPECT_LT(Clock::now() - t0, 3s);
+  EXPECT_THAT(p.err(), HasSubstr("GET /health 200"));
+}
+
+}  // namespace
+}  // namespace qwenvl::cli
