@@ -53,6 +53,12 @@ class FakeBackend : public Backend {
   std::string model_name() const override { return "fake-model"; }
   int64_t context_length() const override { return 4096; }
 
+  // Requests submitted so far (Submit runs on the server's threads: read it under the lock).
+  size_t submitted() {
+    std::lock_guard lock(mu_);
+    return requests.size();
+  }
+
   int in_flight() {
     std::lock_guard lock(mu_);
     return in_flight_;

@@ -40,7 +40,7 @@ TEST_F(ServerTest, PlainCompletion) {
   EXPECT_EQ(j["usage"]["completion_tokens"], 1);
   EXPECT_EQ(j["qwenvl"]["grounding"][0]["bbox_2d"], json({20.0, 40.0, 60.0, 80.0}));
   EXPECT_EQ(j["qwenvl"]["grounding"][0]["bbox_2d_resized"], json({10.0, 20.0, 30.0, 40.0}));
-  ASSERT_EQ(backend_.requests.size(), 1u);
+  ASSERT_EQ(backend_.submitted(), 1u);
   EXPECT_EQ(backend_.requests[0].messages[0].content[0].text, "hi");
 }
 

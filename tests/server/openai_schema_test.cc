@@ -209,6 +209,8 @@ TEST(OpenAiSchema, EveryErrorCase) {
       {"stream not bool", WithUser("\"x\"", R"(,"stream":"yes")"), 400, "stream"},
       {"stream_options not object", WithUser("\"x\"", R"(,"stream_options":1)"), 400,
        "stream_options"},
+      {"include_usage not bool", WithUser("\"x\"", R"(,"stream_options":{"include_usage":1})"), 400,
+       "stream_options.include_usage"},
       {"logprobs", WithUser("\"x\"", R"(,"logprobs":true)"), 400, "logprobs"},
       {"tools", WithUser("\"x\"", R"(,"tools":[])"), 400, "tools"},
   };
