@@ -83,10 +83,10 @@ std::optional<float> ReadFloat(const json& object, const char* key, const std::s
   return static_cast<float>(*v);
 }
 
-bool ReadBool(const json& object, const char* key, bool& out) {
+bool ReadBool(const json& object, const char* key, const std::string& param, bool& out) {
   auto it = object.find(key);
   if (it == object.end() || it->is_null()) return false;
-  if (!it->is_boolean()) WrongType(key, "a boolean", *it);
+  if (!it->is_boolean()) WrongType(param, "a boolean", *it);
   out = it->get<bool>();
   return true;
 }
@@ -315,13 +315,13 @@ void ParseTopLevel(const json& body, const SchemaOptions& options, ChatRequest& 
       throw BadRequest("only n=1 is supported, got n=" + n->dump(), "n", "unsupported_value");
     }
   }
-  ReadBool(body, "stream", out.stream);
+  ReadBool(body, "stream", "stream", out.stream);
   if (auto so = body.find("stream_options"); so != body.end() && !so->is_null()) {
     if (!so->is_object()) WrongType("stream_options", "an object", *so);
-    ReadBool(*so, "include_usage", out.include_usage);
+    ReadBool(*so, "include_usage", "stream_options.include_usage", out.include_usage);
   }
   bool logprobs = false;
-  if (ReadBool(body, "logprobs", logprobs) && logprobs) {
+  if (ReadBool(body, "logprobs", "logprobs", logprobs) && logprobs) {
     throw BadRequest("logprobs are not supported", "logprobs", "unsupported_value");
   }
   if (auto tools = body.find("tools"); tools != body.end() && !tools->is_null()) {
