@@ -1,13 +1,17 @@
 # qwenvl: the two entry points of the README, and the steps they are made of.
 #   make demo   install what is needed, build, answer questions about a picture with the demo checkpoint
-#   make test   install what is needed, build with -Werror, run every test, then the sanitizer build
+#   make test   install what is needed, build with -Werror, run every test, then the sanitizer
+#               builds (ASan/UBSan, ThreadSanitizer) and a short run of every fuzz target
 
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 30
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-release test-asan clean
+.PHONY: all deps build demo test test-release test-asan test-tsan test-fuzz clean
 
 all: build
 
@@ -28,6 +32,8 @@ test: deps
 	ninja -C $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
 	$(MAKE) test-asan
+	$(MAKE) test-tsan
+	$(MAKE) test-fuzz
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build of the test suite: every C++ suite runs under
 # the sanitizers (the browser and install tests, which exercise no more C++, run in the release
@@ -39,5 +45,27 @@ test-asan: deps
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 1800 -LE 'web|install'
 
+# ThreadSanitizer build of the multi-threaded suites (runtime: engine, scheduler, thread pool;
+# server: HTTP server, handlers, fetches); only their test binaries and what they link are built.
+# clang: GCC instruments the resolver of a target_clones function, which the dynamic loader runs
+# before the TSan runtime is up, so a GCC TSan binary crashes at start. No -Werror: clang warns
+# about the GCC-only pragmas; the release build holds the warnings to account.
+test-tsan: deps
+	cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
+	  -DQWENVL_TSAN=ON -DQWENVL_WERROR=OFF -DQWENVL_BENCH=OFF $(CMAKE_FLAGS)
+	ninja -C $(TSAN_BUILD) -j $(JOBS) qwenvl_runtime_test qwenvl_server_test
+	cd $(TSAN_BUILD) && TSAN_OPTIONS="second_deadlock_stack=1" \
+	  ctest --output-on-failure -j $(JOBS) --timeout 1800 -L '^(runtime|server)$$'
+
+# libFuzzer targets (clang-14, ASan/UBSan), each run FUZZ_SECONDS over a copy of its corpus.
+# Longer runs by hand: $(FUZZ_BUILD)/fuzz/<name>_fuzz fuzz/corpus/<name>/ -max_total_time=600
+test-fuzz: deps
+	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
+	  -DQWENVL_FUZZ=ON -DQWENVL_BENCH=OFF $(CMAKE_FLAGS)
+	ninja -C $(FUZZ_BUILD) -j $(JOBS) $(patsubst fuzz/%.cc,%,$(wildcard fuzz/*_fuzz.cc))
+	./fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

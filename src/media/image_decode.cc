@@ -24,6 +24,14 @@ void CheckImageSize(const char* format, int64_t width, int64_t height, const Dec
                                             " pixels is above the limit of " +
                                             std::to_string(limits.max_pixels) + " pixels");
   }
+  if ((limits.expected_width > 0 && width != limits.expected_width) ||
+      (limits.expected_height > 0 && height != limits.expected_height)) {
+    throw Error(ErrorCode::kCorruptFile, std::string(format) + " image decodes to " +
+                                             std::to_string(width) + "x" + std::to_string(height) +
+                                             ", its header read gave " +
+                                             std::to_string(limits.expected_width) + "x" +
+                                             std::to_string(limits.expected_height));
+  }
 }
 
 RgbImage AllocateRgb(int width, int height) {

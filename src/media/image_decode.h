@@ -16,6 +16,10 @@ struct DecodeLimits {
   // Largest width * height accepted; checked from the header before any pixel is decoded, so a
   // small "decompression bomb" file cannot allocate gigabytes.
   int64_t max_pixels = int64_t{1} << 28;
+  // When positive, the size the header must give (the one an earlier ProbeImage read): a decode
+  // whose memory was budgeted from a probe then never allocates more than the probe promised.
+  int64_t expected_width = 0;
+  int64_t expected_height = 0;
 };
 
 enum class ImageFormat { kUnknown, kJpeg, kPng, kWebp, kGif, kBmp };
@@ -24,8 +28,9 @@ enum class ImageFormat { kUnknown, kJpeg, kPng, kWebp, kGif, kBmp };
 ImageFormat DetectImageFormat(std::span<const uint8_t> bytes);
 const char* ImageFormatName(ImageFormat format);
 
-// Throws qwenvl::Error (kCorruptFile for truncated/corrupt data, kUnsupported for an unknown format
-// or an unsupported variant, kOutOfRange above limits.max_pixels, kInvalidArgument when empty).
+// Throws qwenvl::Error (kCorruptFile for truncated/corrupt data or a size other than
+// limits.expected_*, kUnsupported for an unknown format or an unsupported variant, kOutOfRange
+// above limits.max_pixels, kInvalidArgument when empty).
 RgbImage DecodeImage(std::span<const uint8_t> bytes, const DecodeLimits& limits = {});
 
 // Reads the file and decodes it; errors name the path.

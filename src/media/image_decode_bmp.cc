@@ -94,6 +94,11 @@ void ReadPalette(std::span<const uint8_t> b, const BmpHeader& h, uint8_t (*pal)[
 
 }  // namespace
 
+ImageHeader ProbeBmp(std::span<const uint8_t> b) {
+  const BmpHeader h = ParseHeader(b);
+  return {ImageFormat::kBmp, h.width, h.height < 0 ? -h.height : h.height};
+}
+
 RgbImage DecodeBmp(std::span<const uint8_t> b, const DecodeLimits& limits) {
   const BmpHeader h = ParseHeader(b);
   const bool top_down = h.height < 0;

@@ -57,14 +57,53 @@ void ReadExtension(GifFileType* gif, int* transparent) {
   }
 }
 
-RgbImage DecodeFrame(GifFileType* gif, int transparent, const DecodeLimits& limits) {
-  if (DGifGetImageDesc(gif) == GIF_ERROR) Fail(gif, "image descriptor");
+using GifPtr = std::unique_ptr<GifFileType, GifCloser>;
+
+GifPtr OpenGif(GifSource* src) {
+  int err = 0;
+  GifPtr gif(DGifOpen(src, ReadFromMemory, &err));
+  if (!gif) {
+    const char* msg = GifErrorString(err);
+    throw Error(ErrorCode::kCorruptFile,
+                std::string("corrupt or truncated GIF header (") + (msg ? msg : "?") + ")");
+  }
+  return gif;
+}
+
+// Reads the records up to and including the first image descriptor; returns the transparent index
+// its graphic control extension gives, or -1.
+int ReadToFirstFrame(GifFileType* gif) {
+  int transparent = -1;
+  for (;;) {
+    GifRecordType type = UNDEFINED_RECORD_TYPE;
+    if (DGifGetRecordType(gif, &type) == GIF_ERROR) Fail(gif, "record");
+    if (type == IMAGE_DESC_RECORD_TYPE) {
+      if (DGifGetImageDesc(gif) == GIF_ERROR) Fail(gif, "image descriptor");
+      return transparent;
+    }
+    if (type == EXTENSION_RECORD_TYPE) {
+      ReadExtension(gif, &transparent);
+    } else if (type == TERMINATE_RECORD_TYPE) {
+      throw Error(ErrorCode::kCorruptFile, "GIF has no image frame");
+    }
+  }
+}
+
+// The logical screen, grown to hold the first frame if it sticks out (as Pillow draws frame 0).
+ImageHeader CanvasOf(const GifFileType* gif) {
   const GifImageDesc& d = gif->Image;
-  const int64_t canvas_w = std::max<int64_t>(gif->SWidth, int64_t{d.Left} + d.Width);
-  const int64_t canvas_h = std::max<int64_t>(gif->SHeight, int64_t{d.Top} + d.Height);
-  CheckImageSize("GIF", canvas_w, canvas_h, limits);
-  CheckImageSize("GIF frame", d.Width, d.Height, limits);
-  const int w = static_cast<int>(canvas_w), h = static_cast<int>(canvas_h);
+  return {ImageFormat::kGif, std::max<int64_t>(gif->SWidth, int64_t{d.Left} + d.Width),
+          std::max<int64_t>(gif->SHeight, int64_t{d.Top} + d.Height)};
+}
+
+RgbImage DecodeFrame(GifFileType* gif, int transparent, const DecodeLimits& limits) {
+  const GifImageDesc& d = gif->Image;
+  const ImageHeader canvas = CanvasOf(gif);
+  CheckImageSize("GIF", canvas.width, canvas.height, limits);
+  DecodeLimits frame_limits;
+  frame_limits.max_pixels = limits.max_pixels;
+  CheckImageSize("GIF frame", d.Width, d.Height, frame_limits);
+  const int w = static_cast<int>(canvas.width), h = static_cast<int>(canvas.height);
   std::vector<uint8_t> index(static_cast<size_t>(w) * h, transparent >= 0 ? transparent : 0);
   // Interlaced frames arrive in four passes of rows (start, step).
   static constexpr int kStart[4] = {0, 4, 2, 1}, kStep[4] = {8, 8, 4, 2};
@@ -93,26 +132,18 @@ RgbImage DecodeFrame(GifFileType* gif, int transparent, const DecodeLimits& limi
 
 }  // namespace
 
+ImageHeader ProbeGif(std::span<const uint8_t> bytes) {
+  GifSource src{bytes.data(), bytes.size(), 0};
+  const GifPtr gif = OpenGif(&src);
+  ReadToFirstFrame(gif.get());
+  return CanvasOf(gif.get());
+}
+
 RgbImage DecodeGif(std::span<const uint8_t> bytes, const DecodeLimits& limits) {
   GifSource src{bytes.data(), bytes.size(), 0};
-  int err = 0;
-  std::unique_ptr<GifFileType, GifCloser> gif(DGifOpen(&src, ReadFromMemory, &err));
-  if (!gif) {
-    const char* msg = GifErrorString(err);
-    throw Error(ErrorCode::kCorruptFile,
-                std::string("corrupt or truncated GIF header (") + (msg ? msg : "?") + ")");
-  }
-  int transparent = -1;
-  for (;;) {
-    GifRecordType type = UNDEFINED_RECORD_TYPE;
-    if (DGifGetRecordType(gif.get(), &type) == GIF_ERROR) Fail(gif.get(), "record");
-    if (type == IMAGE_DESC_RECORD_TYPE) return DecodeFrame(gif.get(), transparent, limits);
-    if (type == EXTENSION_RECORD_TYPE) {
-      ReadExtension(gif.get(), &transparent);
-    } else if (type == TERMINATE_RECORD_TYPE) {
-      throw Error(ErrorCode::kCorruptFile, "GIF has no image frame");
-    }
-  }
+  const GifPtr gif = OpenGif(&src);
+  const int transparent = ReadToFirstFrame(gif.get());
+  return DecodeFrame(gif.get(), transparent, limits);
 }
 
 }  // namespace qwenvl::media::detail

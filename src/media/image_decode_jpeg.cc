@@ -100,16 +100,49 @@ bool DecodeInto(jpeg_decompress_struct* cinfo, std::span<const uint8_t> bytes,
   return true;
 }
 
+// The markers up to the first scan, as DecodeInto reads them; allocates no pixel or coefficient
+// buffer (jpeg_start_decompress would).
+bool ReadHeaderInto(jpeg_decompress_struct* cinfo, std::span<const uint8_t> bytes,
+                    JpegErrorManager* err) {
+  if (setjmp(err->jump)) return false;
+  jpeg_create_decompress(cinfo);
+  jpeg_mem_src(cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
+  jpeg_read_header(cinfo, TRUE);
+  return true;
+}
+
+void InitErrors(jpeg_decompress_struct* cinfo, JpegErrorManager* err) {
+  std::memset(cinfo, 0, sizeof(*cinfo));
+  cinfo->err = jpeg_std_error(&err->pub);
+  err->pub.error_exit = OnJpegError;
+  err->pub.emit_message = OnJpegMessage;
+  err->message[0] = '\0';
+}
+
 }  // namespace
+
+ImageHeader ProbeJpeg(std::span<const uint8_t> bytes) {
+  jpeg_decompress_struct cinfo;
+  JpegErrorManager err;
+  InitErrors(&cinfo, &err);
+  const bool ok = ReadHeaderInto(&cinfo, bytes, &err);
+  const ImageHeader header{ImageFormat::kJpeg, cinfo.image_width, cinfo.image_height};
+  const int comps = cinfo.num_components;
+  jpeg_destroy_decompress(&cinfo);
+  if (!ok) {
+    throw Error(ErrorCode::kCorruptFile, std::string("corrupt or truncated JPEG: ") + err.message);
+  }
+  if (comps != 1 && comps != 3 && comps != 4) {
+    throw Error(ErrorCode::kUnsupported,
+                "JPEG with " + std::to_string(comps) + " components is not supported");
+  }
+  return header;
+}
 
 RgbImage DecodeJpeg(std::span<const uint8_t> bytes, const DecodeLimits& limits) {
   jpeg_decompress_struct cinfo;
   JpegErrorManager err;
-  std::memset(&cinfo, 0, sizeof(cinfo));
-  cinfo.err = jpeg_std_error(&err.pub);
-  err.pub.error_exit = OnJpegError;
-  err.pub.emit_message = OnJpegMessage;
-  err.message[0] = '\0';
+  InitErrors(&cinfo, &err);
   RgbImage img;
   std::vector<uint8_t> row;
   std::optional<Error> pending;

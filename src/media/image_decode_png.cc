@@ -113,6 +113,22 @@ bool DecodeInto(png_structp png, png_infop info, const DecodeLimits& limits, Rgb
 
 }  // namespace
 
+ImageHeader ProbePng(std::span<const uint8_t> bytes) {
+  // The 8-byte signature, then IHDR, which must come first: length 13, type, width, height.
+  constexpr size_t kIhdrEnd = 8 + 4 + 4 + 8;
+  if (bytes.size() < kIhdrEnd) {
+    throw Error(ErrorCode::kCorruptFile, "corrupt PNG: the file ends before its IHDR chunk");
+  }
+  const auto be32 = [&](size_t at) {
+    return (uint32_t{bytes[at]} << 24) | (uint32_t{bytes[at + 1]} << 16) |
+           (uint32_t{bytes[at + 2]} << 8) | bytes[at + 3];
+  };
+  if (be32(8) != 13 || std::memcmp(bytes.data() + 12, "IHDR", 4) != 0) {
+    throw Error(ErrorCode::kCorruptFile, "corrupt PNG: the first chunk is not a 13-byte IHDR");
+  }
+  return {ImageFormat::kPng, be32(16), be32(20)};
+}
+
 RgbImage DecodePng(std::span<const uint8_t> bytes, const DecodeLimits& limits) {
   PngSource src{bytes.data(), bytes.size(), 0, {0}};
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, OnPngError, OnPngWarning);

@@ -10,7 +10,8 @@
 
 namespace qwenvl::media::detail {
 
-RgbImage DecodeWebp(std::span<const uint8_t> bytes, const DecodeLimits& limits) {
+// WebPGetFeatures parses the RIFF container and the VP8 / VP8L / VP8X header only.
+ImageHeader ProbeWebp(std::span<const uint8_t> bytes) {
   WebPBitstreamFeatures features;
   const VP8StatusCode status = WebPGetFeatures(bytes.data(), bytes.size(), &features);
   if (status != VP8_STATUS_OK) {
@@ -20,8 +21,13 @@ RgbImage DecodeWebp(std::span<const uint8_t> bytes, const DecodeLimits& limits) 
   if (features.has_animation) {
     throw Error(ErrorCode::kUnsupported, "animated WebP is not supported (still images only)");
   }
-  CheckImageSize("WebP", features.width, features.height, limits);
-  RgbImage img = AllocateRgb(features.width, features.height);
+  return {ImageFormat::kWebp, features.width, features.height};
+}
+
+RgbImage DecodeWebp(std::span<const uint8_t> bytes, const DecodeLimits& limits) {
+  const ImageHeader header = ProbeWebp(bytes);
+  CheckImageSize("WebP", header.width, header.height, limits);
+  RgbImage img = AllocateRgb(static_cast<int>(header.width), static_cast<int>(header.height));
   if (WebPDecodeRGBInto(bytes.data(), bytes.size(), img.pixels.data(), img.pixels.size(),
                         img.width * 3) == nullptr) {
     throw Error(ErrorCode::kCorruptFile, "corrupt or truncated WebP image data (" +

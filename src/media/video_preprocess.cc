@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "media/image_decode.h"
+#include "media/image_probe.h"
 #include "media/preprocessor_config.h"
 #include "media/resize_bicubic.h"
 #include "media/smart_resize.h"
@@ -22,21 +23,42 @@ void FillTiming(PreprocessedVideo& out, int64_t nframes) {
   out.second_per_grid_ts = SecondPerGridT(out.sample_fps);
 }
 
+VideoPlan PlanFromInfo(const VideoStreamInfo& info, int64_t total_frames,
+                       const VideoOptions& options) {
+  VideoPlan plan;
+  plan.orig_width = info.width;
+  plan.orig_height = info.height;
+  plan.total_frames = total_frames;
+  plan.nframes = SmartNFrames(options, total_frames, info.fps);
+  plan.resized = VideoResizedSize(info.height, info.width, options, plan.nframes);
+  return plan;
+}
+
 // One decode pass for `total_frames`: true when every sampled frame arrived.
-bool SampleAndDecode(VideoReader& reader, int64_t total_frames, const VideoOptions& options,
-                     const PatchifyOptions& patchify, PreprocessedVideo& out,
+bool SampleAndDecode(VideoReader& reader, const std::string& name, int64_t total_frames,
+                     const VideoOptions& options, const PatchifyOptions& patchify,
+                     const VideoPlanCheck& before_decode, PreprocessedVideo& out,
                      std::vector<RgbImage>& frames) {
   const VideoStreamInfo& info = reader.info();
-  const int64_t nframes = SmartNFrames(options, total_frames, info.fps);
-  out.frame_indices = SampleFrameIndices(total_frames, nframes);
-  const FrameSize size = VideoResizedSize(info.height, info.width, options, nframes);
+  const VideoPlan plan = PlanFromInfo(info, total_frames, options);
+  if (before_decode) before_decode(plan);
+  const FrameSize size = plan.resized;
+  out.frame_indices = SampleFrameIndices(total_frames, plan.nframes);
   out.resized_height = size.height;
   out.resized_width = size.width;
   out.total_frames = total_frames;
   frames.clear();
-  frames.reserve(static_cast<size_t>(nframes));
+  frames.reserve(static_cast<size_t>(plan.nframes));
+  const int64_t header_pixels = int64_t{info.width} * info.height;
   const int64_t decoded =
-      reader.DecodeFrames(out.frame_indices, [&](int64_t /*index*/, RgbImage&& frame) {
+      reader.DecodeFrames(out.frame_indices, [&](int64_t index, RgbImage&& frame) {
+        if (int64_t{frame.width} * frame.height > header_pixels) {
+          throw Error(ErrorCode::kCorruptFile,
+                      name + ": frame " + std::to_string(index) + " decodes to " +
+                          std::to_string(frame.width) + "x" + std::to_string(frame.height) +
+                          ", larger than the stream's " + std::to_string(info.width) + "x" +
+                          std::to_string(info.height));
+        }
         frames.push_back(ResizeTo(std::move(frame), size, patchify.pool));
       });
   if (frames.size() == out.frame_indices.size()) return true;
@@ -45,19 +67,20 @@ bool SampleAndDecode(VideoReader& reader, int64_t total_frames, const VideoOptio
 }
 
 PreprocessedVideo PreprocessFromReader(VideoReader& reader, const std::string& name,
-                                       const VideoOptions& options,
-                                       const PatchifyOptions& patchify) {
+                                       const VideoOptions& options, const PatchifyOptions& patchify,
+                                       const VideoPlanCheck& before_decode) {
   const VideoStreamInfo& info = reader.info();
   PreprocessedVideo out;
   out.orig_width = info.width;
   out.orig_height = info.height;
   out.video_fps = info.fps;
   std::vector<RgbImage> frames;  // the sampled frames, resized
-  if (!SampleAndDecode(reader, info.total_frames, options, patchify, out, frames)) {
+  if (!SampleAndDecode(reader, name, info.total_frames, options, patchify, before_decode, out,
+                       frames)) {
     // Metadata promised more frames than the stream holds (truncated file, bad nb_frames): sample
     // again from the decoded count, as a reader that counts by decoding (torchvision) would.
     const int64_t decoded = out.total_frames;
-    if (!SampleAndDecode(reader, decoded, options, patchify, out, frames)) {
+    if (!SampleAndDecode(reader, name, decoded, options, patchify, before_decode, out, frames)) {
       throw Error(ErrorCode::kCorruptFile,
                   name + ": the video stream decodes differently on a second pass");
     }
@@ -68,6 +91,51 @@ PreprocessedVideo PreprocessFromReader(VideoReader& reader, const std::string& n
   return out;
 }
 
+// §6.2 for one image of a frame list: the image path's smart_resize, or a requested size rounded
+// with the image defaults (frame lists are images).
+FrameSize FrameListSize(int64_t height, int64_t width, const VideoOptions& options) {
+  if (options.resized_height || options.resized_width) {
+    return VideoResizedSize(static_cast<int>(height), static_cast<int>(width), options, 2);
+  }
+  const ResizedSize rs =
+      SmartResize(height, width, kVideoSizeFactor, options.min_pixels.value_or(kDefaultMinPixels),
+                  options.max_pixels.value_or(kDefaultMaxPixels));
+  return {static_cast<int>(rs.height), static_cast<int>(rs.width)};
+}
+
+// Every image's header, and the plan they make; refuses a list whose images resize to different
+// sizes before any of them is decoded.
+VideoPlan PlanFrameList(const std::vector<std::string>& image_paths, const VideoOptions& options,
+                        const DecodeLimits& limits, std::vector<ImageHeader>* headers) {
+  if (image_paths.empty()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "video frame list is empty, one image at least expected");
+  }
+  VideoPlan plan;
+  headers->clear();
+  headers->reserve(image_paths.size());
+  for (const std::string& path : image_paths) {
+    const ImageHeader header = ProbeImageFile(path, limits);
+    const FrameSize size = FrameListSize(header.height, header.width, options);
+    if (headers->empty()) {
+      plan.orig_width = static_cast<int>(header.width);
+      plan.orig_height = static_cast<int>(header.height);
+      plan.resized = size;
+    } else if (size.width != plan.resized.width || size.height != plan.resized.height) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  path + ": frame resizes to " + std::to_string(size.width) + "x" +
+                      std::to_string(size.height) + ", but the first frame of the list to " +
+                      std::to_string(plan.resized.width) + "x" +
+                      std::to_string(plan.resized.height) +
+                      "; all frames of a video must have one size");
+    }
+    headers->push_back(header);
+  }
+  plan.total_frames = static_cast<int64_t>(image_paths.size());
+  plan.nframes = plan.total_frames;
+  return plan;
+}
+
 }  // namespace
 
 Patches PatchifyVideoFrames(std::vector<RgbImage> frames, FrameSize size,
@@ -76,18 +144,37 @@ Patches PatchifyVideoFrames(std::vector<RgbImage> frames, FrameSize size,
   return Patchify(frames, patchify);
 }
 
+VideoPlan PlanVideoFile(const std::string& path, const VideoOptions& options,
+                        const VideoLimits& limits) {
+  const VideoReader reader = VideoReader::OpenFile(path, limits);
+  return PlanFromInfo(reader.info(), reader.info().total_frames, options);
+}
+
+VideoPlan PlanVideoMemory(std::span<const uint8_t> data, const std::string& name,
+                          const VideoOptions& options, const VideoLimits& limits) {
+  const VideoReader reader = VideoReader::OpenMemory(data, name, limits);
+  return PlanFromInfo(reader.info(), reader.info().total_frames, options);
+}
+
+VideoPlan PlanVideoFrames(const std::vector<std::string>& image_paths, const VideoOptions& options,
+                          const DecodeLimits& limits) {
+  std::vector<ImageHeader> headers;
+  return PlanFrameList(image_paths, options, limits, &headers);
+}
+
 PreprocessedVideo PreprocessVideoFile(const std::string& path, const VideoOptions& options,
-                                      const PatchifyOptions& patchify, const VideoLimits& limits) {
+                                      const PatchifyOptions& patchify, const VideoLimits& limits,
+                                      const VideoPlanCheck& before_decode) {
   VideoReader reader = VideoReader::OpenFile(path, limits);
-  return PreprocessFromReader(reader, path, options, patchify);
+  return PreprocessFromReader(reader, path, options, patchify, before_decode);
 }
 
 PreprocessedVideo PreprocessVideoMemory(std::span<const uint8_t> data, const std::string& name,
                                         const VideoOptions& options,
-                                        const PatchifyOptions& patchify,
-                                        const VideoLimits& limits) {
+                                        const PatchifyOptions& patchify, const VideoLimits& limits,
+                                        const VideoPlanCheck& before_decode) {
   VideoReader reader = VideoReader::OpenMemory(data, name, limits);
-  return PreprocessFromReader(reader, name, options, patchify);
+  return PreprocessFromReader(reader, name, options, patchify, before_decode);
 }
 
 PreprocessedVideo PreprocessVideoRgbFrames(std::span<const RgbImage> frames, double video_fps,
@@ -116,40 +203,24 @@ PreprocessedVideo PreprocessVideoRgbFrames(std::span<const RgbImage> frames, dou
 
 PreprocessedVideo PreprocessVideoFrames(const std::vector<std::string>& image_paths,
                                         const VideoOptions& options,
-                                        const PatchifyOptions& patchify) {
-  if (image_paths.empty()) {
-    throw Error(ErrorCode::kInvalidArgument,
-                "video frame list is empty, one image at least expected");
-  }
+                                        const PatchifyOptions& patchify, const DecodeLimits& limits,
+                                        const VideoPlanCheck& before_decode) {
+  std::vector<ImageHeader> headers;
+  const VideoPlan plan = PlanFrameList(image_paths, options, limits, &headers);
+  if (before_decode) before_decode(plan);
   PreprocessedVideo out;
+  out.orig_width = plan.orig_width;
+  out.orig_height = plan.orig_height;
+  out.resized_width = plan.resized.width;
+  out.resized_height = plan.resized.height;
   std::vector<RgbImage> frames;
   frames.reserve(image_paths.size() + 1);
-  for (const std::string& path : image_paths) {
-    RgbImage image = DecodeImageFile(path);
-    ResizedSize rs;
-    if (options.resized_height || options.resized_width) {
-      // §6.2: a requested size is rounded with the image defaults (and frame lists are images).
-      FrameSize fs = VideoResizedSize(image.height, image.width, options, 2);
-      rs = {fs.height, fs.width};
-    } else {
-      rs = SmartResize(image.height, image.width, kVideoSizeFactor,
-                       options.min_pixels.value_or(kDefaultMinPixels),
-                       options.max_pixels.value_or(kDefaultMaxPixels));
-    }
-    const FrameSize size{static_cast<int>(rs.height), static_cast<int>(rs.width)};
-    if (frames.empty()) {
-      out.orig_width = image.width;
-      out.orig_height = image.height;
-      out.resized_width = size.width;
-      out.resized_height = size.height;
-    } else if (size.width != out.resized_width || size.height != out.resized_height) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  path + ": frame resizes to " + std::to_string(size.width) + "x" +
-                      std::to_string(size.height) + ", but the first frame of the list to " +
-                      std::to_string(out.resized_width) + "x" + std::to_string(out.resized_height) +
-                      "; all frames of a video must have one size");
-    }
-    frames.push_back(ResizeTo(std::move(image), size, patchify.pool));
+  for (size_t i = 0; i < image_paths.size(); ++i) {
+    DecodeLimits frame_limits = limits;
+    frame_limits.expected_width = headers[i].width;
+    frame_limits.expected_height = headers[i].height;
+    frames.push_back(
+        ResizeTo(DecodeImageFile(image_paths[i], frame_limits), plan.resized, patchify.pool));
   }
   out.total_frames = static_cast<int64_t>(frames.size());
   for (int64_t i = 0; i < out.total_frames; ++i) out.frame_indices.push_back(i);

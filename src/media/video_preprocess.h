@@ -4,11 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "media/image.h"
+#include "media/image_decode.h"
 #include "media/patchify.h"
 #include "media/video_reader.h"
 #include "media/video_sampling.h"
@@ -28,27 +30,57 @@ struct PreprocessedVideo {
   double video_fps = 0.0;    // of the video; for a frame list, VideoOptions::fps
 };
 
+// What a video item will be decoded into, known from the container's stream header (a file) or the
+// images' headers (a frame list) before any frame is decoded.
+struct VideoPlan {
+  int orig_width = 0;  // of the stream; of the first image of a frame list
+  int orig_height = 0;
+  int64_t total_frames = 0;  // in the stream (as its header counts them); of a frame list
+  int64_t nframes = 0;       // frames decoded and kept: the sampled ones; every image of a list
+  FrameSize resized;         // the size every kept frame is resized to
+};
+
+// Called with the plan before a decode pass starts; throws to refuse the item.
+using VideoPlanCheck = std::function<void(const VideoPlan&)>;
+
+// The plans of the three kinds of source (opening the container or reading the image headers
+// only). Throw Error as the Preprocess functions below do for what headers already show.
+VideoPlan PlanVideoFile(const std::string& path, const VideoOptions& options,
+                        const VideoLimits& limits = {});
+VideoPlan PlanVideoMemory(std::span<const uint8_t> data, const std::string& name,
+                          const VideoOptions& options, const VideoLimits& limits = {});
+VideoPlan PlanVideoFrames(const std::vector<std::string>& image_paths, const VideoOptions& options,
+                          const DecodeLimits& limits = {});
+
 // A video file (mp4, mov, mkv, webm, avi, ...). Only the sampled frames are kept, each resized when
 // decoded. If the stream ends before a sampled frame (frame count metadata larger than the stream),
-// the frames are sampled again from the count actually decoded. Throws Error on any bad input.
+// the frames are sampled again from the count actually decoded. before_decode, if set, sees the
+// plan of each decode pass first. A decoded frame with more pixels than the stream header gives is
+// refused (the plan's memory bound would not hold). Throws Error on any bad input.
 PreprocessedVideo PreprocessVideoFile(const std::string& path, const VideoOptions& options,
                                       const PatchifyOptions& patchify,
-                                      const VideoLimits& limits = {});
+                                      const VideoLimits& limits = {},
+                                      const VideoPlanCheck& before_decode = nullptr);
 
 // The same from bytes in memory; `name` is used in messages.
 PreprocessedVideo PreprocessVideoMemory(std::span<const uint8_t> data, const std::string& name,
                                         const VideoOptions& options,
                                         const PatchifyOptions& patchify,
-                                        const VideoLimits& limits = {});
+                                        const VideoLimits& limits = {},
+                                        const VideoPlanCheck& before_decode = nullptr);
 
 // A video given as a list of image files (§7.3 "Frame lists"): no sampling; every frame goes
 // through the image path (decode, smart_resize with the image defaults 3136 … 12845056 unless
 // options set min/max_pixels or resized_height/width, PIL bicubic), the list is padded to an even
 // length by repeating the last frame, and the fps is options.fps. All frames must come out the same
-// size.
+// size. Every image's header is read first (sizes, `limits`, before_decode), then the images are
+// decoded and resized one at a time, so one full-size frame is held at once besides the resized
+// ones.
 PreprocessedVideo PreprocessVideoFrames(const std::vector<std::string>& image_paths,
                                         const VideoOptions& options,
-                                        const PatchifyOptions& patchify);
+                                        const PatchifyOptions& patchify,
+                                        const DecodeLimits& limits = {},
+                                        const VideoPlanCheck& before_decode = nullptr);
 
 // Decoded frames already in memory (all of the video, same size): sampled, resized and flattened as
 // PreprocessVideoFile does.

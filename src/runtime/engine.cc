@@ -138,6 +138,8 @@ std::unique_ptr<Engine> Engine::Load(const EngineOptions& options) {
   e.chat_template.emplace(text::ChatTemplate::FromModelDir(options.model_dir));
   e.media_settings.preprocessor = media::LoadPreprocessorConfig(options.model_dir);
   e.media_settings.max_decoded_image_pixels = options.max_decoded_image_pixels;
+  e.media_settings.max_media_pixel_bytes = options.max_media_pixel_bytes;
+  e.media_settings.token_budget = options.context_length;
   e.generation =
       runtime::LoadGenerationDefaults(options.model_dir, e.model->config().eos_token_ids);
   e.media_settings.pool = e.pool.get();
@@ -152,8 +154,25 @@ double Engine::load_seconds() const { return impl_->load_seconds; }
 std::string Engine::RenderPrompt(const Request& request) const { return impl_->Render(request); }
 
 namespace {
+// The request's media planned from their headers and checked against the context and the pixel
+// cap before any is decoded (Generation::Prepare then decodes them one after another).
+void CheckMediaBeforeDecoding(const Engine::Impl& e, const Request& request) {
+  const std::vector<const Media*> media = runtime::MediaInPromptOrder(request);
+  if (media.empty()) return;
+  // Each item's one placeholder in the rendered prompt becomes its vision tokens.
+  const auto text_tokens = static_cast<int64_t>(e.tokenizer->Encode(e.Render(request)).size()) -
+                           static_cast<int64_t>(media.size());
+  runtime::CheckRequestMedia(media, text_tokens, e.media_settings);
+}
+
+// The handle of a request refused before it was queued.
+struct RefusedRequest : RequestHandle {
+  void Cancel() override {}
+};
+
 Result RunOn(Engine::Impl& e, SequenceState& state, const Request& request,
              const StreamCallback& on_text) {
+  CheckMediaBeforeDecoding(e, request);
   runtime::Generation g(e, request, on_text);
   g.Prepare();
   std::lock_guard<std::recursive_mutex> lock(e.compute_mu);
@@ -195,6 +214,12 @@ std::unique_ptr<Session> Engine::NewSession() {
 
 std::shared_ptr<RequestHandle> Engine::Submit(Request request, StreamCallback on_text,
                                               DoneCallback on_done) {
+  try {
+    CheckMediaBeforeDecoding(*impl_, request);
+  } catch (const Error& e) {
+    if (on_done) on_done(nullptr, &e);
+    return std::make_shared<RefusedRequest>();
+  }
   return impl_->scheduler->Submit(std::move(request), std::move(on_text), std::move(on_done));
 }
 

@@ -43,7 +43,13 @@ void Generation::Prepare() {
   const std::vector<int32_t> raw_ids = engine_.tokenizer->Encode(engine_.Render(request_));
   std::vector<const PreparedMedia*> media_ptrs;
   for (const Media* m : MediaInPromptOrder(request_)) {
-    media_.push_back(engine_.GetMedia(*m));
+    {
+      // Resizing and patchifying run on the engine's pool, which serves one caller at a time:
+      // without the lock, Engine::Generate or Session::Generate preparing a picture while the
+      // scheduler steps its requests hangs both in ThreadPool::RunRanges.
+      std::lock_guard<std::recursive_mutex> lock(engine_.compute_mu);
+      media_.push_back(engine_.GetMedia(*m));
+    }
     media_ptrs.push_back(media_.back().get());
     media_keys_.push_back(media_.back()->key);
   }

@@ -1,10 +1,18 @@
 #include "runtime/media_input.h"
 
+#include <cstdio>
+#include <span>
+#include <string>
+#include <vector>
+
 #include "media/image_decode.h"
 #include "media/image_preprocess.h"
+#include "media/image_probe.h"
+#include "media/smart_resize.h"
 #include "media/video_preprocess.h"
 #include "util/error.h"
 #include "util/mapped_file.h"
+#include "util/memory.h"
 #include "util/sha256.h"
 
 namespace qwenvl::runtime {
@@ -50,15 +58,80 @@ media::VideoOptions VideoOptionsFor(const Media& m) {
   return o;
 }
 
-PreparedMedia PrepareImage(const Media& m, const MediaSettings& s) {
+media::DecodeLimits ImageLimits(const MediaSettings& s) {
   media::DecodeLimits limits;
   if (s.max_decoded_image_pixels > 0) limits.max_pixels = s.max_decoded_image_pixels;
-  const media::RgbImage rgb =
-      m.path.empty() ? media::DecodeImage(m.bytes, limits) : media::DecodeImageFile(m.path, limits);
+  return limits;
+}
+
+// Vision tokens of `frames` frames of the resized size: temporal patches (an odd count is padded)
+// times the merged patches of one frame, as Patchify and the merger count them.
+int64_t TokensOf(int64_t frames, int64_t resized_height, int64_t resized_width,
+                 const media::PreprocessorConfig& config) {
+  const int64_t grid_t = (frames + config.temporal_patch_size - 1) / config.temporal_patch_size;
+  const int64_t grid_h = resized_height / config.patch_size;
+  const int64_t grid_w = resized_width / config.patch_size;
+  return grid_t * grid_h * grid_w / (int64_t{config.merge_size} * config.merge_size);
+}
+
+void FinishPlan(MediaPlan& plan, const media::PreprocessorConfig& config) {
+  plan.tokens = TokensOf(plan.frames, plan.resized_height, plan.resized_width, config);
+  plan.pixel_bytes =
+      3 * (plan.width * plan.height + plan.frames * plan.resized_width * plan.resized_height);
+}
+
+// The size PreprocessImage will choose (the same smart_resize call).
+MediaPlan PlanImage(const media::ImageHeader& header, const Media& m,
+                    const media::PreprocessorConfig& config) {
+  const media::ImageBudget budget = BudgetFor(m, config);
+  const media::ResizedSize size = media::SmartResize(
+      budget.resized_height.value_or(header.height), budget.resized_width.value_or(header.width),
+      config.factor(), budget.min_pixels, budget.max_pixels);
+  MediaPlan plan;
+  plan.kind = Media::Kind::kImage;
+  plan.width = header.width;
+  plan.height = header.height;
+  plan.resized_width = size.width;
+  plan.resized_height = size.height;
+  FinishPlan(plan, config);
+  return plan;
+}
+
+MediaPlan PlanVideo(const media::VideoPlan& video, bool frame_list,
+                    const media::PreprocessorConfig& config) {
+  MediaPlan plan;
+  plan.kind = Media::Kind::kVideo;
+  plan.frame_list = frame_list;
+  plan.width = video.orig_width;
+  plan.height = video.orig_height;
+  plan.total_frames = video.total_frames;
+  plan.frames = video.nframes;
+  plan.resized_width = video.resized.width;
+  plan.resized_height = video.resized.height;
+  FinishPlan(plan, config);
+  return plan;
+}
+
+media::ImageHeader ProbeItem(const Media& m, const MediaSettings& s) {
+  return m.path.empty() ? media::ProbeImage(m.bytes, ImageLimits(s))
+                        : media::ProbeImageFile(m.path, ImageLimits(s));
+}
+
+PreparedMedia PrepareImage(const Media& m, const MediaSettings& s) {
+  const media::ImageHeader header = ProbeItem(m, s);
+  const MediaPlan plan = PlanImage(header, m, s.preprocessor);
+  CheckMediaBudget(std::span(&plan, 1), 0, s);
+  media::DecodeLimits limits = ImageLimits(s);
+  limits.expected_width = header.width;
+  limits.expected_height = header.height;
   media::PatchifyOptions patchify = s.preprocessor.patchify_options();
   patchify.pool = s.pool;
-  media::PreprocessedImage pre =
-      media::PreprocessImage(rgb, BudgetFor(m, s.preprocessor), patchify);
+  media::PreprocessedImage pre;
+  {
+    const media::RgbImage rgb = m.path.empty() ? media::DecodeImage(m.bytes, limits)
+                                               : media::DecodeImageFile(m.path, limits);
+    pre = media::PreprocessImage(rgb, BudgetFor(m, s.preprocessor), patchify);
+  }
   PreparedMedia out;
   out.kind = Media::Kind::kImage;
   out.grid = {pre.patches.grid_t, pre.patches.grid_h, pre.patches.grid_w};
@@ -74,13 +147,18 @@ PreparedMedia PrepareVideo(const Media& m, const MediaSettings& s) {
   media::PatchifyOptions patchify = s.preprocessor.patchify_options();
   patchify.pool = s.pool;
   const media::VideoOptions options = VideoOptionsFor(m);
+  const bool frame_list = !m.frame_paths.empty();
+  const media::VideoPlanCheck check = [&](const media::VideoPlan& video) {
+    const MediaPlan plan = PlanVideo(video, frame_list, s.preprocessor);
+    CheckMediaBudget(std::span(&plan, 1), 0, s);
+  };
   media::PreprocessedVideo pre;
-  if (!m.frame_paths.empty()) {
-    pre = media::PreprocessVideoFrames(m.frame_paths, options, patchify);
+  if (frame_list) {
+    pre = media::PreprocessVideoFrames(m.frame_paths, options, patchify, ImageLimits(s), check);
   } else if (!m.path.empty()) {
-    pre = media::PreprocessVideoFile(m.path, options, patchify);
+    pre = media::PreprocessVideoFile(m.path, options, patchify, {}, check);
   } else {
-    pre = media::PreprocessVideoMemory(m.bytes, "video", options, patchify);
+    pre = media::PreprocessVideoMemory(m.bytes, "video", options, patchify, {}, check);
   }
   PreparedMedia out;
   out.kind = Media::Kind::kVideo;
@@ -95,6 +173,29 @@ PreparedMedia PrepareVideo(const Media& m, const MediaSettings& s) {
   out.patches = std::move(pre.patches);
   return out;
 }
+
+void CheckSources(const Media& m) {
+  const int sources = !m.path.empty() + !m.bytes.empty() + !m.frame_paths.empty();
+  if (sources != 1)
+    throw Error(ErrorCode::kInvalidArgument,
+                "a media item needs exactly one of a path, encoded bytes or frame paths");
+  if (!m.frame_paths.empty() && m.kind != Media::Kind::kVideo)
+    throw Error(ErrorCode::kInvalidArgument, "frame paths are only for videos");
+}
+
+std::string Mib(int64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return text;
+}
+
+// Gives freed memory back on every way out of the scope that decoded.
+struct ReleaseFreeMemoryOnExit {
+  ReleaseFreeMemoryOnExit() = default;
+  ReleaseFreeMemoryOnExit(const ReleaseFreeMemoryOnExit&) = delete;
+  ReleaseFreeMemoryOnExit& operator=(const ReleaseFreeMemoryOnExit&) = delete;
+  ~ReleaseFreeMemoryOnExit() { ReleaseFreeMemory(); }
+};
 
 }  // namespace
 
@@ -118,13 +219,78 @@ std::string MediaKey(const Media& m, const MediaSettings& s) {
   return h.FinishHex();
 }
 
+std::string MediaPlan::Describe() const {
+  const std::string size = std::to_string(width) + "x" + std::to_string(height);
+  std::string text;
+  if (kind == Media::Kind::kImage) {
+    text = "image " + size;
+  } else if (frame_list) {
+    text = "video of " + std::to_string(frames) + " frames of " + size;
+  } else {
+    text = "video " + size + ", " + std::to_string(frames) + " of " + std::to_string(total_frames) +
+           " frames sampled";
+  }
+  return text + " resized to " + std::to_string(resized_width) + "x" +
+         std::to_string(resized_height) + ", " + std::to_string(tokens) + " tokens";
+}
+
+MediaPlan PlanMedia(const Media& m, const MediaSettings& s) {
+  CheckSources(m);
+  if (m.kind == Media::Kind::kImage) return PlanImage(ProbeItem(m, s), m, s.preprocessor);
+  const media::VideoOptions options = VideoOptionsFor(m);
+  if (!m.frame_paths.empty()) {
+    return PlanVideo(media::PlanVideoFrames(m.frame_paths, options, ImageLimits(s)), true,
+                     s.preprocessor);
+  }
+  return PlanVideo(m.path.empty() ? media::PlanVideoMemory(m.bytes, "video", options)
+                                  : media::PlanVideoFile(m.path, options),
+                   false, s.preprocessor);
+}
+
+void CheckMediaBudget(std::span<const MediaPlan> plans, int64_t text_tokens,
+                      const MediaSettings& s) {
+  if (s.max_media_pixel_bytes > 0) {
+    for (const MediaPlan& plan : plans) {
+      if (plan.pixel_bytes > s.max_media_pixel_bytes) {
+        throw Error(ErrorCode::kOutOfRange,
+                    plan.Describe() + ": decoding it would hold " + Mib(plan.pixel_bytes) +
+                        " of pixels at once (a full-size frame and " + std::to_string(plan.frames) +
+                        " resized), above the limit of " + Mib(s.max_media_pixel_bytes) +
+                        "; send a smaller picture or fewer frames");
+      }
+    }
+  }
+  if (s.token_budget <= 0) return;
+  int64_t media_tokens = 0;
+  for (const MediaPlan& plan : plans) media_tokens += plan.tokens;
+  if (media_tokens + text_tokens < s.token_budget) return;
+  // Every item is named, up to a few; a request with more lists the first ones.
+  constexpr size_t kNamed = 8;
+  std::string items;
+  for (size_t i = 0; i < plans.size() && i < kNamed; ++i) {
+    items += (i ? "; " : "") + plans[i].Describe();
+  }
+  if (plans.size() > kNamed) items += "; and " + std::to_string(plans.size() - kNamed) + " more";
+  throw Error(
+      ErrorCode::kOutOfRange,
+      "the media need " + std::to_string(media_tokens) + " vision tokens (" + items + ")" +
+          (text_tokens > 0 ? " and the text " + std::to_string(text_tokens) + " more" : "") +
+          ", but the context holds " + std::to_string(s.token_budget) +
+          " tokens; lower max_pixels (for a video total_pixels, fps or nframes), send "
+          "fewer frames, or raise the context length");
+}
+
+void CheckRequestMedia(std::span<const Media* const> media, int64_t text_tokens,
+                       const MediaSettings& s) {
+  std::vector<MediaPlan> plans;
+  plans.reserve(media.size());
+  for (const Media* m : media) plans.push_back(PlanMedia(*m, s));
+  CheckMediaBudget(plans, text_tokens, s);
+}
+
 PreparedMedia PrepareMedia(const Media& m, const MediaSettings& s) {
-  const int sources = !m.path.empty() + !m.bytes.empty() + !m.frame_paths.empty();
-  if (sources != 1)
-    throw Error(ErrorCode::kInvalidArgument,
-                "a media item needs exactly one of a path, encoded bytes or frame paths");
-  if (!m.frame_paths.empty() && m.kind != Media::Kind::kVideo)
-    throw Error(ErrorCode::kInvalidArgument, "frame paths are only for videos");
+  CheckSources(m);
+  const ReleaseFreeMemoryOnExit release;
   PreparedMedia out = m.kind == Media::Kind::kImage ? PrepareImage(m, s) : PrepareVideo(m, s);
   out.info.kind = m.kind;
   out.info.tokens = out.tokens(s.preprocessor.merge_size);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -28,12 +29,52 @@ struct PreparedMedia {
 struct MediaSettings {
   media::PreprocessorConfig preprocessor;
   int64_t max_decoded_image_pixels = 0;
+  // Decoded RGB bytes one item may hold at once (MediaPlan::pixel_bytes); 0: no bound.
+  int64_t max_media_pixel_bytes = 0;
+  // Tokens a prompt may hold (the context length); 0: no bound.
+  int64_t token_budget = 0;
   ThreadPool* pool = nullptr;
+};
+
+// What a media item will become, known from its headers alone (no pixel decoded).
+struct MediaPlan {
+  Media::Kind kind = Media::Kind::kImage;
+  bool frame_list = false;
+  int64_t width = 0;  // of a source frame
+  int64_t height = 0;
+  int64_t total_frames = 1;  // in the video (a picture: 1)
+  int64_t frames = 1;        // decoded and kept: sampled frames, every image of a frame list
+  int64_t resized_width = 0;
+  int64_t resized_height = 0;
+  int64_t tokens = 0;  // vision tokens the item puts in the prompt
+  // Decoded RGB held at once while the item is prepared: one full-size frame and every resized
+  // frame (frames are decoded and resized one at a time). The decoders' own scratch (at most a
+  // few bytes a pixel of one frame) and the float patches (bounded by `tokens`) are not counted.
+  int64_t pixel_bytes = 0;
+  // "video of 4 frames of 3584x3584 resized to 3584x3584, 32768 tokens", for messages.
+  std::string Describe() const;
 };
 
 // Content key of a media item without decoding it (hash of the file or bytes plus settings).
 std::string MediaKey(const Media& m, const MediaSettings& settings);
 
+// Reads the item's headers (image header, container stream info, every image of a frame list) and
+// applies the sizing rules PrepareMedia applies. Throws Error as PrepareMedia does for what headers
+// show (max_decoded_image_pixels included).
+MediaPlan PlanMedia(const Media& m, const MediaSettings& settings);
+
+// Refuses, with Error(kOutOfRange) naming the sizes and the budget, an item whose pixel_bytes pass
+// max_media_pixel_bytes, and media whose tokens with text_tokens more (the rest of the prompt) do
+// not leave the prompt below token_budget.
+void CheckMediaBudget(std::span<const MediaPlan> plans, int64_t text_tokens,
+                      const MediaSettings& settings);
+
+// PlanMedia of every item, then CheckMediaBudget: a request's media checked before any is decoded.
+void CheckRequestMedia(std::span<const Media* const> media, int64_t text_tokens,
+                       const MediaSettings& settings);
+
+// Plans the item and checks it alone (CheckMediaBudget) before decoding; decodes and resizes frames
+// one at a time; hands the freed decode buffers back to the system before returning or throwing.
 // Throws Error naming the file (or "image N") on unreadable, corrupt or out-of-budget input.
 PreparedMedia PrepareMedia(const Media& m, const MediaSettings& settings);
 
