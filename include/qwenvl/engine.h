@@ -173,7 +173,9 @@ class Engine {
 
   // Asynchronous submission, thread-safe: requests are scheduled together (decode steps of active
   // requests batched, prefills interleaved). Throws Error(kOutOfRange) when the queue is full.
-  // Callbacks run on the engine's scheduler thread and must return quickly.
+  // Callbacks run on the engine's scheduler thread and must return quickly, except that a request
+  // whose media cannot fit (checked from their headers, before any decode) gets its DoneCallback
+  // with the Error on the calling thread, before Submit returns.
   std::shared_ptr<RequestHandle> Submit(Request request, StreamCallback on_text,
                                         DoneCallback on_done);
 
