@@ -188,7 +188,10 @@ async function streamAnswer(view, body) {
   }
   let text = '';
   let usage = null;
+  const { signal } = state.controller;
   for await (const data of sseEvents(response.body)) {
+    // Stop takes effect at once: events that had already arrived are not shown after it.
+    signal.throwIfAborted();
     if (data === '[DONE]') break;
     const chunk = JSON.parse(data);
     if (chunk.error) throw new Error(chunk.error.message);
