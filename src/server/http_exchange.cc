@@ -27,7 +27,13 @@ net::awaitable<bool> HttpExchange::Send(Response response) {
   response.version(11);
   response.keep_alive(keep_alive_);
   decorate_(response.base());
+  if (!keep_alive_) response.erase(http::field::keep_alive);
   response.prepare_payload();
+  if (request_.method() == http::verb::head) {  // the length of what GET would send, no body
+    const auto length = response.body().size();
+    response.body().clear();
+    response.content_length(length);
+  }
   record_.status = response.result_int();
   stream_.expires_after(write_timeout_);
   const auto [ec, n] = co_await http::async_write(stream_, response, kNoThrow);
@@ -54,6 +60,7 @@ net::awaitable<bool> HttpExchange::BeginStream(int status, std::string_view cont
   res.set("X-Accel-Buffering", "no");  // reverse proxies: pass each event on at once
   res.keep_alive(keep_alive_);
   decorate_(res.base());
+  if (!keep_alive_) res.erase(http::field::keep_alive);
   res.chunked(true);
   record_.status = status;
   streaming_ = true;

@@ -2,6 +2,7 @@
 // answer or a closed connection, fast, and the server goes on serving everybody else.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -344,6 +345,26 @@ TEST_F(ServerTest, IdleConnectionsAreClosedAfterTheIdleTimeout) {
   const auto t0 = Clock::now();
   EXPECT_TRUE(c.ClosedByServer());
   EXPECT_LT(Clock::now() - t0, 2s);
+}
+
+TEST_F(ServerTest, HeadAnswersCarryNoBody) {
+  StartServer();
+  TestConnection c(port_);
+  ASSERT_TRUE(c.SendRaw("HEAD /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  std::string raw;
+  char chunk[4096];
+  for (;;) {  // everything until the server closes
+    pollfd p{c.fd(), POLLIN, 0};
+    ASSERT_GT(::poll(&p, 1, 5000), 0);
+    const ssize_t n = ::recv(c.fd(), chunk, sizeof(chunk), 0);
+    if (n <= 0) break;
+    raw.append(chunk, static_cast<size_t>(n));
+  }
+  const size_t end = raw.find("\r\n\r\n");
+  ASSERT_NE(end, std::string::npos) << raw;
+  EXPECT_EQ(raw.substr(end + 4), "");  // a body here would be read as the next response
+  EXPECT_THAT(raw, HasSubstr("200 OK"));
+  EXPECT_THAT(raw, ::testing::Not(HasSubstr("Content-Length: 0\r\n")));
 }
 
 TEST_F(ServerTest, HeadersOverTheLimitAre431) {
