@@ -7,6 +7,7 @@ packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config git xz-utils
   clang-14 libclang-rt-14-dev clang-format
+  clang-format-14  # the one version scripts/check-format.sh runs
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev time
   # core libraries

@@ -25,7 +25,7 @@ struct PatchifyOptions {
 // Normalizes every pixel as float32 (p / 255 - mean[c]) / std[c], pads the frame list to a multiple
 // of temporal_patch by repeating the last frame (a single image becomes 2 identical frames), and
 // flattens to [grid_t * grid_h * grid_w, 3 * temporal_patch * patch * patch]: rows in merge-block
-// order, columns in (c, tt, py, px) order (model-spec §6.5, §11 items 4, 5, 21).
+// order, columns in (c, tt, py, px) order (model-spec §6.5, §11.4, §11.5, §11.21).
 // All frames must share one size, a multiple of patch_size * merge_size on both sides; throws
 // qwenvl::Error otherwise (or on an empty list / bad options).
 Patches Patchify(std::span<const RgbImage> frames, const PatchifyOptions& opts);

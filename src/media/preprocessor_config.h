@@ -1,5 +1,5 @@
 // The image settings of a model folder's preprocessor_config.json (model-spec §6.2, §6.4,
-// §11 item 22).
+// §11.22).
 #pragma once
 
 #include <array>

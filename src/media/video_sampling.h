@@ -14,7 +14,8 @@ inline constexpr double kDefaultVideoFps = 2.0;
 inline constexpr int64_t kFpsMinFrames = 4;
 inline constexpr int64_t kFpsMaxFrames = 768;
 // §7.3 constants. kVideoTotalPixels is qwen-vl-utils' default of 128000·28·28·0.9; qwen-vl-utils
-// reads it from the environment, the engine only from VideoOptions::total_pixels (style §2.20).
+// reads it from the environment, the engine only from VideoOptions::total_pixels: no environment
+// variable changes what the library does, every setting is an option the caller can see.
 inline constexpr int64_t kVideoMinPixels = 128 * 28 * 28;  // 100352
 inline constexpr int64_t kVideoMaxPixels = 768 * 28 * 28;  // 602112
 inline constexpr int64_t kVideoTotalPixels = 90316800;
