@@ -5,16 +5,18 @@
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <memory>
 #include <random>
 #include <vector>
 
+#include "compute/cpu_backend.h"
 #include "io/model_folder.h"
 #include "io/test_checkpoint.h"
-#include "model/vision_attention.h"
 #include "model/vision_encoder.h"
 #include "model/window_index.h"
+#include "util/thread_pool.h"
 
 namespace qwenvl::model {
 namespace {
@@ -27,16 +29,13 @@ struct SmallModel {
     io::WriteTestModel(io::GetTestModelPreset("small"), dir.string(),
                        QWENVL_SOURCE_DIR "/tests/data/qwen2.5-vl-3b-instruct");
     folder = std::make_unique<io::ModelFolder>(io::ModelFolder::Open(dir.string()));
-    encoder = std::make_unique<VisionEncoder>(*folder);
   }
   ~SmallModel() {
-    encoder.reset();
     folder.reset();
     fs::remove_all(dir);
   }
   fs::path dir;
   std::unique_ptr<io::ModelFolder> folder;
-  std::unique_ptr<VisionEncoder> encoder;
 };
 
 SmallModel& Small() {
@@ -68,12 +67,13 @@ double EncodeFlops(const io::VisionConfig& c, const GridThw& g) {
 
 void BM_EncodeSmall(benchmark::State& state) {
   const GridThw grid{1, state.range(0), state.range(1)};
-  const VisionEncoder& enc = *Small().encoder;
+  ThreadPool pool(static_cast<int>(state.range(2)));
+  compute::CpuBackend backend(pool);
+  const VisionEncoder enc(backend, *Small().folder);
   const std::vector<float> pixels =
       RandomValues(static_cast<size_t>(grid.num_patches() * enc.config().patch_dim()), 2.0f);
-  ThreadPool pool(static_cast<int>(state.range(2)));
   for (auto _ : state) {
-    std::vector<float> out = enc.Encode(pixels, {&grid, 1}, pool);
+    std::vector<float> out = enc.Encode(pixels, {&grid, 1});
     benchmark::DoNotOptimize(out.data());
   }
   state.counters["patches"] = static_cast<double>(grid.num_patches());
@@ -96,24 +96,33 @@ void BM_WindowAttention3b(benchmark::State& state) {
   const std::vector<int64_t> cu = DropEmptySegments(layout.cu_window_seqlens);
   const std::vector<float> qkv =
       RandomValues(static_cast<size_t>(grid.num_patches() * 3 * kHidden), 1.0f);
-  std::vector<float> out(static_cast<size_t>(grid.num_patches() * kHidden));
   ThreadPool pool(2);
-  const auto schedule = static_cast<SegmentSchedule>(state.range(2));
+  compute::CpuBackend backend(pool);
+  backend.set_segment_schedule(static_cast<compute::SegmentSchedule>(state.range(2)));
+  const compute::Buffer t = backend.Allocate(grid.num_patches(), 3 * kHidden);
+  const compute::Buffer out = backend.Allocate(grid.num_patches(), kHidden);
+  backend.Upload(qkv, t);
+  std::vector<compute::AttentionSegment> segments;
+  for (size_t i = 0; i + 1 < cu.size(); ++i) {
+    const int64_t b = cu[i], r = cu[i + 1] - cu[i];
+    segments.push_back({.q = t.Cols(0, kHidden).Rows(b, r),
+                        .k = t.Cols(kHidden, kHidden).Rows(b, r),
+                        .v = t.Cols(2 * kHidden, kHidden).Rows(b, r),
+                        .out = out.Rows(b, r)});
+  }
   for (auto _ : state) {
-    SegmentedAttention({.qkv = qkv.data(),
-                        .out = out.data(),
-                        .cu_seqlens = cu,
-                        .num_heads = kHeads,
-                        .head_dim = kHeadDim,
-                        .schedule = schedule},
-                       pool);
-    benchmark::DoNotOptimize(out.data());
+    backend.Attention({.segments = segments,
+                       .num_heads = kHeads,
+                       .num_kv_heads = kHeads,
+                       .head_dim = kHeadDim,
+                       .scale = 1.0f / std::sqrt(static_cast<float>(kHeadDim)),
+                       .causal = false});
   }
 }
 BENCHMARK(BM_WindowAttention3b)
     ->ArgNames({"h", "w", "schedule"})
-    ->Args({68, 92, static_cast<int>(SegmentSchedule::kSegments)})
-    ->Args({68, 92, static_cast<int>(SegmentSchedule::kQueries)})
+    ->Args({68, 92, static_cast<int>(compute::SegmentSchedule::kSegments)})
+    ->Args({68, 92, static_cast<int>(compute::SegmentSchedule::kQueries)})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

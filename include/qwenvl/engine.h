@@ -21,7 +21,10 @@ enum class WeightPrecision { kStored, kQ8, kQ4 };
 
 struct EngineOptions {
   std::string model_dir;
-  int threads = 0;                 // 0: one per core
+  int threads = 0;  // 0: one per core
+  // The compute backend every forward pass runs on: "cpu" (SIMD kernels over the threads) or
+  // "reference" (plain scalar kernels on one thread, slow: for checking the fast one).
+  std::string backend = "cpu";
   int64_t context_length = 32768;  // KV-cache capacity per sequence, in tokens
   WeightPrecision text_weights = WeightPrecision::kStored;
   WeightPrecision vision_weights = WeightPrecision::kStored;

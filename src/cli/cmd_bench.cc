@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "compute/backends.h"
 #include "kernels/ops.h"
 #include "media/preprocessor_config.h"
 #include "media/smart_resize.h"
@@ -36,6 +37,7 @@ struct BenchArgs {
   int64_t prompt_tokens = 128;
   int64_t gen_tokens = 32;
   int threads = 0;
+  std::string backend = "cpu";
   std::string weights = "bf16";
   std::string vision_weights = "bf16";
   int repeats = 3;
@@ -121,11 +123,10 @@ BenchInput MakeInput(const model::Model& m, const BenchArgs& a, int64_t width, i
   return in;
 }
 
-RepeatTimes RunOnce(const model::Model& m, const BenchInput& in, const BenchArgs& a,
-                    ThreadPool& pool) {
+RepeatTimes RunOnce(const model::Model& m, const BenchInput& in, const BenchArgs& a) {
   RepeatTimes t;
   auto start = Clock::now();
-  const std::vector<float> features = m.vision().Encode(in.pixels, {&in.grid, 1}, pool);
+  const std::vector<float> features = m.vision().Encode(in.pixels, {&in.grid, 1});
   t.vision = SecondsSince(start);
   CheckFinite(features, "the vision encoder");
 
@@ -133,13 +134,13 @@ RepeatTimes RunOnce(const model::Model& m, const BenchInput& in, const BenchArgs
   model::PromptInput prompt;
   prompt.input_ids = in.prompt;
   start = Clock::now();
-  session.Append(prompt, {}, pool);
+  session.Append(prompt, {});
   t.prefill = SecondsSince(start);
   CheckFinite(session.logits(), "prefill");
 
   int64_t token = ArgMax(session.logits());
   start = Clock::now();
-  for (int64_t i = 0; i < a.gen_tokens; ++i) token = ArgMax(session.Step(token, pool));
+  for (int64_t i = 0; i < a.gen_tokens; ++i) token = ArgMax(session.Step(token));
   t.decode = SecondsSince(start);
   CheckFinite(session.logits(), "decode");
   return t;
@@ -176,6 +177,7 @@ nlohmann::json Report(const model::Model& m, const BenchArgs& a, const BenchInpu
   return {
       {"model", a.model_dir},
       {"threads", threads},
+      {"backend", a.backend},
       {"weights", a.weights},
       {"resident_weights", !a.mmap},
       {"vision_weights", a.vision_weights},
@@ -206,10 +208,11 @@ void RunBench(const BenchArgs& a) {
   const auto [width, height] = ParseSize(a.image_size);
   ThreadPool pool(a.threads);
   const auto load_start = Clock::now();
-  const model::Model m(a.model_dir, {.text = ParseBenchPrecision(a.weights),
-                                     .vision = ParseBenchPrecision(a.vision_weights),
-                                     .pool = &pool,
-                                     .resident_text = !a.mmap});
+  const std::unique_ptr<compute::Backend> backend = compute::MakeBackend(a.backend, pool);
+  const model::Model m(a.model_dir, *backend,
+                       {.text = ParseBenchPrecision(a.weights),
+                        .vision = ParseBenchPrecision(a.vision_weights),
+                        .resident_text = !a.mmap});
   const double load_s = SecondsSince(load_start);
   const BenchInput in = MakeInput(m, a, width, height);
   // Warm-up, not timed: a small picture and a short prompt touch every weight once, so that the
@@ -218,12 +221,12 @@ void RunBench(const BenchArgs& a) {
     BenchArgs small = a;
     small.prompt_tokens = std::min<int64_t>(a.prompt_tokens, 8);
     small.gen_tokens = 1;
-    RunOnce(m, MakeInput(m, small, 56, 56), small, pool);
+    RunOnce(m, MakeInput(m, small, 56, 56), small);
   }
 
   std::vector<double> vision_ms, prefill_tps, decode_tps;
   for (int r = 0; r < a.repeats; ++r) {
-    const RepeatTimes t = RunOnce(m, in, a, pool);
+    const RepeatTimes t = RunOnce(m, in, a);
     vision_ms.push_back(1e3 * t.vision);
     // Negated so that Summarize's minimum is the best throughput.
     prefill_tps.push_back(-static_cast<double>(a.prompt_tokens) / t.prefill);
@@ -263,6 +266,9 @@ void AddBenchCommand(CLI::App& app) {
   cmd->add_option("--prompt-tokens", args->prompt_tokens, "Prefill length in tokens");
   cmd->add_option("--gen-tokens", args->gen_tokens, "Decode steps");
   cmd->add_option("--threads", args->threads, "Worker threads (0: one per core)");
+  cmd->add_option("--backend", args->backend,
+                  "Compute backend: cpu, or reference (plain scalar kernels on one thread)")
+      ->check(CLI::IsMember(compute::BackendNames()));
   cmd->add_option("--weights", args->weights, "Decoder weights: bf16 (as stored), q8 or q4");
   cmd->add_flag(
       "--mmap", args->mmap,

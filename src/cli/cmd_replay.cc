@@ -1,7 +1,7 @@
 // `qwenvl replay`: runs a parity case (fixtures README, model/ section) and prints one JSON object
 // of errors against the reference.
 //   qwenvl replay -m MODEL_DIR --case tiny.image.json [--dump OUT.safetensors] [--threads N]
-//                 [--tolerance]
+//                 [--backend cpu|reference] [--tolerance]
 // The model comes from -m; the case's model_dir is informational. With --tolerance the exit code
 // is 1 when any error is above the fixtures README tolerances (violations go to stderr).
 #include <cstdio>
@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "compute/backends.h"
 #include "model/qwen2_5_vl.h"
 #include "model/replay.h"
 #include "model/replay_case.h"
@@ -23,16 +24,18 @@ struct ReplayArgs {
   std::string case_path;
   std::string dump_path;
   int threads = 0;
+  std::string backend = "cpu";
   int64_t chunk_rows = 256;
   bool tolerance = false;
 };
 
 void RunReplayCommand(const ReplayArgs& args) {
   const model::ReplayCase c = model::LoadReplayCase(args.case_path);
-  const model::Model m(args.model_dir);
   ThreadPool pool(args.threads);
+  const std::unique_ptr<compute::Backend> backend = compute::MakeBackend(args.backend, pool);
+  const model::Model m(args.model_dir, *backend);
   const model::ReplayReport report =
-      model::RunReplay(m, c, {.dump_path = args.dump_path, .chunk_rows = args.chunk_rows}, pool);
+      model::RunReplay(m, c, {.dump_path = args.dump_path, .chunk_rows = args.chunk_rows});
   std::printf("%s\n", report.ToJson().c_str());
   std::fflush(stdout);
   if (!args.tolerance) return;
@@ -60,6 +63,9 @@ void AddReplayCommand(CLI::App& app) {
                   "file");
   cmd->add_option("--threads", args->threads, "Worker threads (0: one per core)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--backend", args->backend,
+                  "Compute backend: cpu, or reference (plain scalar kernels on one thread)")
+      ->check(CLI::IsMember(compute::BackendNames()));
   cmd->add_option("--chunk", args->chunk_rows, "Prefill chunk size in tokens")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--tolerance", args->tolerance,

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "compute/backends.h"
 #include "util/error.h"
 
 namespace qwenvl::cli {
@@ -19,6 +20,7 @@ EngineOptions ModelOptions::ToEngineOptions() const {
   EngineOptions e;
   e.model_dir = model_dir;
   e.threads = threads;
+  e.backend = backend;
   e.context_length = context;
   e.text_weights = ParsePrecision(weights);
   e.vision_weights = ParsePrecision(vision_weights);
@@ -49,6 +51,10 @@ void AddModelOptions(CLI::App* cmd, ModelOptions& o) {
   cmd->add_option("-m,--model", o.model_dir, "Model folder (config.json, safetensors, tokenizer)")
       ->required();
   cmd->add_option("--threads", o.threads, "Worker threads (0: one per core)");
+  cmd->add_option("--backend", o.backend,
+                  "Compute backend: cpu (SIMD kernels over the threads) or reference (plain "
+                  "scalar kernels on one thread, slow)")
+      ->check(CLI::IsMember(compute::BackendNames()));
   cmd->add_option("--ctx", o.context, "Context length in tokens (KV-cache capacity)");
   cmd->add_option("--weights", o.weights, "Decoder weights: bf16 (as stored), q8 or q4");
   cmd->add_flag(

@@ -14,6 +14,7 @@ namespace qwenvl::cli {
 struct ModelOptions {
   std::string model_dir;
   int threads = 0;
+  std::string backend = "cpu";
   int64_t context = 16384;
   std::string weights = "bf16";         // bf16 (as stored) | q8 | q4, decoder
   std::string vision_weights = "bf16";  // same, vision tower

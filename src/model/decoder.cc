@@ -4,116 +4,118 @@
 #include <cmath>
 #include <string>
 
-#include "kernels/ops.h"
 #include "util/error.h"
 
 namespace qwenvl::model {
 namespace {
 
-DecoderLayerWeights BindLayer(const io::TensorStore& store, int64_t l, const BindOptions& o) {
+DecoderLayerWeights BindLayer(compute::Backend& b, const io::TensorStore& store, int64_t l,
+                              const BindOptions& o) {
   const std::string p = "model.layers." + std::to_string(l) + ".";
   DecoderLayerWeights w;
-  w.input_norm = LoadVector(store, p + "input_layernorm.weight");
-  w.q_proj = BindLinear(store, p + "self_attn.q_proj", Bias::kPresent, o);
-  w.k_proj = BindLinear(store, p + "self_attn.k_proj", Bias::kPresent, o);
-  w.v_proj = BindLinear(store, p + "self_attn.v_proj", Bias::kPresent, o);
-  w.o_proj = BindLinear(store, p + "self_attn.o_proj", Bias::kNone, o);
-  w.post_norm = LoadVector(store, p + "post_attention_layernorm.weight");
-  w.gate_proj = BindLinear(store, p + "mlp.gate_proj", Bias::kNone, o);
-  w.up_proj = BindLinear(store, p + "mlp.up_proj", Bias::kNone, o);
-  w.down_proj = BindLinear(store, p + "mlp.down_proj", Bias::kNone, o);
+  w.input_norm = LoadVector(b, store, p + "input_layernorm.weight");
+  w.q_proj = BindLinear(b, store, p + "self_attn.q_proj", Bias::kPresent, o);
+  w.k_proj = BindLinear(b, store, p + "self_attn.k_proj", Bias::kPresent, o);
+  w.v_proj = BindLinear(b, store, p + "self_attn.v_proj", Bias::kPresent, o);
+  w.o_proj = BindLinear(b, store, p + "self_attn.o_proj", Bias::kNone, o);
+  w.post_norm = LoadVector(b, store, p + "post_attention_layernorm.weight");
+  w.gate_proj = BindLinear(b, store, p + "mlp.gate_proj", Bias::kNone, o);
+  w.up_proj = BindLinear(b, store, p + "mlp.up_proj", Bias::kNone, o);
+  w.down_proj = BindLinear(b, store, p + "mlp.down_proj", Bias::kNone, o);
   return w;
 }
 
-void Grow(std::vector<float>& v, int64_t n) {
-  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
-}
-
-void Reserve(DecoderScratch& s, int64_t rows, const io::TextConfig& c) {
-  if (rows <= s.rows) return;
-  const int64_t q_dim = c.num_attention_heads * c.head_dim();
-  Grow(s.x, rows * c.hidden_size);
-  Grow(s.normed, rows * c.hidden_size);
-  Grow(s.q, rows * q_dim);
-  Grow(s.k, rows * c.num_key_value_heads * c.head_dim());
-  Grow(s.v, rows * c.num_key_value_heads * c.head_dim());
-  Grow(s.attn, rows * q_dim);
-  Grow(s.proj, rows * c.hidden_size);
-  Grow(s.gate, rows * c.intermediate_size);
-  Grow(s.up, rows * c.intermediate_size);
-  Grow(s.cos, rows * c.head_dim());
-  Grow(s.sin, rows * c.head_dim());
-  s.rows = rows;
-}
-
-// x[i] += y[i]: the residual connections of §4.
-void AddInPlace(float* x, const float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
-}
-
-void AppendRows(std::vector<float>& dst, const float* src, int64_t n) {
-  dst.insert(dst.end(), src, src + n);
+// b = a [rows, cols] buffer unless it already holds that many rows.
+void Grow(compute::Backend& backend, compute::Buffer& b, int64_t rows, int64_t cols) {
+  if (b.rows() < rows || b.cols() != cols) b = backend.Allocate(rows, cols);
 }
 
 }  // namespace
 
-Decoder::Decoder(const io::ModelFolder& folder, const BindOptions& options)
-    : config_(folder.config.text), mrope_(folder.config.text) {
+Decoder::Decoder(compute::Backend& backend, const io::ModelFolder& folder,
+                 const BindOptions& options)
+    : backend_(&backend), config_(folder.config.text), mrope_(folder.config.text) {
   const io::TensorStore& store = folder.tensors;
-  embed_ = ViewOf(store.Get("model.embed_tokens.weight"));
+  const compute::HostMatrix embed = MatrixOf(store.Get("model.embed_tokens.weight"));
+  embed_ = backend.UploadWeight(embed, {}, {});  // lookups read the stored rows
   layers_.reserve(static_cast<size_t>(config_.num_hidden_layers));
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l)
-    layers_.push_back(BindLayer(store, l, options));
-  final_norm_ = LoadVector(store, "model.norm.weight");
+    layers_.push_back(BindLayer(backend, store, l, options));
+  final_norm_ = LoadVector(backend, store, "model.norm.weight");
   // §11.1: the 3B checkpoint has no lm_head.weight; the head reads the embedding matrix. When
-  // quantized, the head gets its own copy and the lookup keeps reading the stored rows.
+  // the head gets a copy of its own (quantized or resident), a resident copy also serves the
+  // lookups; a quantized one does not (lookups keep reading the stored rows).
   if (folder.report.lm_head_tied) {
-    lm_head_ = MakeLinear(embed_, options, /*from_mapping=*/true);
-    if (lm_head_.resident != nullptr) {
-      ReleaseMappedPages(embed_);
-      embed_ = lm_head_.weight;  // the same bytes: lookups read the resident copy
-    } else if (lm_head_.owned()) {
-      ReleaseMappedPages(embed_);  // lookups re-read their rows
-    }
+    lm_head_ = backend.UploadWeight(embed, {}, options);
+    if (lm_head_.owned() && lm_head_.format() == embed_.format()) embed_ = lm_head_;
   } else {
-    lm_head_ = BindLinear(store, "lm_head", Bias::kNone, options);
+    lm_head_ = BindLinear(backend, store, "lm_head", Bias::kNone, options);
   }
 }
 
 int64_t Decoder::WeightBytesPerToken() const {
-  int64_t bytes = WeightBytes(lm_head_.weight);
+  int64_t bytes = lm_head_.bytes();
   for (const DecoderLayerWeights& w : layers_) {
-    for (const Linear* l :
+    for (const compute::Weight* l :
          {&w.q_proj, &w.k_proj, &w.v_proj, &w.o_proj, &w.gate_proj, &w.up_proj, &w.down_proj})
-      bytes += WeightBytes(l->weight);
+      bytes += l->bytes();
   }
   return bytes;
 }
 
-void Decoder::Embed(std::span<const int64_t> ids, float* out) const {
+void Decoder::Embed(std::span<const int64_t> ids, const compute::Tensor& out) const {
   for (size_t i = 0; i < ids.size(); ++i) {
-    if (ids[i] < 0 || ids[i] >= embed_.rows) {
+    if (ids[i] < 0 || ids[i] >= embed_.rows()) {
       throw Error(ErrorCode::kInvalidArgument,
                   "token id " + std::to_string(ids[i]) + " at position " + std::to_string(i) +
-                      " is outside the vocabulary [0, " + std::to_string(embed_.rows) + ")");
+                      " is outside the vocabulary [0, " + std::to_string(embed_.rows()) + ")");
     }
-    kernels::ConvertWeightRow(embed_, ids[i], out + static_cast<int64_t>(i) * hidden());
   }
+  backend_->EmbedRows(embed_, ids, out);
 }
 
 KvCache Decoder::NewCache(int64_t capacity) const {
-  return KvCache(config_.num_hidden_layers, capacity, config_.num_key_value_heads,
+  return KvCache(*backend_, config_.num_hidden_layers, capacity, config_.num_key_value_heads,
                  config_.head_dim());
 }
 
-void Decoder::Forward(const DecoderForwardArgs& args, KvCache& cache, DecoderScratch& s,
-                      ThreadPool& pool) const {
+void Decoder::Reserve(DecoderScratch& s, int64_t rows, int64_t logit_rows) const {
+  compute::Backend& b = *backend_;
+  const io::TextConfig& c = config_;
+  if (logit_rows > 0) Grow(b, s.logits, logit_rows, vocab_size());
+  if (rows <= s.rows) return;
+  const int64_t q_dim = c.num_attention_heads * c.head_dim();
+  const int64_t kv_dim = c.num_key_value_heads * c.head_dim();
+  Grow(b, s.x, rows, c.hidden_size);
+  Grow(b, s.normed, rows, c.hidden_size);
+  Grow(b, s.q, rows, q_dim);
+  Grow(b, s.k, rows, kv_dim);
+  Grow(b, s.v, rows, kv_dim);
+  Grow(b, s.attn, rows, q_dim);
+  Grow(b, s.proj, rows, c.hidden_size);
+  Grow(b, s.gate, rows, c.intermediate_size);
+  Grow(b, s.up, rows, c.intermediate_size);
+  Grow(b, s.cos, rows, c.head_dim());
+  Grow(b, s.sin, rows, c.head_dim());
+  s.cos_host.resize(static_cast<size_t>(rows * c.head_dim()));
+  s.sin_host.resize(static_cast<size_t>(rows * c.head_dim()));
+  s.rows = rows;
+}
+
+void Decoder::Tap(const compute::Tensor& rows, std::vector<float>& dst) const {
+  const size_t old = dst.size();
+  dst.resize(old + static_cast<size_t>(rows.size()));
+  backend_->Download(rows, std::span(dst).subspan(old));
+}
+
+void Decoder::Forward(const DecoderForwardArgs& args, KvCache& cache, DecoderScratch& s) const {
   const int64_t n = args.positions.size();
   const int64_t d = hidden();
-  if (static_cast<int64_t>(args.embeds.size()) != n * d) {
-    throw Error(ErrorCode::kInvalidArgument, "decoder: " + std::to_string(n) + " positions need " +
-                                                 std::to_string(n * d) + " embedding values, got " +
-                                                 std::to_string(args.embeds.size()));
+  if (args.embeds.rows() != n || args.embeds.cols() != d) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "decoder: " + std::to_string(n) + " positions need [" + std::to_string(n) + ", " +
+                    std::to_string(d) + "] embeddings, got [" + std::to_string(args.embeds.rows()) +
+                    ", " + std::to_string(args.embeds.cols()) + "]");
   }
   if (cache.length() + n > cache.capacity()) {
     throw Error(ErrorCode::kOutOfRange,
@@ -125,21 +127,20 @@ void Decoder::Forward(const DecoderForwardArgs& args, KvCache& cache, DecoderScr
       args.logit_rows == LogitRows::kNone ? 0 : (args.logit_rows == LogitRows::kLast ? 1 : n);
   QWENVL_CHECK(static_cast<int64_t>(args.logits.size()) == logit_rows * vocab_size());
   if (n == 0) return;
-  Reserve(s, n, config_);
+  Reserve(s, n, logit_rows);
   cache.Reserve(cache.length() + n);  // grows the cache's storage in chunks, as the sequence does
-  std::copy(args.embeds.begin(), args.embeds.end(), s.x.begin());
-  mrope_.Fill(args.positions, s.cos.data(), s.sin.data());
+  backend_->Copy(args.embeds, s.x.Rows(0, n));
+  FillRotary(args.positions, n, s);
   const Segment segment{&cache, 0, n};
-  Run({&segment, 1}, n, s, args.taps, pool);
-  Head(args.logit_rows, args.logits, n, s, pool);
+  Run({&segment, 1}, n, s, args.taps);
+  Head(args.logit_rows, args.logits, n, s);
   cache.Advance(n);
 }
 
-void Decoder::ForwardBatch(const DecoderBatchArgs& args, DecoderScratch& s,
-                           ThreadPool& pool) const {
+void Decoder::ForwardBatch(const DecoderBatchArgs& args, DecoderScratch& s) const {
   const auto b = static_cast<int64_t>(args.caches.size());
   const int64_t d = hidden();
-  if (static_cast<int64_t>(args.embeds.size()) != b * d ||
+  if (args.embeds.rows() != b || args.embeds.cols() != d ||
       static_cast<int64_t>(args.positions.size()) != b ||
       static_cast<int64_t>(args.logits.size()) != b * vocab_size()) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -158,100 +159,107 @@ void Decoder::ForwardBatch(const DecoderBatchArgs& args, DecoderScratch& s,
     for (int64_t j = 0; j < i; ++j) QWENVL_CHECK(args.caches[j] != args.caches[i]);
   }
   if (b == 0) return;
-  Reserve(s, b, config_);
+  Reserve(s, b, b);
   std::vector<Segment> segments;  // B small records; the activations reuse the scratch
   segments.reserve(static_cast<size_t>(b));
   for (int64_t i = 0; i < b; ++i) {
     args.caches[i]->Reserve(args.caches[i]->length() + 1);
     segments.push_back({args.caches[i], i, 1});
   }
-  std::copy(args.embeds.begin(), args.embeds.end(), s.x.begin());
-  mrope_.Fill({args.positions, args.positions, args.positions}, s.cos.data(), s.sin.data());
-  Run(segments, b, s, nullptr, pool);
-  Head(LogitRows::kAll, args.logits, b, s, pool);
+  backend_->Copy(args.embeds, s.x.Rows(0, b));
+  FillRotary({args.positions, args.positions, args.positions}, b, s);
+  Run(segments, b, s, nullptr);
+  Head(LogitRows::kAll, args.logits, b, s);
   for (KvCache* c : args.caches) c->Advance(1);
 }
 
+// The M-RoPE tables of the n rows (§5.1), computed on the host and uploaded.
+void Decoder::FillRotary(const PositionStreams& positions, int64_t n, DecoderScratch& s) const {
+  const int64_t hd = config_.head_dim();
+  mrope_.Fill(positions, s.cos_host.data(), s.sin_host.data());
+  backend_->Upload(std::span(s.cos_host).first(n * hd), s.cos.Rows(0, n));
+  backend_->Upload(std::span(s.sin_host).first(n * hd), s.sin.Rows(0, n));
+}
+
 void Decoder::Run(std::span<const Segment> segments, int64_t n, DecoderScratch& s,
-                  DecoderTaps* taps, ThreadPool& pool) const {
-  const int64_t d = hidden();
+                  DecoderTaps* taps) const {
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
-    Layer(l, segments, n, s, pool);
-    if (l == 0 && taps != nullptr && taps->enabled) AppendRows(taps->layer0, s.x.data(), n * d);
+    Layer(l, segments, n, s);
+    if (l == 0 && taps != nullptr && taps->enabled) Tap(s.x.Rows(0, n), taps->layer0);
   }
-  kernels::RmsNorm(s.x.data(), final_norm_.data(), n, d, config_.rms_norm_eps, s.normed.data(),
-                   pool);
-  if (taps != nullptr && taps->enabled) AppendRows(taps->final_norm, s.normed.data(), n * d);
+  backend_->RmsNorm(s.x.Rows(0, n), final_norm_, config_.rms_norm_eps, s.normed.Rows(0, n));
+  if (taps != nullptr && taps->enabled) Tap(s.normed.Rows(0, n), taps->final_norm);
 }
 
 // One decoder layer (§4): pre-norm attention and pre-norm SwiGLU MLP, each with a residual. Every
 // matrix product covers all n rows, whichever sequences they belong to.
-void Decoder::Layer(int64_t l, std::span<const Segment> segments, int64_t n, DecoderScratch& s,
-                    ThreadPool& pool) const {
+void Decoder::Layer(int64_t l, std::span<const Segment> segments, int64_t n,
+                    DecoderScratch& s) const {
+  compute::Backend& b = *backend_;
   const DecoderLayerWeights& w = layers_[l];
-  const int64_t d = hidden();
   const float eps = config_.rms_norm_eps;
-  kernels::RmsNorm(s.x.data(), w.input_norm.data(), n, d, eps, s.normed.data(), pool);
-  Attend(l, segments, n, s, pool);
-  ApplyLinear(w.o_proj, s.attn.data(), n, s.proj.data(), pool);
-  AddInPlace(s.x.data(), s.proj.data(), n * d);
+  const compute::Tensor x = s.x.Rows(0, n), normed = s.normed.Rows(0, n);
+  const compute::Tensor proj = s.proj.Rows(0, n);
+  const compute::Tensor gate = s.gate.Rows(0, n), up = s.up.Rows(0, n);
+  b.RmsNorm(x, w.input_norm, eps, normed);
+  Attend(l, segments, n, s);
+  b.MatMul(s.attn.Rows(0, n), w.o_proj, proj);
+  b.Add(x, proj);
 
-  kernels::RmsNorm(s.x.data(), w.post_norm.data(), n, d, eps, s.normed.data(), pool);
-  ApplyLinear(w.gate_proj, s.normed.data(), n, s.gate.data(), pool);
-  ApplyLinear(w.up_proj, s.normed.data(), n, s.up.data(), pool);
-  kernels::SiluMul(s.gate.data(), s.up.data(), n * config_.intermediate_size);
-  ApplyLinear(w.down_proj, s.gate.data(), n, s.proj.data(), pool);
-  AddInPlace(s.x.data(), s.proj.data(), n * d);
+  b.RmsNorm(x, w.post_norm, eps, normed);
+  b.MatMul(normed, w.gate_proj, gate);
+  b.MatMul(normed, w.up_proj, up);
+  b.SiluMul(gate, up);
+  b.MatMul(gate, w.down_proj, proj);
+  b.Add(x, proj);
 }
 
 // q/k/v projections with biases over all rows and M-RoPE on q and k (§5.1); then per segment its
 // keys and values are appended to its cache (rows [length, length + rows)) and its queries attend
 // causally over that cache (GQA, §4).
-void Decoder::Attend(int64_t l, std::span<const Segment> segments, int64_t n, DecoderScratch& s,
-                     ThreadPool& pool) const {
+void Decoder::Attend(int64_t l, std::span<const Segment> segments, int64_t n,
+                     DecoderScratch& s) const {
+  compute::Backend& b = *backend_;
   const DecoderLayerWeights& w = layers_[l];
   const int64_t heads = config_.num_attention_heads, kv_heads = config_.num_key_value_heads;
-  const int64_t head_dim = config_.head_dim(), q_dim = heads * head_dim;
-  const int64_t kv_dim = kv_heads * head_dim;
-  ApplyLinear(w.q_proj, s.normed.data(), n, s.q.data(), pool);
-  ApplyLinear(w.k_proj, s.normed.data(), n, s.k.data(), pool);
-  ApplyLinear(w.v_proj, s.normed.data(), n, s.v.data(), pool);
-  kernels::ApplyRotaryHalf({s.q.data(), n, q_dim, heads, head_dim, s.cos.data(), s.sin.data()});
-  kernels::ApplyRotaryHalf({s.k.data(), n, kv_dim, kv_heads, head_dim, s.cos.data(), s.sin.data()});
+  const int64_t head_dim = config_.head_dim(), kv_dim = kv_heads * head_dim;
+  const compute::Tensor normed = s.normed.Rows(0, n);
+  const compute::Tensor q = s.q.Rows(0, n), k = s.k.Rows(0, n), v = s.v.Rows(0, n);
+  const compute::Tensor cos = s.cos.Rows(0, n), sin = s.sin.Rows(0, n);
+  b.MatMul(normed, w.q_proj, q);
+  b.MatMul(normed, w.k_proj, k);
+  b.MatMul(normed, w.v_proj, v);
+  b.Rotary({.x = q, .num_heads = heads, .head_dim = head_dim, .cos = cos, .sin = sin});
+  b.Rotary({.x = k, .num_heads = kv_heads, .head_dim = head_dim, .cos = cos, .sin = sin});
+  s.segments.clear();
   for (const Segment& seg : segments) {
     KvCache& cache = *seg.cache;
     const int64_t start = cache.length();
     QWENVL_CHECK(cache.row_size() == kv_dim && start + seg.rows <= cache.reserved());
-    std::copy_n(s.k.begin() + seg.begin * kv_dim, seg.rows * kv_dim,
-                cache.keys(l) + start * kv_dim);
-    std::copy_n(s.v.begin() + seg.begin * kv_dim, seg.rows * kv_dim,
-                cache.values(l) + start * kv_dim);
-    kernels::Attention({.q = s.q.data() + seg.begin * q_dim,
-                        .q_stride = q_dim,
-                        .k = cache.keys(l),
-                        .k_stride = kv_dim,
-                        .v = cache.values(l),
-                        .v_stride = kv_dim,
-                        .out = s.attn.data() + seg.begin * q_dim,
-                        .out_stride = q_dim,
-                        .q_len = seg.rows,
-                        .kv_len = start + seg.rows,
-                        .num_heads = heads,
-                        .num_kv_heads = kv_heads,
-                        .head_dim = head_dim,
-                        .scale = 1.0f / std::sqrt(static_cast<float>(head_dim)),
-                        .causal = true,
-                        .q_offset = start},
-                       pool);
+    b.Copy(k.Rows(seg.begin, seg.rows), cache.keys(l).Rows(start, seg.rows));
+    b.Copy(v.Rows(seg.begin, seg.rows), cache.values(l).Rows(start, seg.rows));
+    s.segments.push_back({.q = q.Rows(seg.begin, seg.rows),
+                          .k = cache.keys(l).Rows(0, start + seg.rows),
+                          .v = cache.values(l).Rows(0, start + seg.rows),
+                          .out = s.attn.Rows(seg.begin, seg.rows),
+                          .q_offset = start});
   }
+  b.Attention({.segments = s.segments,
+               .num_heads = heads,
+               .num_kv_heads = kv_heads,
+               .head_dim = head_dim,
+               .scale = 1.0f / std::sqrt(static_cast<float>(head_dim)),
+               .causal = true});
 }
 
-// logits = final_norm(x) · Wlmᵀ for the requested rows (§4: generation needs only the last).
-void Decoder::Head(LogitRows which, std::span<float> logits, int64_t n, DecoderScratch& s,
-                   ThreadPool& pool) const {
+// logits = final_norm(x) · Wlmᵀ for the requested rows (§4: generation needs only the last),
+// computed in the backend and read back.
+void Decoder::Head(LogitRows which, std::span<float> logits, int64_t n, DecoderScratch& s) const {
   if (which == LogitRows::kNone) return;
   const int64_t first = which == LogitRows::kLast ? n - 1 : 0;
-  ApplyLinear(lm_head_, s.normed.data() + first * hidden(), n - first, logits.data(), pool);
+  const compute::Tensor out = s.logits.Rows(0, n - first);
+  backend_->MatMul(s.normed.Rows(first, n - first), lm_head_, out);
+  backend_->Download(out, logits);
 }
 
 }  // namespace qwenvl::model

@@ -8,8 +8,12 @@
 
 namespace qwenvl::model {
 
-KvCache::KvCache(int64_t num_layers, int64_t capacity, int64_t num_kv_heads, int64_t head_dim)
-    : num_layers_(num_layers), capacity_(capacity), row_size_(num_kv_heads * head_dim) {
+KvCache::KvCache(compute::Backend& backend, int64_t num_layers, int64_t capacity,
+                 int64_t num_kv_heads, int64_t head_dim)
+    : backend_(&backend),
+      num_layers_(num_layers),
+      capacity_(capacity),
+      row_size_(num_kv_heads * head_dim) {
   if (num_layers <= 0 || capacity <= 0 || row_size_ <= 0) {
     throw Error(ErrorCode::kInvalidArgument,
                 "KV cache: layers, capacity and row size must be positive, got " +
@@ -35,13 +39,11 @@ void KvCache::Reserve(int64_t rows) {
   // times (each growth copies the valid rows once).
   int64_t target = (rows + kChunkTokens - 1) / kChunkTokens * kChunkTokens;
   target = std::min(capacity_, std::max(target, reserved_ + reserved_ / 2));
-  const auto floats = static_cast<size_t>(target * row_size_);
-  const auto valid = static_cast<std::ptrdiff_t>(length_ * row_size_);
   for (auto* layers : {&keys_, &values_}) {
-    for (std::vector<float>& old : *layers) {
-      std::vector<float> grown(floats);  // exactly sized (resize could double)
-      std::copy(old.begin(), old.begin() + valid, grown.begin());
-      old.swap(grown);
+    for (compute::Buffer& old : *layers) {
+      compute::Buffer grown = backend_->Allocate(target, row_size_);
+      if (length_ > 0) backend_->Copy(old.Rows(0, length_), grown.Rows(0, length_));
+      old = std::move(grown);
     }
   }
   reserved_ = target;

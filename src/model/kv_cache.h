@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "compute/backend.h"
+
 namespace qwenvl::model {
 
 class KvCache {
@@ -15,8 +17,10 @@ class KvCache {
   // Tokens added to the storage at a time (at least; growth is also geometric).
   static constexpr int64_t kChunkTokens = 256;
 
-  // capacity: the most tokens the sequence may hold. No storage is allocated until Reserve.
-  KvCache(int64_t num_layers, int64_t capacity, int64_t num_kv_heads, int64_t head_dim);
+  // capacity: the most tokens the sequence may hold. No storage is allocated until Reserve; the
+  // storage is the backend's, which must outlive the cache.
+  KvCache(compute::Backend& backend, int64_t num_layers, int64_t capacity, int64_t num_kv_heads,
+          int64_t head_dim);
 
   int64_t capacity() const { return capacity_; }
   int64_t length() const { return length_; }
@@ -28,15 +32,13 @@ class KvCache {
   // Bytes of keys and values allocated now.
   int64_t allocated_bytes() const;
 
-  // Makes rows [0, rows) writable (rows ≤ capacity, else Error), keeping the valid ones. Pointers
+  // Makes rows [0, rows) writable (rows ≤ capacity, else Error), keeping the valid ones. Tensors
   // from keys()/values() are invalidated when the storage grows.
   void Reserve(int64_t rows);
 
-  // [reserved, num_kv_heads, head_dim] of one layer; rows [0, length) are valid.
-  float* keys(int64_t layer) { return keys_[layer].data(); }
-  float* values(int64_t layer) { return values_[layer].data(); }
-  const float* keys(int64_t layer) const { return keys_[layer].data(); }
-  const float* values(int64_t layer) const { return values_[layer].data(); }
+  // [reserved, num_kv_heads · head_dim] of one layer; rows [0, length) are valid.
+  const compute::Tensor& keys(int64_t layer) const { return keys_[layer].tensor(); }
+  const compute::Tensor& values(int64_t layer) const { return values_[layer].tensor(); }
 
   // Marks n more rows valid (they were written by the caller, within reserved()). Throws Error
   // when past capacity.
@@ -46,13 +48,14 @@ class KvCache {
   void Clear() { length_ = 0; }
 
  private:
+  compute::Backend* backend_;
   int64_t num_layers_;
   int64_t capacity_;
   int64_t row_size_;
   int64_t length_ = 0;
   int64_t reserved_ = 0;
-  std::vector<std::vector<float>> keys_;    // [num_layers][reserved, row_size]
-  std::vector<std::vector<float>> values_;  // [num_layers][reserved, row_size]
+  std::vector<compute::Buffer> keys_;    // [num_layers] of [reserved, row_size]
+  std::vector<compute::Buffer> values_;  // [num_layers] of [reserved, row_size]
 };
 
 }  // namespace qwenvl::model

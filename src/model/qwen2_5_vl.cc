@@ -39,12 +39,12 @@ void CheckPadCount(const char* kind, int64_t pads, int64_t token, int64_t rows) 
 
 }  // namespace
 
-Model::Model(const std::string& dir, const ModelOptions& options)
-    : folder_(std::make_unique<io::ModelFolder>(io::ModelFolder::Open(dir))),
-      vision_(*folder_, BindOptions{.precision = options.vision, .pool = options.pool}),
-      decoder_(*folder_, BindOptions{.precision = options.text,
-                                     .pool = options.pool,
-                                     .resident = options.resident_text}) {
+Model::Model(const std::string& dir, compute::Backend& backend, const ModelOptions& options)
+    : backend_(&backend),
+      folder_(std::make_unique<io::ModelFolder>(io::ModelFolder::Open(dir))),
+      vision_(backend, *folder_, BindOptions{.precision = options.vision}),
+      decoder_(backend, *folder_,
+               BindOptions{.precision = options.text, .resident = options.resident_text}) {
   if (folder_->config.vision.out_hidden_size != folder_->config.text.hidden_size) {
     throw Error(ErrorCode::kCorruptFile,
                 dir + "/config.json: vision out_hidden_size " +
@@ -54,9 +54,10 @@ Model::Model(const std::string& dir, const ModelOptions& options)
   }
 }
 
-std::vector<float> Model::EmbedPrompt(const PromptInput& prompt, ThreadPool& pool, VisionTaps* taps,
-                                      std::vector<float>* vision_embeds) const {
+compute::Buffer Model::EmbedPrompt(const PromptInput& prompt, VisionTaps* taps,
+                                   std::vector<float>* vision_embeds) const {
   const io::ModelConfig& c = config();
+  compute::Backend& b = *backend_;
   const int64_t hidden = decoder_.hidden(), merge = c.vision.spatial_merge_size;
   const std::span<const int64_t> ids = prompt.input_ids;
   const int64_t image_rows = FeatureRows(prompt.images.grids, merge);
@@ -74,34 +75,39 @@ std::vector<float> Model::EmbedPrompt(const PromptInput& prompt, ThreadPool& poo
                     std::to_string((image_rows + video_rows) * hidden));
   }
 
-  std::vector<float> x(ids.size() * static_cast<size_t>(hidden));  // [seq_len, hidden]
-  decoder_.Embed(ids, x.data());
+  compute::Buffer x = b.Allocate(static_cast<int64_t>(ids.size()), hidden);  // [seq_len, hidden]
+  decoder_.Embed(ids, x);
   if (image_rows + video_rows == 0) return x;
 
   // One encoder call for all items, images first: attention never crosses items (§3.4), and the
   // window index then matches the reference's single list.
-  std::vector<float> features;  // [rows, hidden]
+  compute::Buffer features;  // [rows, hidden]
   if (precomputed) {
-    features.assign(prompt.features.begin(), prompt.features.end());
+    features = b.Allocate(image_rows + video_rows, hidden);
+    b.Upload(prompt.features, features);
   } else {
     std::vector<float> pixels(prompt.images.pixel_values.begin(), prompt.images.pixel_values.end());
     pixels.insert(pixels.end(), prompt.videos.pixel_values.begin(),
                   prompt.videos.pixel_values.end());
     std::vector<GridThw> grids(prompt.images.grids.begin(), prompt.images.grids.end());
     grids.insert(grids.end(), prompt.videos.grids.begin(), prompt.videos.grids.end());
-    features = vision_.Encode(pixels, grids, pool, taps);
+    features = vision_.EncodeToBuffer(pixels, grids, taps);
   }
-  QWENVL_CHECK(static_cast<int64_t>(features.size()) == (image_rows + video_rows) * hidden);
+  QWENVL_CHECK(features.rows() == image_rows + video_rows && features.cols() == hidden);
 
+  // Feature row j replaces the embedding of the j-th pad token (§4: substituted, not added):
+  // image rows at the image pads, then video rows at the video pads, in order.
+  std::vector<int64_t> at(static_cast<size_t>(image_rows + video_rows));
   int64_t next_image = 0, next_video = image_rows;
   for (size_t i = 0; i < ids.size(); ++i) {
-    int64_t row = -1;
-    if (ids[i] == c.image_token_id) row = next_image++;
-    if (ids[i] == c.video_token_id) row = next_video++;
-    if (row < 0) continue;
-    std::copy_n(features.begin() + row * hidden, hidden, x.begin() + i * hidden);
+    if (ids[i] == c.image_token_id) at[next_image++] = static_cast<int64_t>(i);
+    if (ids[i] == c.video_token_id) at[next_video++] = static_cast<int64_t>(i);
   }
-  if (vision_embeds != nullptr) *vision_embeds = std::move(features);
+  b.ScatterRows(features, at, x);
+  if (vision_embeds != nullptr) {
+    vision_embeds->resize(static_cast<size_t>(features.size()));
+    b.Download(features, *vision_embeds);
+  }
   return x;
 }
 
@@ -109,7 +115,7 @@ Session::Session(const Model& model, int64_t capacity)
     : model_(&model),
       cache_(model.decoder().NewCache(capacity)),
       logits_(static_cast<size_t>(model.decoder().vocab_size())),
-      step_embed_(static_cast<size_t>(model.decoder().hidden())) {}
+      step_embed_(model.backend().Allocate(1, model.decoder().hidden())) {}
 
 void Session::Reset() {
   cache_.Clear();
@@ -121,8 +127,7 @@ void Session::Truncate(int64_t length, int64_t rope_delta) {
   rope_delta_ = length == 0 ? 0 : rope_delta;
 }
 
-PendingAppend Session::BeginAppend(const PromptInput& prompt, const AppendOptions& options,
-                                   ThreadPool& pool) {
+PendingAppend Session::BeginAppend(const PromptInput& prompt, const AppendOptions& options) {
   const auto n = static_cast<int64_t>(prompt.input_ids.size());
   if (n == 0) throw Error(ErrorCode::kInvalidArgument, "empty prompt: no token ids to prefill");
   if (length() + n > capacity()) {
@@ -143,7 +148,7 @@ PendingAppend Session::BeginAppend(const PromptInput& prompt, const AppendOption
     p.positions.w[i] += offset;
   }
   const auto embed_start = std::chrono::steady_clock::now();
-  p.embeds = model_->EmbedPrompt(prompt, pool, options.vision_taps, options.vision_embeds);
+  p.embeds = model_->EmbedPrompt(prompt, options.vision_taps, options.vision_embeds);
   if (options.embed_ms != nullptr)
     *options.embed_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - embed_start)
@@ -151,10 +156,10 @@ PendingAppend Session::BeginAppend(const PromptInput& prompt, const AppendOption
   return p;
 }
 
-bool Session::ContinueAppend(PendingAppend& pending, int64_t max_rows, const AppendOptions& options,
-                             ThreadPool& pool) {
+bool Session::ContinueAppend(PendingAppend& pending, int64_t max_rows,
+                             const AppendOptions& options) {
   const Decoder& decoder = model_->decoder();
-  const int64_t n = pending.size(), hidden = decoder.hidden(), vocab = decoder.vocab_size();
+  const int64_t n = pending.size(), vocab = decoder.vocab_size();
   QWENVL_CHECK(length() + n - pending.done <= capacity());
   const int64_t stop = std::min(n, pending.done + std::max<int64_t>(1, max_rows));
   const int64_t chunk = std::max<int64_t>(1, options.chunk_rows);
@@ -170,12 +175,12 @@ bool Session::ContinueAppend(PendingAppend& pending, int64_t max_rows, const App
     } else if (want == LogitRows::kLast) {
       out = logits_;
     }
-    decoder.Forward({.embeds = std::span(pending.embeds).subspan(begin * hidden, rows * hidden),
+    decoder.Forward({.embeds = pending.embeds.Rows(begin, rows),
                      .positions = pending.positions.Streams().Slice(begin, rows),
                      .logit_rows = want,
                      .logits = out,
                      .taps = options.decoder_taps},
-                    cache_, scratch_, pool);
+                    cache_, scratch_);
     pending.done = begin + rows;
     if (want == LogitRows::kAll) {
       if (options.on_logits) options.on_logits(begin, rows, chunk_logits_);
@@ -187,31 +192,30 @@ bool Session::ContinueAppend(PendingAppend& pending, int64_t max_rows, const App
   return true;
 }
 
-PositionIds Session::Append(const PromptInput& prompt, const AppendOptions& options,
-                            ThreadPool& pool) {
-  PendingAppend pending = BeginAppend(prompt, options, pool);
-  ContinueAppend(pending, pending.size(), options, pool);
+PositionIds Session::Append(const PromptInput& prompt, const AppendOptions& options) {
+  PendingAppend pending = BeginAppend(prompt, options);
+  ContinueAppend(pending, pending.size(), options);
   PositionIds pos = std::move(pending.positions);
   pos.rope_delta = rope_delta_;
   return pos;
 }
 
-std::span<const float> Session::Step(int64_t token, ThreadPool& pool) {
+std::span<const float> Session::Step(int64_t token) {
   const int64_t position = length() + rope_delta_;
   const int64_t ids[1] = {token};
   const int64_t positions[1] = {position};
-  model_->decoder().Embed(ids, step_embed_.data());
-  model_->decoder().Forward({.embeds = std::span(step_embed_).first(model_->decoder().hidden()),
+  const compute::Tensor embed = step_embed_.Rows(0, 1);
+  model_->decoder().Embed(ids, embed);
+  model_->decoder().Forward({.embeds = embed,
                              .positions = {positions, positions, positions},
                              .logit_rows = LogitRows::kLast,
                              .logits = logits_,
                              .taps = nullptr},
-                            cache_, scratch_, pool);
+                            cache_, scratch_);
   return logits_;
 }
 
-void Session::StepBatch(std::span<Session* const> sessions, std::span<const int64_t> tokens,
-                        ThreadPool& pool) {
+void Session::StepBatch(std::span<Session* const> sessions, std::span<const int64_t> tokens) {
   if (sessions.size() != tokens.size()) {
     throw Error(ErrorCode::kInvalidArgument, "batched step: " + std::to_string(sessions.size()) +
                                                  " sessions but " + std::to_string(tokens.size()) +
@@ -235,14 +239,13 @@ void Session::StepBatch(std::span<Session* const> sessions, std::span<const int6
     caches.push_back(&s->cache_);
     positions.push_back(s->length() + s->rope_delta_);  // §5.4, as Step
   }
-  if (lead.step_embed_.size() < static_cast<size_t>(b * hidden))
-    lead.step_embed_.resize(static_cast<size_t>(b * hidden));
+  if (lead.step_embed_.rows() < b) lead.step_embed_ = decoder.backend().Allocate(b, hidden);
   if (lead.batch_logits_.size() < static_cast<size_t>(b * vocab))
     lead.batch_logits_.resize(static_cast<size_t>(b * vocab));
-  const std::span<float> embeds = std::span(lead.step_embed_).first(b * hidden);
+  const compute::Tensor embeds = lead.step_embed_.Rows(0, b);
   const std::span<float> logits = std::span(lead.batch_logits_).first(b * vocab);
-  decoder.Embed(tokens, embeds.data());
-  decoder.ForwardBatch({embeds, positions, caches, logits}, lead.scratch_, pool);
+  decoder.Embed(tokens, embeds);
+  decoder.ForwardBatch({embeds, positions, caches, logits}, lead.scratch_);
   for (int64_t i = 0; i < b; ++i)
     std::copy_n(logits.begin() + i * vocab, vocab, sessions[i]->logits_.begin());
 }

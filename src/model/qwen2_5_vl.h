@@ -10,13 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "compute/backend.h"
 #include "io/model_folder.h"
 #include "model/decoder.h"
 #include "model/grid.h"
 #include "model/kv_cache.h"
 #include "model/rope_index.h"
 #include "model/vision_encoder.h"
-#include "util/thread_pool.h"
 
 namespace qwenvl::model {
 
@@ -37,33 +37,34 @@ struct PromptInput {
   std::span<const float> features = {};
 };
 
-// Precision of each part's big matrices (weights.h); pool quantizes them (null: a temporary one).
+// Precision of each part's big matrices (weights.h).
 struct ModelOptions {
   Precision text = Precision::kStored;
   Precision vision = Precision::kStored;
-  ThreadPool* pool = nullptr;
   bool resident_text = false;  // BindOptions::resident for the decoder
 };
 
 class Model {
  public:
-  // Opens and checks the folder (io::ModelFolder::Open) and binds every weight.
-  explicit Model(const std::string& dir, const ModelOptions& options = {});
+  // Opens and checks the folder (io::ModelFolder::Open) and uploads every weight to backend, which
+  // runs all of the model's computation and must outlive it.
+  Model(const std::string& dir, compute::Backend& backend, const ModelOptions& options = {});
 
   const io::ModelFolder& folder() const { return *folder_; }
   const io::ModelConfig& config() const { return folder_->config; }
   const Decoder& decoder() const { return decoder_; }
   const VisionEncoder& vision() const { return vision_; }
+  compute::Backend& backend() const { return *backend_; }
 
   // [seq_len, hidden]: token embeddings, with the vision encoder's rows written over the image pad
   // tokens and then the video pad tokens, in order (§4: substituted, not added). All images and
   // videos go through one encoder call (images first). Throws Error when the number of pad tokens
   // differs from the number of feature rows. vision_embeds (optional) receives the feature rows.
-  std::vector<float> EmbedPrompt(const PromptInput& prompt, ThreadPool& pool,
-                                 VisionTaps* taps = nullptr,
-                                 std::vector<float>* vision_embeds = nullptr) const;
+  compute::Buffer EmbedPrompt(const PromptInput& prompt, VisionTaps* taps = nullptr,
+                              std::vector<float>* vision_embeds = nullptr) const;
 
  private:
+  compute::Backend* backend_;
   std::unique_ptr<io::ModelFolder> folder_;  // owns the mapping every weight view points into
   VisionEncoder vision_;
   Decoder decoder_;
@@ -84,8 +85,8 @@ struct AppendOptions {
 // A segment being prefilled in pieces (Session::BeginAppend / ContinueAppend): its positions and
 // embeddings, computed up front, and how many of its tokens the decoder has taken so far.
 struct PendingAppend {
-  PositionIds positions;      // rope_delta: the segment's own gap (§5.4)
-  std::vector<float> embeds;  // [size, hidden]
+  PositionIds positions;   // rope_delta: the segment's own gap (§5.4)
+  compute::Buffer embeds;  // [size, hidden]
   int64_t done = 0;
   int64_t size() const { return positions.size(); }
   bool finished() const { return done == size(); }
@@ -109,7 +110,7 @@ class Session {
   // next text token would get, so a later turn continues the first. Returns the segment's
   // positions, with rope_delta the sequence's after it. Throws Error (before any work) when the
   // segment does not fit in the cache.
-  PositionIds Append(const PromptInput& prompt, const AppendOptions& options, ThreadPool& pool);
+  PositionIds Append(const PromptInput& prompt, const AppendOptions& options);
 
   // Append in pieces, so that a scheduler can run other sequences' steps between them. BeginAppend
   // checks the capacity, computes the positions and the embeddings (the vision encoder runs here)
@@ -117,21 +118,18 @@ class Session {
   // decoder; once the last went through, logits() holds the last row's and rope_delta() the
   // sequence's, and it returns true. No Step or other Append may come between the pieces; to give
   // up midway, Truncate or Reset the session.
-  PendingAppend BeginAppend(const PromptInput& prompt, const AppendOptions& options,
-                            ThreadPool& pool);
-  bool ContinueAppend(PendingAppend& pending, int64_t max_rows, const AppendOptions& options,
-                      ThreadPool& pool);
+  PendingAppend BeginAppend(const PromptInput& prompt, const AppendOptions& options);
+  bool ContinueAppend(PendingAppend& pending, int64_t max_rows, const AppendOptions& options);
 
   // One decode step: `token` at position length() + rope_delta() in all three streams (§5.4).
   // Returns its logits [vocab].
-  std::span<const float> Step(int64_t token, ThreadPool& pool);
+  std::span<const float> Step(int64_t token);
 
   // One decode step of several sessions of the same model at once (continuous batching): each
   // session gets its token at its own position, as Step would, and its logits() are updated. The
   // weights are read once for the whole batch. Throws Error (before any work) when a session is
   // full, the sessions do not share one model, appear twice, or tokens has another size.
-  static void StepBatch(std::span<Session* const> sessions, std::span<const int64_t> tokens,
-                        ThreadPool& pool);
+  static void StepBatch(std::span<Session* const> sessions, std::span<const int64_t> tokens);
 
   // Forgets everything (same capacity).
   void Reset();
@@ -146,7 +144,7 @@ class Session {
   int64_t rope_delta_ = 0;
   std::vector<float> logits_;        // [vocab]
   std::vector<float> chunk_logits_;  // [chunk rows, vocab] with kAll
-  std::vector<float> step_embed_;    // [hidden], or [batch, hidden] for StepBatch
+  compute::Buffer step_embed_;       // [hidden], or [batch, hidden] for StepBatch
   std::vector<float> batch_logits_;  // [batch, vocab] for StepBatch
 };
 

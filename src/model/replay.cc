@@ -128,8 +128,8 @@ void ScoreChunk(const ReplayCase& c, int64_t first, int64_t rows, std::span<cons
   }
 }
 
-Session Prefill(const Model& model, const ReplayCase& c, const ReplayOptions& options,
-                ThreadPool& pool, Ours& ours, ReplayReport& r) {
+Session Prefill(const Model& model, const ReplayCase& c, const ReplayOptions& options, Ours& ours,
+                ReplayReport& r) {
   const auto n = static_cast<int64_t>(c.input_ids.size());
   const int64_t vocab = model.decoder().vocab_size();
   if (const RefTensor* t = FindI64(c, "topk_ids"); t != nullptr && t->shape.size() == 2) {
@@ -151,7 +151,7 @@ Session Prefill(const Model& model, const ReplayCase& c, const ReplayOptions& op
                        .decoder_taps = &ours.text,
                        .vision_taps = &ours.vision,
                        .vision_embeds = &ours.vision_embeds};
-  ours.positions = session.Append(c.Prompt(), append, pool);
+  ours.positions = session.Append(c.Prompt(), append);
   ours.logits_last.assign(session.logits().begin(), session.logits().end());
   return session;
 }
@@ -191,7 +191,7 @@ void CompareIntermediates(const ReplayCase& c, const Ours& ours, ReplayReport& r
 }
 
 // Greedy decoding (plain argmax) over the KV cache, compared step by step (§5.4 positions).
-void Greedy(const Model& model, const ReplayCase& c, Session& session, ThreadPool& pool, Ours& ours,
+void Greedy(const Model& model, const ReplayCase& c, Session& session, Ours& ours,
             ReplayReport& r) {
   const RefTensor* ref_ids = FindI64(c, "greedy_topk_ids");
   const RefTensor* ref_vals = FindF32(c, "greedy_topk_logits");
@@ -216,7 +216,7 @@ void Greedy(const Model& model, const ReplayCase& c, Session& session, ThreadPoo
     matching = matching && token == c.greedy_ids[step];
     r.greedy_match += matching;
     if (std::find(eos.begin(), eos.end(), token) != eos.end()) break;
-    if (step + 1 < r.greedy_total) logits = session.Step(token, pool);
+    if (step + 1 < r.greedy_total) logits = session.Step(token);
   }
 }
 
@@ -260,19 +260,18 @@ void Dump(const std::string& path, const Model& model, const Ours& o, const Repl
 
 }  // namespace
 
-ReplayReport RunReplay(const Model& model, const ReplayCase& c, const ReplayOptions& options,
-                       ThreadPool& pool) {
+ReplayReport RunReplay(const Model& model, const ReplayCase& c, const ReplayOptions& options) {
   ReplayReport r;
   r.case_name = c.name;
   r.prompt_tokens = static_cast<int64_t>(c.input_ids.size());
   Ours ours;
   auto start = std::chrono::steady_clock::now();
-  Session session = Prefill(model, c, options, pool, ours, r);
+  Session session = Prefill(model, c, options, ours, r);
   r.prefill_seconds = Seconds(start);
   ComparePositions(c, ours, r);
   CompareIntermediates(c, ours, r);
   start = std::chrono::steady_clock::now();
-  Greedy(model, c, session, pool, ours, r);
+  Greedy(model, c, session, ours, r);
   r.decode_seconds = Seconds(start);
   if (!options.dump_path.empty()) Dump(options.dump_path, model, ours, r);
   return r;

@@ -1,7 +1,8 @@
 // Replay of a parity case (fixtures README, model/ section): the prompt is prefilled with logits at
 // every position, compared with the reference's top-k logits, log-sum-exp, last-row logits,
 // position ids and intermediates, then greedy decoding (plain argmax over the KV cache) is
-// compared token by token. Style guide §2.17: parity is checked per block, not only at the logits.
+// compared token by token. Intermediates are compared as well as the logits, so that a mismatch
+// points at the block where it starts.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +13,6 @@
 
 #include "model/qwen2_5_vl.h"
 #include "model/replay_case.h"
-#include "util/thread_pool.h"
 
 namespace qwenvl::model {
 
@@ -61,7 +61,6 @@ struct ReplayOptions {
   int64_t chunk_rows = 256;  // prefill chunk size
 };
 
-ReplayReport RunReplay(const Model& model, const ReplayCase& c, const ReplayOptions& options,
-                       ThreadPool& pool);
+ReplayReport RunReplay(const Model& model, const ReplayCase& c, const ReplayOptions& options);
 
 }  // namespace qwenvl::model

@@ -1,10 +1,10 @@
 #include "model/vision_block.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
-#include "kernels/ops.h"
-#include "model/vision_attention.h"
+#include "util/error.h"
 
 namespace qwenvl::model {
 
@@ -16,89 +16,86 @@ constexpr int64_t kMlpChunkRows = 1024;
 
 }  // namespace
 
-VisionScratch::VisionScratch(const io::VisionConfig& c, int64_t patches)
+VisionScratch::VisionScratch(compute::Backend& b, const io::VisionConfig& c, int64_t patches)
     : num_patches(patches), mlp_rows(std::min(patches, kMlpChunkRows)) {
-  const auto n = static_cast<size_t>(patches), h = static_cast<size_t>(c.hidden_size);
-  normed.resize(n * h);
-  qkv.resize(3 * n * h);
-  attn.resize(n * h);
-  gate.resize(static_cast<size_t>(mlp_rows * c.intermediate_size));
-  up.resize(gate.size());
+  x = b.Allocate(patches, c.hidden_size);
+  normed = b.Allocate(patches, c.hidden_size);
+  qkv = b.Allocate(patches, 3 * c.hidden_size);
+  attn = b.Allocate(patches, c.hidden_size);
+  gate = b.Allocate(mlp_rows, c.intermediate_size);
+  up = b.Allocate(mlp_rows, c.intermediate_size);
+  cos = b.Allocate(patches, c.head_dim());
+  sin = b.Allocate(patches, c.head_dim());
 }
 
-VisionBlock::VisionBlock(const io::TensorStore& store, const io::VisionConfig& c, int64_t index,
-                         const BindOptions& o)
-    : hidden_(c.hidden_size),
+VisionBlock::VisionBlock(compute::Backend& b, const io::TensorStore& store,
+                         const io::VisionConfig& c, int64_t index, const BindOptions& o)
+    : backend_(&b),
+      hidden_(c.hidden_size),
       num_heads_(c.num_heads),
       head_dim_(c.head_dim()),
       eps_(c.rms_norm_eps) {
   const std::string p = "visual.blocks." + std::to_string(index) + ".";
-  norm1_ = LoadVector(store, p + "norm1.weight");
-  norm2_ = LoadVector(store, p + "norm2.weight");
-  qkv_ = BindLinear(store, p + "attn.qkv", Bias::kPresent, o);
-  proj_ = BindLinear(store, p + "attn.proj", Bias::kPresent, o);
-  gate_ = BindLinear(store, p + "mlp.gate_proj", Bias::kPresent, o);
-  up_ = BindLinear(store, p + "mlp.up_proj", Bias::kPresent, o);
-  down_ = BindLinear(store, p + "mlp.down_proj", Bias::kPresent, o);
+  norm1_ = LoadVector(b, store, p + "norm1.weight");
+  norm2_ = LoadVector(b, store, p + "norm2.weight");
+  qkv_ = BindLinear(b, store, p + "attn.qkv", Bias::kPresent, o);
+  proj_ = BindLinear(b, store, p + "attn.proj", Bias::kPresent, o);
+  gate_ = BindLinear(b, store, p + "mlp.gate_proj", Bias::kPresent, o);
+  up_ = BindLinear(b, store, p + "mlp.up_proj", Bias::kPresent, o);
+  down_ = BindLinear(b, store, p + "mlp.down_proj", Bias::kPresent, o);
 }
 
-void VisionBlock::Forward(float* x, const VisionBlockInputs& in, VisionScratch& s,
-                          ThreadPool& pool) const {
-  AttentionPart(x, in, s, pool);
-  MlpPart(x, s, pool);
+void VisionBlock::Forward(std::span<const int64_t> cu_seqlens, VisionScratch& s) const {
+  AttentionPart(cu_seqlens, s);
+  MlpPart(s);
 }
 
-// x += proj(attention(rope(qkv(norm1(x))))) per segment (§3.5, §3.3).
-void VisionBlock::AttentionPart(float* x, const VisionBlockInputs& in, VisionScratch& s,
-                                ThreadPool& pool) const {
-  const int64_t n = s.num_patches;
-  kernels::RmsNorm(x, norm1_.data(), n, hidden_, eps_, s.normed.data(), pool);
-  ApplyLinear(qkv_, s.normed.data(), n, s.qkv.data(), pool);  // [n, 3 * hidden]
-  // Rotary on q (columns [0, hidden)) and k ([hidden, 2 hidden)), row blocks over the pool.
-  pool.RunRanges(n, [&](int64_t begin, int64_t end, int) {
-    for (int64_t part = 0; part < 2; ++part) {
-      kernels::ApplyRotaryHalf({.x = s.qkv.data() + begin * 3 * hidden_ + part * hidden_,
-                                .rows = end - begin,
-                                .row_stride = 3 * hidden_,
-                                .num_heads = num_heads_,
-                                .head_dim = head_dim_,
-                                .cos = in.cos + begin * head_dim_,
-                                .sin = in.sin + begin * head_dim_});
-    }
-  });
-  SegmentedAttention({.qkv = s.qkv.data(),
-                      .out = s.attn.data(),
-                      .cu_seqlens = in.cu_seqlens,
-                      .num_heads = num_heads_,
-                      .head_dim = head_dim_},
-                     pool);
-  ApplyLinear(proj_, s.attn.data(), n, s.normed.data(), pool);
-  AddResidual(x, s.normed.data(), n, hidden_, pool);
+// x += proj(attention(rope(qkv(norm1(x))))) per segment (§3.5, §3.3): every segment (one window,
+// or one frame in the full-attention blocks) attends only to itself, computed on its own (§3.4),
+// never as a full attention under a mask.
+void VisionBlock::AttentionPart(std::span<const int64_t> cu, VisionScratch& s) const {
+  compute::Backend& b = *backend_;
+  QWENVL_CHECK(cu.size() >= 1 && cu.front() == 0 && cu.back() == s.num_patches);
+  b.RmsNorm(s.x, norm1_, eps_, s.normed);
+  b.MatMul(s.normed, qkv_, s.qkv);  // [n, 3 * hidden]: q, k, v columns
+  const compute::Tensor q = s.qkv.Cols(0, hidden_), k = s.qkv.Cols(hidden_, hidden_);
+  const compute::Tensor v = s.qkv.Cols(2 * hidden_, hidden_);
+  b.Rotary({.x = q, .num_heads = num_heads_, .head_dim = head_dim_, .cos = s.cos, .sin = s.sin});
+  b.Rotary({.x = k, .num_heads = num_heads_, .head_dim = head_dim_, .cos = s.cos, .sin = s.sin});
+  s.segments.clear();
+  for (size_t i = 0; i + 1 < cu.size(); ++i) {
+    const int64_t begin = cu[i], rows = cu[i + 1] - cu[i];
+    s.segments.push_back({.q = q.Rows(begin, rows),
+                          .k = k.Rows(begin, rows),
+                          .v = v.Rows(begin, rows),
+                          .out = s.attn.Rows(begin, rows),
+                          .q_offset = 0});
+  }
+  b.Attention({.segments = s.segments,
+               .num_heads = num_heads_,
+               .num_kv_heads = num_heads_,
+               .head_dim = head_dim_,
+               .scale = 1.0f / std::sqrt(static_cast<float>(head_dim_)),
+               .causal = false});
+  b.MatMul(s.attn, proj_, s.normed);
+  b.Add(s.x, s.normed);
 }
 
 // x += down(silu(gate(h)) ⊙ up(h)), h = norm2(x), in row chunks of s.mlp_rows (§3.5).
-void VisionBlock::MlpPart(float* x, VisionScratch& s, ThreadPool& pool) const {
+void VisionBlock::MlpPart(VisionScratch& s) const {
+  compute::Backend& b = *backend_;
   const int64_t n = s.num_patches;
-  const int64_t inter = gate_.out_features();
-  kernels::RmsNorm(x, norm2_.data(), n, hidden_, eps_, s.normed.data(), pool);
+  b.RmsNorm(s.x, norm2_, eps_, s.normed);
   for (int64_t r0 = 0; r0 < n; r0 += s.mlp_rows) {
     const int64_t rows = std::min(s.mlp_rows, n - r0);
-    const float* h = s.normed.data() + r0 * hidden_;
-    ApplyLinear(gate_, h, rows, s.gate.data(), pool);  // [rows, inter]
-    ApplyLinear(up_, h, rows, s.up.data(), pool);      // [rows, inter]
-    pool.RunRanges(rows, [&](int64_t begin, int64_t end, int) {
-      kernels::SiluMul(s.gate.data() + begin * inter, s.up.data() + begin * inter,
-                       (end - begin) * inter);
-    });
-    ApplyLinear(down_, s.gate.data(), rows, s.attn.data() + r0 * hidden_, pool);
+    const compute::Tensor h = s.normed.Rows(r0, rows);
+    const compute::Tensor gate = s.gate.Rows(0, rows), up = s.up.Rows(0, rows);
+    b.MatMul(h, gate_, gate);  // [rows, inter]
+    b.MatMul(h, up_, up);      // [rows, inter]
+    b.SiluMul(gate, up);
+    b.MatMul(gate, down_, s.attn.Rows(r0, rows));
   }
-  AddResidual(x, s.attn.data(), n, hidden_, pool);
-}
-
-void AddResidual(float* x, const float* delta, int64_t rows, int64_t dim, ThreadPool& pool) {
-  pool.RunRanges(rows, [&](int64_t begin, int64_t end, int) {
-    for (int64_t i = begin * dim; i < end * dim; ++i) x[i] += delta[i];
-  });
+  b.Add(s.x, s.attn);
 }
 
 }  // namespace qwenvl::model

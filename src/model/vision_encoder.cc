@@ -17,22 +17,36 @@ std::string GridString(const GridThw& g) {
   return "(" + std::to_string(g.t) + ", " + std::to_string(g.h) + ", " + std::to_string(g.w) + ")";
 }
 
-// Copies the window-ordered activations x into dst in natural order (taps are natural order).
-void TapNatural(const float* x, std::span<const int64_t> window_index, int64_t group,
-                std::vector<float>& dst) {
-  dst.resize(window_index.size() * static_cast<size_t>(group));
-  ToNaturalOrder(x, window_index, group, dst.data());
-}
-
 }  // namespace
 
-VisionEncoder::VisionEncoder(const io::ModelFolder& folder, const BindOptions& options)
-    : config_(folder.config.vision),
-      patch_embed_(BindLinear(folder.tensors, "visual.patch_embed.proj", Bias::kNone)),
-      merger_(folder.tensors, folder.config.vision, options) {
+VisionEncoder::VisionEncoder(compute::Backend& backend, const io::ModelFolder& folder,
+                             const BindOptions& options)
+    : backend_(&backend),
+      config_(folder.config.vision),
+      patch_embed_(BindLinear(backend, folder.tensors, "visual.patch_embed.proj", Bias::kNone)),
+      merger_(backend, folder.tensors, folder.config.vision, options) {
   blocks_.reserve(static_cast<size_t>(config_.depth));
   for (int64_t i = 0; i < config_.depth; ++i)
-    blocks_.emplace_back(folder.tensors, config_, i, options);
+    blocks_.emplace_back(backend, folder.tensors, config_, i, options);
+}
+
+void VisionEncoder::TapNatural(const compute::Tensor& x, std::span<const int64_t> window_index,
+                               std::vector<float>& dst) const {
+  const int64_t unit = config_.spatial_merge_size * config_.spatial_merge_size;
+  const auto tokens = static_cast<int64_t>(window_index.size());
+  compute::Buffer natural = backend_->Allocate(tokens, unit * x.cols());
+  backend_->ScatterRows(x.Reshape(tokens, unit * x.cols()), window_index, natural);
+  dst.resize(static_cast<size_t>(natural.size()));
+  backend_->Download(natural, dst);
+}
+
+std::vector<float> VisionEncoder::Encode(std::span<const float> pixel_values,
+                                         std::span<const GridThw> grids, VisionTaps* taps,
+                                         const std::function<void()>& between_blocks) const {
+  const compute::Buffer out = EncodeToBuffer(pixel_values, grids, taps, between_blocks);
+  std::vector<float> host(static_cast<size_t>(out.size()));
+  backend_->Download(out, host);
+  return host;
 }
 
 void VisionEncoder::CheckInputs(std::span<const float> pixel_values,
@@ -60,14 +74,14 @@ void VisionEncoder::CheckInputs(std::span<const float> pixel_values,
 }
 
 // §3.7: patch embed, window reorder, blocks, merger, inverse reorder.
-std::vector<float> VisionEncoder::Encode(std::span<const float> pixel_values,
-                                         std::span<const GridThw> grids, ThreadPool& pool,
-                                         VisionTaps* taps,
-                                         const std::function<void()>& between_blocks) const {
+compute::Buffer VisionEncoder::EncodeToBuffer(std::span<const float> pixel_values,
+                                              std::span<const GridThw> grids, VisionTaps* taps,
+                                              const std::function<void()>& between_blocks) const {
   CheckInputs(pixel_values, grids);
+  compute::Backend& b = *backend_;
   if (taps != nullptr && !taps->enabled) taps = nullptr;
   const int64_t n = TotalPatches(grids), hidden = config_.hidden_size;
-  const int64_t merge = config_.spatial_merge_size, unit = merge * merge;
+  const int64_t merge = config_.spatial_merge_size, unit = merge * merge, tokens = n / unit;
   const int64_t head_dim = config_.head_dim();
   const WindowLayout layout = ComputeWindowLayout(
       grids, merge, config_.window_size / merge / config_.patch_size);  // §3.4: 4 merged tokens
@@ -78,36 +92,48 @@ std::vector<float> VisionEncoder::Encode(std::span<const float> pixel_values,
     taps->cu_window_seqlens = layout.cu_window_seqlens;
   }
 
-  VisionScratch scratch(config_, n);
-  std::vector<float> x(static_cast<size_t>(n * hidden));  // [n, hidden], window order
-  // §3.1: the Conv3d is a matmul over the flattened (c, tt, py, px) patch vector.
-  ApplyLinear(patch_embed_, pixel_values.data(), n, scratch.normed.data(), pool);
-  if (taps != nullptr) taps->patch_embed.assign(scratch.normed.begin(), scratch.normed.end());
-  ToWindowOrder(scratch.normed.data(), layout.window_index, unit * hidden, x.data());
+  VisionScratch s(b, config_, n);
+  {
+    // §3.1: the Conv3d is a matmul over the flattened (c, tt, py, px) patch vector.
+    compute::Buffer pixels = b.Allocate(n, config_.patch_dim());
+    b.Upload(pixel_values, pixels);
+    b.MatMul(pixels, patch_embed_, s.normed);
+  }
+  if (taps != nullptr) {
+    taps->patch_embed.resize(static_cast<size_t>(n * hidden));
+    b.Download(s.normed, taps->patch_embed);
+  }
+  // Window order: position j holds merged token window_index[j], its unit patch rows together.
+  b.GatherRows(s.normed.Reshape(tokens, unit * hidden), layout.window_index,
+               s.x.Reshape(tokens, unit * hidden));
   const RotaryTables rope = WindowOrderRotaryTables(VisionRotaryAngles(grids, head_dim, merge),
                                                     layout.window_index, head_dim, merge);
+  b.Upload(rope.cos, s.cos);
+  b.Upload(rope.sin, s.sin);
 
   for (int64_t i = 0; i < config_.depth; ++i) {
-    const bool full = config_.IsFullAttentionBlock(i);
-    blocks_[i].Forward(
-        x.data(),
-        {.cu_seqlens = full ? frame_cu : window_cu, .cos = rope.cos.data(), .sin = rope.sin.data()},
-        scratch, pool);
-    if (taps != nullptr && i == 0)
-      TapNatural(x.data(), layout.window_index, unit * hidden, taps->block0);
-    if (taps != nullptr && i == config_.depth - 1) {
-      TapNatural(x.data(), layout.window_index, unit * hidden, taps->block_last);
-    }
+    blocks_[i].Forward(config_.IsFullAttentionBlock(i) ? frame_cu : window_cu, s);
+    if (taps != nullptr && i == 0) TapNatural(s.x, layout.window_index, taps->block0);
+    if (taps != nullptr && i == config_.depth - 1)
+      TapNatural(s.x, layout.window_index, taps->block_last);
     if (between_blocks) between_blocks();
   }
 
-  const int64_t tokens = n / unit;
-  std::vector<float> out(static_cast<size_t>(tokens * merger_.out_hidden()));
-  const auto merger_out = static_cast<size_t>(tokens * merger_.out_hidden());
-  if (scratch.qkv.size() < merger_out) scratch.qkv.resize(merger_out);
-  merger_.Forward(x.data(), layout.window_index,
-                  {.normed = scratch.normed, .hidden = scratch.attn, .output = scratch.qkv},
-                  out.data(), pool);
+  // The merger borrows the blocks' buffers: attn holds [tokens, merged_dim] exactly, qkv holds
+  // [tokens, out_hidden] whenever out_hidden ≤ 3 · merge² · hidden (every published size).
+  const int64_t out_hidden = merger_.out_hidden();
+  compute::Buffer own_output;
+  compute::Tensor output;
+  if (tokens * out_hidden <= s.qkv.size()) {
+    output = s.qkv.Prefix(tokens, out_hidden);
+  } else {
+    own_output = b.Allocate(tokens, out_hidden);
+    output = own_output;
+  }
+  compute::Buffer out = b.Allocate(tokens, out_hidden);
+  merger_.Forward(
+      s.x, layout.window_index,
+      {.normed = s.normed, .hidden = s.attn.Prefix(tokens, unit * hidden), .output = output}, out);
   return out;
 }
 

@@ -7,13 +7,13 @@
 #include <span>
 #include <vector>
 
+#include "compute/backend.h"
 #include "io/model_config.h"
 #include "io/model_folder.h"
 #include "model/grid.h"
 #include "model/patch_merger.h"
 #include "model/vision_block.h"
 #include "model/weights.h"
-#include "util/thread_pool.h"
 
 namespace qwenvl::model {
 
@@ -30,28 +30,39 @@ struct VisionTaps {
 
 class VisionEncoder {
  public:
-  // Binds visual.* (views into folder's mapping, no copies, unless options ask for quantized
-  // blocks and merger; the patch embedding stays stored): `folder` must outlive the encoder.
-  explicit VisionEncoder(const io::ModelFolder& folder, const BindOptions& options = {});
+  // Uploads visual.* to backend (options apply to the blocks and the merger; the patch embedding
+  // stays stored). backend and folder must outlive the encoder.
+  VisionEncoder(compute::Backend& backend, const io::ModelFolder& folder,
+                const BindOptions& options = {});
 
   // pixel_values [Σ t·h·w, patch_dim] for all items in order (§3.2 merge-block order within each).
   // Returns [Σ t·h·w / merge², out_hidden] in natural order: per item, per temporal index, merged
   // tokens row-major — the rows written at the pad tokens. Throws Error(kInvalidArgument) when the
   // grids and pixel_values disagree. taps (optional, used when taps->enabled) receives
   // intermediates. between_blocks (optional) is called after each block, on the calling thread
-  // and outside the pool's work: a scheduler runs other sequences' decode steps there, so that a
+  // between two blocks' work: a scheduler runs other sequences' decode steps there, so that a
   // large picture does not stall them for the whole encoding.
   std::vector<float> Encode(std::span<const float> pixel_values, std::span<const GridThw> grids,
-                            ThreadPool& pool, VisionTaps* taps = nullptr,
+                            VisionTaps* taps = nullptr,
                             const std::function<void()>& between_blocks = nullptr) const;
+  // Encode, the rows left in the backend's memory: [Σ t·h·w / merge², out_hidden].
+  compute::Buffer EncodeToBuffer(std::span<const float> pixel_values,
+                                 std::span<const GridThw> grids, VisionTaps* taps = nullptr,
+                                 const std::function<void()>& between_blocks = nullptr) const;
 
   const io::VisionConfig& config() const { return config_; }
 
  private:
   void CheckInputs(std::span<const float> pixel_values, std::span<const GridThw> grids) const;
 
+  // rows [num_patches, hidden] of window-ordered x, in natural order on the host (taps).
+  void TapNatural(const compute::Tensor& x, std::span<const int64_t> window_index,
+                  std::vector<float>& dst) const;
+
+  compute::Backend* backend_;
   io::VisionConfig config_;
-  Linear patch_embed_;  // [hidden, patch_dim], Conv3d weight [hidden, c, tt, py, px] flattened
+  compute::Weight
+      patch_embed_;  // [hidden, patch_dim], Conv3d weight [hidden, c, tt, py, px] flattened
   std::vector<VisionBlock> blocks_;
   PatchMerger merger_;
 };

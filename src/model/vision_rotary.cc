@@ -1,5 +1,6 @@
 #include "model/vision_rotary.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "model/window_index.h"
@@ -47,8 +48,13 @@ RotaryTables WindowOrderRotaryTables(std::span<const float> angles,
   const int64_t half = head_dim / 2;
   const int64_t num_patches = static_cast<int64_t>(angles.size()) / half;
   QWENVL_CHECK(num_patches == static_cast<int64_t>(window_index.size()) * merge_size * merge_size);
-  std::vector<float> permuted(angles.size());  // [num_patches, half], window order
-  ToWindowOrder(angles.data(), window_index, merge_size * merge_size * half, permuted.data());
+  // [num_patches, half], window order: position j takes merged token window_index[j]'s patches.
+  const int64_t group = merge_size * merge_size * half;
+  std::vector<float> permuted(angles.size());
+  for (size_t j = 0; j < window_index.size(); ++j) {
+    std::copy_n(angles.begin() + window_index[j] * group, group,
+                permuted.begin() + static_cast<int64_t>(j) * group);
+  }
   RotaryTables tables;
   tables.cos.resize(static_cast<size_t>(num_patches * head_dim));
   tables.sin.resize(tables.cos.size());

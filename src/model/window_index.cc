@@ -69,18 +69,4 @@ std::vector<int64_t> FrameCuSeqlens(std::span<const GridThw> grids) {
   return out;
 }
 
-void ToWindowOrder(const float* src, std::span<const int64_t> window_index, int64_t group,
-                   float* dst) {
-  for (size_t j = 0; j < window_index.size(); ++j) {
-    std::copy_n(src + window_index[j] * group, group, dst + static_cast<int64_t>(j) * group);
-  }
-}
-
-void ToNaturalOrder(const float* src, std::span<const int64_t> window_index, int64_t group,
-                    float* dst) {
-  for (size_t j = 0; j < window_index.size(); ++j) {
-    std::copy_n(src + static_cast<int64_t>(j) * group, group, dst + window_index[j] * group);
-  }
-}
-
 }  // namespace qwenvl::model

@@ -35,13 +35,4 @@ std::vector<int64_t> DropEmptySegments(std::span<const int64_t> cu_seqlens);
 // (pitfall 10): [0, cumsum(repeat(h·w, t))].
 std::vector<int64_t> FrameCuSeqlens(std::span<const GridThw> grids);
 
-// Moves groups of `group` floats between natural and window order: dst group j = src group
-// window_index[j] (ToWindowOrder) and dst group window_index[j] = src group j (ToNaturalOrder, the
-// argsort of §3.6). A group is one merged token: its spatial_merge_size² patch rows (or its merger
-// output row).
-void ToWindowOrder(const float* src, std::span<const int64_t> window_index, int64_t group,
-                   float* dst);
-void ToNaturalOrder(const float* src, std::span<const int64_t> window_index, int64_t group,
-                    float* dst);
-
 }  // namespace qwenvl::model

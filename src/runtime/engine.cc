@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "compute/backends.h"
 #include "runtime/engine_impl.h"
 #include "runtime/generation.h"
 #include "runtime/prompt.h"
@@ -92,8 +93,8 @@ std::shared_ptr<const std::vector<float>> Engine::Impl::GetVisionFeatures(
     }
   *hit = false;
   const model::GridThw grid = m.grid;
-  auto features = std::make_shared<const std::vector<float>>(model->vision().Encode(
-      m.patches.values, std::span(&grid, 1), *pool, nullptr, between_blocks));
+  auto features = std::make_shared<const std::vector<float>>(
+      model->vision().Encode(m.patches.values, std::span(&grid, 1), nullptr, between_blocks));
   const size_t bytes = features->size() * sizeof(float);
   if (bytes <= kVisionCacheBytes) {
     vision_cache.emplace_front(m.key, features);
@@ -129,11 +130,12 @@ std::unique_ptr<Engine> Engine::Load(const EngineOptions& options) {
   if (e.model_name.empty())
     e.model_name = std::filesystem::path(options.model_dir).parent_path().filename().string();
   e.pool = std::make_unique<ThreadPool>(options.threads);  // also quantizes q8/q4 weights
+  e.backend = compute::MakeBackend(options.backend, *e.pool);
   e.model = std::make_unique<model::Model>(
-      options.model_dir, model::ModelOptions{.text = ToPrecision(options.text_weights),
-                                             .vision = ToPrecision(options.vision_weights),
-                                             .pool = e.pool.get(),
-                                             .resident_text = options.resident_weights});
+      options.model_dir, *e.backend,
+      model::ModelOptions{.text = ToPrecision(options.text_weights),
+                          .vision = ToPrecision(options.vision_weights),
+                          .resident_text = options.resident_weights});
   e.tokenizer.emplace(text::Tokenizer::FromModelDir(options.model_dir));
   e.chat_template.emplace(text::ChatTemplate::FromModelDir(options.model_dir));
   e.media_settings.preprocessor = media::LoadPreprocessorConfig(options.model_dir);

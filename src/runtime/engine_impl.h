@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "compute/backend.h"
 #include "media/preprocessor_config.h"
 #include "model/qwen2_5_vl.h"
 #include "qwenvl/engine.h"
@@ -50,12 +51,15 @@ struct Engine::Impl {
   EngineOptions options;
   std::string model_name;
   double load_seconds = 0;
+  // Declared before the model: the model's weights and buffers live in the backend, which runs on
+  // the pool, so they go in the reverse order.
+  std::unique_ptr<ThreadPool> pool;
+  std::unique_ptr<compute::Backend> backend;
   std::unique_ptr<model::Model> model;
   std::optional<text::Tokenizer> tokenizer;
   std::optional<text::ChatTemplate> chat_template;
   runtime::MediaSettings media_settings;
   runtime::GenerationDefaults generation;
-  std::unique_ptr<ThreadPool> pool;
   // One forward pass at a time on the pool. Recursive: the scheduler runs decode steps between the
   // vision encoder's blocks of a request it is admitting, under the same lock.
   std::recursive_mutex compute_mu;

@@ -133,7 +133,7 @@ void Generation::BeginPrefill(SequenceState& state, const std::function<void()>&
                                  .features = features};
   // The state now claims only the reused prefix (Truncate); once pieces go in, a failure resets it
   // (ContinuePrefill, AbandonPrefill).
-  pending_.emplace(state.sequence.BeginAppend(input, {}, *engine_.pool));
+  pending_.emplace(state.sequence.BeginAppend(input, {}));
 }
 
 bool Generation::ContinuePrefill(int64_t max_rows) {
@@ -142,7 +142,7 @@ bool Generation::ContinuePrefill(int64_t max_rows) {
   const auto t0 = Clock::now();
   bool finished = false;
   try {
-    finished = state.sequence.ContinueAppend(*pending_, max_rows, {}, *engine_.pool);
+    finished = state.sequence.ContinueAppend(*pending_, max_rows, {});
   } catch (...) {
     state.Reset();  // never leave a cache that disagrees with its recorded tokens
     throw;
@@ -199,7 +199,7 @@ void Generation::Emit(std::string_view text) {
 void Generation::Step() {
   if (!ChooseToken()) return;
   const auto t0 = Clock::now();
-  state_->sequence.Step(fed_token_, *engine_.pool);
+  state_->sequence.Step(fed_token_);
   TakeLogits(MsSince(t0));
 }
 

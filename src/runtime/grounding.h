@@ -3,8 +3,9 @@
 //   [{"bbox_2d": [x1, y1, x2, y2], "label": "red circle"}, {"point_2d": [x, y], "label": "cup"}]
 //   ```
 // in absolute pixel coordinates of the picture as it was resized for the vision encoder
-// (model-spec §2, smart resize). These functions find those items in free text and map them back
-// to the original picture. Used by the server (the "qwenvl" response field) and the CLI.
+// (model-spec §10; the size smart_resize chose, §6.2). These functions find those items in free
+// text and map them back to the original picture. Used by the server (the "qwenvl" response
+// field) and the CLI.
 #pragma once
 
 #include <string>

@@ -191,7 +191,7 @@ void Scheduler::StepActive() {
   const auto t0 = std::chrono::steady_clock::now();
   try {
     std::lock_guard<std::recursive_mutex> lock(engine_.compute_mu);
-    model::Session::StepBatch(sessions, tokens, *engine_.pool);
+    model::Session::StepBatch(sessions, tokens);
   } catch (const std::exception& e) {
     for (Slot* s : fed) Fail(*s, e);  // checked before any work: no cache was changed
     return;

@@ -45,12 +45,11 @@ struct Prompts {
   }
 };
 
-std::vector<std::unique_ptr<Session>> Prefilled(const Model& model, const Prompts& p,
-                                                ThreadPool& pool) {
+std::vector<std::unique_ptr<Session>> Prefilled(const Model& model, const Prompts& p) {
   std::vector<std::unique_ptr<Session>> out;
   for (const PromptInput& prompt : p.All()) {
     out.push_back(std::make_unique<Session>(model, 512));
-    out.back()->Append(prompt, {}, pool);
+    out.back()->Append(prompt, {});
   }
   return out;
 }
@@ -59,34 +58,32 @@ std::vector<std::unique_ptr<Session>> Prefilled(const Model& model, const Prompt
 // gives the logits, rope_delta and cache of a whole Append: a decode step afterwards agrees too.
 TEST(ContinueAppend, PiecesEqualOneAppend) {
   const Model& model = TestModels::Get("small");
-  ThreadPool pool(2);
   const Prompts p;
   const PromptInput prompt = p.image.Prompt();
   Session whole(model, 512);
-  whole.Append(prompt, {}, pool);
-  const std::span<const float> whole_logits = whole.Step(7, pool);
+  whole.Append(prompt, {});
+  const std::span<const float> whole_logits = whole.Step(7);
   const std::vector<float> whole_step(whole_logits.begin(), whole_logits.end());
   for (int64_t piece : {1, 3, 7}) {
     Session s(model, 512);
-    PendingAppend pending = s.BeginAppend(prompt, {}, pool);
+    PendingAppend pending = s.BeginAppend(prompt, {});
     EXPECT_EQ(s.length(), 0);  // nothing fed yet
     int64_t calls = 0;
-    while (!s.ContinueAppend(pending, piece, {}, pool)) {
+    while (!s.ContinueAppend(pending, piece, {})) {
       ++calls;
       EXPECT_EQ(s.length(), calls * piece);
     }
     EXPECT_EQ(calls, (pending.size() + piece - 1) / piece - 1);
     EXPECT_EQ(s.rope_delta(), whole.rope_delta()) << piece;
-    EXPECT_LE(MaxAbsDiff(s.Step(7, pool), whole_step), kBatchTolerance) << piece;
+    EXPECT_LE(MaxAbsDiff(s.Step(7), whole_step), kBatchTolerance) << piece;
   }
 }
 
 TEST(StepBatch, EqualsSeparateSteps) {
   const Model& model = TestModels::Get("small");
-  ThreadPool pool(2);
   const Prompts prompts;
-  auto single = Prefilled(model, prompts, pool);
-  auto batched = Prefilled(model, prompts, pool);
+  auto single = Prefilled(model, prompts);
+  auto batched = Prefilled(model, prompts);
   ASSERT_NE(single[0]->length(), single[1]->length());
   ASSERT_NE(single[1]->rope_delta(), 0);
   std::vector<Session*> batch;
@@ -95,8 +92,8 @@ TEST(StepBatch, EqualsSeparateSteps) {
   for (int step = 0; step < 4; ++step) {
     std::vector<int64_t> tokens;
     for (auto& s : single) tokens.push_back(Argmax(s->logits()));  // greedy continuation
-    for (size_t i = 0; i < single.size(); ++i) single[i]->Step(tokens[i], pool);
-    Session::StepBatch(batch, tokens, pool);
+    for (size_t i = 0; i < single.size(); ++i) single[i]->Step(tokens[i]);
+    Session::StepBatch(batch, tokens);
     for (size_t i = 0; i < single.size(); ++i) {
       SCOPED_TRACE(::testing::Message() << "step " << step << ", sequence " << i);
       EXPECT_EQ(batched[i]->length(), single[i]->length());
@@ -113,20 +110,19 @@ TEST(StepBatch, EqualsSeparateSteps) {
 // Sequences leave and join between steps: a batch of two, then of one, continues correctly.
 TEST(StepBatch, ChangingMembership) {
   const Model& model = TestModels::Get("small");
-  ThreadPool pool(2);
   const Prompts prompts;
-  auto single = Prefilled(model, prompts, pool);
-  auto batched = Prefilled(model, prompts, pool);
+  auto single = Prefilled(model, prompts);
+  auto batched = Prefilled(model, prompts);
   const std::vector<std::vector<size_t>> rounds = {{0, 1, 2}, {2, 0}, {1}, {0, 1, 2}};
   for (const auto& members : rounds) {
     std::vector<Session*> batch;
     std::vector<int64_t> tokens;
     for (size_t i : members) {
       tokens.push_back(Argmax(single[i]->logits()));
-      single[i]->Step(tokens.back(), pool);
+      single[i]->Step(tokens.back());
       batch.push_back(batched[i].get());
     }
-    Session::StepBatch(batch, tokens, pool);
+    Session::StepBatch(batch, tokens);
   }
   for (size_t i = 0; i < single.size(); ++i) {
     EXPECT_EQ(batched[i]->length(), single[i]->length());
@@ -136,27 +132,26 @@ TEST(StepBatch, ChangingMembership) {
 
 TEST(StepBatch, RejectsBadBatchesBeforeWork) {
   const Model& model = TestModels::Get("small");
-  ThreadPool pool(2);
   const std::vector<int64_t> ids = {1, 2, 3};
   Session a(model, 4), b(model, 512);
-  a.Append({.input_ids = ids}, {}, pool);
-  b.Append({.input_ids = ids}, {}, pool);
+  a.Append({.input_ids = ids}, {});
+  b.Append({.input_ids = ids}, {});
   Session* twice[2] = {&b, &b};
   const int64_t tokens[2] = {5, 6};
-  EXPECT_THROW(Session::StepBatch(twice, tokens, pool), Error);
+  EXPECT_THROW(Session::StepBatch(twice, tokens), Error);
   Session* one[1] = {&b};
-  EXPECT_THROW(Session::StepBatch(one, tokens, pool), Error);  // 1 session, 2 tokens
-  Session::StepBatch(one, std::span(tokens, 1), pool);
+  EXPECT_THROW(Session::StepBatch(one, tokens), Error);  // 1 session, 2 tokens
+  Session::StepBatch(one, std::span(tokens, 1));
   Session* both[2] = {&a, &b};
-  Session::StepBatch(both, tokens, pool);  // a reaches its capacity of 4
-  EXPECT_THROW(Session::StepBatch(both, tokens, pool), Error);
+  Session::StepBatch(both, tokens);  // a reaches its capacity of 4
+  EXPECT_THROW(Session::StepBatch(both, tokens), Error);
   EXPECT_EQ(a.length(), 4);
   EXPECT_EQ(b.length(), 5);  // untouched by the refused step
   const int64_t bad[2] = {5, -1};
   Session c(model, 512);
-  c.Append({.input_ids = ids}, {}, pool);
+  c.Append({.input_ids = ids}, {});
   Session* bc[2] = {&b, &c};
-  EXPECT_THROW(Session::StepBatch(bc, bad, pool), Error);  // id outside the vocabulary
+  EXPECT_THROW(Session::StepBatch(bc, bad), Error);  // id outside the vocabulary
   EXPECT_EQ(b.length(), 5);
 }
 

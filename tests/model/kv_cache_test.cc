@@ -3,13 +3,18 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
+#include "test_models.h"
 #include "util/error.h"
 
 namespace qwenvl::model {
 namespace {
 
+using testing::TestBackend;
+
 TEST(KvCache, AllocatesNothingUntilReserved) {
-  KvCache c(36, 32768, 2, 128);  // the 3B shape at the default context
+  KvCache c(TestBackend(), 36, 32768, 2, 128);  // the 3B shape at the default context
   EXPECT_EQ(c.reserved(), 0);
   EXPECT_EQ(c.allocated_bytes(), 0);
   c.Reserve(10);
@@ -18,22 +23,29 @@ TEST(KvCache, AllocatesNothingUntilReserved) {
 }
 
 TEST(KvCache, GrowthKeepsValidRows) {
-  KvCache c(2, 1000, 1, 4);
+  compute::Backend& b = TestBackend();
+  KvCache c(b, 2, 1000, 1, 4);
   c.Reserve(3);
   for (int64_t l = 0; l < 2; ++l) {
+    std::vector<float> k(12), v(12);
     for (int64_t i = 0; i < 12; ++i) {
-      c.keys(l)[i] = static_cast<float>(100 * l + i);
-      c.values(l)[i] = -static_cast<float>(100 * l + i);
+      k[i] = static_cast<float>(100 * l + i);
+      v[i] = -static_cast<float>(100 * l + i);
     }
+    b.Upload(k, c.keys(l).Rows(0, 3));
+    b.Upload(v, c.values(l).Rows(0, 3));
   }
   c.Advance(3);
   c.Reserve(700);  // grows
   EXPECT_GE(c.reserved(), 700);
   EXPECT_LE(c.reserved(), 1000);
   for (int64_t l = 0; l < 2; ++l) {
+    std::vector<float> k(12), v(12);
+    b.Download(c.keys(l).Rows(0, 3), k);
+    b.Download(c.values(l).Rows(0, 3), v);
     for (int64_t i = 0; i < 12; ++i) {
-      EXPECT_EQ(c.keys(l)[i], static_cast<float>(100 * l + i));
-      EXPECT_EQ(c.values(l)[i], -static_cast<float>(100 * l + i));
+      EXPECT_EQ(k[i], static_cast<float>(100 * l + i));
+      EXPECT_EQ(v[i], -static_cast<float>(100 * l + i));
     }
   }
   c.Reserve(1000);

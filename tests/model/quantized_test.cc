@@ -21,10 +21,11 @@ namespace qwenvl::model {
 namespace {
 
 using testing::kCaseDir;
+using testing::TestBackend;
 using testing::TestModels;
 
 // All rows' logits of a prompt, [rows, vocab].
-std::vector<float> PromptLogits(const Model& m, const PromptInput& prompt, ThreadPool& pool) {
+std::vector<float> PromptLogits(const Model& m, const PromptInput& prompt) {
   Session s(m, static_cast<int64_t>(prompt.input_ids.size()) + 1);
   std::vector<float> all;
   AppendOptions o;
@@ -32,7 +33,7 @@ std::vector<float> PromptLogits(const Model& m, const PromptInput& prompt, Threa
   o.on_logits = [&all](int64_t, int64_t, std::span<const float> rows) {
     all.insert(all.end(), rows.begin(), rows.end());
   };
-  s.Append(prompt, o, pool);
+  s.Append(prompt, o);
   return all;
 }
 
@@ -95,20 +96,19 @@ constexpr KlBounds kTinyBounds{2e-3, 0.5}, kSmallBounds{5e-4, 0.1}, kDemoBounds{
 // Mean KL of q8 and q4 against the stored weights over a preset's fixture cases.
 std::pair<KlStats, KlStats> FixtureKl(const std::string& preset) {
   const Model& stored = TestModels::Get(preset);
-  ThreadPool pool(2);
-  const Model q8(stored.folder().dir,
-                 {.text = Precision::kQ8, .vision = Precision::kQ8, .pool = &pool});
-  const Model q4(stored.folder().dir,
-                 {.text = Precision::kQ4, .vision = Precision::kQ4, .pool = &pool});
+  const Model q8(stored.folder().dir, TestBackend(),
+                 {.text = Precision::kQ8, .vision = Precision::kQ8});
+  const Model q4(stored.folder().dir, TestBackend(),
+                 {.text = Precision::kQ4, .vision = Precision::kQ4});
   KlStats s8, s4;
   const int64_t vocab = stored.decoder().vocab_size();
   for (const auto& list : kCases) {
     for (const std::string& name : list) {
       if (name.rfind(preset + ".", 0) != 0) continue;
       const ReplayCase c = LoadReplayCase(kCaseDir + "/" + name + ".json");
-      const std::vector<float> ref = PromptLogits(stored, c.Prompt(), pool);
-      s8.Add(ref, PromptLogits(q8, c.Prompt(), pool), vocab);
-      s4.Add(ref, PromptLogits(q4, c.Prompt(), pool), vocab);
+      const std::vector<float> ref = PromptLogits(stored, c.Prompt());
+      s8.Add(ref, PromptLogits(q8, c.Prompt()), vocab);
+      s4.Add(ref, PromptLogits(q4, c.Prompt()), vocab);
     }
   }
   return {s8, s4};
@@ -134,10 +134,9 @@ TEST(QuantizedWeights, DemoCheckpointKlWithinBounds) {
   if (!std::filesystem::exists(dir + "/model.safetensors")) GTEST_SKIP() << "no demo model";
   const nlohmann::json cases =
       nlohmann::json::parse(std::ifstream(QWENVL_DATA_DIR "/demo/cases.json"))["cases"];
-  ThreadPool pool(2);
-  const Model stored(dir);
-  const Model q8(dir, {.text = Precision::kQ8, .vision = Precision::kQ8, .pool = &pool});
-  const Model q4(dir, {.text = Precision::kQ4, .vision = Precision::kQ4, .pool = &pool});
+  const Model stored(dir, TestBackend());
+  const Model q8(dir, TestBackend(), {.text = Precision::kQ8, .vision = Precision::kQ8});
+  const Model q4(dir, TestBackend(), {.text = Precision::kQ4, .vision = Precision::kQ4});
   KlStats s8, s4;
   const int64_t vocab = stored.decoder().vocab_size();
   for (const auto& c : cases) {
@@ -147,9 +146,9 @@ TEST(QuantizedWeights, DemoCheckpointKlWithinBounds) {
       if (!vision) ids.push_back(id);
     }
     const PromptInput prompt{.input_ids = ids};
-    const std::vector<float> ref = PromptLogits(stored, prompt, pool);
-    s8.Add(ref, PromptLogits(q8, prompt, pool), vocab);
-    s4.Add(ref, PromptLogits(q4, prompt, pool), vocab);
+    const std::vector<float> ref = PromptLogits(stored, prompt);
+    s8.Add(ref, PromptLogits(q8, prompt), vocab);
+    s4.Add(ref, PromptLogits(q4, prompt), vocab);
   }
   Print("demo", Precision::kQ8, s8);
   Print("demo", Precision::kQ4, s4);
@@ -161,8 +160,8 @@ TEST(QuantizedWeights, DemoCheckpointKlWithinBounds) {
 // Quantized layers own a copy: q8 reads ~1.06 bytes per weight, q4 ~0.56, bf16 2.
 TEST(QuantizedWeights, WeightBytesPerTokenFollowsPrecision) {
   const Model& stored = TestModels::Get("small");
-  const Model q8(stored.folder().dir, {.text = Precision::kQ8});
-  const Model q4(stored.folder().dir, {.text = Precision::kQ4});
+  const Model q8(stored.folder().dir, TestBackend(), {.text = Precision::kQ8});
+  const Model q4(stored.folder().dir, TestBackend(), {.text = Precision::kQ4});
   const double b = static_cast<double>(stored.decoder().WeightBytesPerToken());
   std::printf("[ kl ] small weight bytes per token: stored %.0f, q8 %lld, q4 %lld\n", b,
               static_cast<long long>(q8.decoder().WeightBytesPerToken()),
@@ -175,10 +174,9 @@ TEST(QuantizedWeights, WeightBytesPerTokenFollowsPrecision) {
 // embedding lookups reading the copy, nothing left pointing into the file mapping.
 TEST(ResidentWeights, SameLogitsAsTheMappedFile) {
   const Model& mapped = TestModels::Get("small");
-  ThreadPool pool(2);
-  const Model resident(mapped.folder().dir, {.pool = &pool, .resident_text = true});
+  const Model resident(mapped.folder().dir, TestBackend(), {.resident_text = true});
   const ReplayCase c = LoadReplayCase(kCaseDir + "/small.image.json");
-  EXPECT_EQ(PromptLogits(mapped, c.Prompt(), pool), PromptLogits(resident, c.Prompt(), pool));
+  EXPECT_EQ(PromptLogits(mapped, c.Prompt()), PromptLogits(resident, c.Prompt()));
   EXPECT_EQ(resident.decoder().WeightBytesPerToken(), mapped.decoder().WeightBytesPerToken());
 }
 

@@ -17,17 +17,20 @@ namespace {
 using testing::kCaseDir;
 using testing::TestModels;
 
-ReplayReport Replay(const std::string& name, const ReplayOptions& options = {}) {
+ReplayReport Replay(const std::string& name, const ReplayOptions& options = {},
+                    const std::string& backend = "cpu") {
   const ReplayCase c = LoadReplayCase(kCaseDir + "/" + name + ".json");
-  ThreadPool pool(2);
-  return RunReplay(TestModels::Get(name.substr(0, name.find('.'))), c, options, pool);
+  return RunReplay(TestModels::Get(name.substr(0, name.find('.')), backend), c, options);
 }
 
-// Every fixture case within the fixtures README tolerances, greedy ids identical.
-class ReplayParity : public ::testing::TestWithParam<const char*> {};
+// Every fixture case within the fixtures README tolerances, greedy ids identical, on both
+// backends: the reference backend runs the whole model through the same interface with other
+// kernels, so a computation in model/ that bypassed the backend would show here.
+class ReplayParity : public ::testing::TestWithParam<std::tuple<const char*, const char*>> {};
 
 TEST_P(ReplayParity, WithinTolerances) {
-  const ReplayReport r = Replay(GetParam());
+  const auto [name, backend] = GetParam();
+  const ReplayReport r = Replay(name, {}, backend);
   std::printf("%s\n", r.ToJson().c_str());
   for (const std::string& v : ToleranceViolations(r)) ADD_FAILURE() << v;
   // Every comparison the fixtures allow was made.
@@ -39,21 +42,23 @@ TEST_P(ReplayParity, WithinTolerances) {
   EXPECT_TRUE(r.intermediates.contains("text_final_norm"));
   EXPECT_EQ(r.greedy_total, 24);
   EXPECT_EQ(r.greedy_match, 24);
-  if (std::string(GetParam()).find("text") == std::string::npos) {
+  if (std::string(name).find("text") == std::string::npos) {
     EXPECT_EQ(r.intermediates.size(), 6u);
     EXPECT_EQ(r.exact.size(), 2u);
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, ReplayParity,
-                         ::testing::Values("tiny.text", "tiny.image", "tiny.two_images",
-                                           "tiny.video", "small.text", "small.image",
-                                           "small.two_images", "small.video", "small.image_video"),
-                         [](const auto& info) {
-                           std::string s = info.param;
-                           std::replace(s.begin(), s.end(), '.', '_');
-                           return s;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Fixtures, ReplayParity,
+    ::testing::Combine(::testing::Values("tiny.text", "tiny.image", "tiny.two_images", "tiny.video",
+                                         "small.text", "small.image", "small.two_images",
+                                         "small.video", "small.image_video"),
+                       ::testing::Values("cpu", "reference")),
+    [](const auto& info) {
+      std::string s = std::string(std::get<0>(info.param)) + "_" + std::get<1>(info.param);
+      std::replace(s.begin(), s.end(), '.', '_');
+      return s;
+    });
 
 TEST(Replay, DumpHoldsOurValuesUnderReferenceNames) {
   const std::string path = (std::filesystem::temp_directory_path() /
@@ -91,8 +96,7 @@ TEST(Replay, ViolationsAreReported) {
   c.greedy_ids[5] += 1;
   c.reference.at("topk_logits").f32[0] += 0.5f;
   c.reference.at("position_ids").i64[1] += 1;
-  ThreadPool pool(2);
-  const ReplayReport r = RunReplay(TestModels::Get("small"), c, {}, pool);
+  const ReplayReport r = RunReplay(TestModels::Get("small"), c, {});
   EXPECT_EQ(r.greedy_match, 5);
   EXPECT_EQ(r.position_ids_match, false);
   EXPECT_GT(*r.max_abs_topk_logit, 0.4);

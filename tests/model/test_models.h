@@ -9,28 +9,56 @@
 #include <memory>
 #include <string>
 
+#include "compute/cpu_backend.h"
+#include "compute/reference_backend.h"
 #include "io/test_checkpoint.h"
 #include "model/qwen2_5_vl.h"
+#include "util/thread_pool.h"
 
 namespace qwenvl::model::testing {
 
+// The CPU backend (two threads) the tests' models run on, one per process.
+inline ThreadPool& TestPool() {
+  static ThreadPool pool(2);
+  return pool;
+}
+inline compute::CpuBackend& TestBackend() {
+  static compute::CpuBackend backend(TestPool());
+  return backend;
+}
+// The reference backend (scalar kernels, one thread), for running whole models on both.
+inline compute::ReferenceBackend& TestReferenceBackend() {
+  static compute::ReferenceBackend backend(TestPool());
+  return backend;
+}
+
 class TestModels {
  public:
-  static const Model& Get(const std::string& preset) {
+  // The preset's model on the CPU backend, or with backend "reference" on the reference one.
+  static const Model& Get(const std::string& preset, const std::string& backend = "cpu") {
     static TestModels instance;
-    auto it = instance.models_.find(preset);
+    const std::string key = preset + "/" + backend;
+    auto it = instance.models_.find(key);
     if (it == instance.models_.end()) {
       const std::filesystem::path dir = instance.root_ / preset;
-      io::WriteTestModel(io::GetTestModelPreset(preset), dir.string(),
-                         QWENVL_TEST_DATA "/qwen2.5-vl-3b-instruct");
-      it = instance.models_.emplace(preset, std::make_unique<Model>(dir.string())).first;
+      if (!std::filesystem::exists(dir / "config.json")) {
+        io::WriteTestModel(io::GetTestModelPreset(preset), dir.string(),
+                           QWENVL_TEST_DATA "/qwen2.5-vl-3b-instruct");
+      }
+      compute::Backend& b = backend == "reference"
+                                ? static_cast<compute::Backend&>(TestReferenceBackend())
+                                : TestBackend();
+      it = instance.models_.emplace(key, std::make_unique<Model>(dir.string(), b)).first;
     }
     return *it->second;
   }
 
  private:
+  // The backends are made first so that they are destroyed after the models they hold.
   TestModels()
-      : root_(std::filesystem::temp_directory_path() /
+      : backend_(TestBackend()),
+        reference_(TestReferenceBackend()),
+        root_(std::filesystem::temp_directory_path() /
               ("qwenvl_decoder_models_" + std::to_string(::getpid()))) {}
   ~TestModels() {
     models_.clear();  // unmap before deleting the files
@@ -38,6 +66,8 @@ class TestModels {
     std::filesystem::remove_all(root_, ignored);
   }
 
+  compute::Backend& backend_;
+  compute::Backend& reference_;
   std::filesystem::path root_;
   std::map<std::string, std::unique_ptr<Model>> models_;
 };

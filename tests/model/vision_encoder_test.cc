@@ -12,7 +12,9 @@
 
 #include "io/model_folder.h"
 #include "io/test_checkpoint.h"
+#include "test_models.h"
 #include "util/error.h"
+#include "util/thread_pool.h"
 #include "vision_fixtures.h"
 
 namespace qwenvl::model {
@@ -46,21 +48,18 @@ class VisionEncoderTest : public ::testing::Test {
       io::WriteTestModel(io::GetTestModelPreset(name), dir.string(),
                          QWENVL_TEST_DATA "/qwen2.5-vl-3b-instruct");
       folders_[name] = std::make_unique<io::ModelFolder>(io::ModelFolder::Open(dir.string()));
-      encoders_[name] = std::make_unique<VisionEncoder>(*folders_[name]);
+      encoders_[name] = std::make_unique<VisionEncoder>(testing::TestBackend(), *folders_[name]);
     }
-    pool_ = std::make_unique<ThreadPool>(2);
   }
   static void TearDownTestSuite() {
     encoders_.clear();
     folders_.clear();
-    pool_.reset();
     fs::remove_all(root_);
   }
 
   static inline fs::path root_;
   static inline std::map<std::string, std::unique_ptr<io::ModelFolder>> folders_;
   static inline std::map<std::string, std::unique_ptr<VisionEncoder>> encoders_;
-  static inline std::unique_ptr<ThreadPool> pool_;
 };
 
 // Every vision tap and the merger output of every fixture case; the window layout exactly.
@@ -73,7 +72,7 @@ TEST_F(VisionEncoderTest, MatchesTheReferenceCases) {
     io::SafetensorsFile ref(testing::kModelData + "/" + name + ".safetensors");
     VisionTaps taps;
     taps.enabled = true;
-    const std::vector<float> embeds = encoders_.at(c.model)->Encode(pixels, c.grids, *pool_, &taps);
+    const std::vector<float> embeds = encoders_.at(c.model)->Encode(pixels, c.grids, &taps);
     EXPECT_EQ(taps.window_index, testing::FixtureValues<int64_t>(ref, "vision_window_index"));
     EXPECT_EQ(taps.cu_window_seqlens,
               testing::FixtureValues<int64_t>(ref, "vision_cu_window_seqlens"));
@@ -90,35 +89,38 @@ TEST_F(VisionEncoderTest, MatchesTheReferenceCases) {
   }
 }
 
-// Items never interact: encoding two items together equals encoding them one by one, and a
-// 1-thread pool gives the same numbers as the shared pool.
+// Items never interact: encoding two items together equals encoding them one by one, and an
+// encoder on a 1-thread backend gives the same numbers as one on the shared backend.
 TEST_F(VisionEncoderTest, ItemsAreIndependent) {
   const testing::VisionCase c = testing::LoadVisionCase("small.image_video");
   const std::vector<float> pixels = testing::LoadPixelValues(c);
   const VisionEncoder& enc = *encoders_.at("small");
-  const std::vector<float> both = enc.Encode(pixels, c.grids, *pool_);
+  const std::vector<float> both = enc.Encode(pixels, c.grids);
   const int64_t split = c.grids[0].num_patches() * enc.config().patch_dim();
   ThreadPool one(1);
-  std::vector<float> apart = enc.Encode(std::span(pixels).first(split), {&c.grids[0], 1}, one);
-  const std::vector<float> video =
-      enc.Encode(std::span(pixels).subspan(split), {&c.grids[1], 1}, *pool_);
+  compute::CpuBackend one_thread(one);
+  const VisionEncoder alone(one_thread, *folders_.at("small"));
+  std::vector<float> apart = alone.Encode(std::span(pixels).first(split), {&c.grids[0], 1});
+  const std::vector<float> video = enc.Encode(std::span(pixels).subspan(split), {&c.grids[1], 1});
   apart.insert(apart.end(), video.begin(), video.end());
   EXPECT_LT(MaxRelError(both, apart), 1e-5);
 }
 
-// The scheduler's hook runs once after every block, on the caller's thread, and may use the pool
-// itself (it runs other sequences' decode steps there) without changing the result.
+// The scheduler's hook runs once after every block, on the caller's thread, and may use the
+// backend itself (it runs other sequences' decode steps there) without changing the result.
 TEST_F(VisionEncoderTest, BetweenBlocksHookRunsAfterEachBlock) {
   const testing::VisionCase c = testing::LoadVisionCase("small.image_video");
   const std::vector<float> pixels = testing::LoadPixelValues(c);
   const VisionEncoder& enc = *encoders_.at("small");
-  const std::vector<float> plain = enc.Encode(pixels, c.grids, *pool_);
+  const std::vector<float> plain = enc.Encode(pixels, c.grids);
   int64_t calls = 0;
   const std::thread::id caller = std::this_thread::get_id();
-  const std::vector<float> hooked = enc.Encode(pixels, c.grids, *pool_, nullptr, [&] {
+  const std::vector<float> hooked = enc.Encode(pixels, c.grids, nullptr, [&] {
     ++calls;
     EXPECT_EQ(std::this_thread::get_id(), caller);
-    pool_->Run(4, [](int64_t, int) {});
+    compute::Backend& b = testing::TestBackend();
+    const compute::Buffer x = b.Allocate(64, 1024);  // large enough to run on the pool
+    b.Add(x, x);
   });
   EXPECT_EQ(calls, enc.config().depth);
   EXPECT_EQ(plain, hooked);
@@ -129,12 +131,12 @@ TEST_F(VisionEncoderTest, RejectsInconsistentInputs) {
   const int64_t patch_dim = enc.config().patch_dim();
   const GridThw good{1, 4, 4}, odd{1, 3, 4}, empty{0, 4, 4};
   std::vector<float> pixels(static_cast<size_t>(16 * patch_dim), 0.5f);
-  EXPECT_EQ(enc.Encode(pixels, {&good, 1}, *pool_).size(),
+  EXPECT_EQ(enc.Encode(pixels, {&good, 1}).size(),
             static_cast<size_t>(4 * enc.config().out_hidden_size));
-  EXPECT_THROW(enc.Encode(std::span(pixels).first(pixels.size() - 1), {&good, 1}, *pool_), Error);
-  EXPECT_THROW(enc.Encode(pixels, {&odd, 1}, *pool_), Error);
-  EXPECT_THROW(enc.Encode(pixels, {&empty, 1}, *pool_), Error);
-  EXPECT_TRUE(enc.Encode({}, {}, *pool_).empty());
+  EXPECT_THROW(enc.Encode(std::span(pixels).first(pixels.size() - 1), {&good, 1}), Error);
+  EXPECT_THROW(enc.Encode(pixels, {&odd, 1}), Error);
+  EXPECT_THROW(enc.Encode(pixels, {&empty, 1}), Error);
+  EXPECT_TRUE(enc.Encode({}, {}).empty());
 }
 
 }  // namespace

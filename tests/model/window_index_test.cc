@@ -68,16 +68,6 @@ TEST(WindowIndex, FramesAndItemsStaySeparate) {
   EXPECT_EQ(FrameCuSeqlens(grids), (std::vector<int64_t>{0, 24, 48, 52}));
 }
 
-TEST(WindowIndex, OrderRoundTrip) {
-  const std::vector<int64_t> index{2, 0, 1};
-  const std::vector<float> natural{0, 1, 10, 11, 20, 21};  // 3 groups of 2
-  std::vector<float> window(6), back(6);
-  ToWindowOrder(natural.data(), index, 2, window.data());
-  EXPECT_EQ(window, (std::vector<float>{20, 21, 0, 1, 10, 11}));
-  ToNaturalOrder(window.data(), index, 2, back.data());
-  EXPECT_EQ(back, natural);
-}
-
 // Every fixture case: exact match with the reference model's window index and boundaries.
 TEST(WindowIndex, MatchesTheReferenceCases) {
   for (const char* name : {"tiny.image", "tiny.two_images", "tiny.video", "small.image",

@@ -8,10 +8,12 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "compute/cpu_backend.h"
 #include "model/qwen2_5_vl.h"
 #include "qwenvl/engine.h"
 #include "runtime/media_input.h"
 #include "util/mapped_file.h"
+#include "util/thread_pool.h"
 
 namespace qwenvl {
 namespace {
@@ -57,8 +59,9 @@ Request Ask(const DemoCase& c) {
 
 // Top-two margin of the engine's logits after teacher-forcing the reference answer up to `step`.
 float MarginAt(const DemoCase& c, size_t step, int32_t ours) {
-  model::Model m(kDemo);
   ThreadPool pool(2);
+  compute::CpuBackend backend(pool);
+  model::Model m(kDemo, backend);
   runtime::MediaSettings settings;
   settings.preprocessor = media::LoadPreprocessorConfig(kDemo);
   Media media;
@@ -70,8 +73,8 @@ float MarginAt(const DemoCase& c, size_t step, int32_t ours) {
             .images = {image.patches.values, std::span(&grid, 1)},
             .videos = {},
             .second_per_grid_ts = {}},
-           {}, pool);
-  for (size_t i = 0; i < step; ++i) s.Step(c.reference_ids[i], pool);
+           {});
+  for (size_t i = 0; i < step; ++i) s.Step(c.reference_ids[i]);
   std::vector<float> l(s.logits().begin(), s.logits().end());
   std::vector<int32_t> order(l.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);

@@ -1,8 +1,6 @@
-// Binding a matrix from the file mapping: quantized and resident copies made in row blocks (the
+// Uploading a matrix from the file mapping: quantized and resident copies made in row blocks (the
 // file pages released block by block) equal the copies made in one piece, and the stored bytes
 // stay readable afterwards (released pages come back from the page cache).
-#include "model/weights.h"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -11,15 +9,16 @@
 #include <string>
 #include <vector>
 
+#include "compute/cpu_backend.h"
 #include "io/safetensors.h"
 #include "io/safetensors_writer.h"
 #include "kernels/ops.h"
 #include "util/bf16.h"
 
-namespace qwenvl::model {
+namespace qwenvl::compute {
 namespace {
 
-class BindLinearTest : public ::testing::Test {
+class WeightUploadTest : public ::testing::Test {
  protected:
   static constexpr int64_t kRows = 37, kCols = 96;  // 192 bytes a row in bf16
   void SetUp() override {
@@ -36,30 +35,37 @@ class BindLinearTest : public ::testing::Test {
   std::vector<uint16_t> bits_;
 };
 
-TEST_F(BindLinearTest, BlockwiseCopiesEqualWholeOnes) {
+TEST_F(WeightUploadTest, BlockwiseCopiesEqualWholeOnes) {
   const io::TensorStore store = io::TensorStore::OpenFiles({path_.string()});
   ThreadPool pool(2);
-  const kernels::WeightView stored = ViewOf(store.Get("w.weight"));
+  CpuBackend backend(pool);
+  const HostMatrix stored{
+      .view = {store.Get("w.weight").data, kernels::WeightType::kBF16, kRows, kCols},
+      .file_mapped = true};
   for (Precision p : {Precision::kQ8, Precision::kQ4}) {
     const kernels::QuantizedMatrix whole = kernels::Quantize(
-        stored, p == Precision::kQ8 ? kernels::WeightType::kQ8 : kernels::WeightType::kQ4, pool);
+        stored.view, p == Precision::kQ8 ? kernels::WeightType::kQ8 : kernels::WeightType::kQ4,
+        pool);
     for (int64_t block_bytes : {1, 400, 1 << 20}) {  // one row, two rows, all rows per block
-      const Linear l =
-          BindLinear(store, "w", Bias::kNone,
-                     {.precision = p, .pool = &pool, .release_block_bytes = block_bytes});
-      ASSERT_NE(l.quantized, nullptr);
-      ASSERT_EQ(WeightBytes(l.weight), WeightBytes(whole.view()));
-      EXPECT_EQ(std::memcmp(l.weight.data, whole.view().data, WeightBytes(l.weight)), 0)
+      const Weight w =
+          backend.UploadWeight(stored, {}, {.precision = p, .release_block_bytes = block_bytes});
+      ASSERT_TRUE(w.owned());
+      ASSERT_EQ(w.bytes(), WeightViewBytes(whole.view()));
+      EXPECT_EQ(std::memcmp(TensorAccess::View(w).data, whole.view().data, w.bytes()), 0)
           << PrecisionName(p) << " " << block_bytes;
     }
   }
-  const Linear resident = BindLinear(store, "w", Bias::kNone,
-                                     {.pool = &pool, .resident = true, .release_block_bytes = 400});
-  ASSERT_NE(resident.weight.data, stored.data);
-  EXPECT_EQ(std::memcmp(resident.weight.data, bits_.data(), bits_.size() * 2), 0);
+  const Weight resident =
+      backend.UploadWeight(stored, {}, {.resident = true, .release_block_bytes = 400});
+  ASSERT_NE(TensorAccess::View(resident).data, stored.view.data);
+  EXPECT_EQ(std::memcmp(TensorAccess::View(resident).data, bits_.data(), bits_.size() * 2), 0);
   // The released file pages read back as they were.
-  EXPECT_EQ(std::memcmp(stored.data, bits_.data(), bits_.size() * 2), 0);
+  EXPECT_EQ(std::memcmp(stored.view.data, bits_.data(), bits_.size() * 2), 0);
+  // Stored precision without a resident copy reads the bytes where they lie.
+  const Weight in_place = backend.UploadWeight(stored, {}, {});
+  EXPECT_FALSE(in_place.owned());
+  EXPECT_EQ(TensorAccess::View(in_place).data, stored.view.data);
 }
 
 }  // namespace
-}  // namespace qwenvl::model
+}  // namespace qwenvl::compute

@@ -1,0 +1,129 @@
+#include "compute/cpu_backend.h"
+
+#include "kernels/ops.h"
+#include "util/error.h"
+
+namespace qwenvl::compute {
+namespace {
+
+// Below this many floats an elementwise operation runs on the calling thread: a decode step's
+// rows (a few thousand floats) take less time than waking the pool.
+constexpr int64_t kParallelFloats = int64_t{1} << 15;
+
+float* Data(const Tensor& t) { return TensorAccess::Data(t); }
+
+void CheckSameShape(const Tensor& a, const Tensor& b) {
+  QWENVL_CHECK(a.rows() == b.rows() && a.cols() == b.cols() && a.contiguous() && b.contiguous());
+}
+
+kernels::AttentionArgs SegmentArgs(const AttentionSpec& spec, const AttentionSegment& s) {
+  return kernels::AttentionArgs{
+      .q = Data(s.q),
+      .q_stride = s.q.stride(),
+      .k = Data(s.k),
+      .k_stride = s.k.stride(),
+      .v = Data(s.v),
+      .v_stride = s.v.stride(),
+      .out = Data(s.out),
+      .out_stride = s.out.stride(),
+      .q_len = s.q.rows(),
+      .kv_len = s.k.rows(),
+      .num_heads = spec.num_heads,
+      .num_kv_heads = spec.num_kv_heads,
+      .head_dim = spec.head_dim,
+      .scale = spec.scale,
+      .causal = spec.causal,
+      .q_offset = s.q_offset,
+  };
+}
+
+}  // namespace
+
+template <class Fn>
+void CpuBackend::ForRows(int64_t rows, int64_t cols, Fn&& fn) {
+  if (rows * cols < kParallelFloats || rows < 2) {
+    fn(int64_t{0}, rows);
+    return;
+  }
+  pool().RunRanges(rows, [&](int64_t begin, int64_t end, int) { fn(begin, end); });
+}
+
+void CpuBackend::MatMul(const Tensor& x, const Weight& w, const Tensor& y) {
+  QWENVL_CHECK(x.contiguous() && y.contiguous() && x.rows() == y.rows() && x.cols() == w.cols() &&
+               y.cols() == w.rows());
+  if (x.rows() == 0) return;
+  kernels::MatMul(Data(x), x.rows(), TensorAccess::View(w), TensorAccess::Bias(w), Data(y), pool());
+}
+
+void CpuBackend::RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& y) {
+  CheckSameShape(x, y);
+  QWENVL_CHECK(weight.size() == x.cols());
+  kernels::RmsNorm(Data(x), Data(weight), x.rows(), x.cols(), eps, Data(y), pool());
+}
+
+void CpuBackend::Rotary(const RotarySpec& s) {
+  QWENVL_CHECK(s.x.cols() == s.num_heads * s.head_dim && s.cos.rows() == s.x.rows() &&
+               s.sin.rows() == s.x.rows() && s.cos.cols() == s.head_dim &&
+               s.sin.cols() == s.head_dim);
+  ForRows(s.x.rows(), s.x.cols(), [&](int64_t begin, int64_t end) {
+    kernels::ApplyRotaryHalf({.x = Data(s.x) + begin * s.x.stride(),
+                              .rows = end - begin,
+                              .row_stride = s.x.stride(),
+                              .num_heads = s.num_heads,
+                              .head_dim = s.head_dim,
+                              .cos = Data(s.cos) + begin * s.cos.stride(),
+                              .sin = Data(s.sin) + begin * s.sin.stride()});
+  });
+}
+
+void CpuBackend::Attention(const AttentionSpec& spec) {
+  const auto segments = static_cast<int64_t>(spec.segments.size());
+  for (const AttentionSegment& s : spec.segments) {
+    QWENVL_CHECK(s.q.cols() == spec.num_heads * spec.head_dim && s.out.rows() == s.q.rows() &&
+                 s.out.cols() == s.q.cols() && s.k.rows() == s.v.rows() &&
+                 s.k.cols() == spec.num_kv_heads * spec.head_dim && s.v.cols() == s.k.cols());
+  }
+  // Many small segments (windows of ≤ 64 patches): whole segments per thread, one pool dispatch
+  // per layer instead of one per window. Few large ones (frames, one prefill): the kernel spreads
+  // heads × queries over the pool.
+  SegmentSchedule schedule = schedule_;
+  if (schedule == SegmentSchedule::kAuto) {
+    schedule = segments >= 4 * static_cast<int64_t>(pool().size()) ? SegmentSchedule::kSegments
+                                                                   : SegmentSchedule::kQueries;
+  }
+  if (schedule == SegmentSchedule::kSegments) {
+    pool().Run(segments, [&](int64_t i, int) {
+      kernels::Attention(SegmentArgs(spec, spec.segments[i]), inline_pool_);
+    });
+    return;
+  }
+  for (const AttentionSegment& s : spec.segments) kernels::Attention(SegmentArgs(spec, s), pool());
+}
+
+void CpuBackend::SiluMul(const Tensor& gate, const Tensor& up) {
+  CheckSameShape(gate, up);
+  const int64_t c = gate.cols();
+  ForRows(gate.rows(), c, [&](int64_t begin, int64_t end) {
+    kernels::SiluMul(Data(gate) + begin * c, Data(up) + begin * c, (end - begin) * c);
+  });
+}
+
+void CpuBackend::Gelu(const Tensor& x) {
+  QWENVL_CHECK(x.contiguous());
+  const int64_t c = x.cols();
+  ForRows(x.rows(), c, [&](int64_t begin, int64_t end) {
+    kernels::GeluErf(Data(x) + begin * c, (end - begin) * c);
+  });
+}
+
+void CpuBackend::Add(const Tensor& x, const Tensor& y) {
+  CheckSameShape(x, y);
+  const int64_t c = x.cols();
+  ForRows(x.rows(), c, [&](int64_t begin, int64_t end) {
+    float* a = Data(x);
+    const float* b = Data(y);
+    for (int64_t i = begin * c; i < end * c; ++i) a[i] += b[i];
+  });
+}
+
+}  // namespace qwenvl::compute

@@ -1,0 +1,198 @@
+#include "compute/host_backend.h"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "kernels/ops.h"
+#include "util/error.h"
+#include "util/pages.h"
+
+namespace qwenvl::compute {
+namespace {
+
+using kernels::WeightType;
+using kernels::WeightView;
+
+// Alignment of activation buffers: one cache line, the widest vector the kernels load.
+constexpr std::align_val_t kAlignment{64};
+
+// Copies rows of src to dst (same shape), row by row when either is strided.
+void CopyRows(const Tensor& src, const Tensor& dst) {
+  if (src.empty()) return;  // no addresses to touch (an empty tensor may have none)
+  const float* s = TensorAccess::Data(src);
+  float* d = TensorAccess::Data(dst);
+  if (src.contiguous() && dst.contiguous()) {
+    std::memmove(d, s, static_cast<size_t>(src.size()) * sizeof(float));
+    return;
+  }
+  for (int64_t r = 0; r < src.rows(); ++r)
+    std::memmove(d + r * dst.stride(), s + r * src.stride(),
+                 static_cast<size_t>(src.cols()) * sizeof(float));
+}
+
+// Calls fn(r0, block) for consecutive row blocks of a stored (not quantized) matrix, each about
+// block_bytes of stored bytes; for a file-mapped matrix, each block's pages are released after fn.
+template <class Fn>
+void ForEachRowBlock(const HostMatrix& m, int64_t block_bytes, Fn&& fn) {
+  const WeightView& w = m.view;
+  const int64_t row_bytes = WeightViewBytes(w) / std::max<int64_t>(1, w.rows);
+  const int64_t block_rows = std::max<int64_t>(1, block_bytes / std::max<int64_t>(1, row_bytes));
+  for (int64_t r0 = 0; r0 < w.rows; r0 += block_rows) {
+    const WeightView block{static_cast<const uint8_t*>(w.data) + r0 * row_bytes, w.type,
+                           std::min(block_rows, w.rows - r0), w.cols};
+    fn(r0, block);
+    if (m.file_mapped) ReleaseFilePages(block.data, static_cast<size_t>(WeightViewBytes(block)));
+  }
+}
+
+// dst = m's bytes, copied over the pool block by block (the page faults of the fresh pages
+// dominate, so each block is split in 1 MiB pieces over the threads).
+void CopyInBlocks(void* dst, const HostMatrix& m, int64_t block_bytes, ThreadPool& pool) {
+  const int64_t row_bytes = WeightViewBytes(m.view) / std::max<int64_t>(1, m.view.rows);
+  ForEachRowBlock(m, block_bytes, [&](int64_t r0, const WeightView& block) {
+    const auto bytes = static_cast<size_t>(WeightViewBytes(block));
+    constexpr size_t kPiece = size_t{1} << 20;
+    const auto pieces = static_cast<int64_t>((bytes + kPiece - 1) / kPiece);
+    char* out = static_cast<char*>(dst) + static_cast<size_t>(row_bytes * r0);
+    const auto* in = static_cast<const char*>(block.data);
+    pool.Run(pieces, [&](int64_t i, int) {
+      const size_t off = static_cast<size_t>(i) * kPiece;
+      std::memcpy(out + off, in + off, std::min(kPiece, bytes - off));
+    });
+  });
+}
+
+// Quantizes m block by block (rows are independent) into one matrix.
+kernels::QuantizedMatrix QuantizeInBlocks(const HostMatrix& m, WeightType to, int64_t block_bytes,
+                                          ThreadPool& pool) {
+  if (!m.file_mapped) return kernels::Quantize(m.view, to, pool);
+  const WeightView& w = m.view;
+  kernels::QuantizedMatrix out(to, w.rows, w.cols);
+  const kernels::QuantLayout l = kernels::QuantLayoutOf(to, w.rows, w.cols);
+  ForEachRowBlock(m, block_bytes, [&](int64_t r0, const WeightView& block) {
+    kernels::QuantizedMatrix part = kernels::Quantize(block, to, pool);
+    const kernels::QuantLayout pl = kernels::QuantLayoutOf(to, block.rows, w.cols);
+    std::memcpy(out.data() + r0 * l.row_bytes, part.data(),
+                static_cast<size_t>(block.rows * l.row_bytes));
+    std::memcpy(out.data() + l.scales_offset + r0 * l.blocks * sizeof(float),
+                part.data() + pl.scales_offset,
+                static_cast<size_t>(block.rows * l.blocks) * sizeof(float));
+  });
+  return out;
+}
+
+std::vector<float> ConvertAll(const WeightView& v) {
+  std::vector<float> out(static_cast<size_t>(v.rows * v.cols));
+  kernels::ConvertRow(v.data, v.type, v.rows * v.cols, out.data());
+  return out;
+}
+
+// What an owned weight keeps alive: its matrix (quantized or resident copy) and its bias.
+struct WeightStorage {
+  std::shared_ptr<const void> matrix;
+  std::vector<float> bias;
+};
+
+}  // namespace
+
+float* HostBackend::AllocateFloats(int64_t n) {
+  auto* p = static_cast<float*>(::operator new(static_cast<size_t>(n) * sizeof(float), kAlignment));
+  std::memset(p, 0, static_cast<size_t>(n) * sizeof(float));
+  return p;
+}
+
+void HostBackend::FreeFloats(float* data) { ::operator delete(data, kAlignment); }
+
+void HostBackend::Upload(std::span<const float> src, const Tensor& dst) {
+  QWENVL_CHECK(static_cast<int64_t>(src.size()) == dst.size());
+  CopyRows(TensorAccess::Make(const_cast<float*>(src.data()), dst.rows(), dst.cols(), dst.cols()),
+           dst);
+}
+
+void HostBackend::Download(const Tensor& src, std::span<float> dst) {
+  QWENVL_CHECK(static_cast<int64_t>(dst.size()) == src.size());
+  CopyRows(src, TensorAccess::Make(dst.data(), src.rows(), src.cols(), src.cols()));
+}
+
+void HostBackend::Copy(const Tensor& src, const Tensor& dst) {
+  QWENVL_CHECK(src.rows() == dst.rows() && src.cols() == dst.cols());
+  CopyRows(src, dst);
+}
+
+Weight HostBackend::UploadWeight(const HostMatrix& m, const HostMatrix& bias,
+                                 const WeightUpload& how) {
+  auto storage = std::make_shared<WeightStorage>();
+  if (bias.view.data != nullptr) {
+    QWENVL_CHECK(bias.view.rows * bias.view.cols == m.view.rows);
+    storage->bias = ConvertAll(bias.view);
+  }
+  const float* bias_data = storage->bias.empty() ? nullptr : storage->bias.data();
+  WeightView view = m.view;
+  bool owned = false;
+  if (how.precision == Precision::kStored) {
+    if (how.resident) {
+      std::shared_ptr<void> pages = AllocatePages(static_cast<size_t>(WeightViewBytes(m.view)));
+      CopyInBlocks(pages.get(), m, how.release_block_bytes, pool_);
+      view.data = pages.get();
+      storage->matrix = std::move(pages);
+      owned = true;
+    }
+  } else {
+    const WeightType to = how.precision == Precision::kQ8 ? WeightType::kQ8 : WeightType::kQ4;
+    auto q = std::make_shared<const kernels::QuantizedMatrix>(
+        QuantizeInBlocks(m, to, how.release_block_bytes, pool_));
+    view = q->view();
+    storage->matrix = std::move(q);
+    owned = true;
+  }
+  // An owned copy no longer needs the file's pages (the row blocks went already; this catches
+  // the partial pages at the ends).
+  if (owned && m.file_mapped)
+    ReleaseFilePages(m.view.data, static_cast<size_t>(WeightViewBytes(m.view)));
+  return TensorAccess::MakeWeight(view, bias_data, owned, std::move(storage));
+}
+
+Buffer HostBackend::UploadConverted(const HostMatrix& m) {
+  Buffer out = Allocate(m.view.rows, m.view.cols);
+  if (out.size() == 0) return out;
+  kernels::ConvertRow(m.view.data, m.view.type, m.view.rows * m.view.cols, TensorAccess::Data(out));
+  return out;
+}
+
+void HostBackend::EmbedRows(const Weight& table, std::span<const int64_t> ids, const Tensor& out) {
+  const WeightView& w = TensorAccess::View(table);
+  QWENVL_CHECK(out.rows() == static_cast<int64_t>(ids.size()) && out.cols() == w.cols);
+  float* dst = TensorAccess::Data(out);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    QWENVL_CHECK(ids[i] >= 0 && ids[i] < w.rows);
+    kernels::ConvertWeightRow(w, ids[i], dst + static_cast<int64_t>(i) * out.stride());
+  }
+}
+
+void HostBackend::GatherRows(const Tensor& src, std::span<const int64_t> index, const Tensor& dst) {
+  QWENVL_CHECK(dst.rows() == static_cast<int64_t>(index.size()) && dst.cols() == src.cols());
+  const float* s = TensorAccess::Data(src);
+  float* d = TensorAccess::Data(dst);
+  for (size_t i = 0; i < index.size(); ++i) {
+    QWENVL_CHECK(index[i] >= 0 && index[i] < src.rows());
+    std::memcpy(d + static_cast<int64_t>(i) * dst.stride(), s + index[i] * src.stride(),
+                static_cast<size_t>(src.cols()) * sizeof(float));
+  }
+}
+
+void HostBackend::ScatterRows(const Tensor& src, std::span<const int64_t> index,
+                              const Tensor& dst) {
+  QWENVL_CHECK(src.rows() == static_cast<int64_t>(index.size()) && dst.cols() == src.cols());
+  const float* s = TensorAccess::Data(src);
+  float* d = TensorAccess::Data(dst);
+  for (size_t i = 0; i < index.size(); ++i) {
+    QWENVL_CHECK(index[i] >= 0 && index[i] < dst.rows());
+    std::memcpy(d + index[i] * dst.stride(), s + static_cast<int64_t>(i) * src.stride(),
+                static_cast<size_t>(src.cols()) * sizeof(float));
+  }
+}
+
+}  // namespace qwenvl::compute

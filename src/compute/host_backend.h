@@ -1,0 +1,40 @@
+// The part of a backend whose memory is the host's: allocation, uploads and downloads (plain
+// copies), row gathers and scatters, and the weight upload step (stored matrices read where they
+// lie, resident copies, quantization at load, release of the file's pages). CpuBackend and
+// ReferenceBackend share it and differ in their math.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "compute/backend.h"
+#include "util/thread_pool.h"
+
+namespace qwenvl::compute {
+
+class HostBackend : public Backend {
+ public:
+  // pool runs the upload work (quantization, resident copies); it must outlive the backend.
+  explicit HostBackend(ThreadPool& pool) : pool_(pool) {}
+
+  void Upload(std::span<const float> src, const Tensor& dst) override;
+  void Download(const Tensor& src, std::span<float> dst) override;
+  void Copy(const Tensor& src, const Tensor& dst) override;
+  Weight UploadWeight(const HostMatrix& w, const HostMatrix& bias,
+                      const WeightUpload& how) override;
+  Buffer UploadConverted(const HostMatrix& m) override;
+
+  void EmbedRows(const Weight& table, std::span<const int64_t> ids, const Tensor& out) override;
+  void GatherRows(const Tensor& src, std::span<const int64_t> index, const Tensor& dst) override;
+  void ScatterRows(const Tensor& src, std::span<const int64_t> index, const Tensor& dst) override;
+
+ protected:
+  ThreadPool& pool() const { return pool_; }
+  float* AllocateFloats(int64_t n) override;
+  void FreeFloats(float* data) override;
+
+ private:
+  ThreadPool& pool_;
+};
+
+}  // namespace qwenvl::compute
