@@ -1,6 +1,6 @@
 // M-RoPE rotary tables for the language model (model-spec §5.1): one angle per frequency index,
 // each index reading the t, h or w position stream chosen by mrope_section (contiguous sections,
-// repeated for both rotate_half halves). The tables feed kernels::ApplyRotaryHalf.
+// repeated for both rotate_half halves). The tables feed the backend's Rotary.
 #pragma once
 
 #include <cstdint>
