@@ -117,8 +117,8 @@ void AddServeCommand(CLI::App& app) {
     auto engine = Engine::Load(options);
     std::fprintf(stderr, "loaded %s in %.1f s\n", engine->model_name().c_str(),
                  engine->load_seconds());
-    auto backend = server::MakeEngineBackend(std::move(engine));
-    server::HttpServer http(*backend, so);
+    auto client = server::MakeEngineClient(std::move(engine));
+    server::HttpServer http(*client, so);
     const int port = http.Bind();
     // Print the address on stdout (scripts wait for it) and flush before serving.
     std::printf("qwenvl serve: listening on http://%s:%d\n", so.host.c_str(), port);

@@ -1,5 +1,5 @@
-// A request runs on the backend's threads; its coroutine on the event loop sleeps on a timer that
-// the backend's callbacks cut short. A streamed request only commits to "200 OK" once its first
+// A request runs on the engine's threads; its coroutine on the event loop sleeps on a timer that
+// the engine's callbacks cut short. A streamed request only commits to "200 OK" once its first
 // text arrived (or it ended), so that errors found while preparing the prompt (a bad picture, a
 // prompt over the context) still get their 4xx status and JSON body.
 #include "server/chat_handler.h"
@@ -21,13 +21,13 @@ namespace net = boost::asio;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
-// How a drain ended a request before the backend did.
+// How a drain ended a request before the engine did.
 enum class Ending { kNone, kRefused, kAborted };
 
 struct ChatRequestState {
-  // Written by the backend's callbacks, read by the coroutine.
+  // Written by the engine's callbacks, read by the coroutine.
   std::mutex mu;
-  std::string pending;  // text streamed by the backend, not yet sent
+  std::string pending;  // text streamed by the engine, not yet sent
   bool first_text = false;
   bool done = false;
   std::optional<Result> result;
@@ -68,7 +68,7 @@ ApiError ShuttingDown() {
                   "server_shutting_down", "server_error");
 }
 
-// Submits and wires the callbacks; throws ApiError when the backend refuses.
+// Submits and wires the callbacks; throws ApiError when the engine refuses.
 std::shared_ptr<ChatRequestState> Start(ChatRequest chat, ChatContext& ctx,
                                         const std::shared_ptr<net::steady_timer>& timer) {
   auto state = std::make_shared<ChatRequestState>();
@@ -106,7 +106,7 @@ std::shared_ptr<ChatRequestState> Start(ChatRequest chat, ChatContext& ctx,
   };
   metrics.Submitted();
   try {
-    state->handle = ctx.backend.Submit(std::move(chat.request), on_text, on_done);
+    state->handle = ctx.engine.Submit(std::move(chat.request), on_text, on_done);
   } catch (const Error& e) {
     metrics.Finished(false, 0.0, 0, 0, false);
     if (e.code() == ErrorCode::kOutOfRange) {
@@ -125,7 +125,7 @@ void Record(AccessRecord& record, const Result& r) {
   record.cached_tokens = r.cached_prompt_tokens;
 }
 
-// The last events of a stream that ended in the backend.
+// The last events of a stream that ended in the engine.
 std::string StreamEnding(const ChatRequestState& s, const CompletionMeta& meta,
                          bool include_usage) {
   if (s.error) return SseEvent(FromEngineError(*s.error).ToJson()) + SseDone();
@@ -136,7 +136,7 @@ std::string StreamEnding(const ChatRequestState& s, const CompletionMeta& meta,
   return out + SseDone();
 }
 
-// Whether a drain ended the request: it refused or aborted it, and the backend has not finished it
+// Whether a drain ended the request: it refused or aborted it, and the engine has not finished it
 // otherwise (the cancellation the drain asked for may already have come back as the result).
 bool EndedByDrain(const ChatRequestState& s, bool done) {
   if (s.ending == Ending::kNone) return false;
@@ -171,7 +171,7 @@ net::awaitable<void> HandleChatCompletion(HttpExchange& ex, ChatContext& ctx) {
     state = Start(std::move(chat), ctx, timer);
   } catch (const ApiError& e) {
     failure = e;
-  } catch (const Error& e) {  // thrown by a backend outside its callbacks
+  } catch (const Error& e) {  // thrown by an engine outside its callbacks
     failure = FromEngineError(e);
   } catch (const std::exception& e) {
     failure = ApiError(500, e.what(), "", "internal_error");
@@ -225,7 +225,7 @@ net::awaitable<void> HandleChatCompletion(HttpExchange& ex, ChatContext& ctx) {
     ctx.metrics.CountRequest(e.status());
     co_return;
   }
-  const CompletionMeta meta = NewCompletionMeta(ctx.backend.model_name());
+  const CompletionMeta meta = NewCompletionMeta(ctx.engine.model_name());
   if (!stream) {
     Record(record, *state->result);
     co_await ex.SendJson(200, CompletionJson(meta, *state->result));

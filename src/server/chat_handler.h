@@ -1,5 +1,5 @@
 // The body of POST /v1/chat/completions: parse (off the event loop), submit, then answer whole or
-// as server-sent events. A request waits on the event loop without holding a thread: the backend's
+// as server-sent events. A request waits on the event loop without holding a thread: the engine's
 // callbacks record text and wake the waiting coroutine.
 #pragma once
 
@@ -10,7 +10,7 @@
 #include <mutex>
 #include <set>
 
-#include "server/backend.h"
+#include "server/engine_client.h"
 #include "server/http_exchange.h"
 #include "server/metrics.h"
 #include "server/openai_schema.h"
@@ -18,7 +18,7 @@
 namespace qwenvl::server {
 
 // Posts wake-ups to the event loop for as long as it exists; the server turns it off before the
-// loop goes, so a backend callback that comes late posts nothing.
+// loop goes, so an engine callback that comes late posts nothing.
 class LoopLink {
  public:
   explicit LoopLink(boost::asio::any_io_executor executor) : executor_(std::move(executor)) {}
@@ -41,11 +41,11 @@ void LoopLink::Post(F&& f) {
   if (open_) boost::asio::post(executor_, std::forward<F>(f));
 }
 
-struct ChatRequestState;  // one request's progress, shared with the backend's callbacks
+struct ChatRequestState;  // one request's progress, shared with the engine's callbacks
 
 // What the handler needs from the server; outlives every request it serves.
 struct ChatContext {
-  Backend& backend;
+  EngineClient& engine;
   Metrics& metrics;
   SchemaOptions schema;
   boost::asio::any_io_executor parse_executor;  // a thread pool for ParseChatRequest

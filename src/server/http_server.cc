@@ -108,8 +108,8 @@ net::awaitable<void> LingerClose(beast::tcp_stream& stream) {
 }  // namespace
 
 struct HttpServer::Impl {
-  Impl(Backend& b, ServerOptions o)
-      : backend(b), options(std::move(o)), chat{b, metrics, {}, {}, {}, false, {}} {}
+  Impl(EngineClient& b, ServerOptions o)
+      : engine(b), options(std::move(o)), chat{b, metrics, {}, {}, {}, false, {}} {}
 
   // One open connection, for the limit and for the drain.
   struct Connection {
@@ -132,7 +132,7 @@ struct HttpServer::Impl {
   void ConnectionClosed(std::list<Connection>::iterator it);
 
   // Declared first, destroyed last: the coroutine frames the loop destroys still refer to them.
-  Backend& backend;
+  EngineClient& engine;
   ServerOptions options;
   Metrics metrics;
   ChatContext chat;
@@ -224,10 +224,10 @@ net::awaitable<void> HttpServer::Impl::Route(HttpExchange& ex) {
     co_return;
   }
   if (path == "/v1/models") {
-    co_await ex.SendJson(200, ModelsJson(backend.model_name(), started));
+    co_await ex.SendJson(200, ModelsJson(engine.model_name(), started));
   } else if (path == "/health") {
     const json body = {{"status", draining ? "draining" : "ok"},
-                       {"model", backend.model_name()},
+                       {"model", engine.model_name()},
                        {"active_requests", metrics.active()},
                        {"queue_length", metrics.waiting()}};
     co_await ex.SendJson(draining ? 503 : 200, body);
@@ -474,12 +474,12 @@ void HttpServer::Impl::WatchSignals() {
   });
 }
 
-HttpServer::HttpServer(Backend& backend, ServerOptions options) {
+HttpServer::HttpServer(EngineClient& engine, ServerOptions options) {
   CheckOptions(options);
-  impl_ = std::make_unique<Impl>(backend, std::move(options));
+  impl_ = std::make_unique<Impl>(engine, std::move(options));
   Impl& s = *impl_;
-  s.chat.schema.model_name = backend.model_name();
-  s.chat.schema.context_length = backend.context_length();
+  s.chat.schema.model_name = engine.model_name();
+  s.chat.schema.context_length = engine.context_length();
   s.chat.schema.max_media_items = s.options.max_media_items;
   s.chat.schema.max_image_pixels = s.options.max_image_pixels;
   MediaPolicy& media = s.chat.schema.media;
@@ -507,7 +507,7 @@ HttpServer::HttpServer(Backend& backend, ServerOptions options) {
 HttpServer::~HttpServer() {
   Impl& s = *impl_;
   s.io.stop();
-  // Cancel what still runs and wait (bounded) for the backend's callbacks to let go of us.
+  // Cancel what still runs and wait (bounded) for the engine's callbacks to let go of us.
   CancelAll(s.chat);
   for (int i = 0; i < 500 && s.metrics.active() > 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -18,7 +18,7 @@
 #include <memory>
 #include <string>
 
-#include "server/backend.h"
+#include "server/engine_client.h"
 #include "server/metrics.h"
 
 namespace qwenvl::server {
@@ -68,8 +68,8 @@ void CheckCanListen(const ServerOptions& options);
 class HttpServer {
  public:
   // Throws Error(kInvalidArgument) on out-of-range options.
-  HttpServer(Backend& backend, ServerOptions options);
-  ~HttpServer();  // stops, cancels running requests and waits (bounded) for the backend
+  HttpServer(EngineClient& engine, ServerOptions options);
+  ~HttpServer();  // stops, cancels running requests and waits (bounded) for the engine
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 

@@ -51,7 +51,7 @@ TEST_F(ServerTest, ChunkedBodyOverTheLimitIs413BeforeItIsRead) {
   ASSERT_TRUE(reply);
   EXPECT_EQ(reply->status, 413);
   EXPECT_EQ(json::parse(reply->body)["error"]["code"], "body_too_large");
-  EXPECT_EQ(backend_.submitted(), 0u);
+  EXPECT_EQ(engine_.submitted(), 0u);
   EXPECT_EQ(Get("/health")->status, 200);
 }
 
@@ -117,7 +117,7 @@ TEST_F(ServerTest, ShortBodyAfterContentLengthIsCutAtTheBodyDeadline) {
       "Content-Length: 100\r\n\r\n{\"model\""));
   EXPECT_TRUE(c.ClosedByServer());
   EXPECT_LT(Clock::now() - t0, 3s);
-  EXPECT_EQ(backend_.submitted(), 0u);
+  EXPECT_EQ(engine_.submitted(), 0u);
   EXPECT_TRUE(WaitFor(
       [&] { return LogText().find("POST /v1/chat/completions 408") != std::string::npos; }));
 }
@@ -144,11 +144,10 @@ TEST_F(ServerTest, PipelinedRequestsAreAllAnsweredInOrder) {
       EXPECT_EQ(json::parse(health->body)["status"], "ok");
     }
   }
-  // The backend saw the questions in the order they were sent.
-  ASSERT_EQ(backend_.submitted(), 53u);
+  // The engine saw the questions in the order they were sent.
+  ASSERT_EQ(engine_.submitted(), 53u);
   for (int i = 0; i < 50; ++i) {
-    EXPECT_EQ(backend_.requests[3 + i].messages[0].content[0].text,
-              "question " + std::to_string(i));
+    EXPECT_EQ(engine_.requests[3 + i].messages[0].content[0].text, "question " + std::to_string(i));
   }
 }
 
@@ -174,7 +173,7 @@ TEST_F(ServerTest, WrongContentTypeIs415WithTheRightMessage) {
   auto none = c.Read();
   ASSERT_TRUE(none);
   EXPECT_EQ(none->status, 415);
-  EXPECT_EQ(backend_.submitted(), 0u);
+  EXPECT_EQ(engine_.submitted(), 0u);
   auto ok = Fetch(port_, "POST", "/v1/chat/completions", Simple().dump(),
                   {{"Content-Type", "Application/JSON; charset=utf-8"}});
   ASSERT_TRUE(ok);
@@ -197,7 +196,7 @@ TEST_F(ServerTest, OtherWebSitesCannotDriveTheServer) {
             {{"Origin", "https://evil.example"}, {"Access-Control-Request-Method", "POST"}});
   ASSERT_TRUE(preflight);
   EXPECT_EQ(preflight->header("access-control-allow-origin"), "");
-  EXPECT_EQ(backend_.submitted(), 0u);
+  EXPECT_EQ(engine_.submitted(), 0u);
   // The built-in page is the server's own origin.
   const std::string self = "http://127.0.0.1:" + std::to_string(port_);
   auto own = Fetch(port_, "POST", "/v1/chat/completions", Simple().dump(),
@@ -269,7 +268,7 @@ TEST_F(ServerTest, PortInUseIsAnErrorNamingIt) {
   StartServer();
   ServerOptions o;
   o.port = port_;
-  HttpServer second(backend_, o);
+  HttpServer second(engine_, o);
   try {
     second.Bind();
     FAIL() << "bound a port another server listens on";
@@ -283,11 +282,11 @@ TEST_F(ServerTest, OutOfRangeOptionsAreRefused) {
   for (int port : {-1, 65536, 70000}) {
     ServerOptions o;
     o.port = port;
-    EXPECT_THROW(HttpServer(backend_, o), Error) << port;
+    EXPECT_THROW(HttpServer(engine_, o), Error) << port;
   }
   ServerOptions o;
   o.max_connections = 0;
-  EXPECT_THROW(HttpServer(backend_, o), Error);
+  EXPECT_THROW(HttpServer(engine_, o), Error);
 }
 
 TEST_F(ServerTest, ConnectionsPastTheLimitGetA503AndOthersAreServedAfter) {
@@ -394,7 +393,7 @@ TEST_F(ServerTest, GarbageIs400AndTheServerGoesOn) {
 }
 
 TEST_F(ServerTest, EveryRequestIsLoggedOnce) {
-  backend_.script.prompt_tokens = 17;
+  engine_.script.prompt_tokens = 17;
   StartServer();
   ASSERT_EQ(Chat(Simple())->status, 200);
   ASSERT_EQ(Get("/nothing")->status, 404);
@@ -428,9 +427,9 @@ TEST_F(ServerTest, JsonRequestLog) {
 // SIGTERM's path: queued requests get 503 at once (before the running ones end), running streams
 // finish, Listen returns.
 TEST_F(ServerTest, DrainRefusesQueuedAndLetsRunningFinish) {
-  backend_.parallel = 2;
-  backend_.script.pieces = std::vector<std::string>(30, "tok ");
-  backend_.script.piece_delay_ms = 40;  // 1.2 s each
+  engine_.parallel = 2;
+  engine_.script.pieces = std::vector<std::string>(30, "tok ");
+  engine_.script.piece_delay_ms = 40;  // 1.2 s each
   ServerOptions o;
   o.shutdown_timeout = 20s;
   StartServer(o);
@@ -439,7 +438,7 @@ TEST_F(ServerTest, DrainRefusesQueuedAndLetsRunningFinish) {
     clients.push_back(std::make_unique<TestConnection>(port_, 20s));
     ASSERT_TRUE(clients.back()->SendRaw(ChatRequestBytes(Simple(true))));
   }
-  ASSERT_TRUE(WaitFor([&] { return backend_.submitted() == 4; }));
+  ASSERT_TRUE(WaitFor([&] { return engine_.submitted() == 4; }));
   auto idle = std::make_unique<TestConnection>(port_);  // connected, never sends
   server_->Drain();
   std::vector<std::optional<Reply>> replies(4);
@@ -480,8 +479,8 @@ TEST_F(ServerTest, DrainRefusesQueuedAndLetsRunningFinish) {
 
 // Past the shutdown timeout running streams end with an error event and [DONE].
 TEST_F(ServerTest, DrainDeadlineEndsStreamsCleanly) {
-  backend_.script.pieces = std::vector<std::string>(1000, "tok ");
-  backend_.script.piece_delay_ms = 10;  // 10 s if nobody stops it
+  engine_.script.pieces = std::vector<std::string>(1000, "tok ");
+  engine_.script.piece_delay_ms = 10;  // 10 s if nobody stops it
   ServerOptions o;
   o.shutdown_timeout = 300ms;
   StartServer(o);
@@ -490,7 +489,7 @@ TEST_F(ServerTest, DrainDeadlineEndsStreamsCleanly) {
     clients.push_back(std::make_unique<TestConnection>(port_));
     ASSERT_TRUE(clients.back()->SendRaw(ChatRequestBytes(Simple(i != 2))));
   }
-  ASSERT_TRUE(WaitFor([&] { return backend_.submitted() == 3; }));
+  ASSERT_TRUE(WaitFor([&] { return engine_.submitted() == 3; }));
   std::this_thread::sleep_for(100ms);
   const auto t0 = Clock::now();
   server_->Drain();
@@ -511,7 +510,7 @@ TEST_F(ServerTest, DrainDeadlineEndsStreamsCleanly) {
   }
   thread_.join();
   EXPECT_LT(Clock::now() - t0, 8s);  // the deadline, the flush and the lingering closes
-  EXPECT_TRUE(WaitFor([&] { return backend_.cancelled_count == 3; }));
+  EXPECT_TRUE(WaitFor([&] { return engine_.cancelled_count == 3; }));
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// The server end to end on an ephemeral port, against the scripted FakeBackend.
+// The server end to end on an ephemeral port, against the scripted FakeEngineClient.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -12,7 +12,7 @@ namespace qwenvl::server {
 namespace {
 
 using nlohmann::json;
-using testing::FakeBackend;
+using testing::FakeEngineClient;
 using testing::Fetch;
 using ::testing::HasSubstr;
 using testing::Reply;
@@ -25,8 +25,8 @@ TEST_F(ServerTest, PlainCompletion) {
   m.original_height = 100;
   m.resized_width = 100;
   m.resized_height = 50;
-  backend_.script.media = {m};
-  backend_.script.pieces = {"[{\"bbox_2d\": [10, 20, 30, 40], \"label\": \"cat\"}]"};
+  engine_.script.media = {m};
+  engine_.script.pieces = {"[{\"bbox_2d\": [10, 20, 30, 40], \"label\": \"cat\"}]"};
   StartServer();
   auto res = Chat(Simple());
   ASSERT_TRUE(res);
@@ -34,14 +34,14 @@ TEST_F(ServerTest, PlainCompletion) {
   const json j = json::parse(res->body);
   EXPECT_EQ(j["object"], "chat.completion");
   EXPECT_EQ(j["model"], "fake-model");
-  EXPECT_EQ(j["choices"][0]["message"]["content"], backend_.script.pieces[0]);
+  EXPECT_EQ(j["choices"][0]["message"]["content"], engine_.script.pieces[0]);
   EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
   EXPECT_EQ(j["usage"]["prompt_tokens"], 10);
   EXPECT_EQ(j["usage"]["completion_tokens"], 1);
   EXPECT_EQ(j["qwenvl"]["grounding"][0]["bbox_2d"], json({20.0, 40.0, 60.0, 80.0}));
   EXPECT_EQ(j["qwenvl"]["grounding"][0]["bbox_2d_resized"], json({10.0, 20.0, 30.0, 40.0}));
-  ASSERT_EQ(backend_.submitted(), 1u);
-  EXPECT_EQ(backend_.requests[0].messages[0].content[0].text, "hi");
+  ASSERT_EQ(engine_.submitted(), 1u);
+  EXPECT_EQ(engine_.requests[0].messages[0].content[0].text, "hi");
 }
 
 TEST_F(ServerTest, StreamingInOpenAiChunkFormat) {
@@ -116,7 +116,7 @@ TEST_F(ServerTest, ErrorsHaveTheOpenAiShapeAndStatus) {
 }
 
 TEST_F(ServerTest, EngineErrorsBecome4xxEvenWhenStreaming) {
-  backend_.script.error = Error(ErrorCode::kOutOfRange, "prompt of 5000 tokens exceeds 4096");
+  engine_.script.error = Error(ErrorCode::kOutOfRange, "prompt of 5000 tokens exceeds 4096");
   StartServer();
   for (bool stream : {false, true}) {
     auto res = Chat(Simple(stream));
@@ -124,14 +124,14 @@ TEST_F(ServerTest, EngineErrorsBecome4xxEvenWhenStreaming) {
     EXPECT_EQ(res->status, 400);
     EXPECT_EQ(json::parse(res->body)["error"]["code"], "context_length_exceeded");
   }
-  backend_.script.error = Error(ErrorCode::kCorruptFile, "not an image");
+  engine_.script.error = Error(ErrorCode::kCorruptFile, "not an image");
   auto res = Chat(Simple());
   EXPECT_EQ(res->status, 400);
 }
 
 TEST_F(ServerTest, QueueFullIs429AndOthersAreUndisturbed) {
-  backend_.max_in_flight = 1;
-  backend_.script.piece_delay_ms = 100;
+  engine_.max_in_flight = 1;
+  engine_.script.piece_delay_ms = 100;
   StartServer();
   std::thread slow([&] {
     auto res = Chat(Simple());
@@ -139,7 +139,7 @@ TEST_F(ServerTest, QueueFullIs429AndOthersAreUndisturbed) {
     EXPECT_EQ(res->status, 200);
     EXPECT_EQ(json::parse(res->body)["choices"][0]["message"]["content"], "Hello, world!");
   });
-  while (backend_.in_flight() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  while (engine_.in_flight() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   auto busy = Chat(Simple());
   ASSERT_TRUE(busy);
   EXPECT_EQ(busy->status, 429);
@@ -148,8 +148,8 @@ TEST_F(ServerTest, QueueFullIs429AndOthersAreUndisturbed) {
 }
 
 TEST_F(ServerTest, ClientDisconnectCancelsTheRequest) {
-  backend_.script.pieces = std::vector<std::string>(200, "tok ");
-  backend_.script.piece_delay_ms = 10;
+  engine_.script.pieces = std::vector<std::string>(200, "tok ");
+  engine_.script.piece_delay_ms = 10;
   StartServer();
   {
     TestConnection c(port_);
@@ -157,15 +157,15 @@ TEST_F(ServerTest, ClientDisconnectCancelsTheRequest) {
     char bytes[64];
     ASSERT_GT(::recv(c.fd(), bytes, sizeof(bytes), 0), 0);  // the stream has started
   }                                                         // the client goes away
-  ASSERT_TRUE(WaitFor([&] { return backend_.completed_count == 1; }));
-  EXPECT_EQ(backend_.cancelled_count, 1);
+  ASSERT_TRUE(WaitFor([&] { return engine_.completed_count == 1; }));
+  EXPECT_EQ(engine_.cancelled_count, 1);
 }
 
 // A non-streamed answer sends nothing until it is complete: the server watches the socket while
 // it waits, and cancels the request when the client gives up.
 TEST_F(ServerTest, ClientDisconnectBeforeANonStreamedAnswerCancelsTheRequest) {
-  backend_.script.pieces = std::vector<std::string>(400, "tok ");
-  backend_.script.piece_delay_ms = 10;  // 4 s if nobody cancels
+  engine_.script.pieces = std::vector<std::string>(400, "tok ");
+  engine_.script.piece_delay_ms = 10;  // 4 s if nobody cancels
   StartServer();
   const auto start = std::chrono::steady_clock::now();
   {
@@ -173,8 +173,8 @@ TEST_F(ServerTest, ClientDisconnectBeforeANonStreamedAnswerCancelsTheRequest) {
     ASSERT_TRUE(c.SendRaw(ChatRequestBytes(Simple())));
     EXPECT_FALSE(c.Read());  // gives up after 0.3 s and closes the connection
   }
-  ASSERT_TRUE(WaitFor([&] { return backend_.completed_count == 1; }));
-  EXPECT_EQ(backend_.cancelled_count, 1);
+  ASSERT_TRUE(WaitFor([&] { return engine_.completed_count == 1; }));
+  EXPECT_EQ(engine_.cancelled_count, 1);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
 }
 

@@ -1,4 +1,4 @@
-// A server on an ephemeral port in front of the scripted FakeBackend, for the HTTP tests.
+// A server on an ephemeral port in front of the scripted FakeEngineClient, for the HTTP tests.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "fake_backend.h"
+#include "fake_engine_client.h"
 #include "server/http_server.h"
 #include "test_client.h"
 
@@ -27,7 +27,7 @@ class ServerTest : public ::testing::Test {
       log_ = std::tmpfile();
       options.log_file = log_;
     }
-    server_ = std::make_unique<HttpServer>(backend_, options);
+    server_ = std::make_unique<HttpServer>(engine_, options);
     port_ = server_->Bind();
     thread_ = std::thread([this] { server_->Listen(); });
   }
@@ -90,7 +90,7 @@ class ServerTest : public ::testing::Test {
     return true;
   }
 
-  FakeBackend backend_;
+  FakeEngineClient engine_;
   std::unique_ptr<HttpServer> server_;
   std::thread thread_;
   int port_ = 0;

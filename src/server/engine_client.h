@@ -1,5 +1,5 @@
 // The server's view of the engine: submit a request, stream its text, learn how it ended.
-// Engine-backed in production (MakeEngineBackend), scripted in the unit tests, so that the HTTP
+// The engine in production (MakeEngineClient), scripted in the unit tests, so that the HTTP
 // layer can be tested without a model.
 #pragma once
 
@@ -10,10 +10,10 @@
 
 namespace qwenvl::server {
 
-class Backend {
+class EngineClient {
  public:
-  virtual ~Backend() = default;
-  // Same contract as Engine::Submit: thread-safe, callbacks on a backend thread, throws
+  virtual ~EngineClient() = default;
+  // Same contract as Engine::Submit: thread-safe, callbacks on an engine thread, throws
   // Error(kOutOfRange) when the queue is full, exactly one DoneCallback per accepted request.
   virtual std::shared_ptr<RequestHandle> Submit(Request request, StreamCallback on_text,
                                                 DoneCallback on_done) = 0;
@@ -22,6 +22,6 @@ class Backend {
 };
 
 // Takes ownership of a loaded engine.
-std::unique_ptr<Backend> MakeEngineBackend(std::unique_ptr<Engine> engine);
+std::unique_ptr<EngineClient> MakeEngineClient(std::unique_ptr<Engine> engine);
 
 }  // namespace qwenvl::server

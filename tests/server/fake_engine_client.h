@@ -1,5 +1,5 @@
-// A scripted Backend for the server tests: streams fixed text pieces from its own threads, can fail
-// a request, refuse when "full", and reports how requests ended.
+// A scripted EngineClient for the server tests: streams fixed text pieces from its own threads, can
+// fail a request, refuse when "full", and reports how requests ended.
 #pragma once
 
 #include <atomic>
@@ -10,11 +10,11 @@
 #include <thread>
 #include <vector>
 
-#include "server/backend.h"
+#include "server/engine_client.h"
 
 namespace qwenvl::server::testing {
 
-class FakeBackend : public Backend {
+class FakeEngineClient : public EngineClient {
  public:
   struct Script {
     std::vector<std::string> pieces = {"Hello", ", ", "world", "!"};
@@ -25,7 +25,7 @@ class FakeBackend : public Backend {
     int64_t prompt_tokens = 10;
   };
 
-  ~FakeBackend() override {
+  ~FakeEngineClient() override {
     std::vector<std::thread> threads;
     {
       std::lock_guard lock(mu_);

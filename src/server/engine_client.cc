@@ -1,12 +1,13 @@
-// The production Backend: a loaded qwenvl::Engine (its scheduler batches the submitted requests).
-#include "server/backend.h"
+// The production EngineClient: a loaded qwenvl::Engine (its scheduler batches the submitted
+// requests).
+#include "server/engine_client.h"
 
 namespace qwenvl::server {
 namespace {
 
-class EngineBackend : public Backend {
+class LocalEngineClient : public EngineClient {
  public:
-  explicit EngineBackend(std::unique_ptr<Engine> engine) : engine_(std::move(engine)) {}
+  explicit LocalEngineClient(std::unique_ptr<Engine> engine) : engine_(std::move(engine)) {}
 
   std::shared_ptr<RequestHandle> Submit(Request request, StreamCallback on_text,
                                         DoneCallback on_done) override {
@@ -21,8 +22,8 @@ class EngineBackend : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> MakeEngineBackend(std::unique_ptr<Engine> engine) {
-  return std::make_unique<EngineBackend>(std::move(engine));
+std::unique_ptr<EngineClient> MakeEngineClient(std::unique_ptr<Engine> engine) {
+  return std::make_unique<LocalEngineClient>(std::move(engine));
 }
 
 }  // namespace qwenvl::server
