@@ -188,10 +188,16 @@ class Engine {
   std::string model_name() const;  // the folder's base name
   double load_seconds() const;
 
+  // Forgets the prepared media and vision encodings kept for later requests (their memory goes;
+  // no answer changes, a repeated picture is only prepared and encoded again). Thread-safe.
+  void ClearCaches();
+
+  // The implementation (src/runtime/engine_impl.h, not installed): named here for the runtime's
+  // own files, reachable from no public member.
   struct Impl;
-  Impl& impl() { return *impl_; }
 
  private:
+  friend class Session;
   Engine();
   std::unique_ptr<Impl> impl_;
 };

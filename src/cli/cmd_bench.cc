@@ -1,6 +1,6 @@
 // qwenvl bench -m DIR: load time, vision encoder time for a synthetic image, prefill and decode
 // throughput, peak memory and the decoder's weight traffic per token, at a chosen precision.
-// Runs the model directly (model::Model / model::Session), without the engine's prompt handling,
+// Runs the model directly (model::Model / model::Sequence), without the engine's prompt handling,
 // so that the figures are those of the forward passes alone.
 #include <sys/resource.h>
 
@@ -130,19 +130,19 @@ RepeatTimes RunOnce(const model::Model& m, const BenchInput& in, const BenchArgs
   t.vision = SecondsSince(start);
   CheckFinite(features, "the vision encoder");
 
-  model::Session session(m, a.prompt_tokens + a.gen_tokens + 1);
+  model::Sequence sequence(m, a.prompt_tokens + a.gen_tokens + 1);
   model::PromptInput prompt;
   prompt.input_ids = in.prompt;
   start = Clock::now();
-  session.Append(prompt, {});
+  sequence.Append(prompt, {});
   t.prefill = SecondsSince(start);
-  CheckFinite(session.logits(), "prefill");
+  CheckFinite(sequence.logits(), "prefill");
 
-  int64_t token = ArgMax(session.logits());
+  int64_t token = ArgMax(sequence.logits());
   start = Clock::now();
-  for (int64_t i = 0; i < a.gen_tokens; ++i) token = ArgMax(session.Step(token));
+  for (int64_t i = 0; i < a.gen_tokens; ++i) token = ArgMax(sequence.Step(token));
   t.decode = SecondsSince(start);
-  CheckFinite(session.logits(), "decode");
+  CheckFinite(sequence.logits(), "decode");
   return t;
 }
 

@@ -111,23 +111,23 @@ compute::Buffer Model::EmbedPrompt(const PromptInput& prompt, VisionTaps* taps,
   return x;
 }
 
-Session::Session(const Model& model, int64_t capacity)
+Sequence::Sequence(const Model& model, int64_t capacity)
     : model_(&model),
       cache_(model.decoder().NewCache(capacity)),
       logits_(static_cast<size_t>(model.decoder().vocab_size())),
       step_embed_(model.backend().Allocate(1, model.decoder().hidden())) {}
 
-void Session::Reset() {
+void Sequence::Reset() {
   cache_.Clear();
   rope_delta_ = 0;
 }
 
-void Session::Truncate(int64_t length, int64_t rope_delta) {
+void Sequence::Truncate(int64_t length, int64_t rope_delta) {
   cache_.Truncate(length);
   rope_delta_ = length == 0 ? 0 : rope_delta;
 }
 
-PendingAppend Session::BeginAppend(const PromptInput& prompt, const AppendOptions& options) {
+PendingAppend Sequence::BeginAppend(const PromptInput& prompt, const AppendOptions& options) {
   const auto n = static_cast<int64_t>(prompt.input_ids.size());
   if (n == 0) throw Error(ErrorCode::kInvalidArgument, "empty prompt: no token ids to prefill");
   if (length() + n > capacity()) {
@@ -156,8 +156,8 @@ PendingAppend Session::BeginAppend(const PromptInput& prompt, const AppendOption
   return p;
 }
 
-bool Session::ContinueAppend(PendingAppend& pending, int64_t max_rows,
-                             const AppendOptions& options) {
+bool Sequence::ContinueAppend(PendingAppend& pending, int64_t max_rows,
+                              const AppendOptions& options) {
   const Decoder& decoder = model_->decoder();
   const int64_t n = pending.size(), vocab = decoder.vocab_size();
   QWENVL_CHECK(length() + n - pending.done <= capacity());
@@ -192,7 +192,7 @@ bool Session::ContinueAppend(PendingAppend& pending, int64_t max_rows,
   return true;
 }
 
-PositionIds Session::Append(const PromptInput& prompt, const AppendOptions& options) {
+PositionIds Sequence::Append(const PromptInput& prompt, const AppendOptions& options) {
   PendingAppend pending = BeginAppend(prompt, options);
   ContinueAppend(pending, pending.size(), options);
   PositionIds pos = std::move(pending.positions);
@@ -200,7 +200,7 @@ PositionIds Session::Append(const PromptInput& prompt, const AppendOptions& opti
   return pos;
 }
 
-std::span<const float> Session::Step(int64_t token) {
+std::span<const float> Sequence::Step(int64_t token) {
   const int64_t position = length() + rope_delta_;
   const int64_t ids[1] = {token};
   const int64_t positions[1] = {position};
@@ -215,27 +215,27 @@ std::span<const float> Session::Step(int64_t token) {
   return logits_;
 }
 
-void Session::StepBatch(std::span<Session* const> sessions, std::span<const int64_t> tokens) {
-  if (sessions.size() != tokens.size()) {
-    throw Error(ErrorCode::kInvalidArgument, "batched step: " + std::to_string(sessions.size()) +
-                                                 " sessions but " + std::to_string(tokens.size()) +
+void Sequence::StepBatch(std::span<Sequence* const> sequences, std::span<const int64_t> tokens) {
+  if (sequences.size() != tokens.size()) {
+    throw Error(ErrorCode::kInvalidArgument, "batched step: " + std::to_string(sequences.size()) +
+                                                 " sequences but " + std::to_string(tokens.size()) +
                                                  " tokens");
   }
-  if (sessions.empty()) return;
-  // The first session's buffers hold the batch's activations (they only grow, so steady decoding
+  if (sequences.empty()) return;
+  // The first sequence's buffers hold the batch's activations (they only grow, so steady decoding
   // does not allocate).
-  Session& lead = *sessions[0];
+  Sequence& lead = *sequences[0];
   const Decoder& decoder = lead.model_->decoder();
-  const auto b = static_cast<int64_t>(sessions.size());
+  const auto b = static_cast<int64_t>(sequences.size());
   const int64_t hidden = decoder.hidden(), vocab = decoder.vocab_size();
   std::vector<KvCache*> caches;  // B pointers and positions: small, unlike the activations
   std::vector<int64_t> positions;
-  for (Session* s : sessions) {
+  for (Sequence* s : sequences) {
     if (s->model_ != lead.model_)
-      throw Error(ErrorCode::kInvalidArgument, "batched step: the sessions use different models");
+      throw Error(ErrorCode::kInvalidArgument, "batched step: the sequences use different models");
     if (std::find(caches.begin(), caches.end(), &s->cache_) != caches.end())
       throw Error(ErrorCode::kInvalidArgument,
-                  "batched step: a session appears twice (one token per session and step)");
+                  "batched step: a sequence appears twice (one token per sequence and step)");
     caches.push_back(&s->cache_);
     positions.push_back(s->length() + s->rope_delta_);  // §5.4, as Step
   }
@@ -247,7 +247,7 @@ void Session::StepBatch(std::span<Session* const> sessions, std::span<const int6
   decoder.Embed(tokens, embeds);
   decoder.ForwardBatch({embeds, positions, caches, logits}, lead.scratch_);
   for (int64_t i = 0; i < b; ++i)
-    std::copy_n(logits.begin() + i * vocab, vocab, sessions[i]->logits_.begin());
+    std::copy_n(logits.begin() + i * vocab, vocab, sequences[i]->logits_.begin());
 }
 
 }  // namespace qwenvl::model

@@ -1,5 +1,5 @@
 // The whole Qwen2.5-VL model: the checked model folder, the vision encoder and the language model,
-// plus a Session (one sequence: KV cache, rope_delta) that prefills prompts with images and videos
+// plus a Sequence (KV cache, rope_delta) that prefills prompts with images and videos
 // and runs decode steps (model-spec §4, §5.2, §5.4).
 #pragma once
 
@@ -82,7 +82,7 @@ struct AppendOptions {
   double* embed_ms = nullptr;  // receives the time of the embedding step (vision encoder included)
 };
 
-// A segment being prefilled in pieces (Session::BeginAppend / ContinueAppend): its positions and
+// A segment being prefilled in pieces (Sequence::BeginAppend / ContinueAppend): its positions and
 // embeddings, computed up front, and how many of its tokens the decoder has taken so far.
 struct PendingAppend {
   PositionIds positions;   // rope_delta: the segment's own gap (§5.4)
@@ -94,10 +94,10 @@ struct PendingAppend {
 
 // One sequence being generated. Appending continues the sequence where the cache ends: a first
 // prompt, then decode steps, then another turn, and so on.
-class Session {
+class Sequence {
  public:
   // capacity: the most tokens the sequence may hold (context limit).
-  Session(const Model& model, int64_t capacity);
+  Sequence(const Model& model, int64_t capacity);
 
   int64_t length() const { return cache_.length(); }
   int64_t capacity() const { return cache_.capacity(); }
@@ -117,7 +117,7 @@ class Session {
   // and changes nothing in the cache. ContinueAppend feeds the next at most max_rows tokens to the
   // decoder; once the last went through, logits() holds the last row's and rope_delta() the
   // sequence's, and it returns true. No Step or other Append may come between the pieces; to give
-  // up midway, Truncate or Reset the session.
+  // up midway, Truncate or Reset the sequence.
   PendingAppend BeginAppend(const PromptInput& prompt, const AppendOptions& options);
   bool ContinueAppend(PendingAppend& pending, int64_t max_rows, const AppendOptions& options);
 
@@ -125,11 +125,11 @@ class Session {
   // Returns its logits [vocab].
   std::span<const float> Step(int64_t token);
 
-  // One decode step of several sessions of the same model at once (continuous batching): each
-  // session gets its token at its own position, as Step would, and its logits() are updated. The
-  // weights are read once for the whole batch. Throws Error (before any work) when a session is
-  // full, the sessions do not share one model, appear twice, or tokens has another size.
-  static void StepBatch(std::span<Session* const> sessions, std::span<const int64_t> tokens);
+  // One decode step of several sequences of the same model at once (continuous batching): each
+  // sequence gets its token at its own position, as Step would, and its logits() are updated. The
+  // weights are read once for the whole batch. Throws Error (before any work) when a sequence is
+  // full, the sequences do not share one model, appear twice, or tokens has another size.
+  static void StepBatch(std::span<Sequence* const> sequences, std::span<const int64_t> tokens);
 
   // Forgets everything (same capacity).
   void Reset();

@@ -128,8 +128,8 @@ void ScoreChunk(const ReplayCase& c, int64_t first, int64_t rows, std::span<cons
   }
 }
 
-Session Prefill(const Model& model, const ReplayCase& c, const ReplayOptions& options, Ours& ours,
-                ReplayReport& r) {
+Sequence Prefill(const Model& model, const ReplayCase& c, const ReplayOptions& options, Ours& ours,
+                 ReplayReport& r) {
   const auto n = static_cast<int64_t>(c.input_ids.size());
   const int64_t vocab = model.decoder().vocab_size();
   if (const RefTensor* t = FindI64(c, "topk_ids"); t != nullptr && t->shape.size() == 2) {
@@ -141,7 +141,7 @@ Session Prefill(const Model& model, const ReplayCase& c, const ReplayOptions& op
   ours.text.enabled = true;
   ours.vision.enabled = WantsVisionTaps(c, options);
 
-  Session session(model, n + std::max<int64_t>(1, static_cast<int64_t>(c.greedy_ids.size())));
+  Sequence sequence(model, n + std::max<int64_t>(1, static_cast<int64_t>(c.greedy_ids.size())));
   AppendOptions append{.logit_rows = LogitRows::kAll,
                        .chunk_rows = options.chunk_rows,
                        .on_logits =
@@ -151,9 +151,9 @@ Session Prefill(const Model& model, const ReplayCase& c, const ReplayOptions& op
                        .decoder_taps = &ours.text,
                        .vision_taps = &ours.vision,
                        .vision_embeds = &ours.vision_embeds};
-  ours.positions = session.Append(c.Prompt(), append);
-  ours.logits_last.assign(session.logits().begin(), session.logits().end());
-  return session;
+  ours.positions = sequence.Append(c.Prompt(), append);
+  ours.logits_last.assign(sequence.logits().begin(), sequence.logits().end());
+  return sequence;
 }
 
 void ComparePositions(const ReplayCase& c, const Ours& ours, ReplayReport& r) {
@@ -191,14 +191,14 @@ void CompareIntermediates(const ReplayCase& c, const Ours& ours, ReplayReport& r
 }
 
 // Greedy decoding (plain argmax) over the KV cache, compared step by step (§5.4 positions).
-void Greedy(const Model& model, const ReplayCase& c, Session& session, Ours& ours,
+void Greedy(const Model& model, const ReplayCase& c, Sequence& sequence, Ours& ours,
             ReplayReport& r) {
   const RefTensor* ref_ids = FindI64(c, "greedy_topk_ids");
   const RefTensor* ref_vals = FindF32(c, "greedy_topk_logits");
   const std::vector<int64_t>& eos = model.config().eos_token_ids;
   const int64_t vocab = model.decoder().vocab_size(), k = ours.k;
   r.greedy_total = static_cast<int64_t>(c.greedy_ids.size());
-  std::span<const float> logits = session.logits();
+  std::span<const float> logits = sequence.logits();
   bool matching = true;  // our ids so far equal the reference's
   for (int64_t step = 0; step < r.greedy_total; ++step) {
     if (matching && ref_ids != nullptr && ref_vals != nullptr &&
@@ -216,7 +216,7 @@ void Greedy(const Model& model, const ReplayCase& c, Session& session, Ours& our
     matching = matching && token == c.greedy_ids[step];
     r.greedy_match += matching;
     if (std::find(eos.begin(), eos.end(), token) != eos.end()) break;
-    if (step + 1 < r.greedy_total) logits = session.Step(token);
+    if (step + 1 < r.greedy_total) logits = sequence.Step(token);
   }
 }
 
@@ -266,12 +266,12 @@ ReplayReport RunReplay(const Model& model, const ReplayCase& c, const ReplayOpti
   r.prompt_tokens = static_cast<int64_t>(c.input_ids.size());
   Ours ours;
   auto start = std::chrono::steady_clock::now();
-  Session session = Prefill(model, c, options, ours, r);
+  Sequence sequence = Prefill(model, c, options, ours, r);
   r.prefill_seconds = Seconds(start);
   ComparePositions(c, ours, r);
   CompareIntermediates(c, ours, r);
   start = std::chrono::steady_clock::now();
-  Greedy(model, c, session, ours, r);
+  Greedy(model, c, sequence, ours, r);
   r.decode_seconds = Seconds(start);
   if (!options.dump_path.empty()) Dump(options.dump_path, model, ours, r);
   return r;

@@ -34,7 +34,6 @@ Message Message::Text(std::string role, std::string text) {
 }
 
 namespace {
-constexpr size_t kMediaCacheEntries = 32;
 
 model::Precision ToPrecision(WeightPrecision p) {
   switch (p) {
@@ -53,17 +52,12 @@ std::shared_ptr<const runtime::PreparedMedia> Engine::Impl::GetMedia(const Media
   const std::string key = runtime::MediaKey(m, media_settings);
   {
     std::lock_guard<std::mutex> lock(media_cache_mu);
-    for (auto it = media_cache.begin(); it != media_cache.end(); ++it)
-      if (it->first == key) {
-        media_cache.splice(media_cache.begin(), media_cache, it);
-        return it->second;
-      }
+    if (const auto* hit = media_cache.Find(key)) return *hit;
   }
   auto prepared =
       std::make_shared<runtime::PreparedMedia>(runtime::PrepareMedia(m, media_settings));
   std::lock_guard<std::mutex> lock(media_cache_mu);
-  media_cache.emplace_front(key, prepared);
-  if (media_cache.size() > kMediaCacheEntries) media_cache.pop_back();
+  media_cache.Put(key, prepared);
   return prepared;
 }
 
@@ -79,31 +73,17 @@ void SequenceState::Truncate(int64_t n) {
   }
 }
 
-namespace {
-constexpr size_t kVisionCacheBytes = size_t{512} << 20;
-}  // namespace
-
 std::shared_ptr<const std::vector<float>> Engine::Impl::GetVisionFeatures(
     const runtime::PreparedMedia& m, bool* hit, const std::function<void()>& between_blocks) {
-  for (auto it = vision_cache.begin(); it != vision_cache.end(); ++it)
-    if (it->first == m.key) {
-      vision_cache.splice(vision_cache.begin(), vision_cache, it);
-      *hit = true;
-      return it->second;
-    }
+  if (const auto* cached = vision_cache.Find(m.key)) {
+    *hit = true;
+    return *cached;
+  }
   *hit = false;
   const model::GridThw grid = m.grid;
   auto features = std::make_shared<const std::vector<float>>(
       model->vision().Encode(m.patches.values, std::span(&grid, 1), nullptr, between_blocks));
-  const size_t bytes = features->size() * sizeof(float);
-  if (bytes <= kVisionCacheBytes) {
-    vision_cache.emplace_front(m.key, features);
-    vision_cache_bytes += bytes;
-    while (vision_cache_bytes > kVisionCacheBytes) {
-      vision_cache_bytes -= vision_cache.back().second->size() * sizeof(float);
-      vision_cache.pop_back();
-    }
-  }
+  vision_cache.Put(m.key, features);
   return features;
 }
 
@@ -153,6 +133,16 @@ std::unique_ptr<Engine> Engine::Load(const EngineOptions& options) {
 const EngineOptions& Engine::options() const { return impl_->options; }
 std::string Engine::model_name() const { return impl_->model_name; }
 double Engine::load_seconds() const { return impl_->load_seconds; }
+
+void Engine::ClearCaches() {
+  Impl& e = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(e.media_cache_mu);
+    e.media_cache.Clear();
+  }
+  std::lock_guard<std::recursive_mutex> lock(e.compute_mu);
+  e.vision_cache.Clear();
+}
 std::string Engine::RenderPrompt(const Request& request) const { return impl_->Render(request); }
 
 namespace {
@@ -201,11 +191,11 @@ struct Session::State {
 Session::Session(Engine& engine)
     : engine_(engine),
       state_(std::make_unique<State>(
-          State{SequenceState(*engine.impl().model, engine.impl().options.context_length)})) {}
+          State{SequenceState(*engine.impl_->model, engine.impl_->options.context_length)})) {}
 Session::~Session() = default;
 
 Result Session::Generate(const Request& request, const StreamCallback& on_text) {
-  return RunOn(engine_.impl(), state_->sequence, request, on_text);
+  return RunOn(*engine_.impl_, state_->sequence, request, on_text);
 }
 
 void Session::Reset() { state_->sequence.Reset(); }

@@ -19,6 +19,7 @@
 #include "runtime/media_input.h"
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
+#include "util/lru_cache.h"
 #include "util/thread_pool.h"
 
 namespace qwenvl::runtime {
@@ -31,7 +32,7 @@ namespace qwenvl {
 // the new tokens.
 struct SequenceState {
   SequenceState(const model::Model& model, int64_t capacity) : sequence(model, capacity) {}
-  model::Session sequence;
+  model::Sequence sequence;
   std::vector<int64_t> ids;             // tokens whose keys/values are in the cache
   std::vector<int64_t> max_pos;         // [ids]: largest M-RoPE position up to each token
   std::vector<std::string> media_keys;  // media whose pads are in `ids`
@@ -48,6 +49,11 @@ struct SequenceState {
 };
 
 struct Engine::Impl {
+  // Bounds of the two caches below. 512 MiB of patches holds a dozen 3B-size pictures at the
+  // default pixel budget (about 37 MB of patches each) or a few long videos.
+  static constexpr size_t kMediaCacheBytes = size_t{512} << 20;
+  static constexpr size_t kVisionCacheBytes = size_t{512} << 20;
+
   EngineOptions options;
   std::string model_name;
   double load_seconds = 0;
@@ -65,16 +71,20 @@ struct Engine::Impl {
   std::recursive_mutex compute_mu;
   std::unique_ptr<runtime::Scheduler> scheduler;
 
-  // Prepared media by content key, most recent first (vision inputs of follow-up turns and of
-  // other requests are not recomputed).
+  // Prepared media by content key (vision inputs of follow-up turns and of other requests are not
+  // recomputed), bounded by the bytes of their patches.
   std::mutex media_cache_mu;
-  std::list<std::pair<std::string, std::shared_ptr<const runtime::PreparedMedia>>> media_cache;
+  LruCache<std::string, std::shared_ptr<const runtime::PreparedMedia>> media_cache{
+      kMediaCacheBytes, [](const std::shared_ptr<const runtime::PreparedMedia>& m) {
+        return m->patches.values.size() * sizeof(float);
+      }};
   std::shared_ptr<const runtime::PreparedMedia> GetMedia(const Media& m);
 
-  // Vision encoder output per media key, most recent first, bounded in bytes: the same picture in
-  // a follow-up turn or in another request is not encoded again. Call with compute_mu held.
-  std::list<std::pair<std::string, std::shared_ptr<const std::vector<float>>>> vision_cache;
-  size_t vision_cache_bytes = 0;
+  // Vision encoder output per media key, bounded in bytes: the same picture in a follow-up turn or
+  // in another request is not encoded again. Call with compute_mu held.
+  LruCache<std::string, std::shared_ptr<const std::vector<float>>> vision_cache{
+      kVisionCacheBytes,
+      [](const std::shared_ptr<const std::vector<float>>& f) { return f->size() * sizeof(float); }};
   // between_blocks: as VisionEncoder::Encode's.
   std::shared_ptr<const std::vector<float>> GetVisionFeatures(
       const runtime::PreparedMedia& m, bool* hit,

@@ -46,7 +46,7 @@ class Generation {
   // be fed next, or nullopt when the generation ended (done()). Throws Error on non-finite logits.
   std::optional<int64_t> ChooseToken();
   // The sequence the chosen token goes to (for a batched Session::StepBatch).
-  model::Session& sequence() { return state_->sequence; }
+  model::Sequence& sequence() { return state_->sequence; }
   // The second half of Step, once the chosen token went through the model (alone or in a batch):
   // records it and keeps the sequence's new logits. step_ms: the forward pass's time.
   void TakeLogits(double step_ms);

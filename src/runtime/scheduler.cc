@@ -166,7 +166,7 @@ void Scheduler::PrefillPiece() {
 // request), then each request takes its new logits.
 void Scheduler::StepActive() {
   std::vector<Slot*> fed;
-  std::vector<model::Session*> sessions;
+  std::vector<model::Sequence*> sequences;
   std::vector<int64_t> tokens;
   for (Slot& s : slots_) {
     if (!s.job) continue;
@@ -177,7 +177,7 @@ void Scheduler::StepActive() {
       const std::optional<int64_t> token = g.ChooseToken();
       if (token) {
         fed.push_back(&s);
-        sessions.push_back(&g.sequence());
+        sequences.push_back(&g.sequence());
         tokens.push_back(*token);
       } else if (g.done()) {
         const Result r = g.TakeResult();
@@ -191,7 +191,7 @@ void Scheduler::StepActive() {
   const auto t0 = std::chrono::steady_clock::now();
   try {
     std::lock_guard<std::recursive_mutex> lock(engine_.compute_mu);
-    model::Session::StepBatch(sessions, tokens);
+    model::Sequence::StepBatch(sequences, tokens);
   } catch (const std::exception& e) {
     for (Slot* s : fed) Fail(*s, e);  // checked before any work: no cache was changed
     return;

@@ -1,4 +1,4 @@
-// Session::StepBatch (continuous batching) against one-at-a-time Session::Step.
+// Sequence::StepBatch (continuous batching) against one-at-a-time Sequence::Step.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -45,10 +45,10 @@ struct Prompts {
   }
 };
 
-std::vector<std::unique_ptr<Session>> Prefilled(const Model& model, const Prompts& p) {
-  std::vector<std::unique_ptr<Session>> out;
+std::vector<std::unique_ptr<Sequence>> Prefilled(const Model& model, const Prompts& p) {
+  std::vector<std::unique_ptr<Sequence>> out;
   for (const PromptInput& prompt : p.All()) {
-    out.push_back(std::make_unique<Session>(model, 512));
+    out.push_back(std::make_unique<Sequence>(model, 512));
     out.back()->Append(prompt, {});
   }
   return out;
@@ -60,12 +60,12 @@ TEST(ContinueAppend, PiecesEqualOneAppend) {
   const Model& model = TestModels::Get("small");
   const Prompts p;
   const PromptInput prompt = p.image.Prompt();
-  Session whole(model, 512);
+  Sequence whole(model, 512);
   whole.Append(prompt, {});
   const std::span<const float> whole_logits = whole.Step(7);
   const std::vector<float> whole_step(whole_logits.begin(), whole_logits.end());
   for (int64_t piece : {1, 3, 7}) {
-    Session s(model, 512);
+    Sequence s(model, 512);
     PendingAppend pending = s.BeginAppend(prompt, {});
     EXPECT_EQ(s.length(), 0);  // nothing fed yet
     int64_t calls = 0;
@@ -86,14 +86,14 @@ TEST(StepBatch, EqualsSeparateSteps) {
   auto batched = Prefilled(model, prompts);
   ASSERT_NE(single[0]->length(), single[1]->length());
   ASSERT_NE(single[1]->rope_delta(), 0);
-  std::vector<Session*> batch;
+  std::vector<Sequence*> batch;
   for (auto& s : batched) batch.push_back(s.get());
   double worst = 0;
   for (int step = 0; step < 4; ++step) {
     std::vector<int64_t> tokens;
     for (auto& s : single) tokens.push_back(Argmax(s->logits()));  // greedy continuation
     for (size_t i = 0; i < single.size(); ++i) single[i]->Step(tokens[i]);
-    Session::StepBatch(batch, tokens);
+    Sequence::StepBatch(batch, tokens);
     for (size_t i = 0; i < single.size(); ++i) {
       SCOPED_TRACE(::testing::Message() << "step " << step << ", sequence " << i);
       EXPECT_EQ(batched[i]->length(), single[i]->length());
@@ -115,14 +115,14 @@ TEST(StepBatch, ChangingMembership) {
   auto batched = Prefilled(model, prompts);
   const std::vector<std::vector<size_t>> rounds = {{0, 1, 2}, {2, 0}, {1}, {0, 1, 2}};
   for (const auto& members : rounds) {
-    std::vector<Session*> batch;
+    std::vector<Sequence*> batch;
     std::vector<int64_t> tokens;
     for (size_t i : members) {
       tokens.push_back(Argmax(single[i]->logits()));
       single[i]->Step(tokens.back());
       batch.push_back(batched[i].get());
     }
-    Session::StepBatch(batch, tokens);
+    Sequence::StepBatch(batch, tokens);
   }
   for (size_t i = 0; i < single.size(); ++i) {
     EXPECT_EQ(batched[i]->length(), single[i]->length());
@@ -133,25 +133,25 @@ TEST(StepBatch, ChangingMembership) {
 TEST(StepBatch, RejectsBadBatchesBeforeWork) {
   const Model& model = TestModels::Get("small");
   const std::vector<int64_t> ids = {1, 2, 3};
-  Session a(model, 4), b(model, 512);
+  Sequence a(model, 4), b(model, 512);
   a.Append({.input_ids = ids}, {});
   b.Append({.input_ids = ids}, {});
-  Session* twice[2] = {&b, &b};
+  Sequence* twice[2] = {&b, &b};
   const int64_t tokens[2] = {5, 6};
-  EXPECT_THROW(Session::StepBatch(twice, tokens), Error);
-  Session* one[1] = {&b};
-  EXPECT_THROW(Session::StepBatch(one, tokens), Error);  // 1 session, 2 tokens
-  Session::StepBatch(one, std::span(tokens, 1));
-  Session* both[2] = {&a, &b};
-  Session::StepBatch(both, tokens);  // a reaches its capacity of 4
-  EXPECT_THROW(Session::StepBatch(both, tokens), Error);
+  EXPECT_THROW(Sequence::StepBatch(twice, tokens), Error);
+  Sequence* one[1] = {&b};
+  EXPECT_THROW(Sequence::StepBatch(one, tokens), Error);  // 1 session, 2 tokens
+  Sequence::StepBatch(one, std::span(tokens, 1));
+  Sequence* both[2] = {&a, &b};
+  Sequence::StepBatch(both, tokens);  // a reaches its capacity of 4
+  EXPECT_THROW(Sequence::StepBatch(both, tokens), Error);
   EXPECT_EQ(a.length(), 4);
   EXPECT_EQ(b.length(), 5);  // untouched by the refused step
   const int64_t bad[2] = {5, -1};
-  Session c(model, 512);
+  Sequence c(model, 512);
   c.Append({.input_ids = ids}, {});
-  Session* bc[2] = {&b, &c};
-  EXPECT_THROW(Session::StepBatch(bc, bad), Error);  // id outside the vocabulary
+  Sequence* bc[2] = {&b, &c};
+  EXPECT_THROW(Sequence::StepBatch(bc, bad), Error);  // id outside the vocabulary
   EXPECT_EQ(b.length(), 5);
 }
 

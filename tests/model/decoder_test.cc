@@ -34,7 +34,7 @@ PromptInput TextPrompt(std::span<const int64_t> ids) { return {.input_ids = ids}
 
 // All prompt logits [n, vocab] of a fresh session, prefilled in chunks of chunk_rows.
 std::vector<float> AllLogits(const Model& model, std::span<const int64_t> ids, int64_t chunk_rows) {
-  Session session(model, static_cast<int64_t>(ids.size()));
+  Sequence session(model, static_cast<int64_t>(ids.size()));
   std::vector<float> out;
   AppendOptions options{.logit_rows = LogitRows::kAll,
                         .chunk_rows = chunk_rows,
@@ -63,9 +63,9 @@ TEST(Decoder, DecodeStepsMatchPrefill) {
   PromptInput longer = c.Prompt();
   longer.input_ids = ids;
 
-  Session full(model, 512);
+  Sequence full(model, 512);
   full.Append(longer, {});
-  Session stepped(model, 512);
+  Sequence stepped(model, 512);
   stepped.Append(c.Prompt(), {});
   EXPECT_EQ(stepped.rope_delta(), *c.rope_delta);
   for (int i = 0; i < 3; ++i) stepped.Step(c.greedy_ids[i]);
@@ -79,7 +79,7 @@ TEST(Decoder, DecodeStepsMatchPrefill) {
 TEST(Decoder, SecondTurnContinuesTheSequence) {
   const Model& model = TestModels::Get("small");
   const ReplayCase c = LoadReplayCase(kCaseDir + "/small.image.json");
-  Session whole(model, 256);
+  Sequence whole(model, 256);
   const PositionIds all = whole.Append(c.Prompt(), {});
   const std::span<const int64_t> ids = c.input_ids;
   const int64_t vision_start =
@@ -91,7 +91,7 @@ TEST(Decoder, SecondTurnContinuesTheSequence) {
     first.input_ids = ids.first(split);
     PromptInput second = image_first ? TextPrompt({}) : c.Prompt();
     second.input_ids = ids.subspan(split);
-    Session turns(model, 256);
+    Sequence turns(model, 256);
     turns.Append(first, {});
     const PositionIds tail = turns.Append(second, {});
     EXPECT_EQ(tail.t, std::vector<int64_t>(all.t.begin() + split, all.t.end()));
@@ -105,7 +105,7 @@ TEST(Decoder, SecondTurnContinuesTheSequence) {
 TEST(Decoder, PromptLongerThanTheCacheIsAnError) {
   const Model& model = TestModels::Get("small");
   const std::vector<int64_t> ids(9, 7);
-  Session session(model, 8);
+  Sequence session(model, 8);
   try {
     session.Append(TextPrompt(ids), {});
     FAIL() << "no error";
@@ -122,7 +122,7 @@ TEST(Decoder, PromptLongerThanTheCacheIsAnError) {
 TEST(Decoder, BadPromptsAreErrors) {
   const Model& model = TestModels::Get("small");
   const int64_t image = model.config().image_token_id, start = model.config().vision_start_token_id;
-  Session session(model, 32);
+  Sequence session(model, 32);
   EXPECT_THROW(session.Append(TextPrompt({}), {}), Error);  // nothing to prefill
   const std::vector<int64_t> out_of_vocab = {1, 2048};
   EXPECT_THROW(session.Append(TextPrompt(out_of_vocab), {}), Error);

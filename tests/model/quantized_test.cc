@@ -26,7 +26,7 @@ using testing::TestModels;
 
 // All rows' logits of a prompt, [rows, vocab].
 std::vector<float> PromptLogits(const Model& m, const PromptInput& prompt) {
-  Session s(m, static_cast<int64_t>(prompt.input_ids.size()) + 1);
+  Sequence s(m, static_cast<int64_t>(prompt.input_ids.size()) + 1);
   std::vector<float> all;
   AppendOptions o;
   o.logit_rows = LogitRows::kAll;

@@ -67,7 +67,7 @@ float MarginAt(const DemoCase& c, size_t step, int32_t ours) {
   Media media;
   media.path = c.image;
   const runtime::PreparedMedia image = runtime::PrepareMedia(media, settings);
-  model::Session s(m, 1024);
+  model::Sequence s(m, 1024);
   const model::GridThw grid = image.grid;
   s.Append({.input_ids = c.prompt_ids,
             .images = {image.patches.values, std::span(&grid, 1)},

@@ -68,6 +68,33 @@ TEST_F(EngineTest, TextPromptMatchesTheReferenceIdsAndGreedyTokens) {
   EXPECT_EQ(r.completion_tokens, 24);
 }
 
+// The same request on an engine over the reference backend (scalar kernels) gives the reference
+// ids too; an unknown backend is refused at load, naming the known ones.
+TEST_F(EngineTest, ReferenceBackendGivesTheSameAnswer) {
+  const nlohmann::json c = Case("tiny.text");
+  EngineOptions o = engine_->options();
+  o.backend = "reference";
+  const std::unique_ptr<Engine> reference = Engine::Load(o);
+  const Result r = reference->Generate(Greedy("Hello, who are you?", 24));
+  EXPECT_EQ(r.tokens, c["greedy_ids"].get<std::vector<int32_t>>());
+  o.backend = "gpu";
+  try {
+    Engine::Load(o);
+    ADD_FAILURE() << "an unknown backend loaded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("reference"), std::string::npos) << e.what();
+  }
+}
+
+// ClearCaches forgets prepared media and encodings; the answer stays the same.
+TEST_F(EngineTest, ClearCachesKeepsAnswers) {
+  const Result before = engine_->Generate(Greedy("Hello, who are you?", 8));
+  engine_->ClearCaches();
+  const Result after = engine_->Generate(Greedy("Hello, who are you?", 8));
+  EXPECT_EQ(before.tokens, after.tokens);
+}
+
 TEST_F(EngineTest, StreamedPiecesMakeTheAnswer) {
   std::string streamed;
   int pieces = 0;

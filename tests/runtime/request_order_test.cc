@@ -31,7 +31,6 @@
 #include "io/test_checkpoint.h"
 #include "media/draw.h"
 #include "qwenvl/engine.h"
-#include "runtime/engine_impl.h"
 #include "util/mapped_file.h"
 
 namespace qwenvl {
@@ -564,16 +563,7 @@ class RequestOrderTest : public ::testing::Test {
     const std::string key = Describe(r);
     auto it = references_->find(key);
     if (it != references_->end()) return it->second;
-    Engine::Impl& impl = reference_engine_->impl();
-    {
-      std::lock_guard<std::mutex> lock(impl.media_cache_mu);
-      impl.media_cache.clear();
-    }
-    {
-      std::lock_guard<std::recursive_mutex> lock(impl.compute_mu);
-      impl.vision_cache.clear();
-      impl.vision_cache_bytes = 0;
-    }
+    reference_engine_->ClearCaches();
     Result result;
     try {
       result = reference_engine_->Generate(r);
