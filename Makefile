@@ -1,7 +1,8 @@
 # qwenvl: the two entry points of the README, and the steps they are made of.
 #   make demo   install what is needed, build, answer questions about a picture with the demo checkpoint
-#   make test   install what is needed, build with -Werror, run every test, then the sanitizer
-#               builds (ASan/UBSan, ThreadSanitizer) and a short run of every fuzz target
+#   make test   install what is needed, check the formatting (clang-format-14), build with -Werror,
+#               run every test, then the sanitizer builds (ASan/UBSan, ThreadSanitizer) and a
+#               short run of every fuzz target
 
 BUILD ?= build
 ASAN_BUILD ?= build-asan
@@ -11,7 +12,7 @@ FUZZ_SECONDS ?= 30
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-release test-asan test-tsan test-fuzz clean
+.PHONY: all deps build demo test test-release test-asan test-tsan test-fuzz format clean
 
 all: build
 
@@ -28,6 +29,7 @@ demo: build
 	./scripts/demo.sh $(BUILD)
 
 test: deps
+	./scripts/check-format.sh
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DQWENVL_WERROR=ON $(CMAKE_FLAGS)
 	ninja -C $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
@@ -70,6 +72,11 @@ test-fuzz: deps
 	  -DQWENVL_FUZZ=ON -DQWENVL_BENCH=OFF $(CMAKE_FLAGS)
 	ninja -C $(FUZZ_BUILD) -j $(JOBS) $(patsubst fuzz/%.cc,%,$(wildcard fuzz/*_fuzz.cc))
 	./fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# Rewrites every tracked C++ file in the project's style (what make test checks).
+format:
+	git ls-files 'src/*.cc' 'src/*.h' 'include/*.h' 'tests/*.cc' 'tests/*.h' 'bench/*.cc' \
+	  'fuzz/*.cc' 'examples/*.cc' | grep -v node_modules | xargs clang-format-14 -i
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

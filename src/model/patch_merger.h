@@ -13,7 +13,7 @@
 
 namespace qwenvl::model {
 
-// Buffers the merger writes into, borrowed from the encoder's scratch.
+// Buffers the merger writes into (the encoder makes them once the blocks are done).
 struct MergerScratch {
   compute::Tensor normed;  // [num_patches, hidden] == [num_tokens, merged_dim]
   compute::Tensor hidden;  // [num_tokens, merged_dim]

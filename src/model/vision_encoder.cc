@@ -119,21 +119,15 @@ compute::Buffer VisionEncoder::EncodeToBuffer(std::span<const float> pixel_value
     if (between_blocks) between_blocks();
   }
 
-  // The merger borrows the blocks' buffers: attn holds [tokens, merged_dim] exactly, qkv holds
-  // [tokens, out_hidden] whenever out_hidden ≤ 3 · merge² · hidden (every published size).
+  // The blocks' buffers go before the merger's own are made, so that the peak stays that of the
+  // blocks.
   const int64_t out_hidden = merger_.out_hidden();
-  compute::Buffer own_output;
-  compute::Tensor output;
-  if (tokens * out_hidden <= s.qkv.size()) {
-    output = s.qkv.Prefix(tokens, out_hidden);
-  } else {
-    own_output = b.Allocate(tokens, out_hidden);
-    output = own_output;
-  }
+  for (compute::Buffer* buf : {&s.qkv, &s.attn, &s.gate, &s.up, &s.cos, &s.sin}) buf->Reset();
+  const compute::Buffer merged = b.Allocate(tokens, unit * hidden);
+  const compute::Buffer window_out = b.Allocate(tokens, out_hidden);
   compute::Buffer out = b.Allocate(tokens, out_hidden);
-  merger_.Forward(
-      s.x, layout.window_index,
-      {.normed = s.normed, .hidden = s.attn.Prefix(tokens, unit * hidden), .output = output}, out);
+  merger_.Forward(s.x, layout.window_index,
+                  {.normed = s.normed, .hidden = merged, .output = window_out}, out);
   return out;
 }
 
