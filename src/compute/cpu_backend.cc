@@ -12,31 +12,6 @@ constexpr int64_t kParallelFloats = int64_t{1} << 15;
 
 float* Data(const Tensor& t) { return TensorAccess::Data(t); }
 
-void CheckSameShape(const Tensor& a, const Tensor& b) {
-  QWENVL_CHECK(a.rows() == b.rows() && a.cols() == b.cols() && a.contiguous() && b.contiguous());
-}
-
-kernels::AttentionArgs SegmentArgs(const AttentionSpec& spec, const AttentionSegment& s) {
-  return kernels::AttentionArgs{
-      .q = Data(s.q),
-      .q_stride = s.q.stride(),
-      .k = Data(s.k),
-      .k_stride = s.k.stride(),
-      .v = Data(s.v),
-      .v_stride = s.v.stride(),
-      .out = Data(s.out),
-      .out_stride = s.out.stride(),
-      .q_len = s.q.rows(),
-      .kv_len = s.k.rows(),
-      .num_heads = spec.num_heads,
-      .num_kv_heads = spec.num_kv_heads,
-      .head_dim = spec.head_dim,
-      .scale = spec.scale,
-      .causal = spec.causal,
-      .q_offset = s.q_offset,
-  };
-}
-
 }  // namespace
 
 template <class Fn>
@@ -93,11 +68,11 @@ void CpuBackend::Attention(const AttentionSpec& spec) {
   }
   if (schedule == SegmentSchedule::kSegments) {
     pool().Run(segments, [&](int64_t i, int) {
-      kernels::Attention(SegmentArgs(spec, spec.segments[i]), inline_pool_);
+      kernels::Attention(KernelArgs(spec, spec.segments[i]), inline_pool_);
     });
     return;
   }
-  for (const AttentionSegment& s : spec.segments) kernels::Attention(SegmentArgs(spec, s), pool());
+  for (const AttentionSegment& s : spec.segments) kernels::Attention(KernelArgs(spec, s), pool());
 }
 
 void CpuBackend::SiluMul(const Tensor& gate, const Tensor& up) {

@@ -98,6 +98,32 @@ struct WeightStorage {
 
 }  // namespace
 
+kernels::AttentionArgs HostBackend::KernelArgs(const AttentionSpec& spec,
+                                               const AttentionSegment& s) {
+  return kernels::AttentionArgs{
+      .q = TensorAccess::Data(s.q),
+      .q_stride = s.q.stride(),
+      .k = TensorAccess::Data(s.k),
+      .k_stride = s.k.stride(),
+      .v = TensorAccess::Data(s.v),
+      .v_stride = s.v.stride(),
+      .out = TensorAccess::Data(s.out),
+      .out_stride = s.out.stride(),
+      .q_len = s.q.rows(),
+      .kv_len = s.k.rows(),
+      .num_heads = spec.num_heads,
+      .num_kv_heads = spec.num_kv_heads,
+      .head_dim = spec.head_dim,
+      .scale = spec.scale,
+      .causal = spec.causal,
+      .q_offset = s.q_offset,
+  };
+}
+
+void HostBackend::CheckSameShape(const Tensor& a, const Tensor& b) {
+  QWENVL_CHECK(a.rows() == b.rows() && a.cols() == b.cols() && a.contiguous() && b.contiguous());
+}
+
 float* HostBackend::AllocateFloats(int64_t n) {
   auto* p = static_cast<float*>(::operator new(static_cast<size_t>(n) * sizeof(float), kAlignment));
   std::memset(p, 0, static_cast<size_t>(n) * sizeof(float));

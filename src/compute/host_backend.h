@@ -8,6 +8,7 @@
 #include <span>
 
 #include "compute/backend.h"
+#include "kernels/ops.h"
 #include "util/thread_pool.h"
 
 namespace qwenvl::compute {
@@ -30,6 +31,10 @@ class HostBackend : public Backend {
 
  protected:
   ThreadPool& pool() const { return pool_; }
+  // One segment of spec as the host kernels take it (kernels::Attention, AttentionRef).
+  static kernels::AttentionArgs KernelArgs(const AttentionSpec& spec, const AttentionSegment& s);
+  // a and b contiguous, of one shape (the elementwise operations).
+  static void CheckSameShape(const Tensor& a, const Tensor& b);
   float* AllocateFloats(int64_t n) override;
   void FreeFloats(float* data) override;
 

@@ -10,10 +10,6 @@ namespace {
 
 float* Data(const Tensor& t) { return TensorAccess::Data(t); }
 
-void CheckSameShape(const Tensor& a, const Tensor& b) {
-  QWENVL_CHECK(a.rows() == b.rows() && a.cols() == b.cols() && a.contiguous() && b.contiguous());
-}
-
 }  // namespace
 
 // kernels::MatMulRef's sums, with each weight row decoded once for all rows of x.
@@ -57,22 +53,7 @@ void ReferenceBackend::Attention(const AttentionSpec& spec) {
   for (const AttentionSegment& s : spec.segments) {
     QWENVL_CHECK(s.q.cols() == spec.num_heads * spec.head_dim && s.out.rows() == s.q.rows() &&
                  s.k.rows() == s.v.rows() && s.k.cols() == spec.num_kv_heads * spec.head_dim);
-    kernels::AttentionRef({.q = Data(s.q),
-                           .q_stride = s.q.stride(),
-                           .k = Data(s.k),
-                           .k_stride = s.k.stride(),
-                           .v = Data(s.v),
-                           .v_stride = s.v.stride(),
-                           .out = Data(s.out),
-                           .out_stride = s.out.stride(),
-                           .q_len = s.q.rows(),
-                           .kv_len = s.k.rows(),
-                           .num_heads = spec.num_heads,
-                           .num_kv_heads = spec.num_kv_heads,
-                           .head_dim = spec.head_dim,
-                           .scale = spec.scale,
-                           .causal = spec.causal,
-                           .q_offset = s.q_offset});
+    kernels::AttentionRef(KernelArgs(spec, s));
   }
 }
 
