@@ -41,10 +41,14 @@ test: deps
 # the sanitizers (the browser and install tests, which exercise no more C++, run in the release
 # build only). The fixture replays on the reference backend run the same model code as the CPU
 # ones, on scalar kernels that take most of the suite's time under ASan: release build only.
+# No -Werror: with the sanitizers' instrumentation GCC's flow-based warnings (maybe-uninitialized,
+# mismatched-new-delete) fire inside Boost.Beast and Asio headers on code that is correct; the
+# release build holds the project's warnings to account, and ASan/UBSan check at run time what
+# those warnings guess at.
 ASAN_SKIP = ^Fixtures/ReplayParity\.WithinTolerances/[a-z_]+_reference( |$$)
 test-asan: deps
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DQWENVL_WERROR=ON -DQWENVL_SANITIZE=ON -DQWENVL_BENCH=OFF $(CMAKE_FLAGS)
+	  -DQWENVL_WERROR=OFF -DQWENVL_SANITIZE=ON -DQWENVL_BENCH=OFF $(CMAKE_FLAGS)
 	ninja -C $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 1800 -LE 'web|install' -E '$(ASAN_SKIP)'
