@@ -44,22 +44,21 @@ struct Matrix {
   WeightView view;
 };
 
-Matrix MakeWeights(int64_t rows, int64_t cols, WeightType type) {
+Matrix MakeWeights(int64_t rows, int64_t cols, WeightFormat type) {
   if (IsQuantized(type)) {
-    Matrix stored = MakeWeights(rows, cols, WeightType::kBF16);
+    Matrix stored = MakeWeights(rows, cols, WeightFormat::kBF16);
     Matrix mat;
     mat.quantized = Quantize(stored.view, type, Pool());
     mat.view = mat.quantized.view();
     return mat;
   }
   Matrix mat;
-  const int64_t n = rows * cols;
   std::vector<float> f(cols);
-  mat.bytes.resize(n * (type == WeightType::kF32 ? 4 : 2));
+  mat.bytes.resize(rows * WeightRowBytes(type, cols));
   for (int64_t r = 0; r < rows; ++r) {
     Fill(f.data(), cols, static_cast<uint32_t>(r));
     for (int64_t c = 0; c < cols; ++c) f[c] *= 0.05f;
-    if (type == WeightType::kF32) {
+    if (type == WeightFormat::kF32) {
       std::memcpy(mat.bytes.data() + r * cols * 4, f.data(), cols * 4);
     } else {
       uint16_t* h = reinterpret_cast<uint16_t*>(mat.bytes.data()) + r * cols;
@@ -71,8 +70,7 @@ Matrix MakeWeights(int64_t rows, int64_t cols, WeightType type) {
 }
 
 size_t WeightBytes(const WeightView& w) {
-  if (IsQuantized(w.type)) return QuantLayoutOf(w.type, w.rows, w.cols).total_bytes;
-  return static_cast<size_t>(w.rows * w.cols) * (w.type == WeightType::kF32 ? 4 : 2);
+  return static_cast<size_t>(w.rows * WeightRowBytes(w.type, w.cols));
 }
 
 struct MatMulCase {
@@ -80,10 +78,11 @@ struct MatMulCase {
   int64_t n, k;
 };
 
-void BM_MatMul(benchmark::State& state, MatMulCase c, WeightType type, int64_t m, int64_t target) {
+void BM_MatMul(benchmark::State& state, MatMulCase c, WeightFormat type, int64_t m,
+               int64_t target) {
   static std::string cached_key;
   static Matrix cached;  // the lm_head matrix is 622 MB: keep one matrix alive at a time
-  const std::string key = std::string(c.name) + WeightTypeName(type);
+  const std::string key = std::string(c.name) + WeightFormatName(type);
   if (key != cached_key) {
     cached = Matrix{};
     cached = MakeWeights(c.n, c.k, type);
@@ -223,14 +222,14 @@ void RegisterMatMuls() {
   const int64_t scalar = targets.back();
   for (const MatMulCase& c : cases) {
     const bool lm_head = c.n > 100000;
-    for (WeightType type : {WeightType::kBF16, WeightType::kF16, WeightType::kF32, WeightType::kQ8,
-                            WeightType::kQ4}) {
+    for (WeightFormat type : {WeightFormat::kBF16, WeightFormat::kF16, WeightFormat::kF32,
+                              WeightFormat::kQ8, WeightFormat::kQ4}) {
       for (int64_t m : {1, 64, 512}) {
         if (lm_head && m > 1) continue;
-        if (type != WeightType::kBF16 && (m == 512 || lm_head)) continue;
+        if (type != WeightFormat::kBF16 && (m == 512 || lm_head)) continue;
         for (int64_t target : {targets.front(), scalar}) {
-          if (target == scalar && (type != WeightType::kBF16 || m == 512 || lm_head)) continue;
-          const std::string name = std::string("MatMul/") + c.name + "/" + WeightTypeName(type) +
+          if (target == scalar && (type != WeightFormat::kBF16 || m == 512 || lm_head)) continue;
+          const std::string name = std::string("MatMul/") + c.name + "/" + WeightFormatName(type) +
                                    "/m:" + std::to_string(m) + "/" + TargetName(target);
           benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, c, type, m, target)
               ->Unit(benchmark::kMillisecond)

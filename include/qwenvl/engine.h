@@ -12,12 +12,9 @@
 #include <vector>
 
 #include "qwenvl/error.h"
+#include "qwenvl/weight_format.h"
 
 namespace qwenvl {
-
-// Weight precision used by the matrix products. kStored keeps the checkpoint's type (BF16 for the
-// published models); kQ8 and kQ4 quantize the weights at load to 8-bit and 4-bit blocks.
-enum class WeightPrecision { kStored, kQ8, kQ4 };
 
 struct EngineOptions {
   std::string model_dir;

@@ -45,13 +45,6 @@ struct BenchArgs {
   bool mmap = false;  // read the decoder through the file mapping (not resident)
 };
 
-model::Precision ParseBenchPrecision(const std::string& s) {
-  if (s == "bf16" || s == "stored") return model::Precision::kStored;
-  if (s == "q8") return model::Precision::kQ8;
-  if (s == "q4") return model::Precision::kQ4;
-  throw Error(ErrorCode::kInvalidArgument, "weights must be bf16, q8 or q4, not " + s);
-}
-
 // "WxH" → {width, height}.
 std::pair<int64_t, int64_t> ParseSize(const std::string& s) {
   const size_t x = s.find('x');
@@ -210,8 +203,8 @@ void RunBench(const BenchArgs& a) {
   const auto load_start = Clock::now();
   const std::unique_ptr<compute::Backend> backend = compute::MakeBackend(a.backend, pool);
   const model::Model m(a.model_dir, *backend,
-                       {.text = ParseBenchPrecision(a.weights),
-                        .vision = ParseBenchPrecision(a.vision_weights),
+                       {.text = ParseWeightPrecision(a.weights),
+                        .vision = ParseWeightPrecision(a.vision_weights),
                         .resident_text = !a.mmap});
   const double load_s = SecondsSince(load_start);
   const BenchInput in = MakeInput(m, a, width, height);
@@ -269,12 +262,13 @@ void AddBenchCommand(CLI::App& app) {
   cmd->add_option("--backend", args->backend,
                   "Compute backend: cpu, or reference (plain scalar kernels on one thread)")
       ->check(CLI::IsMember(compute::BackendNames()));
-  cmd->add_option("--weights", args->weights, "Decoder weights: bf16 (as stored), q8 or q4");
+  cmd->add_option("--weights", args->weights, "Decoder weights: " + WeightPrecisionChoices());
   cmd->add_flag(
       "--mmap", args->mmap,
       "Read the decoder's stored weights through the file mapping instead of copying them "
       "into memory at load");
-  cmd->add_option("--vision-weights", args->vision_weights, "Vision tower weights: bf16, q8, q4");
+  cmd->add_option("--vision-weights", args->vision_weights,
+                  "Vision tower weights: " + WeightPrecisionChoices());
   cmd->add_option("--repeats", args->repeats, "Repeats (min and median reported)");
   cmd->add_flag("--json", args->json, "Print one JSON object");
   cmd->callback([args] { RunBench(*args); });

@@ -7,23 +7,14 @@
 
 namespace qwenvl::cli {
 
-namespace {
-WeightPrecision ParsePrecision(const std::string& s) {
-  if (s == "bf16" || s == "stored") return WeightPrecision::kStored;
-  if (s == "q8") return WeightPrecision::kQ8;
-  if (s == "q4") return WeightPrecision::kQ4;
-  throw Error(ErrorCode::kInvalidArgument, "weights must be bf16, q8 or q4, not " + s);
-}
-}  // namespace
-
 EngineOptions ModelOptions::ToEngineOptions() const {
   EngineOptions e;
   e.model_dir = model_dir;
   e.threads = threads;
   e.backend = backend;
   e.context_length = context;
-  e.text_weights = ParsePrecision(weights);
-  e.vision_weights = ParsePrecision(vision_weights);
+  e.text_weights = ParseWeightPrecision(weights);
+  e.vision_weights = ParseWeightPrecision(vision_weights);
   e.resident_weights = !mmap;
   return e;
 }
@@ -56,12 +47,13 @@ void AddModelOptions(CLI::App* cmd, ModelOptions& o) {
                   "scalar kernels on one thread, slow)")
       ->check(CLI::IsMember(compute::BackendNames()));
   cmd->add_option("--ctx", o.context, "Context length in tokens (KV-cache capacity)");
-  cmd->add_option("--weights", o.weights, "Decoder weights: bf16 (as stored), q8 or q4");
+  cmd->add_option("--weights", o.weights, "Decoder weights: " + WeightPrecisionChoices());
   cmd->add_flag(
       "--mmap", o.mmap,
       "Read the decoder's stored weights through the file mapping instead of copying them "
       "into memory at load (faster load, slower decode)");
-  cmd->add_option("--vision-weights", o.vision_weights, "Vision tower weights: bf16, q8 or q4");
+  cmd->add_option("--vision-weights", o.vision_weights,
+                  "Vision tower weights: " + WeightPrecisionChoices());
 }
 
 void AddGenerationOptions(CLI::App* cmd, GenerationOptions& o) {

@@ -13,7 +13,6 @@
 namespace qwenvl::compute {
 namespace {
 
-using kernels::WeightType;
 using kernels::WeightView;
 
 // Alignment of activation buffers: one cache line, the widest vector the kernels load.
@@ -66,7 +65,7 @@ void CopyInBlocks(void* dst, const HostMatrix& m, int64_t block_bytes, ThreadPoo
 }
 
 // Quantizes m block by block (rows are independent) into one matrix.
-kernels::QuantizedMatrix QuantizeInBlocks(const HostMatrix& m, WeightType to, int64_t block_bytes,
+kernels::QuantizedMatrix QuantizeInBlocks(const HostMatrix& m, WeightFormat to, int64_t block_bytes,
                                           ThreadPool& pool) {
   if (!m.file_mapped) return kernels::Quantize(m.view, to, pool);
   const WeightView& w = m.view;
@@ -158,7 +157,8 @@ Weight HostBackend::UploadWeight(const HostMatrix& m, const HostMatrix& bias,
   const float* bias_data = storage->bias.empty() ? nullptr : storage->bias.data();
   WeightView view = m.view;
   bool owned = false;
-  if (how.precision == Precision::kStored) {
+  const std::optional<WeightFormat> quantize_to = TraitsOf(how.precision).quantize_to;
+  if (!quantize_to) {
     if (how.resident) {
       std::shared_ptr<void> pages = AllocatePages(static_cast<size_t>(WeightViewBytes(m.view)));
       CopyInBlocks(pages.get(), m, how.release_block_bytes, pool_);
@@ -167,9 +167,8 @@ Weight HostBackend::UploadWeight(const HostMatrix& m, const HostMatrix& bias,
       owned = true;
     }
   } else {
-    const WeightType to = how.precision == Precision::kQ8 ? WeightType::kQ8 : WeightType::kQ4;
     auto q = std::make_shared<const kernels::QuantizedMatrix>(
-        QuantizeInBlocks(m, to, how.release_block_bytes, pool_));
+        QuantizeInBlocks(m, *quantize_to, how.release_block_bytes, pool_));
     view = q->view();
     storage->matrix = std::move(q);
     owned = true;

@@ -27,30 +27,8 @@ Buffer Backend::Allocate(int64_t rows, int64_t cols) {
   return Buffer(data == nullptr ? nullptr : this, TensorAccess::Make(data, rows, cols, cols));
 }
 
-const char* PrecisionName(Precision p) {
-  switch (p) {
-    case Precision::kStored:
-      return "stored";
-    case Precision::kQ8:
-      return "q8";
-    case Precision::kQ4:
-      return "q4";
-  }
-  return "unknown";
-}
-
 int64_t WeightViewBytes(const kernels::WeightView& w) {
-  switch (w.type) {
-    case kernels::WeightType::kF32:
-      return w.rows * w.cols * 4;
-    case kernels::WeightType::kBF16:
-    case kernels::WeightType::kF16:
-      return w.rows * w.cols * 2;
-    case kernels::WeightType::kQ8:
-    case kernels::WeightType::kQ4:
-      return kernels::QuantLayoutOf(w.type, w.rows, w.cols).total_bytes;
-  }
-  return 0;
+  return w.rows * WeightRowBytes(w.type, w.cols);
 }
 
 int64_t Weight::bytes() const { return WeightViewBytes(view_); }

@@ -93,11 +93,6 @@ class Buffer {
   Tensor tensor_;
 };
 
-// Precision a model part's big matrices are uploaded in. kStored keeps the checkpoint's type
-// (f32, bf16 or f16); kQ8 and kQ4 quantize at upload (layouts in kernels/dtype.h).
-enum class Precision { kStored, kQ8, kQ4 };
-const char* PrecisionName(Precision p);  // "stored", "q8", "q4"
-
 // A matrix [rows, cols] as the checkpoint holds it in host memory (kernels::WeightView plus where
 // it lives). file_mapped: the bytes are pages of a read-only file mapping, which an upload that
 // copies them may release as it goes.
@@ -112,7 +107,7 @@ struct HostMatrix {
 // is copied or quantized is processed in row blocks of about this many stored bytes, each block's
 // file pages released once done, so that loading never holds a whole matrix twice.
 struct WeightUpload {
-  Precision precision = Precision::kStored;
+  WeightPrecision precision = WeightPrecision::kStored;
   bool resident = false;
   int64_t release_block_bytes = int64_t{64} << 20;
 };
@@ -126,7 +121,7 @@ class Weight {
   int64_t cols() const { return view_.cols; }
   int64_t out_features() const { return view_.rows; }
   int64_t in_features() const { return view_.cols; }
-  kernels::WeightType format() const { return view_.type; }
+  WeightFormat format() const { return view_.type; }
   bool has_bias() const { return bias_ != nullptr; }
   // True when the matrix lives in memory of its own rather than where the checkpoint's bytes lie.
   bool owned() const { return owned_; }

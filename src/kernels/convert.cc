@@ -12,13 +12,13 @@
 HWY_BEFORE_NAMESPACE();
 namespace qwenvl::kernels::HWY_NAMESPACE {
 
-void ConvertRowTarget(const void* src, WeightType type, int64_t n, float* dst) {
+void ConvertRowTarget(const void* src, WeightFormat type, int64_t n, float* dst) {
   switch (type) {
-    case WeightType::kF32:
+    case WeightFormat::kF32:
       return ConvertRowT(static_cast<const float*>(src), n, dst);
-    case WeightType::kBF16:
+    case WeightFormat::kBF16:
       return ConvertRowT(static_cast<const hwy::bfloat16_t*>(src), n, dst);
-    case WeightType::kF16:
+    case WeightFormat::kF16:
       return ConvertRowT(static_cast<const hwy::float16_t*>(src), n, dst);
     default:
       break;
@@ -27,13 +27,12 @@ void ConvertRowTarget(const void* src, WeightType type, int64_t n, float* dst) {
 
 void ConvertWeightRowTarget(const WeightView& w, int64_t row, float* dst) {
   switch (w.type) {
-    case WeightType::kQ8:
+    case WeightFormat::kQ8:
       return ConvertRowT(MakeQ8Rows(w).Row(row), w.cols, dst);
-    case WeightType::kQ4:
+    case WeightFormat::kQ4:
       return ConvertRowT(MakeQ4Rows(w).Row(row), w.cols, dst);
     default: {
-      const size_t elem = w.type == WeightType::kF32 ? 4 : 2;
-      const char* src = static_cast<const char*>(w.data) + row * w.cols * elem;
+      const char* src = static_cast<const char*>(w.data) + row * WeightRowBytes(w.type, w.cols);
       return ConvertRowTarget(src, w.type, w.cols, dst);
     }
   }
@@ -48,10 +47,10 @@ namespace qwenvl::kernels {
 HWY_EXPORT(ConvertRowTarget);
 HWY_EXPORT(ConvertWeightRowTarget);
 
-void ConvertRow(const void* src, WeightType type, int64_t n, float* dst) {
-  if (type != WeightType::kF32 && type != WeightType::kBF16 && type != WeightType::kF16) {
+void ConvertRow(const void* src, WeightFormat type, int64_t n, float* dst) {
+  if (IsQuantized(type)) {
     throw Error(ErrorCode::kUnsupported, std::string("ConvertRow: weight type ") +
-                                             WeightTypeName(type) +
+                                             WeightFormatName(type) +
                                              " has no plain row layout; use ConvertWeightRow");
   }
   HWY_DYNAMIC_DISPATCH(ConvertRowTarget)(src, type, n, dst);

@@ -1,28 +1,21 @@
-// Element types of weight matrices as the kernels see them. Stored types come straight from the
-// safetensors mapping; quantized types are produced at load time.
+// Weight matrices as the kernels see them (formats: qwenvl/weight_format.h) and the byte layouts of
+// the quantized formats. Stored formats come straight from the safetensors mapping; quantized ones
+// are produced at load time.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include "qwenvl/weight_format.h"
+
 namespace qwenvl::kernels {
-
-enum class WeightType : uint8_t {
-  kF32,
-  kBF16,
-  kF16,
-  kQ8,  // 8-bit blocks, produced at load time (layout below)
-  kQ4,  // 4-bit blocks, produced at load time (layout below)
-};
-
-const char* WeightTypeName(WeightType t);
 
 // A weight matrix [rows, cols] (PyTorch layout [out_features, in_features]), row-major, read-only.
 // data points into the mapped file or into a quantized copy owned elsewhere.
 struct WeightView {
   const void* data = nullptr;
-  WeightType type = WeightType::kF32;
+  WeightFormat type = WeightFormat::kF32;
   int64_t rows = 0;
   int64_t cols = 0;
 };
@@ -35,7 +28,7 @@ struct WeightView {
 //      the bytes unsigned, as AVX-512 VNNI's u8×s8 dot product wants them.
 // kQ4: row_bytes = blocks·16; byte i of a block holds element i in its low nibble and element
 //      i + 16 in its high nibble, each u ∈ [1, 15]; value = scale·(u − 8), scale = max|w| / 7.
-constexpr int64_t kQuantBlock = 32;
+constexpr int64_t kQuantBlock = kWeightQuantBlock;
 
 struct QuantLayout {
   int64_t blocks = 0;         // blocks per row
@@ -44,23 +37,24 @@ struct QuantLayout {
   int64_t total_bytes = 0;
 };
 
-inline QuantLayout QuantLayoutOf(WeightType type, int64_t rows, int64_t cols) {
+inline QuantLayout QuantLayoutOf(WeightFormat type, int64_t rows, int64_t cols) {
+  const WeightFormatTraits& t = TraitsOf(type);
   QuantLayout l;
   l.blocks = (cols + kQuantBlock - 1) / kQuantBlock;
-  l.row_bytes = l.blocks * (type == WeightType::kQ4 ? kQuantBlock / 2 : kQuantBlock);
+  l.row_bytes = l.blocks * t.block_bytes;
   l.scales_offset = rows * l.row_bytes;
-  l.total_bytes = l.scales_offset + rows * l.blocks * static_cast<int64_t>(sizeof(float));
+  l.total_bytes = rows * WeightRowBytes(type, cols);
   return l;
 }
 
-inline bool IsQuantized(WeightType t) { return t == WeightType::kQ8 || t == WeightType::kQ4; }
+inline bool IsQuantized(WeightFormat t) { return TraitsOf(t).quantized; }
 
 // An owning quantized copy of a weight matrix (see Quantize in ops.h). view() points into the
 // owned buffer: it stays valid while this object (or one it was moved into) lives.
 class QuantizedMatrix {
  public:
   QuantizedMatrix() = default;
-  QuantizedMatrix(WeightType type, int64_t rows, int64_t cols)
+  QuantizedMatrix(WeightFormat type, int64_t rows, int64_t cols)
       : type_(type), rows_(rows), cols_(cols) {
     const QuantLayout l = QuantLayoutOf(type, rows, cols);
     storage_.resize((l.total_bytes + 3) / 4);  // float-aligned
@@ -71,7 +65,7 @@ class QuantizedMatrix {
 
  private:
   std::vector<float> storage_;
-  WeightType type_ = WeightType::kQ8;
+  WeightFormat type_ = WeightFormat::kQ8;
   int64_t rows_ = 0, cols_ = 0;
 };
 

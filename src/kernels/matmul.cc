@@ -15,24 +15,24 @@ void MatMulTarget(const float* x, int64_t m, const WeightView& w, const float* b
                   ThreadPool& pool) {
   const int64_t n = w.rows, k = w.cols;
   switch (w.type) {
-    case WeightType::kF32:
+    case WeightFormat::kF32:
       return MatMulRows(x, m, StoredRows<float>{static_cast<const float*>(w.data), k}, n, k, bias,
                         y, pool);
-    case WeightType::kBF16:
+    case WeightFormat::kBF16:
       return MatMulRows(x, m,
                         StoredRows<hwy::bfloat16_t>{static_cast<const hwy::bfloat16_t*>(w.data), k},
                         n, k, bias, y, pool);
-    case WeightType::kF16:
+    case WeightFormat::kF16:
       return MatMulRows(x, m,
                         StoredRows<hwy::float16_t>{static_cast<const hwy::float16_t*>(w.data), k},
                         n, k, bias, y, pool);
-    case WeightType::kQ8:
-    case WeightType::kQ4:
+    case WeightFormat::kQ8:
+    case WeightFormat::kQ4:
 #if HWY_TARGET == HWY_AVX3_DL
       // Decode: int8 dot products beat converting the weights to float (bench: q8/q4 m:1).
       if (m < kGemmMinRows && HaveAvx512Vnni()) return MatMulQuantVnni(x, m, w, bias, y, pool);
 #endif
-      if (w.type == WeightType::kQ8) return MatMulRows(x, m, MakeQ8Rows(w), n, k, bias, y, pool);
+      if (w.type == WeightFormat::kQ8) return MatMulRows(x, m, MakeQ8Rows(w), n, k, bias, y, pool);
       return MatMulRows(x, m, MakeQ4Rows(w), n, k, bias, y, pool);
   }
 }

@@ -10,7 +10,7 @@
 namespace qwenvl::kernels {
 
 // y[m, n] = x[m, k] · w[n, k]ᵀ (+ bias[n] when bias != nullptr). w.cols == k, w.rows == n.
-// Rows of x and y are contiguous (row stride k and n). Any WeightType; weights are read in their
+// Rows of x and y are contiguous (row stride k and n). Any WeightFormat; weights are read in their
 // stored type and converted on the fly, sums are float32 in a fixed order per element (results do
 // not depend on the thread count). With kQ8/kQ4 weights and m < 8 on AVX-512 VNNI CPUs, x is
 // also rounded to int8 per block of 32 (scale max|x|/127) for integer dot products.
@@ -69,14 +69,14 @@ void Attention(const AttentionArgs& args, ThreadPool& pool);
 
 // Quantizes w (f32, bf16 or f16) to `to` (kQ8 or kQ4; layouts in dtype.h), rows split over
 // threads. Throws Error(kUnsupported) for other types. Used at load time, not per token.
-QuantizedMatrix Quantize(const WeightView& w, WeightType to, ThreadPool& pool);
+QuantizedMatrix Quantize(const WeightView& w, WeightFormat to, ThreadPool& pool);
 
 // Σ x[i], read once with vector loads split over the pool: a streaming read that measures the
 // memory bandwidth decode can hope for (qwenvl bench). The summation order depends on the threads.
 float StreamRead(const float* x, int64_t n, ThreadPool& pool);
 
 // Converts n elements of a stored row to float32 (embedding lookups, bias and norm loading).
-void ConvertRow(const void* src, WeightType type, int64_t n, float* dst);
+void ConvertRow(const void* src, WeightFormat type, int64_t n, float* dst);
 // Converts row `row` of w (any type, quantized included) to float32.
 void ConvertWeightRow(const WeightView& w, int64_t row, float* dst);
 

@@ -169,7 +169,7 @@ bool HaveAvx512Vnni() {
 void MatMulQuantVnni(const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
                      ThreadPool& pool) {
   QWENVL_CHECK(IsQuantized(w.type) && m <= kMaxRows);
-  const bool q4 = w.type == WeightType::kQ4;
+  const bool q4 = w.type == WeightFormat::kQ4;
   const int64_t n = w.rows, k = w.cols;
   const QuantLayout l = QuantLayoutOf(w.type, n, k);
   const uint8_t* base = static_cast<const uint8_t*>(w.data);

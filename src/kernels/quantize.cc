@@ -55,11 +55,11 @@ void QuantizeRowQ4(const float* w, int64_t cols, uint8_t* q, float* scales) {
 
 }  // namespace
 
-QuantizedMatrix Quantize(const WeightView& w, WeightType to, ThreadPool& pool) {
+QuantizedMatrix Quantize(const WeightView& w, WeightFormat to, ThreadPool& pool) {
   if (!IsQuantized(to) || IsQuantized(w.type)) {
     throw Error(ErrorCode::kUnsupported,
-                std::string("Quantize: cannot quantize ") + WeightTypeName(w.type) +
-                    " weights to " + WeightTypeName(to) + " (expected f32/bf16/f16 to q8/q4)");
+                std::string("Quantize: cannot quantize ") + WeightFormatName(w.type) +
+                    " weights to " + WeightFormatName(to) + " (expected f32/bf16/f16 to q8/q4)");
   }
   QuantizedMatrix out(to, w.rows, w.cols);
   const QuantLayout l = QuantLayoutOf(to, w.rows, w.cols);
@@ -69,7 +69,7 @@ QuantizedMatrix Quantize(const WeightView& w, WeightType to, ThreadPool& pool) {
     thread_local std::vector<float> row;
     row.resize(w.cols);
     ConvertWeightRow(w, r, row.data());
-    if (to == WeightType::kQ8) {
+    if (to == WeightFormat::kQ8) {
       QuantizeRowQ8(row.data(), w.cols, base + r * l.row_bytes, scales + r * l.blocks);
     } else {
       QuantizeRowQ4(row.data(), w.cols, base + r * l.row_bytes, scales + r * l.blocks);

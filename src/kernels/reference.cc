@@ -11,14 +11,14 @@ namespace qwenvl::kernels {
 float WeightAtRef(const WeightView& w, int64_t row, int64_t col) {
   const int64_t i = row * w.cols + col;
   switch (w.type) {
-    case WeightType::kF32:
+    case WeightFormat::kF32:
       return static_cast<const float*>(w.data)[i];
-    case WeightType::kBF16:
+    case WeightFormat::kBF16:
       return Bf16ToF32(static_cast<const uint16_t*>(w.data)[i]);
-    case WeightType::kF16:
+    case WeightFormat::kF16:
       return F16ToF32(static_cast<const uint16_t*>(w.data)[i]);
-    case WeightType::kQ8:
-    case WeightType::kQ4:
+    case WeightFormat::kQ8:
+    case WeightFormat::kQ4:
       break;
   }
   // Quantized layouts (dtype.h): values, then one float scale per block of kQuantBlock columns.
@@ -28,7 +28,7 @@ float WeightAtRef(const WeightView& w, int64_t row, int64_t col) {
   float scale;
   std::memcpy(&scale, base + l.scales_offset + (row * l.blocks + block) * 4, 4);
   const uint8_t* q = base + row * l.row_bytes;
-  if (w.type == WeightType::kQ8) return scale * static_cast<float>(int{q[col]} - 128);
+  if (w.type == WeightFormat::kQ8) return scale * static_cast<float>(int{q[col]} - 128);
   const uint8_t byte = q[block * (kQuantBlock / 2) + offset % (kQuantBlock / 2)];
   const int u = offset < kQuantBlock / 2 ? (byte & 15) : (byte >> 4);
   return scale * static_cast<float>(u - 8);

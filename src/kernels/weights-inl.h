@@ -1,4 +1,4 @@
-// Per-target readers of weight rows as float32 vectors, for every WeightType: stored rows (f32,
+// Per-target readers of weight rows as float32 vectors, for every WeightFormat: stored rows (f32,
 // bf16, f16) are plain pointers, quantized rows (q8, q4; layouts in dtype.h) carry their scales.
 // Included by the kernels' -inl.h files inside their per-target namespace pass.
 

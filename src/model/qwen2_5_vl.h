@@ -39,8 +39,8 @@ struct PromptInput {
 
 // Precision of each part's big matrices (weights.h).
 struct ModelOptions {
-  Precision text = Precision::kStored;
-  Precision vision = Precision::kStored;
+  WeightPrecision text = WeightPrecision::kStored;
+  WeightPrecision vision = WeightPrecision::kStored;
   bool resident_text = false;  // BindOptions::resident for the decoder
 };
 

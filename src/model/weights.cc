@@ -9,13 +9,13 @@ compute::HostMatrix MatrixOf(const io::TensorInfo& t) {
   v.data = t.data;
   switch (t.dtype) {
     case io::DType::kF32:
-      v.type = kernels::WeightType::kF32;
+      v.type = WeightFormat::kF32;
       break;
     case io::DType::kBF16:
-      v.type = kernels::WeightType::kBF16;
+      v.type = WeightFormat::kBF16;
       break;
     case io::DType::kF16:
-      v.type = kernels::WeightType::kF16;
+      v.type = WeightFormat::kF16;
       break;
     default:
       throw Error(ErrorCode::kUnsupported,

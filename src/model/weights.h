@@ -11,9 +11,6 @@
 
 namespace qwenvl::model {
 
-using compute::Precision;
-using compute::PrecisionName;
-
 // How the big matrices of one model part are uploaded (precision, resident copies).
 using BindOptions = compute::WeightUpload;
 

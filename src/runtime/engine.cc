@@ -33,21 +33,6 @@ Message Message::Text(std::string role, std::string text) {
   return m;
 }
 
-namespace {
-
-model::Precision ToPrecision(WeightPrecision p) {
-  switch (p) {
-    case WeightPrecision::kQ8:
-      return model::Precision::kQ8;
-    case WeightPrecision::kQ4:
-      return model::Precision::kQ4;
-    case WeightPrecision::kStored:
-      break;
-  }
-  return model::Precision::kStored;
-}
-}  // namespace
-
 std::shared_ptr<const runtime::PreparedMedia> Engine::Impl::GetMedia(const Media& m) {
   const std::string key = runtime::MediaKey(m, media_settings);
   {
@@ -113,8 +98,8 @@ std::unique_ptr<Engine> Engine::Load(const EngineOptions& options) {
   e.backend = compute::MakeBackend(options.backend, *e.pool);
   e.model = std::make_unique<model::Model>(
       options.model_dir, *e.backend,
-      model::ModelOptions{.text = ToPrecision(options.text_weights),
-                          .vision = ToPrecision(options.vision_weights),
+      model::ModelOptions{.text = options.text_weights,
+                          .vision = options.vision_weights,
                           .resident_text = options.resident_weights});
   e.tokenizer.emplace(text::Tokenizer::FromModelDir(options.model_dir));
   e.chat_template.emplace(text::ChatTemplate::FromModelDir(options.model_dir));

@@ -107,7 +107,7 @@ TEST_F(BackendOps, EmbedRowsConvertsTheStoredType) {
     bits.push_back(F32ToBf16(static_cast<float>(i % 13) / 8.0f - 0.75f));
     values.push_back(Bf16ToF32(bits.back()));
   }
-  const HostMatrix m{.view = {bits.data(), kernels::WeightType::kBF16, rows, cols}};
+  const HostMatrix m{.view = {bits.data(), WeightFormat::kBF16, rows, cols}};
   const std::vector<int64_t> ids{6, 0, 3, 3};
   for (Side* s : {&fast_, &slow_}) {
     const Weight table = s->b.UploadWeight(m, {}, {});
@@ -127,9 +127,10 @@ TEST_F(BackendOps, CpuMatchesReferenceOnRandomShapes) {
     const int64_t m = dim(rng_), k = dim(rng_) + 1, n = dim(rng_);
     const std::vector<float> x = Random(rng_, m * k), w = Random(rng_, n * k, 0.2f);
     const std::vector<float> bias = Random(rng_, n);
-    for (Precision p : {Precision::kStored, Precision::kQ8, Precision::kQ4}) {
-      const HostMatrix hw{.view = {w.data(), kernels::WeightType::kF32, n, k}};
-      const HostMatrix hb{.view = {bias.data(), kernels::WeightType::kF32, 1, n}};
+    for (WeightPrecision p :
+         {WeightPrecision::kStored, WeightPrecision::kQ8, WeightPrecision::kQ4}) {
+      const HostMatrix hw{.view = {w.data(), WeightFormat::kF32, n, k}};
+      const HostMatrix hb{.view = {bias.data(), WeightFormat::kF32, 1, n}};
       std::vector<float> ys[2];
       int side = 0;
       for (Side* s : {&fast_, &slow_}) {
@@ -139,8 +140,9 @@ TEST_F(BackendOps, CpuMatchesReferenceOnRandomShapes) {
         ys[side++] = s->Get(yt);
       }
       // Quantized products on VNNI CPUs also round x to int8 for small m: a looser bound there.
-      EXPECT_LT(MaxAbsDiff(ys[0], ys[1]), p == Precision::kStored ? 1e-4 : 0.05 * std::sqrt(k))
-          << PrecisionName(p);
+      EXPECT_LT(MaxAbsDiff(ys[0], ys[1]),
+                p == WeightPrecision::kStored ? 1e-4 : 0.05 * std::sqrt(k))
+          << WeightPrecisionName(p);
     }
 
     const std::vector<float> norm_w = Random(rng_, k);

@@ -39,20 +39,18 @@ TEST_F(WeightUploadTest, BlockwiseCopiesEqualWholeOnes) {
   const io::TensorStore store = io::TensorStore::OpenFiles({path_.string()});
   ThreadPool pool(2);
   CpuBackend backend(pool);
-  const HostMatrix stored{
-      .view = {store.Get("w.weight").data, kernels::WeightType::kBF16, kRows, kCols},
-      .file_mapped = true};
-  for (Precision p : {Precision::kQ8, Precision::kQ4}) {
-    const kernels::QuantizedMatrix whole = kernels::Quantize(
-        stored.view, p == Precision::kQ8 ? kernels::WeightType::kQ8 : kernels::WeightType::kQ4,
-        pool);
+  const HostMatrix stored{.view = {store.Get("w.weight").data, WeightFormat::kBF16, kRows, kCols},
+                          .file_mapped = true};
+  for (WeightPrecision p : {WeightPrecision::kQ8, WeightPrecision::kQ4}) {
+    const kernels::QuantizedMatrix whole =
+        kernels::Quantize(stored.view, *TraitsOf(p).quantize_to, pool);
     for (int64_t block_bytes : {1, 400, 1 << 20}) {  // one row, two rows, all rows per block
       const Weight w =
           backend.UploadWeight(stored, {}, {.precision = p, .release_block_bytes = block_bytes});
       ASSERT_TRUE(w.owned());
       ASSERT_EQ(w.bytes(), WeightViewBytes(whole.view()));
       EXPECT_EQ(std::memcmp(TensorAccess::View(w).data, whole.view().data, w.bytes()), 0)
-          << PrecisionName(p) << " " << block_bytes;
+          << WeightPrecisionName(p) << " " << block_bytes;
     }
   }
   const Weight resident =

@@ -28,9 +28,9 @@ constexpr Shape kShapes[] =
         {9, 4200, 13},  {20, 2100, 7},  // several k panels in the packed path
 };
 
-void CheckMatMul(const Shape& s, WeightType type, bool with_bias) {
+void CheckMatMul(const Shape& s, WeightFormat type, bool with_bias) {
   SCOPED_TRACE(testing::Message() << "m=" << s.m << " k=" << s.k << " n=" << s.n
-                                  << " type=" << WeightTypeName(type) << " bias=" << with_bias);
+                                  << " type=" << WeightFormatName(type) << " bias=" << with_bias);
   const auto x = test::RandomFloats(s.m * s.k, 1);
   const auto wf = test::RandomFloats(s.n * s.k, 2);
   const auto bias = test::RandomFloats(s.n, 3);
@@ -58,21 +58,21 @@ void CheckMatMul(const Shape& s, WeightType type, bool with_bias) {
 }
 
 TEST(MatMul, MatchesReferenceF32) {
-  for (const Shape& s : kShapes) CheckMatMul(s, WeightType::kF32, true);
+  for (const Shape& s : kShapes) CheckMatMul(s, WeightFormat::kF32, true);
 }
 TEST(MatMul, MatchesReferenceBf16) {
-  for (const Shape& s : kShapes) CheckMatMul(s, WeightType::kBF16, true);
+  for (const Shape& s : kShapes) CheckMatMul(s, WeightFormat::kBF16, true);
 }
 TEST(MatMul, MatchesReferenceF16) {
-  for (const Shape& s : kShapes) CheckMatMul(s, WeightType::kF16, false);
+  for (const Shape& s : kShapes) CheckMatMul(s, WeightFormat::kF16, false);
 }
 TEST(MatMul, NoBiasBf16) {
-  CheckMatMul({5, 130, 19}, WeightType::kBF16, false);
-  CheckMatMul({40, 130, 19}, WeightType::kBF16, false);
+  CheckMatMul({5, 130, 19}, WeightFormat::kBF16, false);
+  CheckMatMul({40, 130, 19}, WeightFormat::kBF16, false);
 }
 
 TEST(ConvertWeightRow, MatchesReference) {
-  for (WeightType type : {WeightType::kF32, WeightType::kBF16, WeightType::kF16}) {
+  for (WeightFormat type : {WeightFormat::kF32, WeightFormat::kBF16, WeightFormat::kF16}) {
     for (int64_t cols : {1, 7, 17, 1279}) {
       const auto wf = test::RandomFloats(3 * cols, 4, -70000.0f, 70000.0f);
       const test::StoredMatrix w = test::MakeStored(wf, type, 3, cols);
@@ -80,7 +80,7 @@ TEST(ConvertWeightRow, MatchesReference) {
         std::vector<float> row(cols);
         ConvertWeightRow(w.view, 2, row.data());
         for (int64_t c = 0; c < cols; ++c) {
-          ASSERT_EQ(row[c], WeightAtRef(w.view, 2, c)) << WeightTypeName(type) << " col " << c;
+          ASSERT_EQ(row[c], WeightAtRef(w.view, 2, c)) << WeightFormatName(type) << " col " << c;
         }
       });
     }

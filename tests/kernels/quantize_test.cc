@@ -20,9 +20,9 @@ constexpr double kMatMulAbsTol = 1e-6;
 // the float32 scale and its inverse add up to 127 levels × 1.2e-7 relative (2e-5 of a step).
 constexpr double kHalfStep = 0.5 + 2e-5;
 
-double MaxQ(WeightType t) { return t == WeightType::kQ8 ? 127.0 : 7.0; }
+double MaxQ(WeightFormat t) { return t == WeightFormat::kQ8 ? 127.0 : 7.0; }
 // The offset that makes stored values unsigned (dtype.h).
-double WeightOffset(WeightType t) { return t == WeightType::kQ8 ? 128.0 : 8.0; }
+double WeightOffset(WeightFormat t) { return t == WeightFormat::kQ8 ? 128.0 : 8.0; }
 
 // Largest |w| in the quantization block of (row, col).
 double BlockMax(const WeightView& w, int64_t row, int64_t col) {
@@ -50,9 +50,9 @@ constexpr Shape kShapes[] = {{1, 1, 1},      {1, 7, 9},    {3, 33, 17},   {17, 8
                              {1, 1279, 128}, {64, 128, 9}, {9, 1279, 17}, {1, 3420, 5},
                              {20, 64, 33},   {17, 4160, 5}};
 
-void CheckQuantized(const Shape& s, WeightType stored, WeightType qtype) {
+void CheckQuantized(const Shape& s, WeightFormat stored, WeightFormat qtype) {
   SCOPED_TRACE(testing::Message() << "m=" << s.m << " k=" << s.k << " n=" << s.n << " "
-                                  << WeightTypeName(stored) << "->" << WeightTypeName(qtype));
+                                  << WeightFormatName(stored) << "->" << WeightFormatName(qtype));
   const auto x = test::RandomFloats(s.m * s.k, 50);
   const auto wf = test::RandomFloats(s.n * s.k, 51);
   const auto bias = test::RandomFloats(s.n, 52);
@@ -111,21 +111,21 @@ void CheckQuantized(const Shape& s, WeightType stored, WeightType qtype) {
 }
 
 TEST(Quantize, Q8MatMulMatchesReference) {
-  for (const Shape& s : kShapes) CheckQuantized(s, WeightType::kBF16, WeightType::kQ8);
-  CheckQuantized({5, 100, 11}, WeightType::kF32, WeightType::kQ8);
-  CheckQuantized({5, 100, 11}, WeightType::kF16, WeightType::kQ8);
+  for (const Shape& s : kShapes) CheckQuantized(s, WeightFormat::kBF16, WeightFormat::kQ8);
+  CheckQuantized({5, 100, 11}, WeightFormat::kF32, WeightFormat::kQ8);
+  CheckQuantized({5, 100, 11}, WeightFormat::kF16, WeightFormat::kQ8);
 }
 
 TEST(Quantize, Q4MatMulMatchesReference) {
-  for (const Shape& s : kShapes) CheckQuantized(s, WeightType::kBF16, WeightType::kQ4);
-  CheckQuantized({5, 100, 11}, WeightType::kF32, WeightType::kQ4);
+  for (const Shape& s : kShapes) CheckQuantized(s, WeightFormat::kBF16, WeightFormat::kQ4);
+  CheckQuantized({5, 100, 11}, WeightFormat::kF32, WeightFormat::kQ4);
 }
 
 TEST(Quantize, ZeroBlocksStayZero) {
   std::vector<float> zeros(2 * 40, 0.0f);
-  const test::StoredMatrix w = test::MakeStored(zeros, WeightType::kF32, 2, 40);
+  const test::StoredMatrix w = test::MakeStored(zeros, WeightFormat::kF32, 2, 40);
   ThreadPool pool(1);
-  for (WeightType t : {WeightType::kQ8, WeightType::kQ4}) {
+  for (WeightFormat t : {WeightFormat::kQ8, WeightFormat::kQ4}) {
     const QuantizedMatrix q = Quantize(w.view, t, pool);
     for (int64_t c = 0; c < 40; ++c) EXPECT_EQ(WeightAtRef(q.view(), 1, c), 0.0f);
   }
@@ -133,11 +133,11 @@ TEST(Quantize, ZeroBlocksStayZero) {
 
 TEST(Quantize, RejectsQuantizedOrStoredTargets) {
   std::vector<float> v(64, 1.0f);
-  const test::StoredMatrix w = test::MakeStored(v, WeightType::kF32, 2, 32);
+  const test::StoredMatrix w = test::MakeStored(v, WeightFormat::kF32, 2, 32);
   ThreadPool pool(1);
-  EXPECT_THROW(Quantize(w.view, WeightType::kBF16, pool), Error);
-  const QuantizedMatrix q = Quantize(w.view, WeightType::kQ8, pool);
-  EXPECT_THROW(Quantize(q.view(), WeightType::kQ4, pool), Error);
+  EXPECT_THROW(Quantize(w.view, WeightFormat::kBF16, pool), Error);
+  const QuantizedMatrix q = Quantize(w.view, WeightFormat::kQ8, pool);
+  EXPECT_THROW(Quantize(q.view(), WeightFormat::kQ4, pool), Error);
 }
 
 }  // namespace

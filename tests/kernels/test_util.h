@@ -61,18 +61,18 @@ struct StoredMatrix {
   WeightView view;
 };
 
-inline StoredMatrix MakeStored(const std::vector<float>& values, WeightType type, int64_t rows,
+inline StoredMatrix MakeStored(const std::vector<float>& values, WeightFormat type, int64_t rows,
                                int64_t cols) {
   StoredMatrix s;
   const int64_t n = rows * cols;
-  if (type == WeightType::kF32) {
+  if (type == WeightFormat::kF32) {
     s.bytes.resize(n * 4);
     std::memcpy(s.bytes.data(), values.data(), n * 4);
   } else {
     s.bytes.resize(n * 2);
     uint16_t* h = reinterpret_cast<uint16_t*>(s.bytes.data());
     for (int64_t i = 0; i < n; ++i) {
-      h[i] = type == WeightType::kBF16 ? F32ToBf16(values[i]) : F32ToF16Test(values[i]);
+      h[i] = type == WeightFormat::kBF16 ? F32ToBf16(values[i]) : F32ToF16Test(values[i]);
     }
   }
   s.view = WeightView{s.bytes.data(), type, rows, cols};

@@ -72,9 +72,9 @@ struct KlStats {
   }
 };
 
-void Print(const std::string& what, Precision p, const KlStats& s) {
+void Print(const std::string& what, WeightPrecision p, const KlStats& s) {
   std::printf("[ kl ] %-6s %-3s rows %4lld  mean KL %.3e  max KL %.3e  same argmax %.1f%%\n",
-              what.c_str(), PrecisionName(p), static_cast<long long>(s.rows), s.mean(), s.max,
+              what.c_str(), WeightPrecisionName(p), static_cast<long long>(s.rows), s.mean(), s.max,
               100.0 * static_cast<double>(s.argmax_same) / static_cast<double>(s.rows));
 }
 
@@ -97,9 +97,9 @@ constexpr KlBounds kTinyBounds{2e-3, 0.5}, kSmallBounds{5e-4, 0.1}, kDemoBounds{
 std::pair<KlStats, KlStats> FixtureKl(const std::string& preset) {
   const Model& stored = TestModels::Get(preset);
   const Model q8(stored.folder().dir, TestBackend(),
-                 {.text = Precision::kQ8, .vision = Precision::kQ8});
+                 {.text = WeightPrecision::kQ8, .vision = WeightPrecision::kQ8});
   const Model q4(stored.folder().dir, TestBackend(),
-                 {.text = Precision::kQ4, .vision = Precision::kQ4});
+                 {.text = WeightPrecision::kQ4, .vision = WeightPrecision::kQ4});
   KlStats s8, s4;
   const int64_t vocab = stored.decoder().vocab_size();
   for (const auto& list : kCases) {
@@ -117,8 +117,8 @@ std::pair<KlStats, KlStats> FixtureKl(const std::string& preset) {
 TEST(QuantizedWeights, FixtureCasesKlWithinBounds) {
   for (const std::string preset : {"tiny", "small"}) {
     const auto [q8, q4] = FixtureKl(preset);
-    Print(preset, Precision::kQ8, q8);
-    Print(preset, Precision::kQ4, q4);
+    Print(preset, WeightPrecision::kQ8, q8);
+    Print(preset, WeightPrecision::kQ4, q4);
     const KlBounds& bounds = preset == "tiny" ? kTinyBounds : kSmallBounds;
     EXPECT_GT(q8.rows, 100);
     EXPECT_LT(q8.mean(), bounds.q8) << preset;
@@ -135,8 +135,10 @@ TEST(QuantizedWeights, DemoCheckpointKlWithinBounds) {
   const nlohmann::json cases =
       nlohmann::json::parse(std::ifstream(QWENVL_DATA_DIR "/demo/cases.json"))["cases"];
   const Model stored(dir, TestBackend());
-  const Model q8(dir, TestBackend(), {.text = Precision::kQ8, .vision = Precision::kQ8});
-  const Model q4(dir, TestBackend(), {.text = Precision::kQ4, .vision = Precision::kQ4});
+  const Model q8(dir, TestBackend(),
+                 {.text = WeightPrecision::kQ8, .vision = WeightPrecision::kQ8});
+  const Model q4(dir, TestBackend(),
+                 {.text = WeightPrecision::kQ4, .vision = WeightPrecision::kQ4});
   KlStats s8, s4;
   const int64_t vocab = stored.decoder().vocab_size();
   for (const auto& c : cases) {
@@ -150,8 +152,8 @@ TEST(QuantizedWeights, DemoCheckpointKlWithinBounds) {
     s8.Add(ref, PromptLogits(q8, prompt), vocab);
     s4.Add(ref, PromptLogits(q4, prompt), vocab);
   }
-  Print("demo", Precision::kQ8, s8);
-  Print("demo", Precision::kQ4, s4);
+  Print("demo", WeightPrecision::kQ8, s8);
+  Print("demo", WeightPrecision::kQ4, s4);
   EXPECT_LT(s8.mean(), kDemoBounds.q8);
   EXPECT_LT(s4.mean(), kDemoBounds.q4);
   EXPECT_GT(s8.argmax_same, s8.rows * 99 / 100);  // measured: all rows
@@ -160,8 +162,8 @@ TEST(QuantizedWeights, DemoCheckpointKlWithinBounds) {
 // Quantized layers own a copy: q8 reads ~1.06 bytes per weight, q4 ~0.56, bf16 2.
 TEST(QuantizedWeights, WeightBytesPerTokenFollowsPrecision) {
   const Model& stored = TestModels::Get("small");
-  const Model q8(stored.folder().dir, TestBackend(), {.text = Precision::kQ8});
-  const Model q4(stored.folder().dir, TestBackend(), {.text = Precision::kQ4});
+  const Model q8(stored.folder().dir, TestBackend(), {.text = WeightPrecision::kQ8});
+  const Model q4(stored.folder().dir, TestBackend(), {.text = WeightPrecision::kQ4});
   const double b = static_cast<double>(stored.decoder().WeightBytesPerToken());
   std::printf("[ kl ] small weight bytes per token: stored %.0f, q8 %lld, q4 %lld\n", b,
               static_cast<long long>(q8.decoder().WeightBytesPerToken()),
