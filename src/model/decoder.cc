@@ -9,19 +9,18 @@
 namespace qwenvl::model {
 namespace {
 
-DecoderLayerWeights BindLayer(compute::Backend& b, const io::TensorStore& store, int64_t l,
-                              const BindOptions& o) {
-  const std::string p = "model.layers." + std::to_string(l) + ".";
+DecoderLayerWeights BindLayer(compute::Backend& b, const io::TensorStore& store,
+                              const io::DecoderLayerTensors& t, const BindOptions& o) {
   DecoderLayerWeights w;
-  w.input_norm = LoadVector(b, store, p + "input_layernorm.weight");
-  w.q_proj = BindLinear(b, store, p + "self_attn.q_proj", Bias::kPresent, o);
-  w.k_proj = BindLinear(b, store, p + "self_attn.k_proj", Bias::kPresent, o);
-  w.v_proj = BindLinear(b, store, p + "self_attn.v_proj", Bias::kPresent, o);
-  w.o_proj = BindLinear(b, store, p + "self_attn.o_proj", Bias::kNone, o);
-  w.post_norm = LoadVector(b, store, p + "post_attention_layernorm.weight");
-  w.gate_proj = BindLinear(b, store, p + "mlp.gate_proj", Bias::kNone, o);
-  w.up_proj = BindLinear(b, store, p + "mlp.up_proj", Bias::kNone, o);
-  w.down_proj = BindLinear(b, store, p + "mlp.down_proj", Bias::kNone, o);
+  w.input_norm = LoadVector(b, store, t.input_layernorm);
+  w.q_proj = BindLinear(b, store, t.q_proj, o);
+  w.k_proj = BindLinear(b, store, t.k_proj, o);
+  w.v_proj = BindLinear(b, store, t.v_proj, o);
+  w.o_proj = BindLinear(b, store, t.o_proj, o);
+  w.post_norm = LoadVector(b, store, t.post_attention_layernorm);
+  w.gate_proj = BindLinear(b, store, t.gate_proj, o);
+  w.up_proj = BindLinear(b, store, t.up_proj, o);
+  w.down_proj = BindLinear(b, store, t.down_proj, o);
   return w;
 }
 
@@ -36,12 +35,13 @@ Decoder::Decoder(compute::Backend& backend, const io::ModelFolder& folder,
                  const BindOptions& options)
     : backend_(&backend), config_(folder.config.text), mrope_(folder.config.text) {
   const io::TensorStore& store = folder.tensors;
-  const compute::HostMatrix embed = MatrixOf(store.Get("model.embed_tokens.weight"));
+  const io::DecoderOuterTensors outer = io::DecoderOuterTensors::Of(config_);
+  const compute::HostMatrix embed = MatrixOf(io::GetExpected(store, outer.embed_tokens));
   embed_ = backend.UploadWeight(embed, {}, {});  // lookups read the stored rows
   layers_.reserve(static_cast<size_t>(config_.num_hidden_layers));
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l)
-    layers_.push_back(BindLayer(backend, store, l, options));
-  final_norm_ = LoadVector(backend, store, "model.norm.weight");
+    layers_.push_back(BindLayer(backend, store, io::DecoderLayerTensors::Of(config_, l), options));
+  final_norm_ = LoadVector(backend, store, outer.norm);
   // §11.1: the 3B checkpoint has no lm_head.weight; the head reads the embedding matrix. When
   // the head gets a copy of its own (quantized or resident), a resident copy also serves the
   // lookups; a quantized one does not (lookups keep reading the stored rows).
@@ -49,7 +49,7 @@ Decoder::Decoder(compute::Backend& backend, const io::ModelFolder& folder,
     lm_head_ = backend.UploadWeight(embed, {}, options);
     if (lm_head_.owned() && lm_head_.format() == embed_.format()) embed_ = lm_head_;
   } else {
-    lm_head_ = BindLinear(backend, store, "lm_head", Bias::kNone, options);
+    lm_head_ = BindLinear(backend, store, outer.lm_head, options);
   }
 }
 

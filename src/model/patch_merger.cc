@@ -7,9 +7,10 @@ namespace qwenvl::model {
 PatchMerger::PatchMerger(compute::Backend& b, const io::TensorStore& store,
                          const io::VisionConfig& c, const BindOptions& o)
     : backend_(&b), hidden_(c.hidden_size), merged_dim_(c.merged_dim()), eps_(c.rms_norm_eps) {
-  ln_q_ = LoadVector(b, store, "visual.merger.ln_q.weight");
-  mlp0_ = BindLinear(b, store, "visual.merger.mlp.0", Bias::kPresent, o);
-  mlp2_ = BindLinear(b, store, "visual.merger.mlp.2", Bias::kPresent, o);
+  const io::PatchMergerTensors t = io::PatchMergerTensors::Of(c);
+  ln_q_ = LoadVector(b, store, t.ln_q);
+  mlp0_ = BindLinear(b, store, t.mlp0, o);
+  mlp2_ = BindLinear(b, store, t.mlp2, o);
 }
 
 void PatchMerger::Forward(const compute::Tensor& x, std::span<const int64_t> window_index,

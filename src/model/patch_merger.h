@@ -22,7 +22,7 @@ struct MergerScratch {
 
 class PatchMerger {
  public:
-  // Uploads visual.merger.* to backend (norm and biases as float32).
+  // Uploads the merger's tensors (io::PatchMergerTensors) to backend (norm and biases as float32).
   PatchMerger(compute::Backend& backend, const io::TensorStore& store,
               const io::VisionConfig& config, const BindOptions& options = {});
 

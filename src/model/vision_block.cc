@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <string>
 
 #include "util/error.h"
 
@@ -35,14 +34,14 @@ VisionBlock::VisionBlock(compute::Backend& b, const io::TensorStore& store,
       num_heads_(c.num_heads),
       head_dim_(c.head_dim()),
       eps_(c.rms_norm_eps) {
-  const std::string p = "visual.blocks." + std::to_string(index) + ".";
-  norm1_ = LoadVector(b, store, p + "norm1.weight");
-  norm2_ = LoadVector(b, store, p + "norm2.weight");
-  qkv_ = BindLinear(b, store, p + "attn.qkv", Bias::kPresent, o);
-  proj_ = BindLinear(b, store, p + "attn.proj", Bias::kPresent, o);
-  gate_ = BindLinear(b, store, p + "mlp.gate_proj", Bias::kPresent, o);
-  up_ = BindLinear(b, store, p + "mlp.up_proj", Bias::kPresent, o);
-  down_ = BindLinear(b, store, p + "mlp.down_proj", Bias::kPresent, o);
+  const io::VisionBlockTensors t = io::VisionBlockTensors::Of(c, index);
+  norm1_ = LoadVector(b, store, t.norm1);
+  norm2_ = LoadVector(b, store, t.norm2);
+  qkv_ = BindLinear(b, store, t.qkv, o);
+  proj_ = BindLinear(b, store, t.proj, o);
+  gate_ = BindLinear(b, store, t.gate_proj, o);
+  up_ = BindLinear(b, store, t.up_proj, o);
+  down_ = BindLinear(b, store, t.down_proj, o);
 }
 
 void VisionBlock::Forward(std::span<const int64_t> cu_seqlens, VisionScratch& s) const {

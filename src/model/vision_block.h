@@ -33,7 +33,8 @@ struct VisionScratch {
 
 class VisionBlock {
  public:
-  // Uploads visual.blocks.<index>.* to backend (norms and biases as float32).
+  // Uploads block `index`'s tensors (io::VisionBlockTensors) to backend (norms and biases as
+  // float32).
   VisionBlock(compute::Backend& backend, const io::TensorStore& store,
               const io::VisionConfig& config, int64_t index, const BindOptions& options = {});
 

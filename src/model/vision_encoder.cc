@@ -23,7 +23,8 @@ VisionEncoder::VisionEncoder(compute::Backend& backend, const io::ModelFolder& f
                              const BindOptions& options)
     : backend_(&backend),
       config_(folder.config.vision),
-      patch_embed_(BindLinear(backend, folder.tensors, "visual.patch_embed.proj", Bias::kNone)),
+      patch_embed_(BindLinear(backend, folder.tensors,
+                              io::PatchEmbedTensors::Of(folder.config.vision).proj)),
       merger_(backend, folder.tensors, folder.config.vision, options) {
   blocks_.reserve(static_cast<size_t>(config_.depth));
   for (int64_t i = 0; i < config_.depth; ++i)

@@ -27,16 +27,16 @@ compute::HostMatrix MatrixOf(const io::TensorInfo& t) {
 }
 
 compute::Weight BindLinear(compute::Backend& backend, const io::TensorStore& store,
-                           const std::string& name, Bias bias, const BindOptions& options) {
-  const compute::HostMatrix w = MatrixOf(store.Get(name + ".weight"));
+                           const io::LinearTensors& linear, const BindOptions& options) {
+  const compute::HostMatrix w = MatrixOf(io::GetExpected(store, linear.weight));
   const compute::HostMatrix b =
-      bias == Bias::kPresent ? MatrixOf(store.Get(name + ".bias")) : compute::HostMatrix{};
+      linear.bias ? MatrixOf(io::GetExpected(store, *linear.bias)) : compute::HostMatrix{};
   return backend.UploadWeight(w, b, options);
 }
 
 compute::Buffer LoadVector(compute::Backend& backend, const io::TensorStore& store,
-                           const std::string& name) {
-  compute::HostMatrix m = MatrixOf(store.Get(name));
+                           const io::ExpectedTensor& vector) {
+  compute::HostMatrix m = MatrixOf(io::GetExpected(store, vector));
   m.view.cols = m.view.rows * m.view.cols;
   m.view.rows = 1;
   return backend.UploadConverted(m);
