@@ -4,35 +4,35 @@
 #include <chrono>
 #include <optional>
 
-#include "runtime/generation.h"
+#include "runtime/request_run.h"
 #include "util/error.h"
 
 namespace qwenvl::runtime {
 
 struct Scheduler::Job : RequestHandle {
-  Request request;
+  std::unique_ptr<RequestRun> run;  // owns the request
   StreamCallback on_text;
   DoneCallback on_done;
   std::atomic<bool> cancelled{false};
   std::atomic<bool> waiting{true};  // in queue_, not yet admitted
-  std::unique_ptr<Generation> generation;
   void Cancel() override { cancelled = true; }
   bool queued() const override { return waiting; }
-  // Reports the end once, then drops the callbacks and the generation: the generation's text
-  // callback holds this job, and a caller's callbacks usually hold the caller's state, which holds
-  // this handle; kept, these cycles would leak every finished request.
+  // Reports the end once, then drops the callbacks and the run (with its request): a caller's
+  // callbacks usually hold the caller's state, which holds this handle; kept, that cycle would leak
+  // every finished request.
   void End(const Result* result, const Error* error) {
     DoneCallback done = std::move(on_done);
     on_done = nullptr;
     if (done) done(result, error);
     done = nullptr;
     on_text = nullptr;
-    generation.reset();
+    run.reset();
   }
 };
 
-Scheduler::Scheduler(Engine::Impl& engine) : engine_(engine) {
-  slots_.resize(std::max(1, engine.options.max_parallel));
+Scheduler::Scheduler(ModelContext& context, MediaCaches& caches, SchedulerOptions options)
+    : context_(context), caches_(caches), options_(options) {
+  slots_.resize(std::max(1, options_.max_parallel));
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -48,12 +48,17 @@ Scheduler::~Scheduler() {
 std::shared_ptr<RequestHandle> Scheduler::Submit(Request request, StreamCallback on_text,
                                                  DoneCallback on_done) {
   auto job = std::make_shared<Job>();
-  job->request = std::move(request);
   job->on_text = std::move(on_text);
   job->on_done = std::move(on_done);
+  // The run's callback points at the job that owns the run, so it never outlives it (a shared
+  // pointer there would be a cycle).
+  job->run = std::make_unique<RequestRun>(context_, caches_, std::move(request),
+                                          [j = job.get()](std::string_view t) {
+                                            return !j->cancelled && (!j->on_text || j->on_text(t));
+                                          });
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (static_cast<int64_t>(queue_.size()) >= engine_.options.max_queued)
+    if (static_cast<int64_t>(queue_.size()) >= options_.max_queued)
       throw Error(ErrorCode::kOutOfRange, "the request queue is full (" +
                                               std::to_string(queue_.size()) +
                                               " requests waiting); try again later");
@@ -68,14 +73,14 @@ SchedulerStats Scheduler::stats() const {
   return {static_cast<int64_t>(queue_.size()), active_.load()};
 }
 
-Scheduler::Slot* Scheduler::PickSlot(const Generation& g) {
+Scheduler::Slot* Scheduler::PickSlot(const RequestRun& run) {
   // Prefer the free sequence holding the longest prefix of this prompt, then the least recently
   // used one (an empty sequence first).
   Slot* best = nullptr;
   int64_t best_reuse = -1;
   for (Slot& s : slots_) {
     if (s.job) continue;
-    const int64_t reuse = s.state ? g.ReusablePrefix(*s.state) : 0;
+    const int64_t reuse = s.state ? run.ReusablePrefix(*s.state) : 0;
     if (reuse > best_reuse ||
         (reuse == best_reuse &&
          (!s.state || (best && best->state && s.last_used < best->last_used)))) {
@@ -93,24 +98,21 @@ bool Scheduler::Admit(std::shared_ptr<Job> job) {
     job->End(&r, nullptr);
     return true;
   }
-  auto g = std::make_unique<Generation>(engine_, job->request, [job](std::string_view t) {
-    return !job->cancelled && (!job->on_text || job->on_text(t));
-  });
+  RequestRun& run = *job->run;
   try {
-    g->Prepare();
-    Slot* slot = PickSlot(*g);
+    if (!run.prepared()) run.Prepare();  // prepared already when no slot was free last time
+    Slot* slot = PickSlot(run);
     if (slot == nullptr) return false;
     if (!slot->state)
-      slot->state = std::make_unique<SequenceState>(*engine_.model, engine_.options.context_length);
+      slot->state = std::make_unique<SequenceState>(*context_.model, context_.context_length);
     slot->job = job;
     job->waiting = false;
     slot->last_used = ++clock_;
     ++active_;
-    job->generation = std::move(g);
-    std::lock_guard<std::recursive_mutex> lock(engine_.compute_mu);
+    std::lock_guard<std::recursive_mutex> lock(context_.compute_mu);
     // The others decode between the vision encoder's blocks; the prompt goes in pieces later
     // (PrefillPiece).
-    job->generation->BeginPrefill(*slot->state, [this] { StepActive(); });
+    run.BeginPrefill(*slot->state, [this] { StepActive(); });
   } catch (const Error& e) {
     for (Slot& s : slots_)
       if (s.job == job) return Complete(s, nullptr, &e), true;
@@ -143,19 +145,19 @@ void Scheduler::Fail(Slot& slot, const std::exception& e) {
 void Scheduler::PrefillPiece() {
   Slot* next = nullptr;
   for (Slot& s : slots_) {
-    if (!s.job || s.job->generation->prefilled() || s.job->generation->done()) continue;
+    if (!s.job || s.job->run->prefilled() || s.job->run->done()) continue;
     if (next == nullptr || s.last_used < next->last_used) next = &s;
   }
   if (next == nullptr) return;
-  Generation& g = *next->job->generation;
-  if (next->job->cancelled || g.cancelled()) {
-    g.AbandonPrefill();
-    const Result r = g.TakeResult();
+  RequestRun& run = *next->job->run;
+  if (next->job->cancelled || run.cancelled()) {
+    run.AbandonPrefill();
+    const Result r = run.TakeResult();
     return Complete(*next, &r, nullptr);
   }
   try {
-    std::lock_guard<std::recursive_mutex> lock(engine_.compute_mu);
-    g.ContinuePrefill(std::max<int64_t>(1, engine_.options.prefill_chunk_tokens));
+    std::lock_guard<std::recursive_mutex> lock(context_.compute_mu);
+    run.ContinuePrefill(std::max<int64_t>(1, options_.prefill_chunk_tokens));
   } catch (const std::exception& e) {
     Fail(*next, e);
   }
@@ -170,17 +172,17 @@ void Scheduler::StepActive() {
   std::vector<int64_t> tokens;
   for (Slot& s : slots_) {
     if (!s.job) continue;
-    Generation& g = *s.job->generation;
-    if (!g.prefilled() && !g.done()) continue;  // its prompt is still going in (PrefillPiece)
+    RequestRun& run = *s.job->run;
+    if (!run.prefilled() && !run.done()) continue;  // its prompt is still going in (PrefillPiece)
     try {
-      if (s.job->cancelled) g.Cancel();
-      const std::optional<int64_t> token = g.ChooseToken();
+      if (s.job->cancelled) run.Cancel();
+      const std::optional<int64_t> token = run.ChooseToken();
       if (token) {
         fed.push_back(&s);
-        sequences.push_back(&g.sequence());
+        sequences.push_back(&run.sequence());
         tokens.push_back(*token);
-      } else if (g.done()) {
-        const Result r = g.TakeResult();
+      } else if (run.done()) {
+        const Result r = run.TakeResult();
         Complete(s, &r, nullptr);
       }
     } catch (const std::exception& e) {
@@ -190,7 +192,7 @@ void Scheduler::StepActive() {
   if (fed.empty()) return;
   const auto t0 = std::chrono::steady_clock::now();
   try {
-    std::lock_guard<std::recursive_mutex> lock(engine_.compute_mu);
+    std::lock_guard<std::recursive_mutex> lock(context_.compute_mu);
     model::Sequence::StepBatch(sequences, tokens);
   } catch (const std::exception& e) {
     for (Slot* s : fed) Fail(*s, e);  // checked before any work: no cache was changed
@@ -198,7 +200,7 @@ void Scheduler::StepActive() {
   }
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  for (Slot* s : fed) s->job->generation->TakeLogits(ms);
+  for (Slot* s : fed) s->job->run->TakeLogits(ms);
 }
 
 void Scheduler::Loop() {

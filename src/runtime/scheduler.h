@@ -14,11 +14,20 @@
 #include <vector>
 
 #include "qwenvl/engine.h"
-#include "runtime/engine_impl.h"
+#include "runtime/media_caches.h"
+#include "runtime/model_context.h"
+#include "runtime/sequence_state.h"
 
 namespace qwenvl::runtime {
 
-class Generation;
+class RequestRun;
+
+// EngineOptions' scheduling fields (their meaning is given there).
+struct SchedulerOptions {
+  int max_parallel;
+  int max_queued;
+  int64_t prefill_chunk_tokens;
+};
 
 struct SchedulerStats {
   int64_t queued = 0;
@@ -27,7 +36,9 @@ struct SchedulerStats {
 
 class Scheduler {
  public:
-  explicit Scheduler(Engine::Impl& engine);
+  // Runs requests on `context` (its compute lock held for every forward pass) with `caches`; both
+  // must outlive the scheduler.
+  Scheduler(ModelContext& context, MediaCaches& caches, SchedulerOptions options);
   ~Scheduler();
 
   // Throws Error(kOutOfRange) when max_queued requests already wait.
@@ -49,9 +60,11 @@ class Scheduler {
   void StepActive();
   void Complete(Slot& slot, const Result* result, const Error* error);
   void Fail(Slot& slot, const std::exception& e);  // Complete with e as an Error
-  Slot* PickSlot(const Generation& g);
+  Slot* PickSlot(const RequestRun& run);
 
-  Engine::Impl& engine_;
+  ModelContext& context_;
+  MediaCaches& caches_;
+  const SchedulerOptions options_;
   std::vector<Slot> slots_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -1,7 +1,6 @@
-// A finished submitted request must free what it held: its generation (logits, sampler, prompt)
-// and the caller's callbacks. The server's callbacks hold the request's handle, and the
-// generation's text callback holds the job, so a job that kept either leaked every request (about
-// 0.6 MiB each on the demo model under load).
+// A finished submitted request must free what it held: its run (request, logits, sampler, prompt)
+// and the caller's callbacks. The server's callbacks hold the request's handle, so a job that kept
+// them leaked every request (about 0.6 MiB each on the demo model under load).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -54,7 +53,7 @@ std::weak_ptr<CallerState> SubmitAndWait(Engine& engine, Request request) {
   return state;  // the caller lets go of everything here
 }
 
-TEST(SchedulerRelease, FinishedRequestsReleaseTheirCallbacksAndGeneration) {
+TEST(SchedulerRelease, FinishedRequestsReleaseTheirCallbacksAndRuns) {
   const fs::path dir =
       fs::temp_directory_path() / ("qwenvl_sched_release_" + std::to_string(getpid()));
   io::WriteTestModel(io::GetTestModelPreset("tiny"), dir.string(),

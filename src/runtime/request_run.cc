@@ -1,4 +1,4 @@
-#include "runtime/generation.h"
+#include "runtime/request_run.h"
 
 #include <cmath>
 #include <limits>
@@ -34,21 +34,27 @@ SamplerConfig MakeSamplerConfig(const SamplingParams& p, const GenerationDefault
 
 }  // namespace
 
-Generation::Generation(Engine::Impl& engine, const Request& request, StreamCallback on_text)
-    : engine_(engine), request_(request), on_text_(std::move(on_text)), start_(Clock::now()) {}
+RequestRun::RequestRun(ModelContext& context, MediaCaches& caches, Request request,
+                       StreamCallback on_text)
+    : context_(context),
+      caches_(caches),
+      request_(std::move(request)),
+      on_text_(std::move(on_text)) {}
 
-void Generation::Prepare() {
-  const io::ModelConfig& config = engine_.model->config();
-  const auto t0 = Clock::now();
-  const std::vector<int32_t> raw_ids = engine_.tokenizer->Encode(engine_.Render(request_));
+void RequestRun::Prepare() {
+  QWENVL_CHECK(!prepared_);
+  start_ = Clock::now();
+  const io::ModelConfig& config = context_.model->config();
+  const auto t0 = start_;
+  const std::vector<int32_t> raw_ids = context_.tokenizer.Encode(context_.Render(request_));
   std::vector<const PreparedMedia*> media_ptrs;
   for (const Media* m : MediaInPromptOrder(request_)) {
     {
       // Resizing and patchifying run on the engine's pool, which serves one caller at a time:
       // without the lock, Engine::Generate or Session::Generate preparing a picture while the
       // scheduler steps its requests hangs both in ThreadPool::RunRanges.
-      std::lock_guard<std::recursive_mutex> lock(engine_.compute_mu);
-      media_.push_back(engine_.GetMedia(*m));
+      std::lock_guard<std::recursive_mutex> lock(context_.compute_mu);
+      media_.push_back(caches_.GetPrepared(*m, context_.media_settings));
     }
     media_ptrs.push_back(media_.back().get());
     media_keys_.push_back(media_.back()->key);
@@ -62,16 +68,17 @@ void Generation::Prepare() {
   result_.timings.preprocess_ms = MsSince(t0);
   result_.prompt_tokens = static_cast<int64_t>(ids_.size());
   result_.prompt_ids = ids_;
-  const int64_t capacity = engine_.options.context_length;
+  const int64_t capacity = context_.context_length;
   if (result_.prompt_tokens >= capacity)
     throw Error(ErrorCode::kOutOfRange,
                 "the prompt has " + std::to_string(ids_.size()) + " tokens, the context holds " +
                     std::to_string(capacity) +
                     " (raise the context length or lower the image budget)");
   for (const auto& m : media_) result_.media.push_back(m->info);
+  prepared_ = true;
 }
 
-int64_t Generation::ReusablePrefix(const SequenceState& state) const {
+int64_t RequestRun::ReusablePrefix(const SequenceState& state) const {
   // The longest common prefix of the cached tokens and the prompt, cut back so that every picture
   // in it is the same picture (pads of different pictures have the same id) and none is split.
   // At least one prompt token is left to compute, for the next-token logits.
@@ -92,7 +99,7 @@ int64_t Generation::ReusablePrefix(const SequenceState& state) const {
   // <|vision_start|> followed by pads, so a cut at or just after a block's first pad goes
   // back to before that block's <|vision_start|>. This also covers a cached <|vision_start|> that
   // the model generated itself, followed in the new prompt by a picture.
-  const io::ModelConfig& config = engine_.model->config();
+  const io::ModelConfig& config = context_.model->config();
   const auto is_pad = [&](int64_t id) {
     return id == config.image_token_id || id == config.video_token_id;
   };
@@ -100,7 +107,7 @@ int64_t Generation::ReusablePrefix(const SequenceState& state) const {
   return p;
 }
 
-void Generation::BeginPrefill(SequenceState& state, const std::function<void()>& between_blocks) {
+void RequestRun::BeginPrefill(SequenceState& state, const std::function<void()>& between_blocks) {
   state_ = &state;
   reuse_ = ReusablePrefix(state);
   state.Truncate(reuse_);
@@ -118,7 +125,7 @@ void Generation::BeginPrefill(SequenceState& state, const std::function<void()>&
       const PreparedMedia& m = *media_[i];
       if (m.kind != kind) continue;
       bool hit = false;
-      const auto f = engine_.GetVisionFeatures(m, &hit, between_blocks);
+      const auto f = caches_.GetVisionFeatures(m, context_.model->vision(), &hit, between_blocks);
       features.insert(features.end(), f->begin(), f->end());
       (pass == 0 ? image_grids : video_grids).push_back(m.grid);
       if (pass == 1) spg.push_back(m.second_per_grid_t);
@@ -136,7 +143,7 @@ void Generation::BeginPrefill(SequenceState& state, const std::function<void()>&
   pending_.emplace(state.sequence.BeginAppend(input, {}));
 }
 
-bool Generation::ContinuePrefill(int64_t max_rows) {
+bool RequestRun::ContinuePrefill(int64_t max_rows) {
   QWENVL_CHECK(pending_.has_value());
   SequenceState& state = *state_;
   const auto t0 = Clock::now();
@@ -162,8 +169,8 @@ bool Generation::ContinuePrefill(int64_t max_rows) {
   state.media_ranges = media_ranges_;
 
   std::vector<int32_t> prompt32(ids_.begin(), ids_.end());
-  sampler_.emplace(MakeSamplerConfig(request_.sampling, engine_.generation), prompt32);
-  decoder_.emplace(*engine_.tokenizer, /*skip_special_tokens=*/true);
+  sampler_.emplace(MakeSamplerConfig(request_.sampling, context_.generation_defaults), prompt32);
+  decoder_.emplace(context_.tokenizer, /*skip_special_tokens=*/true);
   stop_.emplace(request_.sampling.stop);
   const auto logits = state.sequence.logits();
   logits_.assign(logits.begin(), logits.end());
@@ -172,13 +179,13 @@ bool Generation::ContinuePrefill(int64_t max_rows) {
   return true;
 }
 
-void Generation::Prefill(SequenceState& state) {
+void RequestRun::Prefill(SequenceState& state) {
   BeginPrefill(state);
   while (!ContinuePrefill(std::numeric_limits<int64_t>::max())) {
   }
 }
 
-void Generation::AbandonPrefill() {
+void RequestRun::AbandonPrefill() {
   if (!pending_) return;
   pending_.reset();
   state_->Reset();  // the cache holds part of the prompt: start the sequence afresh
@@ -186,7 +193,7 @@ void Generation::AbandonPrefill() {
   done_ = true;
 }
 
-void Generation::Emit(std::string_view text) {
+void RequestRun::Emit(std::string_view text) {
   if (text.empty()) return;
   result_.text.append(text);
   if (first_token_) {
@@ -196,14 +203,14 @@ void Generation::Emit(std::string_view text) {
   if (on_text_ && !on_text_(text)) cancelled_ = true;
 }
 
-void Generation::Step() {
+void RequestRun::Step() {
   if (!ChooseToken()) return;
   const auto t0 = Clock::now();
   state_->sequence.Step(fed_token_);
   TakeLogits(MsSince(t0));
 }
 
-std::optional<int64_t> Generation::ChooseToken() {
+std::optional<int64_t> RequestRun::ChooseToken() {
   if (done_) return std::nullopt;
   if (cancelled_) return Finish(FinishReason::kCancelled), std::nullopt;
   const auto t0 = Clock::now();
@@ -215,7 +222,7 @@ std::optional<int64_t> Generation::ChooseToken() {
                                             std::to_string(i) + ")");
   }
   const int32_t token = sampler_->Sample(logits_);
-  const auto& eos = engine_.generation.eos_token_ids;
+  const auto& eos = context_.generation_defaults.eos_token_ids;
   if (std::find(eos.begin(), eos.end(), token) != eos.end()) {
     result_.timings.decode_ms += MsSince(t0);
     return Finish(FinishReason::kStop), std::nullopt;
@@ -235,7 +242,7 @@ std::optional<int64_t> Generation::ChooseToken() {
   return token;
 }
 
-void Generation::TakeLogits(double step_ms) {
+void RequestRun::TakeLogits(double step_ms) {
   QWENVL_CHECK(fed_token_ >= 0);
   const auto logits = state_->sequence.logits();
   logits_.assign(logits.begin(), logits.end());
@@ -245,7 +252,7 @@ void Generation::TakeLogits(double step_ms) {
   fed_token_ = -1;
 }
 
-void Generation::Finish(FinishReason reason) {
+void RequestRun::Finish(FinishReason reason) {
   if (done_) return;
   if (!stop_->stopped()) Emit(stop_->Push(decoder_->Flush()));
   if (!stop_->stopped()) Emit(stop_->Flush());
@@ -253,6 +260,6 @@ void Generation::Finish(FinishReason reason) {
   done_ = true;
 }
 
-Result Generation::TakeResult() { return std::move(result_); }
+Result RequestRun::TakeResult() { return std::move(result_); }
 
 }  // namespace qwenvl::runtime

@@ -1,28 +1,37 @@
 // One request carried out on one sequence: prompt assembly, media, prefill (reusing the cached
 // prefix of earlier turns), then decode steps until a stop condition. Split in steps so that the
-// scheduler can interleave several requests.
+// scheduler can interleave several requests. The run owns its request, so it may outlive the
+// caller's copy (a submitted request is queued, then run on the scheduler's thread).
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "qwenvl/engine.h"
-#include "runtime/engine_impl.h"
+#include "runtime/media_caches.h"
+#include "runtime/model_context.h"
 #include "runtime/sampler.h"
+#include "runtime/sequence_state.h"
 #include "runtime/stop_matcher.h"
 #include "text/tokenizer.h"
 
 namespace qwenvl::runtime {
 
-class Generation {
+class RequestRun {
  public:
-  Generation(Engine::Impl& engine, const Request& request, StreamCallback on_text);
+  // context and caches must outlive the run.
+  RequestRun(ModelContext& context, MediaCaches& caches, Request request, StreamCallback on_text);
 
   // Template, tokens and media: everything that needs no sequence. Throws Error on bad input
-  // (context overflow included).
+  // (context overflow included). The run's clock (first_token_ms) starts here, not at
+  // construction, so that a submitted request's wait in the queue is not counted.
   void Prepare();
+  bool prepared() const { return prepared_; }
   // Tokens of the cache that this request can keep (an exact prefix of its prompt, media included).
   int64_t ReusablePrefix(const SequenceState& state) const;
   // Prefills the prompt on `state`, keeping its reusable prefix. `state` must outlive the steps.
@@ -30,8 +39,8 @@ class Generation {
   // Prefill in pieces: BeginPrefill keeps the reusable prefix and gets the vision features (the
   // encoder runs here, or the engine's cache answers); each ContinuePrefill feeds at most max_rows
   // more prompt tokens and returns true once the whole prompt went through. On an Error the state
-  // is reset. AbandonPrefill gives up midway (cancellation): the state is reset, the generation
-  // ends as cancelled.
+  // is reset. AbandonPrefill gives up midway (cancellation): the state is reset, the run ends as
+  // cancelled.
   // between_blocks: as VisionEncoder::Encode's.
   void BeginPrefill(SequenceState& state, const std::function<void()>& between_blocks = nullptr);
   bool ContinuePrefill(int64_t max_rows);
@@ -40,12 +49,12 @@ class Generation {
   bool cancelled() const { return cancelled_; }
   bool done() const { return done_; }
   // Samples the next token from the current logits, streams its text, and feeds it to the model
-  // unless generation ends with it: ChooseToken, Session::Step, TakeLogits.
+  // unless the run ends with it: ChooseToken, Sequence::Step, TakeLogits.
   void Step();
   // The first half of Step: samples and streams the next token. Returns the token the model must
-  // be fed next, or nullopt when the generation ended (done()). Throws Error on non-finite logits.
+  // be fed next, or nullopt when the run ended (done()). Throws Error on non-finite logits.
   std::optional<int64_t> ChooseToken();
-  // The sequence the chosen token goes to (for a batched Session::StepBatch).
+  // The sequence the chosen token goes to (for a batched Sequence::StepBatch).
   model::Sequence& sequence() { return state_->sequence; }
   // The second half of Step, once the chosen token went through the model (alone or in a batch):
   // records it and keeps the sequence's new logits. step_ms: the forward pass's time.
@@ -56,14 +65,15 @@ class Generation {
  private:
   void Finish(FinishReason reason);
   void Emit(std::string_view text);
-  Engine::Impl& engine_;
+  ModelContext& context_;
+  MediaCaches& caches_;
+  const Request request_;
+  StreamCallback on_text_;
   SequenceState* state_ = nullptr;
   std::vector<int64_t> ids_;  // the prompt, pads expanded
   std::vector<std::shared_ptr<const PreparedMedia>> media_;
   std::vector<std::string> media_keys_;
   std::vector<std::pair<int64_t, int64_t>> media_ranges_;  // pad runs in ids_
-  const Request& request_;
-  StreamCallback on_text_;
   std::chrono::steady_clock::time_point start_;
   std::optional<Sampler> sampler_;
   std::optional<text::StreamDecoder> decoder_;
@@ -72,6 +82,7 @@ class Generation {
   Result result_;
   std::optional<model::PendingAppend> pending_;  // between BeginPrefill and the last piece
   int64_t reuse_ = 0;                            // cached prompt tokens kept
+  bool prepared_ = false;
   bool prefilled_ = false;
   bool done_ = false;
   bool cancelled_ = false;

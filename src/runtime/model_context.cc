@@ -1,0 +1,45 @@
+#include "runtime/model_context.h"
+
+#include "compute/backends.h"
+#include "media/preprocessor_config.h"
+#include "runtime/prompt.h"
+
+namespace qwenvl::runtime {
+
+namespace {
+
+MediaSettings LoadMediaSettings(const EngineOptions& options, ThreadPool& pool) {
+  MediaSettings s;
+  s.preprocessor = media::LoadPreprocessorConfig(options.model_dir);
+  s.max_decoded_image_pixels = options.max_decoded_image_pixels;
+  s.max_media_pixel_bytes = options.max_media_pixel_bytes;
+  s.token_budget = options.context_length;
+  s.pool = &pool;
+  return s;
+}
+
+}  // namespace
+
+ModelContext::ModelContext(const EngineOptions& options)
+    : context_length(options.context_length),
+      pool(std::make_unique<ThreadPool>(options.threads)),  // also quantizes q8/q4 weights
+      backend(compute::MakeBackend(options.backend, *pool)),
+      model(std::make_unique<model::Model>(
+          options.model_dir, *backend,
+          model::ModelOptions{.text = options.text_weights,
+                              .vision = options.vision_weights,
+                              .resident_text = options.resident_weights})),
+      tokenizer(text::Tokenizer::FromModelDir(options.model_dir)),
+      chat_template(text::ChatTemplate::FromModelDir(options.model_dir)),
+      media_settings(LoadMediaSettings(options, *pool)),
+      generation_defaults(
+          LoadGenerationDefaults(options.model_dir, model->config().eos_token_ids)) {}
+
+std::string ModelContext::Render(const Request& request) const {
+  text::ChatTemplateOptions opts;
+  opts.add_generation_prompt = true;
+  opts.add_vision_id = request.add_vision_id;
+  return chat_template.Render(TemplateMessages(request), opts);
+}
+
+}  // namespace qwenvl::runtime

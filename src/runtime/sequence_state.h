@@ -1,0 +1,32 @@
+// The KV cache of one sequence and what it holds, so that a request extending it computes only
+// the new tokens.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/qwen2_5_vl.h"
+
+namespace qwenvl::runtime {
+
+struct SequenceState {
+  SequenceState(const model::Model& model, int64_t capacity) : sequence(model, capacity) {}
+  model::Sequence sequence;
+  std::vector<int64_t> ids;             // tokens whose keys/values are in the cache
+  std::vector<int64_t> max_pos;         // [ids]: largest M-RoPE position up to each token
+  std::vector<std::string> media_keys;  // media whose pads are in `ids`
+  std::vector<std::pair<int64_t, int64_t>> media_ranges;  // their pad runs [begin, end)
+  void Reset() {
+    sequence.Reset();
+    ids.clear();
+    max_pos.clear();
+    media_keys.clear();
+    media_ranges.clear();
+  }
+  // Keeps the first n tokens (n <= ids.size(); media cut by n are dropped with their tokens).
+  void Truncate(int64_t n);
+};
+
+}  // namespace qwenvl::runtime
