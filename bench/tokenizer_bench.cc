@@ -53,7 +53,7 @@ void BM_TokenizerEncode1MB(benchmark::State& state) {
   const std::string text = MixedText();
   size_t ids = 0;
   for (auto _ : state) {
-    const std::vector<int32_t> out = tok.Encode(text);
+    const std::vector<qwenvl::TokenId> out = tok.Encode(text);
     ids = out.size();
     benchmark::DoNotOptimize(out.data());
   }
@@ -65,7 +65,7 @@ BENCHMARK(BM_TokenizerEncode1MB)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 void BM_TokenizerDecode1MB(benchmark::State& state) {
   const Tokenizer& tok = BenchTokenizer();
   const std::string text = MixedText();
-  const std::vector<int32_t> ids = tok.Encode(text);
+  const std::vector<qwenvl::TokenId> ids = tok.Encode(text);
   for (auto _ : state) {
     const std::string out = tok.Decode(ids);
     benchmark::DoNotOptimize(out.data());

@@ -34,8 +34,8 @@ void Check(bool ok) {
 
 void FuzzEncode(std::string_view text) {
   const qwenvl::text::Tokenizer& tok = FuzzTokenizer();
-  const std::vector<int32_t> ids = tok.Encode(text);
-  for (int32_t id : ids) Check(id >= 0 && id < tok.vocab_size());
+  const std::vector<qwenvl::TokenId> ids = tok.Encode(text);
+  for (qwenvl::TokenId id : ids) Check(id >= 0 && id < tok.vocab_size());
   const std::string decoded = tok.Decode(ids);
   Check(qwenvl::text::IsValidUtf8(decoded));
   const std::string repaired = qwenvl::text::SanitizeUtf8(text);
@@ -48,14 +48,14 @@ void FuzzEncode(std::string_view text) {
 
 void FuzzDecode(std::string_view bytes) {
   const qwenvl::text::Tokenizer& tok = FuzzTokenizer();
-  std::vector<int32_t> ids(bytes.size() / 4);
+  std::vector<qwenvl::TokenId> ids(bytes.size() / 4);
   if (!ids.empty()) std::memcpy(ids.data(), bytes.data(), ids.size() * 4);
   for (bool skip : {false, true}) {
     const std::string whole = tok.Decode(ids, skip);
     Check(qwenvl::text::IsValidUtf8(whole));
     qwenvl::text::StreamDecoder stream(tok, skip);
     std::string streamed;
-    for (int32_t id : ids) {
+    for (qwenvl::TokenId id : ids) {
       const std::string piece = stream.Push(id);
       Check(qwenvl::text::IsValidUtf8(piece));
       streamed += piece;

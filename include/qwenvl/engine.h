@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "qwenvl/error.h"
+#include "qwenvl/token_id.h"
 #include "qwenvl/weight_format.h"
 
 namespace qwenvl {
@@ -114,8 +115,8 @@ const char* FinishReasonName(FinishReason r);  // "stop", "length", "cancelled"
 
 struct Result {
   std::string text;
-  std::vector<int32_t> tokens;      // the answer's tokens (the final stop token excluded)
-  std::vector<int64_t> prompt_ids;  // the model's input, vision pads expanded
+  std::vector<TokenId> tokens;      // the answer's tokens (the final stop token excluded)
+  std::vector<TokenId> prompt_ids;  // the model's input, vision pads expanded
   int64_t prompt_tokens = 0;
   int64_t cached_prompt_tokens = 0;  // reused from the KV cache of earlier turns
   int64_t cached_media = 0;          // media whose vision encoding came from the engine's cache

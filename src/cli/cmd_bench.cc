@@ -81,8 +81,8 @@ void CheckFinite(std::span<const float> logits, const char* where) {
   }
 }
 
-int64_t ArgMax(std::span<const float> v) {
-  return std::max_element(v.begin(), v.end()) - v.begin();
+TokenId ArgMax(std::span<const float> logits) {
+  return static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin());
 }
 
 // Seconds of one repeat's phases.
@@ -93,7 +93,7 @@ struct RepeatTimes {
 struct BenchInput {
   std::vector<float> pixels;  // [t·h·w, patch_dim]
   model::GridThw grid;
-  std::vector<int64_t> prompt;  // plain text ids
+  std::vector<TokenId> prompt;  // plain text ids
 };
 
 // A synthetic picture of the asked size at the model's default pixel budget (§6.2), and a prompt
@@ -109,10 +109,11 @@ BenchInput MakeInput(const model::Model& m, const BenchArgs& a, int64_t width, i
   std::uniform_real_distribution<float> pixel(-1.8f, 2.1f);  // the normalized CLIP range
   in.pixels.resize(static_cast<size_t>(in.grid.num_patches() * vc.patch_dim()));
   for (float& p : in.pixels) p = pixel(rng);
-  const int64_t text_vocab = std::min<int64_t>(m.config().image_token_id, m.decoder().vocab_size());
-  std::uniform_int_distribution<int64_t> id(0, std::max<int64_t>(text_vocab - 400, 1));
+  const auto text_vocab =
+      static_cast<TokenId>(std::min<int64_t>(m.config().image_token_id, m.decoder().vocab_size()));
+  std::uniform_int_distribution<TokenId> id(0, std::max<TokenId>(text_vocab - 400, 1));
   in.prompt.resize(static_cast<size_t>(a.prompt_tokens));
-  for (int64_t& t : in.prompt) t = id(rng);
+  for (TokenId& t : in.prompt) t = id(rng);
   return in;
 }
 
@@ -131,7 +132,7 @@ RepeatTimes RunOnce(const model::Model& m, const BenchInput& in, const BenchArgs
   t.prefill = SecondsSince(start);
   CheckFinite(sequence.logits(), "prefill");
 
-  int64_t token = ArgMax(sequence.logits());
+  TokenId token = ArgMax(sequence.logits());
   start = Clock::now();
   for (int64_t i = 0; i < a.gen_tokens; ++i) token = ArgMax(sequence.Step(token));
   t.decode = SecondsSince(start);

@@ -7,6 +7,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli/commands.h"
@@ -34,17 +35,19 @@ nlohmann::json ParseJsonArg(const std::string& text, const std::string& what) {
   }
 }
 
-std::vector<int32_t> IdsFromJson(const nlohmann::json& node, const std::string& what) {
+std::vector<TokenId> IdsFromJson(const nlohmann::json& node, const std::string& what) {
   if (!node.is_array()) {
     throw Error(ErrorCode::kInvalidArgument,
                 what + ": a JSON array of ids expected, got " + std::string(node.type_name()));
   }
-  std::vector<int32_t> ids;
+  std::vector<TokenId> ids;
   for (const auto& id : node) {
-    if (!id.is_number_integer()) {
+    // Checked before narrowing: an id beyond TokenId must not wrap around to another token's.
+    // Ids within it that name no token are skipped by Decode.
+    if (!id.is_number_integer() || !std::in_range<TokenId>(id.get<int64_t>())) {
       throw Error(ErrorCode::kInvalidArgument, what + ": token id expected, got " + id.dump());
     }
-    ids.push_back(id.get<int32_t>());
+    ids.push_back(static_cast<TokenId>(id.get<int64_t>()));
   }
   return ids;
 }

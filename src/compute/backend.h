@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "compute/tensor.h"
+#include "qwenvl/token_id.h"
 
 namespace qwenvl::compute {
 
@@ -98,7 +99,7 @@ class Backend {
   // --- rows ---------------------------------------------------------------------------------
   // out[i] = row ids[i] of table, converted to float32 (token embeddings). ids are in range
   // (the caller checks them: they come from users).
-  virtual void EmbedRows(const Weight& table, std::span<const int64_t> ids, const Tensor& out) = 0;
+  virtual void EmbedRows(const Weight& table, std::span<const TokenId> ids, const Tensor& out) = 0;
   // dst[i] = src[index[i]] for i < index.size() (dst.rows == index.size()).
   virtual void GatherRows(const Tensor& src, std::span<const int64_t> index, const Tensor& dst) = 0;
   // dst[index[i]] = src[i] for i < index.size() (src.rows == index.size()); other rows of dst

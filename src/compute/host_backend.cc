@@ -187,7 +187,7 @@ Buffer HostBackend::UploadConverted(const HostMatrix& m) {
   return out;
 }
 
-void HostBackend::EmbedRows(const Weight& table, std::span<const int64_t> ids, const Tensor& out) {
+void HostBackend::EmbedRows(const Weight& table, std::span<const TokenId> ids, const Tensor& out) {
   const WeightView& w = TensorAccess::View(table);
   QWENVL_CHECK(out.rows() == static_cast<int64_t>(ids.size()) && out.cols() == w.cols);
   float* dst = TensorAccess::Data(out);

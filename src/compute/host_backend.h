@@ -25,7 +25,7 @@ class HostBackend : public Backend {
                       const WeightUpload& how) override;
   Buffer UploadConverted(const HostMatrix& m) override;
 
-  void EmbedRows(const Weight& table, std::span<const int64_t> ids, const Tensor& out) override;
+  void EmbedRows(const Weight& table, std::span<const TokenId> ids, const Tensor& out) override;
   void GatherRows(const Tensor& src, std::span<const int64_t> index, const Tensor& dst) override;
   void ScatterRows(const Tensor& src, std::span<const int64_t> index, const Tensor& dst) override;
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <utility>
 
 #include "util/error.h"
 #include "util/mapped_file.h"
@@ -65,6 +66,14 @@ class Reader {
     }
     return out;
   }
+  // Token ids are checked before they are narrowed to TokenId, so that an id beyond its range is
+  // an error instead of wrapping around to another token's.
+  TokenId Id(const char* key) const { return ToTokenId(key, Int(key)); }
+  std::vector<TokenId> IdList(const char* key) const {
+    std::vector<TokenId> out;
+    for (int64_t v : IntList(key)) out.push_back(ToTokenId(key, v));
+    return out;
+  }
   Reader Child(const char* key) const {
     const json* v = Find(key);
     if (v == nullptr) Fail(key, "is missing");
@@ -73,6 +82,12 @@ class Reader {
   }
 
  private:
+  TokenId ToTokenId(const char* key, int64_t value) const {
+    if (!std::in_range<TokenId>(value))
+      Fail(key, "holds " + std::to_string(value) + ", outside the range of token ids");
+    return static_cast<TokenId>(value);
+  }
+
   const json& obj_;
   std::string path_;
   std::string prefix_;
@@ -161,7 +176,7 @@ void CheckInvariants(const ModelConfig& c, const std::string& path) {
   Require(v.out_hidden_size == t.hidden_size, path,
           "vision_config.out_hidden_size " + std::to_string(v.out_hidden_size) +
               " differs from the text hidden_size " + std::to_string(t.hidden_size));
-  for (int64_t id : {c.image_token_id, c.video_token_id, c.vision_start_token_id})
+  for (TokenId id : {c.image_token_id, c.video_token_id, c.vision_start_token_id})
     Require(id >= 0 && id < t.vocab_size, path, "special token id outside the vocabulary");
 }
 
@@ -185,10 +200,10 @@ ModelConfig ParseModelConfig(const std::string& json_text, const std::string& pa
   c.text.tie_word_embeddings =
       top.Bool("tie_word_embeddings", text.Bool("tie_word_embeddings", false));
   c.vision = ParseVision(top.Child("vision_config"));
-  auto id = [&](const char* key) { return top.Find(key) ? top.Int(key) : text.Int(key); };
+  auto id = [&](const char* key) { return top.Find(key) ? top.Id(key) : text.Id(key); };
   c.bos_token_id = top.Find("bos_token_id") || text.Find("bos_token_id") ? id("bos_token_id") : -1;
   c.eos_token_ids =
-      top.Find("eos_token_id") ? top.IntList("eos_token_id") : text.IntList("eos_token_id");
+      top.Find("eos_token_id") ? top.IdList("eos_token_id") : text.IdList("eos_token_id");
   c.vision_start_token_id = id("vision_start_token_id");
   c.vision_end_token_id = id("vision_end_token_id");
   c.vision_token_id =

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "qwenvl/token_id.h"
+
 namespace qwenvl::io {
 
 struct VisionConfig {
@@ -52,13 +54,13 @@ struct ModelConfig {
   std::string model_type;
   TextConfig text;
   VisionConfig vision;
-  int64_t bos_token_id = -1;
-  std::vector<int64_t> eos_token_ids;
-  int64_t vision_start_token_id = -1;
-  int64_t vision_end_token_id = -1;
-  int64_t vision_token_id = -1;
-  int64_t image_token_id = -1;
-  int64_t video_token_id = -1;
+  TokenId bos_token_id = -1;
+  std::vector<TokenId> eos_token_ids;
+  TokenId vision_start_token_id = -1;
+  TokenId vision_end_token_id = -1;
+  TokenId vision_token_id = -1;
+  TokenId image_token_id = -1;
+  TokenId video_token_id = -1;
 };
 
 // Parses config.json text; `path` names the file in errors. Throws Error naming the missing or

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/safetensors_writer.h"
+#include "qwenvl/token_id.h"
 #include "util/bf16.h"
 #include "util/error.h"
 #include "util/mapped_file.h"
@@ -24,7 +25,7 @@ struct Sizes {
   bool tie;
   int64_t v_depth, v_hidden, v_heads, v_ffn;
   std::vector<int64_t> fullatt;
-  std::vector<int64_t> ids;  // bos, eos, vision_start, vision_end, vision, image, video
+  std::vector<TokenId> ids;  // bos, eos, vision_start, vision_end, vision, image, video
 };
 
 // The layout of the fixture generator's config.json (gen_tiny.py config_json).
@@ -77,7 +78,7 @@ std::string SmallConfigJson(const Sizes& s) {
   return c.dump(2);
 }
 
-const std::vector<int64_t> kRealIds = {151643, 151645, 151652, 151653, 151654, 151655, 151656};
+const std::vector<TokenId> kRealIds = {151643, 151645, 151652, 151653, 151654, 151655, 151656};
 
 std::string Preset7bConfig(const std::string& config_3b) {
   ojson c = ojson::parse(config_3b);

@@ -63,7 +63,7 @@ int64_t Decoder::WeightBytesPerToken() const {
   return bytes;
 }
 
-void Decoder::Embed(std::span<const int64_t> ids, const compute::Tensor& out) const {
+void Decoder::Embed(std::span<const TokenId> ids, const compute::Tensor& out) const {
   for (size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] < 0 || ids[i] >= embed_.rows()) {
       throw Error(ErrorCode::kInvalidArgument,

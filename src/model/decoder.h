@@ -12,6 +12,7 @@
 #include "model/kv_cache.h"
 #include "model/mrope.h"
 #include "model/weights.h"
+#include "qwenvl/token_id.h"
 
 namespace qwenvl::model {
 
@@ -94,7 +95,7 @@ class Decoder {
 
   // Rows of the embedding table for ids, converted from the stored type: out [ids.size(), hidden].
   // Throws Error for an id outside the vocabulary.
-  void Embed(std::span<const int64_t> ids, const compute::Tensor& out) const;
+  void Embed(std::span<const TokenId> ids, const compute::Tensor& out) const;
 
   // A cache sized for this model.
   KvCache NewCache(int64_t capacity) const;

@@ -9,7 +9,7 @@
 namespace qwenvl::model {
 namespace {
 
-int64_t CountToken(std::span<const int64_t> ids, int64_t token) {
+int64_t CountToken(std::span<const TokenId> ids, TokenId token) {
   return std::count(ids.begin(), ids.end(), token);
 }
 
@@ -28,7 +28,7 @@ void CheckMedia(const char* kind, const MediaInput& media, int64_t patch_dim) {
   }
 }
 
-void CheckPadCount(const char* kind, int64_t pads, int64_t token, int64_t rows) {
+void CheckPadCount(const char* kind, int64_t pads, TokenId token, int64_t rows) {
   if (pads != rows) {
     throw Error(ErrorCode::kInvalidArgument,
                 std::string("prompt has ") + std::to_string(pads) + " " + kind +
@@ -59,7 +59,7 @@ compute::Buffer Model::EmbedPrompt(const PromptInput& prompt, VisionTaps* taps,
   const io::ModelConfig& c = config();
   compute::Backend& b = *backend_;
   const int64_t hidden = decoder_.hidden(), merge = c.vision.spatial_merge_size;
-  const std::span<const int64_t> ids = prompt.input_ids;
+  const std::span<const TokenId> ids = prompt.input_ids;
   const int64_t image_rows = FeatureRows(prompt.images.grids, merge);
   const int64_t video_rows = FeatureRows(prompt.videos.grids, merge);
   CheckPadCount("image", CountToken(ids, c.image_token_id), c.image_token_id, image_rows);
@@ -200,9 +200,9 @@ PositionIds Sequence::Append(const PromptInput& prompt, const AppendOptions& opt
   return pos;
 }
 
-std::span<const float> Sequence::Step(int64_t token) {
+std::span<const float> Sequence::Step(TokenId token) {
   const int64_t position = length() + rope_delta_;
-  const int64_t ids[1] = {token};
+  const TokenId ids[1] = {token};
   const int64_t positions[1] = {position};
   const compute::Tensor embed = step_embed_.Rows(0, 1);
   model_->decoder().Embed(ids, embed);
@@ -215,7 +215,7 @@ std::span<const float> Sequence::Step(int64_t token) {
   return logits_;
 }
 
-void Sequence::StepBatch(std::span<Sequence* const> sequences, std::span<const int64_t> tokens) {
+void Sequence::StepBatch(std::span<Sequence* const> sequences, std::span<const TokenId> tokens) {
   if (sequences.size() != tokens.size()) {
     throw Error(ErrorCode::kInvalidArgument, "batched step: " + std::to_string(sequences.size()) +
                                                  " sequences but " + std::to_string(tokens.size()) +

@@ -17,6 +17,7 @@
 #include "model/kv_cache.h"
 #include "model/rope_index.h"
 #include "model/vision_encoder.h"
+#include "qwenvl/token_id.h"
 
 namespace qwenvl::model {
 
@@ -28,7 +29,7 @@ struct MediaInput {
 
 // A prompt (or a later turn's segment): token ids with pad runs already expanded (§8.1).
 struct PromptInput {
-  std::span<const int64_t> input_ids = {};  // [seq_len]
+  std::span<const TokenId> input_ids = {};  // [seq_len]
   MediaInput images = {};
   MediaInput videos = {};
   std::span<const double> second_per_grid_ts = {};  // [videos]; empty means 1.0 each (§5.3)
@@ -123,13 +124,13 @@ class Sequence {
 
   // One decode step: `token` at position length() + rope_delta() in all three streams (§5.4).
   // Returns its logits [vocab].
-  std::span<const float> Step(int64_t token);
+  std::span<const float> Step(TokenId token);
 
   // One decode step of several sequences of the same model at once (continuous batching): each
   // sequence gets its token at its own position, as Step would, and its logits() are updated. The
   // weights are read once for the whole batch. Throws Error (before any work) when a sequence is
   // full, the sequences do not share one model, appear twice, or tokens has another size.
-  static void StepBatch(std::span<Sequence* const> sequences, std::span<const int64_t> tokens);
+  static void StepBatch(std::span<Sequence* const> sequences, std::span<const TokenId> tokens);
 
   // Forgets everything (same capacity).
   void Reset();

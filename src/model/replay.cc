@@ -13,7 +13,8 @@ namespace {
 
 constexpr int64_t kDefaultTopK = 8;  // the fixtures keep the 8 largest logits per row
 
-// Our prefill and decode values, named as the reference names them.
+// Our prefill and decode values, named as the reference names them. The top-k ids stay int64_t:
+// they are written as they are, beside the reference's I64 tensors of the same names.
 struct Ours {
   int64_t k = kDefaultTopK;
   std::vector<int64_t> topk_ids;   // [L, k]
@@ -55,8 +56,9 @@ void TopK(const float* x, int64_t n, int64_t k, int64_t* ids, float* vals) {
   }
 }
 
-int64_t ArgMax(std::span<const float> x) {
-  return std::max_element(x.begin(), x.end()) - x.begin();  // first maximum, as torch.argmax
+TokenId ArgMax(std::span<const float> x) {
+  // The first maximum, as torch.argmax; the logits have one entry per token id.
+  return static_cast<TokenId>(std::max_element(x.begin(), x.end()) - x.begin());
 }
 
 // max_k |logits[ref_ids[k]] − ref_vals[k]|
@@ -195,7 +197,7 @@ void Greedy(const Model& model, const ReplayCase& c, Sequence& sequence, Ours& o
             ReplayReport& r) {
   const RefTensor* ref_ids = FindI64(c, "greedy_topk_ids");
   const RefTensor* ref_vals = FindF32(c, "greedy_topk_logits");
-  const std::vector<int64_t>& eos = model.config().eos_token_ids;
+  const std::vector<TokenId>& eos = model.config().eos_token_ids;
   const int64_t vocab = model.decoder().vocab_size(), k = ours.k;
   r.greedy_total = static_cast<int64_t>(c.greedy_ids.size());
   std::span<const float> logits = sequence.logits();
@@ -211,7 +213,7 @@ void Greedy(const Model& model, const ReplayCase& c, Sequence& sequence, Ours& o
     ours.greedy_topk_logits.resize(static_cast<size_t>((step + 1) * k));
     TopK(logits.data(), vocab, k, &ours.greedy_topk_ids[step * k],
          &ours.greedy_topk_logits[step * k]);
-    const int64_t token = ArgMax(logits);
+    const TokenId token = ArgMax(logits);
     r.greedy_ids.push_back(token);
     matching = matching && token == c.greedy_ids[step];
     r.greedy_match += matching;
@@ -252,7 +254,9 @@ void Dump(const std::string& path, const Model& model, const Ours& o, const Repl
             static_cast<int64_t>(o.vision.window_index.size()));
   AddTensor(t, "vision_cu_window_seqlens", DType::kI64, o.vision.cu_window_seqlens,
             static_cast<int64_t>(o.vision.cu_window_seqlens.size()));
-  AddTensor(t, "greedy_ids", DType::kI64, r.greedy_ids, static_cast<int64_t>(r.greedy_ids.size()));
+  // Written as I64, the type of the reference's id tensors, so that both files read alike.
+  const std::vector<int64_t> greedy_ids(r.greedy_ids.begin(), r.greedy_ids.end());
+  AddTensor(t, "greedy_ids", DType::kI64, greedy_ids, static_cast<int64_t>(greedy_ids.size()));
   AddTensor(t, "greedy_topk_ids", DType::kI64, o.greedy_topk_ids, o.k);
   AddTensor(t, "greedy_topk_logits", DType::kF32, o.greedy_topk_logits, o.k);
   io::WriteSafetensors(path, t);

@@ -38,7 +38,7 @@ struct ReplayReport {
   std::map<std::string, bool> exact;                 // vision_window_index, ...
   int64_t greedy_match = 0;                          // leading greedy ids equal to the reference's
   int64_t greedy_total = 0;                          // reference greedy ids
-  std::vector<int64_t> greedy_ids;
+  std::vector<TokenId> greedy_ids;
   double prefill_seconds = 0;
   double decode_seconds = 0;
 

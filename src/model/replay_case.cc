@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <utility>
 
 #include "io/safetensors.h"
 #include "util/error.h"
@@ -59,6 +60,21 @@ std::vector<GridThw> ReadGrids(const json& j, const char* key, const std::string
   return grids;
 }
 
+// The token ids of j[key]. The fixtures write them as JSON integers of any size: each is checked
+// before it is narrowed, so that an id beyond TokenId is an error naming the file instead of
+// wrapping around to another token's (ids within it are checked against the vocabulary when
+// embedded).
+std::vector<TokenId> ReadTokenIds(const json& j, const char* key, const std::string& path) {
+  std::vector<TokenId> ids;
+  for (const int64_t value : j.at(key).get<std::vector<int64_t>>()) {
+    if (!std::in_range<TokenId>(value))
+      throw Error(ErrorCode::kCorruptFile, path + ": " + key + " holds " + std::to_string(value) +
+                                               ", outside the range of token ids");
+    ids.push_back(static_cast<TokenId>(value));
+  }
+  return ids;
+}
+
 // Concatenates NAME.pixel_values of each named item, in order.
 std::vector<float> GatherPixels(const std::map<std::string, RefTensor>& inputs,
                                 const std::vector<std::string>& names, const std::string& file) {
@@ -110,12 +126,12 @@ ReplayCase LoadReplayCase(const std::string& path) {
   c.path = path;
   c.name = std::filesystem::path(path).stem().string();
   try {
-    c.input_ids = j.at("input_ids").get<std::vector<int64_t>>();
+    c.input_ids = ReadTokenIds(j, "input_ids", path);
     c.image_grids = ReadGrids(j, "image_grid_thw", path);
     c.video_grids = ReadGrids(j, "video_grid_thw", path);
     c.second_per_grid_ts = j.value("second_per_grid_ts", std::vector<double>{});
     if (j.contains("rope_delta")) c.rope_delta = j.at("rope_delta").get<int64_t>();
-    c.greedy_ids = j.value("greedy_ids", std::vector<int64_t>{});
+    if (j.contains("greedy_ids")) c.greedy_ids = ReadTokenIds(j, "greedy_ids", path);
     ReadMedia(j, dir, c);
     if (j.contains("reference")) {
       c.reference = ReadTensors((dir / j.at("reference").get<std::string>()).string());

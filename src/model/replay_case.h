@@ -11,6 +11,7 @@
 
 #include "model/grid.h"
 #include "model/qwen2_5_vl.h"
+#include "qwenvl/token_id.h"
 
 namespace qwenvl::model {
 
@@ -25,14 +26,14 @@ struct RefTensor {
 struct ReplayCase {
   std::string path;  // the case JSON
   std::string name;  // its file name without ".json"
-  std::vector<int64_t> input_ids;
+  std::vector<TokenId> input_ids;
   std::vector<GridThw> image_grids;
   std::vector<GridThw> video_grids;
   std::vector<double> second_per_grid_ts;
   std::vector<float> image_pixels;  // [Σ t·h·w, patch_dim], images in prompt order
   std::vector<float> video_pixels;  // [Σ t·h·w, patch_dim]
   std::optional<int64_t> rope_delta;
-  std::vector<int64_t> greedy_ids;
+  std::vector<TokenId> greedy_ids;
   std::map<std::string, RefTensor> reference;  // by tensor name
 
   // Views of this case's prompt (valid while the case lives).

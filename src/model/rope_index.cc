@@ -12,13 +12,13 @@ namespace {
 
 constexpr int64_t kNone = std::numeric_limits<int64_t>::max();
 
-int64_t CountBlocks(std::span<const int64_t> ids, int64_t vision_start, int64_t pad) {
+int64_t CountBlocks(std::span<const TokenId> ids, TokenId vision_start, TokenId pad) {
   int64_t n = 0;
   for (size_t i = 0; i + 1 < ids.size(); ++i) n += ids[i] == vision_start && ids[i + 1] == pad;
   return n;
 }
 
-int64_t FindFrom(std::span<const int64_t> ids, int64_t start, int64_t token) {
+int64_t FindFrom(std::span<const TokenId> ids, int64_t start, TokenId token) {
   for (auto i = static_cast<size_t>(start); i < ids.size(); ++i) {
     if (ids[i] == token) return static_cast<int64_t>(i);
   }
@@ -45,7 +45,7 @@ int64_t NextStart(const PositionIds& p) {
 struct Block {
   GridThw grid;
   double spg;  // second_per_grid_t; 0 for images (§5.2)
-  int64_t pad_token;
+  TokenId pad_token;
   const char* kind;
 };
 
@@ -64,7 +64,7 @@ void AppendBlock(PositionIds& p, const Block& b, int64_t offset, int64_t merge, 
   }
 }
 
-void CheckBlock(std::span<const int64_t> ids, int64_t ed, const Block& b, int64_t merge,
+void CheckBlock(std::span<const TokenId> ids, int64_t ed, const Block& b, int64_t merge,
                 int64_t tokens) {
   if (b.grid.t <= 0 || b.grid.h <= 0 || b.grid.w <= 0 || b.grid.h % merge != 0 ||
       b.grid.w % merge != 0) {
@@ -102,7 +102,7 @@ int64_t VideoTemporalPosition(int64_t it, double second_per_grid_t, double token
 }
 
 PositionIds ComputePositionIds(const io::ModelConfig& config, const RopeIndexInput& in) {
-  const std::span<const int64_t> ids = in.input_ids;
+  const std::span<const TokenId> ids = in.input_ids;
   const int64_t merge = config.vision.spatial_merge_size;
   const int64_t n_img = CountBlocks(ids, config.vision_start_token_id, config.image_token_id);
   const int64_t n_vid = CountBlocks(ids, config.vision_start_token_id, config.video_token_id);

@@ -10,11 +10,12 @@
 #include "io/model_config.h"
 #include "model/grid.h"
 #include "model/mrope.h"
+#include "qwenvl/token_id.h"
 
 namespace qwenvl::model {
 
 struct RopeIndexInput {
-  std::span<const int64_t> input_ids;          // [seq_len], pads already expanded (§8.1)
+  std::span<const TokenId> input_ids;          // [seq_len], pads already expanded (§8.1)
   std::span<const GridThw> image_grids;        // in prompt order
   std::span<const GridThw> video_grids;        // in prompt order
   std::span<const double> second_per_grid_ts;  // [videos]; empty means 1.0 for every video

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "util/error.h"
 #include "util/mapped_file.h"
@@ -23,7 +24,7 @@ void ReadNumber(const nlohmann::json& j, const char* key, const std::string& pat
 }  // namespace
 
 GenerationDefaults ParseGenerationDefaults(const std::string& json_text, const std::string& path,
-                                           const std::vector<int64_t>& config_eos) {
+                                           const std::vector<TokenId>& config_eos) {
   GenerationDefaults g;
   g.eos_token_ids = config_eos;
   auto j = nlohmann::json::parse(json_text, nullptr, false);
@@ -41,9 +42,15 @@ GenerationDefaults ParseGenerationDefaults(const std::string& json_text, const s
     if (it->is_array())
       for (const auto& e : *it)
         if (e.is_number_integer()) ids.push_back(e);
-    for (int64_t id : ids)
-      if (std::find(g.eos_token_ids.begin(), g.eos_token_ids.end(), id) == g.eos_token_ids.end())
-        g.eos_token_ids.push_back(id);
+    for (int64_t id : ids) {
+      // Checked before narrowing: an id beyond TokenId must not wrap around to another token's.
+      if (!std::in_range<TokenId>(id))
+        throw Error(ErrorCode::kCorruptFile, path + ": eos_token_id holds " + std::to_string(id) +
+                                                 ", outside the range of token ids");
+      const auto token = static_cast<TokenId>(id);
+      if (std::find(g.eos_token_ids.begin(), g.eos_token_ids.end(), token) == g.eos_token_ids.end())
+        g.eos_token_ids.push_back(token);
+    }
   }
   if (g.temperature < 0 || g.top_p <= 0 || g.top_p > 1 || g.repetition_penalty <= 0)
     throw Error(ErrorCode::kCorruptFile, path + ": sampling values out of range");
@@ -51,7 +58,7 @@ GenerationDefaults ParseGenerationDefaults(const std::string& json_text, const s
 }
 
 GenerationDefaults LoadGenerationDefaults(const std::string& model_dir,
-                                          const std::vector<int64_t>& config_eos) {
+                                          const std::vector<TokenId>& config_eos) {
   const std::string path = model_dir + "/generation_config.json";
   if (!std::filesystem::exists(path)) {
     GenerationDefaults g;

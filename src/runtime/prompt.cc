@@ -43,7 +43,7 @@ std::vector<const Media*> MediaInPromptOrder(const Request& request) {
   return out;
 }
 
-std::vector<int64_t> ExpandVisionPads(std::span<const int32_t> ids,
+std::vector<TokenId> ExpandVisionPads(std::span<const TokenId> ids,
                                       std::span<const PreparedMedia* const> media,
                                       const io::ModelConfig& config) {
   const int64_t merge = config.vision.spatial_merge_size;
@@ -51,9 +51,9 @@ std::vector<int64_t> ExpandVisionPads(std::span<const int32_t> ids,
   for (const PreparedMedia* m : media)
     (m->kind == Media::Kind::kImage ? images : videos).push_back(m);
   size_t next_image = 0, next_video = 0;
-  std::vector<int64_t> out;
+  std::vector<TokenId> out;
   out.reserve(ids.size());
-  for (int32_t id : ids) {
+  for (TokenId id : ids) {
     const bool is_image = id == config.image_token_id, is_video = id == config.video_token_id;
     if (!is_image && !is_video) {
       out.push_back(id);

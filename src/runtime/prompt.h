@@ -10,6 +10,7 @@
 
 #include "io/model_config.h"
 #include "qwenvl/engine.h"
+#include "qwenvl/token_id.h"
 #include "runtime/media_input.h"
 
 namespace qwenvl::runtime {
@@ -24,7 +25,7 @@ std::vector<const Media*> MediaInPromptOrder(const Request& request);
 
 // Replaces the k-th image pad with media k's token count of image pads (videos likewise, counted
 // separately). Throws Error when the ids hold a different number of placeholders than media items.
-std::vector<int64_t> ExpandVisionPads(std::span<const int32_t> ids,
+std::vector<TokenId> ExpandVisionPads(std::span<const TokenId> ids,
                                       std::span<const PreparedMedia* const> media,
                                       const io::ModelConfig& config);
 

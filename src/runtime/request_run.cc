@@ -46,7 +46,7 @@ void RequestRun::Prepare() {
   start_ = Clock::now();
   const io::ModelConfig& config = context_.model->config();
   const auto t0 = start_;
-  const std::vector<int32_t> raw_ids = context_.tokenizer.Encode(context_.Render(request_));
+  const std::vector<TokenId> raw_ids = context_.tokenizer.Encode(context_.Render(request_));
   std::vector<const PreparedMedia*> media_ptrs;
   for (const Media* m : MediaInPromptOrder(request_)) {
     {
@@ -100,7 +100,7 @@ int64_t RequestRun::ReusablePrefix(const SequenceState& state) const {
   // back to before that block's <|vision_start|>. This also covers a cached <|vision_start|> that
   // the model generated itself, followed in the new prompt by a picture.
   const io::ModelConfig& config = context_.model->config();
-  const auto is_pad = [&](int64_t id) {
+  const auto is_pad = [&](TokenId id) {
     return id == config.image_token_id || id == config.video_token_id;
   };
   while (p > 0 && (is_pad(ids_[p]) || ids_[p - 1] == config.vision_start_token_id)) --p;
@@ -168,8 +168,7 @@ bool RequestRun::ContinuePrefill(int64_t max_rows) {
   state.media_keys = media_keys_;
   state.media_ranges = media_ranges_;
 
-  std::vector<int32_t> prompt32(ids_.begin(), ids_.end());
-  sampler_.emplace(MakeSamplerConfig(request_.sampling, context_.generation_defaults), prompt32);
+  sampler_.emplace(MakeSamplerConfig(request_.sampling, context_.generation_defaults), ids_);
   decoder_.emplace(context_.tokenizer, /*skip_special_tokens=*/true);
   stop_.emplace(request_.sampling.stop);
   const auto logits = state.sequence.logits();
@@ -210,7 +209,7 @@ void RequestRun::Step() {
   TakeLogits(MsSince(t0));
 }
 
-std::optional<int64_t> RequestRun::ChooseToken() {
+std::optional<TokenId> RequestRun::ChooseToken() {
   if (done_) return std::nullopt;
   if (cancelled_) return Finish(FinishReason::kCancelled), std::nullopt;
   const auto t0 = Clock::now();
@@ -221,7 +220,7 @@ std::optional<int64_t> RequestRun::ChooseToken() {
                                             std::to_string(logits_[i]) + " at token id " +
                                             std::to_string(i) + ")");
   }
-  const int32_t token = sampler_->Sample(logits_);
+  const TokenId token = sampler_->Sample(logits_);
   const auto& eos = context_.generation_defaults.eos_token_ids;
   if (std::find(eos.begin(), eos.end(), token) != eos.end()) {
     result_.timings.decode_ms += MsSince(t0);

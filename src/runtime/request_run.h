@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "qwenvl/engine.h"
+#include "qwenvl/token_id.h"
 #include "runtime/media_caches.h"
 #include "runtime/model_context.h"
 #include "runtime/sampler.h"
@@ -53,7 +54,7 @@ class RequestRun {
   void Step();
   // The first half of Step: samples and streams the next token. Returns the token the model must
   // be fed next, or nullopt when the run ended (done()). Throws Error on non-finite logits.
-  std::optional<int64_t> ChooseToken();
+  std::optional<TokenId> ChooseToken();
   // The sequence the chosen token goes to (for a batched Sequence::StepBatch).
   model::Sequence& sequence() { return state_->sequence; }
   // The second half of Step, once the chosen token went through the model (alone or in a batch):
@@ -70,7 +71,7 @@ class RequestRun {
   const Request request_;
   StreamCallback on_text_;
   SequenceState* state_ = nullptr;
-  std::vector<int64_t> ids_;  // the prompt, pads expanded
+  std::vector<TokenId> ids_;  // the prompt, pads expanded
   std::vector<std::shared_ptr<const PreparedMedia>> media_;
   std::vector<std::string> media_keys_;
   std::vector<std::pair<int64_t, int64_t>> media_ranges_;  // pad runs in ids_
@@ -87,7 +88,7 @@ class RequestRun {
   bool done_ = false;
   bool cancelled_ = false;
   bool first_token_ = true;
-  int64_t fed_token_ = -1;     // chosen, waiting for TakeLogits
+  TokenId fed_token_ = -1;     // chosen, waiting for TakeLogits
   int64_t fed_position_ = -1;  // its M-RoPE position (§5.4)
 };
 

@@ -36,14 +36,14 @@ uint64_t Rng::Next() {
 
 double Rng::Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
 
-int32_t ArgMax(std::span<const float> values) {
-  int32_t best = 0;
-  for (size_t i = 1; i < values.size(); ++i)
-    if (values[i] > values[best]) best = static_cast<int32_t>(i);
+TokenId ArgMax(std::span<const float> logits) {
+  TokenId best = 0;
+  for (size_t i = 1; i < logits.size(); ++i)
+    if (logits[i] > logits[best]) best = static_cast<TokenId>(i);
   return best;
 }
 
-Sampler::Sampler(const SamplerConfig& config, std::span<const int32_t> prompt)
+Sampler::Sampler(const SamplerConfig& config, std::span<const TokenId> prompt)
     : config_(config), rng_(config.seed) {
   if (config.temperature < 0 || config.top_p <= 0 || config.top_p > 1 || config.min_p < 0 ||
       config.min_p > 1 || config.top_k < 0 || config.repetition_penalty <= 0)
@@ -52,10 +52,10 @@ Sampler::Sampler(const SamplerConfig& config, std::span<const int32_t> prompt)
         "sampling settings out of range: temperature >= 0, 0 < top_p <= 1, 0 <= min_p <= 1, "
         "top_k >= 0, repetition_penalty > 0");
   if (config_.repetition_penalty != 1.0f)
-    for (int32_t t : prompt) Accept(t), generated_.erase(t);
+    for (TokenId t : prompt) Accept(t), generated_.erase(t);
 }
 
-void Sampler::Accept(int32_t token) {
+void Sampler::Accept(TokenId token) {
   if (token < 0) return;
   if (static_cast<size_t>(token) >= seen_mask_.size()) seen_mask_.resize(token + 1024, 0);
   if (!seen_mask_[token]) {
@@ -68,7 +68,7 @@ void Sampler::Accept(int32_t token) {
 void Sampler::ApplyPenalties(std::span<float> logits) const {
   const float rp = config_.repetition_penalty;
   if (rp != 1.0f)
-    for (int32_t t : seen_) {
+    for (TokenId t : seen_) {
       if (static_cast<size_t>(t) >= logits.size()) continue;
       float& l = logits[t];
       l = l < 0 ? l * rp : l / rp;  // transformers RepetitionPenaltyLogitsProcessor
@@ -80,13 +80,13 @@ void Sampler::ApplyPenalties(std::span<float> logits) const {
     }
 }
 
-int32_t Sampler::Sample(std::span<float> logits) {
+TokenId Sampler::Sample(std::span<float> logits) {
   ApplyPenalties(logits);
   if (config_.greedy || config_.top_k == 1 || config_.temperature <= 1e-5f) return ArgMax(logits);
   return SampleFromDistribution(logits);
 }
 
-int32_t Sampler::SampleFromDistribution(std::span<const float> logits) {
+TokenId Sampler::SampleFromDistribution(std::span<const float> logits) {
   const float inv_t = 1.0f / config_.temperature;
   // Candidates sorted by logit, largest first. Only as many as top-k / top-p can keep are sorted:
   // start with a small head and widen it until the kept mass is reached.
@@ -95,7 +95,7 @@ int32_t Sampler::SampleFromDistribution(std::span<const float> logits) {
   double total = 0;
   for (float l : logits) total += std::exp(static_cast<double>((l - max_logit) * inv_t));
   scratch_.resize(vocab);
-  for (size_t i = 0; i < vocab; ++i) scratch_[i] = {logits[i], static_cast<int32_t>(i)};
+  for (size_t i = 0; i < vocab; ++i) scratch_[i] = {logits[i], static_cast<TokenId>(i)};
   size_t limit = config_.top_k > 0 ? std::min<size_t>(config_.top_k, vocab) : vocab;
   size_t head = std::min<size_t>(limit, 256);
   auto by_logit = [](const auto& a, const auto& b) {

@@ -8,6 +8,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "qwenvl/token_id.h"
+
 namespace qwenvl::runtime {
 
 struct SamplerConfig {
@@ -36,28 +38,28 @@ class Rng {
 class Sampler {
  public:
   // prompt: the tokens the repetition penalty covers from the start (image pads included).
-  Sampler(const SamplerConfig& config, std::span<const int32_t> prompt);
+  Sampler(const SamplerConfig& config, std::span<const TokenId> prompt);
 
   // Picks the next token; logits [vocab] are modified in place (penalties, temperature).
-  int32_t Sample(std::span<float> logits);
+  TokenId Sample(std::span<float> logits);
   // Records a token as generated (updates penalty state). Sample does not call it.
-  void Accept(int32_t token);
+  void Accept(TokenId token);
 
   const SamplerConfig& config() const { return config_; }
 
  private:
   void ApplyPenalties(std::span<float> logits) const;
-  int32_t SampleFromDistribution(std::span<const float> logits);
+  TokenId SampleFromDistribution(std::span<const float> logits);
 
   SamplerConfig config_;
   Rng rng_;
-  std::vector<int32_t> seen_;                       // unique ids of prompt + generated
+  std::vector<TokenId> seen_;                       // unique ids of prompt + generated
   std::vector<uint8_t> seen_mask_;                  // by id
-  std::unordered_map<int32_t, int32_t> generated_;  // id -> count (presence / frequency)
-  std::vector<std::pair<float, int32_t>> scratch_;
+  std::unordered_map<TokenId, int32_t> generated_;  // id -> count (presence / frequency)
+  std::vector<std::pair<float, TokenId>> scratch_;
 };
 
-// Index of the largest value (first on ties).
-int32_t ArgMax(std::span<const float> values);
+// The token id of the largest logit (the first on ties).
+TokenId ArgMax(std::span<const float> logits);
 
 }  // namespace qwenvl::runtime

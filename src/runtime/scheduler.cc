@@ -169,14 +169,14 @@ void Scheduler::PrefillPiece() {
 void Scheduler::StepActive() {
   std::vector<Slot*> fed;
   std::vector<model::Sequence*> sequences;
-  std::vector<int64_t> tokens;
+  std::vector<TokenId> tokens;
   for (Slot& s : slots_) {
     if (!s.job) continue;
     RequestRun& run = *s.job->run;
     if (!run.prefilled() && !run.done()) continue;  // its prompt is still going in (PrefillPiece)
     try {
       if (s.job->cancelled) run.Cancel();
-      const std::optional<int64_t> token = run.ChooseToken();
+      const std::optional<TokenId> token = run.ChooseToken();
       if (token) {
         fed.push_back(&s);
         sequences.push_back(&run.sequence());

@@ -8,13 +8,14 @@
 #include <vector>
 
 #include "model/qwen2_5_vl.h"
+#include "qwenvl/token_id.h"
 
 namespace qwenvl::runtime {
 
 struct SequenceState {
   SequenceState(const model::Model& model, int64_t capacity) : sequence(model, capacity) {}
   model::Sequence sequence;
-  std::vector<int64_t> ids;             // tokens whose keys/values are in the cache
+  std::vector<TokenId> ids;             // tokens whose keys/values are in the cache
   std::vector<int64_t> max_pos;         // [ids]: largest M-RoPE position up to each token
   std::vector<std::string> media_keys;  // media whose pads are in `ids`
   std::vector<std::pair<int64_t, int64_t>> media_ranges;  // their pad runs [begin, end)

@@ -11,11 +11,13 @@
 #include <string_view>
 #include <vector>
 
+#include "qwenvl/token_id.h"
+
 namespace qwenvl::text {
 
 struct AddedToken {
   std::string content;
-  int32_t id = -1;
+  TokenId id = -1;
   bool special = false;      // dropped by Decode(skip_special_tokens)
   bool lstrip = false;       // also swallows the whitespace before it
   bool rstrip = false;       // also swallows the whitespace after it
@@ -29,7 +31,7 @@ struct AddedToken {
 // A run of the input: plain text (token_id == -1) or one added token.
 struct TextSegment {
   std::string_view text;
-  int32_t token_id = -1;
+  TokenId token_id = -1;
 };
 
 class AddedTokenMatcher {
@@ -46,7 +48,7 @@ class AddedTokenMatcher {
   struct Match {
     size_t begin = 0;  // span swallowed, including lstrip/rstrip whitespace
     size_t end = 0;
-    int32_t id = -1;
+    TokenId id = -1;
   };
   // Finds the leftmost-longest match starting at or after `from`; false when there is none.
   bool FindNext(std::string_view text, size_t from, Match* match) const;

@@ -13,7 +13,8 @@ namespace {
 // text.
 constexpr size_t kSmallWord = 24;
 
-uint64_t PairKey(int32_t left, int32_t right) {
+uint64_t PairKey(TokenId left, TokenId right) {
+  static_assert(sizeof(TokenId) == 4, "a pair key packs two ids into 64 bits");
   return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
 }
 
@@ -27,9 +28,9 @@ uint64_t Hash(uint64_t key) {
 struct Candidate {
   int32_t rank;
   int32_t pos;
-  int32_t left;
-  int32_t right;
-  int32_t merged;
+  TokenId left;
+  TokenId right;
+  TokenId merged;
 };
 
 // Orders the heap so that the top is the lowest rank, then the leftmost position.
@@ -50,7 +51,7 @@ BpeMerges::BpeMerges(const std::vector<Merge>& merges) {
   }
 }
 
-void BpeMerges::Insert(uint64_t key, int32_t rank, int32_t merged) {
+void BpeMerges::Insert(uint64_t key, int32_t rank, TokenId merged) {
   for (uint64_t i = Hash(key) & mask_;; i = (i + 1) & mask_) {
     Slot& slot = slots_[i];
     if (slot.key == key) return;  // keep the lowest rank of a repeated pair
@@ -62,7 +63,7 @@ void BpeMerges::Insert(uint64_t key, int32_t rank, int32_t merged) {
   }
 }
 
-bool BpeMerges::Find(int32_t left, int32_t right, int32_t* rank, int32_t* merged) const {
+bool BpeMerges::Find(TokenId left, TokenId right, int32_t* rank, TokenId* merged) const {
   if (slots_.empty()) return false;
   const uint64_t key = PairKey(left, right);
   for (uint64_t i = Hash(key) & mask_;; i = (i + 1) & mask_) {
@@ -76,7 +77,7 @@ bool BpeMerges::Find(int32_t left, int32_t right, int32_t* rank, int32_t* merged
   }
 }
 
-void BpeMerges::Apply(std::vector<int32_t>* symbols) const {
+void BpeMerges::Apply(std::vector<TokenId>* symbols) const {
   if (symbols->size() < 2) return;
   if (symbols->size() <= kSmallWord) {
     ApplySmall(symbols);
@@ -85,15 +86,15 @@ void BpeMerges::Apply(std::vector<int32_t>* symbols) const {
   }
 }
 
-void BpeMerges::ApplySmall(std::vector<int32_t>* symbols) const {
-  std::vector<int32_t>& s = *symbols;
+void BpeMerges::ApplySmall(std::vector<TokenId>* symbols) const {
+  std::vector<TokenId>& s = *symbols;
   while (s.size() > 1) {
     int32_t best_rank = std::numeric_limits<int32_t>::max();
-    int32_t best_merged = -1;
+    TokenId best_merged = -1;
     size_t best = s.size();
     for (size_t i = 0; i + 1 < s.size(); ++i) {
       int32_t rank = 0;
-      int32_t merged = 0;
+      TokenId merged = 0;
       if (Find(s[i], s[i + 1], &rank, &merged) && rank < best_rank) {
         best_rank = rank;
         best_merged = merged;
@@ -106,8 +107,8 @@ void BpeMerges::ApplySmall(std::vector<int32_t>* symbols) const {
   }
 }
 
-void BpeMerges::ApplyHeap(std::vector<int32_t>* symbols) const {
-  std::vector<int32_t>& s = *symbols;
+void BpeMerges::ApplyHeap(std::vector<TokenId>* symbols) const {
+  std::vector<TokenId>& s = *symbols;
   const auto n = static_cast<int32_t>(s.size());
   // Doubly linked list over the symbols; a merged-away symbol gets id -1.
   std::vector<int32_t> prev(n);

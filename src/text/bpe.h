@@ -10,14 +10,16 @@
 #include <utility>
 #include <vector>
 
+#include "qwenvl/token_id.h"
+
 namespace qwenvl::text {
 
 class BpeMerges {
  public:
   struct Merge {
-    int32_t left = -1;    // token id of the left part
-    int32_t right = -1;   // token id of the right part
-    int32_t merged = -1;  // token id of the concatenation
+    TokenId left = -1;    // token id of the left part
+    TokenId right = -1;   // token id of the right part
+    TokenId merged = -1;  // token id of the concatenation
   };
 
   BpeMerges() = default;
@@ -25,7 +27,7 @@ class BpeMerges {
   explicit BpeMerges(const std::vector<Merge>& merges);
 
   // Merges `symbols` (token ids, one per initial character) in place.
-  void Apply(std::vector<int32_t>* symbols) const;
+  void Apply(std::vector<TokenId>* symbols) const;
 
   size_t size() const { return count_; }
 
@@ -33,15 +35,15 @@ class BpeMerges {
   struct Slot {
     uint64_t key = kEmpty;  // (left << 32) | right
     int32_t rank = 0;
-    int32_t merged = 0;
+    TokenId merged = 0;
   };
   static constexpr uint64_t kEmpty = ~uint64_t{0};
 
   // Finds the merge of (left, right); returns false when the pair has none.
-  bool Find(int32_t left, int32_t right, int32_t* rank, int32_t* merged) const;
-  void Insert(uint64_t key, int32_t rank, int32_t merged);
-  void ApplySmall(std::vector<int32_t>* symbols) const;
-  void ApplyHeap(std::vector<int32_t>* symbols) const;
+  bool Find(TokenId left, TokenId right, int32_t* rank, TokenId* merged) const;
+  void Insert(uint64_t key, int32_t rank, TokenId merged);
+  void ApplySmall(std::vector<TokenId>* symbols) const;
+  void ApplyHeap(std::vector<TokenId>* symbols) const;
 
   // Open-addressing hash table, power-of-two capacity, at most half full.
   std::vector<Slot> slots_;

@@ -7,7 +7,7 @@ namespace qwenvl::text {
 StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, bool skip_special_tokens)
     : tokenizer_(&tokenizer), skip_special_tokens_(skip_special_tokens) {}
 
-std::string StreamDecoder::Push(int32_t id) {
+std::string StreamDecoder::Push(TokenId id) {
   tokenizer_->AppendTokenBytes(id, skip_special_tokens_, &pending_);
   // Everything but an unfinished last character is final: repairing it now gives the same text as
   // repairing the whole stream at the end, because the repair never looks past a character's

@@ -12,7 +12,7 @@
 namespace qwenvl::text {
 namespace {
 
-int32_t LookUp(const std::unordered_map<std::string, int32_t>& map, const std::string& key) {
+TokenId LookUp(const std::unordered_map<std::string, TokenId>& map, const std::string& key) {
   const auto it = map.find(key);
   return it == map.end() ? -1 : it->second;
 }
@@ -29,7 +29,7 @@ Tokenizer Tokenizer::FromModelDir(const std::string& dir) {
 
 Tokenizer Tokenizer::FromSpec(const TokenizerSpec& spec) {
   Tokenizer t;
-  int32_t max_id = -1;
+  TokenId max_id = -1;
   for (const auto& [token, id] : spec.vocab) max_id = std::max(max_id, id);
   for (const AddedToken& token : spec.added_tokens) max_id = std::max(max_id, token.id);
   for (const auto& [token, id] : spec.vocab) {
@@ -77,14 +77,14 @@ Tokenizer Tokenizer::FromSpec(const TokenizerSpec& spec) {
   return t;
 }
 
-std::vector<int32_t> Tokenizer::Encode(std::string_view text) const {
+std::vector<TokenId> Tokenizer::Encode(std::string_view text) const {
   // Repair ill-formed UTF-8 first (see tokenizer.h): Oniguruma and utf8proc need valid input.
   std::string repaired;
   if (!IsValidUtf8(text)) {
     repaired = SanitizeUtf8(text);
     text = repaired;
   }
-  std::vector<int32_t> ids;
+  std::vector<TokenId> ids;
   ids.reserve(text.size() / 3 + 1);
   for (const TextSegment& segment : added_.Split(text)) {
     if (segment.token_id >= 0) {
@@ -98,7 +98,7 @@ std::vector<int32_t> Tokenizer::Encode(std::string_view text) const {
   return ids;
 }
 
-void Tokenizer::EncodePlain(std::string_view text, std::vector<int32_t>* ids) const {
+void Tokenizer::EncodePlain(std::string_view text, std::vector<TokenId>* ids) const {
   if (!splitter_) {
     EncodePiece(text, ids);
     return;
@@ -108,7 +108,7 @@ void Tokenizer::EncodePlain(std::string_view text, std::vector<int32_t>* ids) co
   for (std::string_view piece : pieces) EncodePiece(piece, ids);
 }
 
-void Tokenizer::EncodePiece(std::string_view piece, std::vector<int32_t>* ids) const {
+void Tokenizer::EncodePiece(std::string_view piece, std::vector<TokenId>* ids) const {
   if (ignore_merges_) {
     const auto it = token_to_id_.find(ByteLevelEncode(piece));
     if (it != token_to_id_.end()) {
@@ -116,40 +116,40 @@ void Tokenizer::EncodePiece(std::string_view piece, std::vector<int32_t>* ids) c
       return;
     }
   }
-  std::vector<int32_t> symbols;
+  std::vector<TokenId> symbols;
   symbols.reserve(piece.size());
   for (char c : piece) {
     // A byte with no vocabulary character is dropped, as HF's BPE does without an unk_token.
-    const int32_t id = byte_ids_[static_cast<uint8_t>(c)];
+    const TokenId id = byte_ids_[static_cast<uint8_t>(c)];
     if (id >= 0) symbols.push_back(id);
   }
   merges_.Apply(&symbols);
   ids->insert(ids->end(), symbols.begin(), symbols.end());
 }
 
-void Tokenizer::AppendTokenBytes(int32_t id, bool skip_special_tokens, std::string* out) const {
+void Tokenizer::AppendTokenBytes(TokenId id, bool skip_special_tokens, std::string* out) const {
   if (id < 0 || id >= vocab_size()) return;
   if (skip_special_tokens && special_[id]) return;
   ByteLevelDecode(id_to_token_[id], out);
 }
 
-std::string Tokenizer::Decode(std::span<const int32_t> ids, bool skip_special_tokens) const {
+std::string Tokenizer::Decode(std::span<const TokenId> ids, bool skip_special_tokens) const {
   std::string bytes;
-  for (int32_t id : ids) AppendTokenBytes(id, skip_special_tokens, &bytes);
+  for (TokenId id : ids) AppendTokenBytes(id, skip_special_tokens, &bytes);
   return IsValidUtf8(bytes) ? bytes : SanitizeUtf8(bytes);
 }
 
-int32_t Tokenizer::TokenToId(std::string_view token) const {
+TokenId Tokenizer::TokenToId(std::string_view token) const {
   const auto it = token_to_id_.find(std::string(token));
   return it == token_to_id_.end() ? -1 : it->second;
 }
 
-std::string Tokenizer::IdToToken(int32_t id) const {
+std::string Tokenizer::IdToToken(TokenId id) const {
   if (id < 0 || id >= vocab_size()) return "";
   return id_to_token_[id];
 }
 
-bool Tokenizer::IsSpecial(int32_t id) const {
+bool Tokenizer::IsSpecial(TokenId id) const {
   return id >= 0 && id < vocab_size() && special_[id] != 0;
 }
 

@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "qwenvl/token_id.h"
 #include "text/added_tokens.h"
 #include "text/bpe.h"
 #include "text/pretokenizer.h"
@@ -36,33 +37,33 @@ class Tokenizer {
   static Tokenizer FromSpec(const TokenizerSpec& spec);
 
   // Ids of `text` without any added BOS/EOS (Qwen2 adds none). Thread-safe.
-  std::vector<int32_t> Encode(std::string_view text) const;
+  std::vector<TokenId> Encode(std::string_view text) const;
   // Text of `ids`; unknown ids are skipped, as are special added tokens when skip_special_tokens.
-  std::string Decode(std::span<const int32_t> ids, bool skip_special_tokens = false) const;
+  std::string Decode(std::span<const TokenId> ids, bool skip_special_tokens = false) const;
 
   // Id of a vocabulary or added token written in its byte-level form ("Ġworld", "<|im_end|>"), -1
   // if there is none.
-  int32_t TokenToId(std::string_view token) const;
+  TokenId TokenToId(std::string_view token) const;
   // The byte-level form of `id`, "" for an id with no token.
-  std::string IdToToken(int32_t id) const;
+  std::string IdToToken(TokenId id) const;
   // True for added tokens marked special (<|im_start|>, <|vision_start|>, ...).
-  bool IsSpecial(int32_t id) const;
+  bool IsSpecial(TokenId id) const;
   // One past the largest token id (151665 for Qwen2.5-VL; the model's embedding rows are padded
   // beyond this).
   int64_t vocab_size() const { return static_cast<int64_t>(id_to_token_.size()); }
 
   // Appends the raw bytes of token `id` (not yet UTF-8 repaired) unless it is unknown or skipped.
-  void AppendTokenBytes(int32_t id, bool skip_special_tokens, std::string* out) const;
+  void AppendTokenBytes(TokenId id, bool skip_special_tokens, std::string* out) const;
 
  private:
   Tokenizer() = default;
-  void EncodePlain(std::string_view text, std::vector<int32_t>* ids) const;
-  void EncodePiece(std::string_view piece, std::vector<int32_t>* ids) const;
+  void EncodePlain(std::string_view text, std::vector<TokenId>* ids) const;
+  void EncodePiece(std::string_view piece, std::vector<TokenId>* ids) const;
 
   std::vector<std::string> id_to_token_;  // [vocab_size] byte-level form, "" where no token
   std::vector<uint8_t> special_;          // [vocab_size] 1 for special added tokens
-  std::unordered_map<std::string, int32_t> token_to_id_;
-  int32_t byte_ids_[256] = {};  // id of each byte's byte-level character, -1 if absent
+  std::unordered_map<std::string, TokenId> token_to_id_;
+  TokenId byte_ids_[256] = {};  // id of each byte's byte-level character, -1 if absent
   BpeMerges merges_;
   AddedTokenMatcher added_;
   std::optional<RegexSplitter> splitter_;
@@ -78,7 +79,7 @@ class StreamDecoder {
  public:
   explicit StreamDecoder(const Tokenizer& tokenizer, bool skip_special_tokens = false);
 
-  std::string Push(int32_t id);
+  std::string Push(TokenId id);
   // Returns what is still held back (an unfinished character becomes U+FFFD) and resets.
   std::string Flush();
 

@@ -2,6 +2,7 @@
 #include "text/tokenizer_json.h"
 
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "text/tokenizer_json_sax.h"
 #include "util/error.h"
@@ -105,7 +106,13 @@ void ReadAddedTokens(const json& list, TokenizerSpec* spec) {
   for (const json& entry : list) {
     AddedToken token;
     token.content = entry.at("content").get<std::string>();
-    token.id = entry.at("id").get<int32_t>();
+    // Checked before narrowing: a huge id would otherwise wrap around to another token's. A
+    // negative one is refused with the vocabulary's (Tokenizer::FromSpec).
+    const auto id = entry.at("id").get<int64_t>();
+    if (!std::in_range<TokenId>(id))
+      Corrupt(spec->source, "added token '" + token.content + "' has id " + std::to_string(id) +
+                                ", beyond the token id range");
+    token.id = static_cast<TokenId>(id);
     token.special = entry.value("special", false);
     token.lstrip = entry.value("lstrip", false);
     token.rstrip = entry.value("rstrip", false);

@@ -16,7 +16,7 @@ namespace qwenvl::text {
 
 struct TokenizerSpec {
   std::string source;                                  // the file it was read from, for messages
-  std::vector<std::pair<std::string, int32_t>> vocab;  // model.vocab: byte-level token -> id
+  std::vector<std::pair<std::string, TokenId>> vocab;  // model.vocab: byte-level token -> id
   std::vector<std::pair<std::string, std::string>> merges;  // model.merges in rank order
   std::vector<AddedToken> added_tokens;
   bool nfc = false;            // normalizer is NFC

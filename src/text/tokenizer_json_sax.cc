@@ -1,6 +1,8 @@
 // SAX reading of tokenizer.json (see tokenizer_json_sax.h).
 #include "text/tokenizer_json_sax.h"
 
+#include <utility>
+
 #include "util/error.h"
 
 namespace qwenvl::text {
@@ -56,8 +58,9 @@ class PartsHandler {
   }
   bool Id(json::number_integer_t v) {
     if (mode_ != Mode::kVocab) return false;
-    if (v < 0 || v > INT32_MAX) return Fail("model.vocab id out of range: " + std::to_string(v));
-    parts_->vocab.emplace_back(std::move(vocab_key_), static_cast<int32_t>(v));
+    if (v < 0 || !std::in_range<TokenId>(v))
+      return Fail("model.vocab id out of range: " + std::to_string(v));
+    parts_->vocab.emplace_back(std::move(vocab_key_), static_cast<TokenId>(v));
     return true;
   }
   bool Merge(std::string& v);

@@ -10,13 +10,15 @@
 #include <utility>
 #include <vector>
 
+#include "qwenvl/token_id.h"
+
 namespace qwenvl::text {
 
 struct TokenizerJsonParts {
   nlohmann::json rest;  // the whole document without model.vocab and model.merges
   bool has_vocab = false;
   bool has_merges = false;
-  std::vector<std::pair<std::string, int32_t>> vocab;       // model.vocab in file order
+  std::vector<std::pair<std::string, TokenId>> vocab;       // model.vocab in file order
   std::vector<std::pair<std::string, std::string>> merges;  // model.merges, either form
 };
 

@@ -108,7 +108,7 @@ TEST_F(BackendOps, EmbedRowsConvertsTheStoredType) {
     values.push_back(Bf16ToF32(bits.back()));
   }
   const HostMatrix m{.view = {bits.data(), WeightFormat::kBF16, rows, cols}};
-  const std::vector<int64_t> ids{6, 0, 3, 3};
+  const std::vector<TokenId> ids{6, 0, 3, 3};
   for (Side* s : {&fast_, &slow_}) {
     const Weight table = s->b.UploadWeight(m, {}, {});
     Buffer out = s->b.Allocate(4, cols);

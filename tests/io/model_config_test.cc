@@ -53,7 +53,7 @@ TEST(ModelConfig, PublishedFlatLayout) {
   EXPECT_EQ(c.image_token_id, 151655);
   EXPECT_EQ(c.video_token_id, 151656);
   EXPECT_EQ(c.vision_start_token_id, 151652);
-  EXPECT_EQ(c.eos_token_ids, (std::vector<int64_t>{151645}));
+  EXPECT_EQ(c.eos_token_ids, (std::vector<TokenId>{151645}));
 }
 
 TEST(ModelConfig, NestedLayoutOfNewerTransformers) {
@@ -110,6 +110,16 @@ TEST(ModelConfig, MissingAndWrongKeysAreNamed) {
   j["vision_config"]["out_hidden_size"] = 1024;
   ExpectError(j, "out_hidden_size");
   ExpectError(json::array(), "not a JSON object");
+}
+
+// A token id too large for TokenId is refused, not narrowed into another, valid id.
+TEST(ModelConfig, TokenIdsBeyondTheirTypeAreNamed) {
+  json j = Published();
+  j["eos_token_id"] = {151645, (int64_t{1} << 32) + 151645};
+  ExpectError(j, "eos_token_id holds 4295118941");
+  j = Published();
+  j["vision_end_token_id"] = int64_t{1} << 40;
+  ExpectError(j, "vision_end_token_id holds");
 }
 
 TEST(ModelConfig, OtherModelTypesAreRejected) {

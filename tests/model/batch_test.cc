@@ -30,15 +30,15 @@ double MaxAbsDiff(std::span<const float> a, std::span<const float> b) {
   return m;
 }
 
-int64_t Argmax(std::span<const float> v) {
-  return std::max_element(v.begin(), v.end()) - v.begin();
+TokenId Argmax(std::span<const float> logits) {
+  return static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin());
 }
 
 // Three prompts of different lengths, one with an image (positions with a rope_delta, §5.4).
 struct Prompts {
   ReplayCase text = LoadReplayCase(kCaseDir + "/small.text.json");
   ReplayCase image = LoadReplayCase(kCaseDir + "/small.image.json");
-  std::vector<int64_t> short_ids;
+  std::vector<TokenId> short_ids;
   Prompts() : short_ids(text.input_ids.begin(), text.input_ids.begin() + 5) {}
   std::vector<PromptInput> All() const {
     return {text.Prompt(), image.Prompt(), PromptInput{.input_ids = short_ids}};
@@ -90,7 +90,7 @@ TEST(StepBatch, EqualsSeparateSteps) {
   for (auto& s : batched) batch.push_back(s.get());
   double worst = 0;
   for (int step = 0; step < 4; ++step) {
-    std::vector<int64_t> tokens;
+    std::vector<TokenId> tokens;
     for (auto& s : single) tokens.push_back(Argmax(s->logits()));  // greedy continuation
     for (size_t i = 0; i < single.size(); ++i) single[i]->Step(tokens[i]);
     Sequence::StepBatch(batch, tokens);
@@ -116,7 +116,7 @@ TEST(StepBatch, ChangingMembership) {
   const std::vector<std::vector<size_t>> rounds = {{0, 1, 2}, {2, 0}, {1}, {0, 1, 2}};
   for (const auto& members : rounds) {
     std::vector<Sequence*> batch;
-    std::vector<int64_t> tokens;
+    std::vector<TokenId> tokens;
     for (size_t i : members) {
       tokens.push_back(Argmax(single[i]->logits()));
       single[i]->Step(tokens.back());
@@ -132,12 +132,12 @@ TEST(StepBatch, ChangingMembership) {
 
 TEST(StepBatch, RejectsBadBatchesBeforeWork) {
   const Model& model = TestModels::Get("small");
-  const std::vector<int64_t> ids = {1, 2, 3};
+  const std::vector<TokenId> ids = {1, 2, 3};
   Sequence a(model, 4), b(model, 512);
   a.Append({.input_ids = ids}, {});
   b.Append({.input_ids = ids}, {});
   Sequence* twice[2] = {&b, &b};
-  const int64_t tokens[2] = {5, 6};
+  const TokenId tokens[2] = {5, 6};
   EXPECT_THROW(Sequence::StepBatch(twice, tokens), Error);
   Sequence* one[1] = {&b};
   EXPECT_THROW(Sequence::StepBatch(one, tokens), Error);  // 1 session, 2 tokens
@@ -147,7 +147,7 @@ TEST(StepBatch, RejectsBadBatchesBeforeWork) {
   EXPECT_THROW(Sequence::StepBatch(both, tokens), Error);
   EXPECT_EQ(a.length(), 4);
   EXPECT_EQ(b.length(), 5);  // untouched by the refused step
-  const int64_t bad[2] = {5, -1};
+  const TokenId bad[2] = {5, -1};
   Sequence c(model, 512);
   c.Append({.input_ids = ids}, {});
   Sequence* bc[2] = {&b, &c};

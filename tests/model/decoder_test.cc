@@ -30,10 +30,10 @@ double MaxAbsDiff(std::span<const float> a, std::span<const float> b) {
   return m;
 }
 
-PromptInput TextPrompt(std::span<const int64_t> ids) { return {.input_ids = ids}; }
+PromptInput TextPrompt(std::span<const TokenId> ids) { return {.input_ids = ids}; }
 
 // All prompt logits [n, vocab] of a fresh session, prefilled in chunks of chunk_rows.
-std::vector<float> AllLogits(const Model& model, std::span<const int64_t> ids, int64_t chunk_rows) {
+std::vector<float> AllLogits(const Model& model, std::span<const TokenId> ids, int64_t chunk_rows) {
   Sequence session(model, static_cast<int64_t>(ids.size()));
   std::vector<float> out;
   AppendOptions options{.logit_rows = LogitRows::kAll,
@@ -58,7 +58,7 @@ TEST(Decoder, ChunkedPrefillMatchesOnePass) {
 TEST(Decoder, DecodeStepsMatchPrefill) {
   const Model& model = TestModels::Get("small");
   const ReplayCase c = LoadReplayCase(kCaseDir + "/small.image.json");
-  std::vector<int64_t> ids = c.input_ids;
+  std::vector<TokenId> ids = c.input_ids;
   ids.insert(ids.end(), c.greedy_ids.begin(), c.greedy_ids.begin() + 3);
   PromptInput longer = c.Prompt();
   longer.input_ids = ids;
@@ -81,7 +81,7 @@ TEST(Decoder, SecondTurnContinuesTheSequence) {
   const ReplayCase c = LoadReplayCase(kCaseDir + "/small.image.json");
   Sequence whole(model, 256);
   const PositionIds all = whole.Append(c.Prompt(), {});
-  const std::span<const int64_t> ids = c.input_ids;
+  const std::span<const TokenId> ids = c.input_ids;
   const int64_t vision_start =
       std::find(ids.begin(), ids.end(), model.config().vision_start_token_id) - ids.begin();
   for (const int64_t split : {static_cast<int64_t>(ids.size()) - 4, vision_start}) {
@@ -104,7 +104,7 @@ TEST(Decoder, SecondTurnContinuesTheSequence) {
 
 TEST(Decoder, PromptLongerThanTheCacheIsAnError) {
   const Model& model = TestModels::Get("small");
-  const std::vector<int64_t> ids(9, 7);
+  const std::vector<TokenId> ids(9, 7);
   Sequence session(model, 8);
   try {
     session.Append(TextPrompt(ids), {});
@@ -121,13 +121,13 @@ TEST(Decoder, PromptLongerThanTheCacheIsAnError) {
 
 TEST(Decoder, BadPromptsAreErrors) {
   const Model& model = TestModels::Get("small");
-  const int64_t image = model.config().image_token_id, start = model.config().vision_start_token_id;
+  const TokenId image = model.config().image_token_id, start = model.config().vision_start_token_id;
   Sequence session(model, 32);
   EXPECT_THROW(session.Append(TextPrompt({}), {}), Error);  // nothing to prefill
-  const std::vector<int64_t> out_of_vocab = {1, 2048};
+  const std::vector<TokenId> out_of_vocab = {1, 2048};
   EXPECT_THROW(session.Append(TextPrompt(out_of_vocab), {}), Error);
   // Pad tokens without the features to put there (§4: counts must match).
-  const std::vector<int64_t> pads = {start, image, image, image, image};
+  const std::vector<TokenId> pads = {start, image, image, image, image};
   EXPECT_THROW(session.Append(TextPrompt(pads), {}), Error);
   const std::vector<GridThw> grid = {{1, 4, 4}};
   const std::vector<float> pixels(16 * 1176, 0.0f);
@@ -141,7 +141,7 @@ TEST(Decoder, EmbedConvertsStoredRows) {
   const Decoder& d = model.decoder();
   EXPECT_EQ(d.vocab_size(), 151936);
   std::vector<float> row(d.hidden());
-  const int64_t id = 151655;
+  const TokenId id = 151655;
   const compute::Buffer out = d.backend().Allocate(1, d.hidden());
   d.Embed(std::span(&id, 1), out);
   d.backend().Download(out, row);

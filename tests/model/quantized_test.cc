@@ -142,8 +142,8 @@ TEST(QuantizedWeights, DemoCheckpointKlWithinBounds) {
   KlStats s8, s4;
   const int64_t vocab = stored.decoder().vocab_size();
   for (const auto& c : cases) {
-    std::vector<int64_t> ids;
-    for (int64_t id : c["prompt_ids"].get<std::vector<int64_t>>()) {
+    std::vector<TokenId> ids;
+    for (TokenId id : c["prompt_ids"].get<std::vector<TokenId>>()) {
       const bool vision = id >= 151652 && id <= 151656;  // vision start/end/pad tokens
       if (!vision) ids.push_back(id);
     }

@@ -82,8 +82,10 @@ TEST(Replay, DumpHoldsOurValuesUnderReferenceNames) {
     EXPECT_EQ(by_name.at("topk_logits")->shape, c.Find("topk_logits")->shape);
     EXPECT_EQ(by_name.at("vision_embeds")->shape, c.Find("vision_embeds")->shape);
     const io::TensorInfo& greedy = *by_name.at("greedy_ids");
-    std::vector<int64_t> ids(greedy.numel());
-    std::memcpy(ids.data(), greedy.data, greedy.nbytes);
+    EXPECT_EQ(greedy.dtype, io::DType::kI64);  // as the reference writes ids
+    std::vector<int64_t> wide(greedy.numel());
+    std::memcpy(wide.data(), greedy.data, greedy.nbytes);
+    const std::vector<TokenId> ids(wide.begin(), wide.end());
     EXPECT_EQ(ids, c.greedy_ids);
     EXPECT_EQ(ids, r.greedy_ids);
   }

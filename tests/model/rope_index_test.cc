@@ -21,21 +21,21 @@ io::ModelConfig TestConfig() {
   return c;
 }
 
-constexpr int64_t kText = 100, kStart = 151652, kEnd = 151653, kImage = 151655, kVideo = 151656;
+constexpr TokenId kText = 100, kStart = 151652, kEnd = 151653, kImage = 151655, kVideo = 151656;
 
-void AppendBlock(std::vector<int64_t>& ids, int64_t pad, int64_t tokens) {
+void AppendBlock(std::vector<TokenId>& ids, TokenId pad, int64_t tokens) {
   ids.push_back(kStart);
   ids.insert(ids.end(), tokens, pad);
   ids.push_back(kEnd);
 }
 
-PositionIds Compute(const std::vector<int64_t>& ids, const std::vector<GridThw>& images,
+PositionIds Compute(const std::vector<TokenId>& ids, const std::vector<GridThw>& images,
                     const std::vector<GridThw>& videos, const std::vector<double>& spg = {}) {
   return ComputePositionIds(TestConfig(), {ids, images, videos, spg});
 }
 
 TEST(RopeIndex, TextOnlyCountsFromZero) {
-  const std::vector<int64_t> ids(7, kText);
+  const std::vector<TokenId> ids(7, kText);
   const PositionIds p = Compute(ids, {}, {});
   const std::vector<int64_t> want = {0, 1, 2, 3, 4, 5, 6};
   EXPECT_EQ(p.t, want);
@@ -47,7 +47,7 @@ TEST(RopeIndex, TextOnlyCountsFromZero) {
 // §5.2: an image block (t = 1) sits at the next text position; h and w are the merged row and
 // column; <|vision_end|> gets max + 1.
 TEST(RopeIndex, ImageBlockUsesGridCoordinates) {
-  std::vector<int64_t> ids = {kText, kText};
+  std::vector<TokenId> ids = {kText, kText};
   AppendBlock(ids, kImage, 6);  // grid (1, 4, 6): merged 2 × 3
   ids.push_back(kText);
   const PositionIds p = Compute(ids, {{1, 4, 6}}, {});
@@ -59,7 +59,7 @@ TEST(RopeIndex, ImageBlockUsesGridCoordinates) {
 
 // §5.3 with second_per_grid_ts 1.0 (2 fps): one temporal patch = 2 position units.
 TEST(RopeIndex, VideoTemporalPositionsAtOneSecondPerGrid) {
-  std::vector<int64_t> ids = {kText};
+  std::vector<TokenId> ids = {kText};
   AppendBlock(ids, kVideo, 3);  // grid (3, 2, 2): merged 1 × 1 per frame group
   const PositionIds p = Compute(ids, {}, {{3, 2, 2}}, {1.0});
   EXPECT_EQ(p.t, (std::vector<int64_t>{0, 1, 2, 4, 6, 7}));
@@ -77,7 +77,7 @@ TEST(RopeIndex, FractionalSecondsPerGridUseTheFloatProduct) {
     EXPECT_EQ(VideoTemporalPosition(it, 1.1085, 2.0), want[it]) << it;
   }
   EXPECT_EQ(VideoTemporalPosition(3, 0.5, 2.0), 3);  // the integer rule would give 0
-  std::vector<int64_t> ids;
+  std::vector<TokenId> ids;
   AppendBlock(ids, kVideo, 4);
   const PositionIds p = Compute(ids, {}, {{4, 2, 2}}, {0.5});
   EXPECT_EQ(p.t, (std::vector<int64_t>{0, 1, 2, 3, 4, 5}));
@@ -85,7 +85,7 @@ TEST(RopeIndex, FractionalSecondsPerGridUseTheFloatProduct) {
 }
 
 TEST(RopeIndex, TwoImagesFollowEachOther) {
-  std::vector<int64_t> ids;
+  std::vector<TokenId> ids;
   AppendBlock(ids, kImage, 4);  // grid (1, 4, 4): merged 2 × 2
   AppendBlock(ids, kImage, 2);  // grid (1, 2, 4): merged 1 × 2
   const PositionIds p = Compute(ids, {{1, 4, 4}, {1, 2, 4}}, {});
@@ -97,7 +97,7 @@ TEST(RopeIndex, TwoImagesFollowEachOther) {
 
 // Images and videos are consumed in prompt order, whichever comes first.
 TEST(RopeIndex, VideoThenImage) {
-  std::vector<int64_t> ids;
+  std::vector<TokenId> ids;
   AppendBlock(ids, kVideo, 2);  // grid (2, 2, 2), spg 2.0: T = 0, 4
   AppendBlock(ids, kImage, 1);  // grid (1, 2, 2)
   const PositionIds p = Compute(ids, {{1, 2, 2}}, {{2, 2, 2}}, {2.0});
@@ -107,13 +107,13 @@ TEST(RopeIndex, VideoThenImage) {
 }
 
 TEST(RopeIndex, MismatchedGridsAreErrors) {
-  std::vector<int64_t> ids;
+  std::vector<TokenId> ids;
   AppendBlock(ids, kImage, 4);
   EXPECT_THROW(Compute(ids, {}, {}), Error);                      // no grid for the block
   EXPECT_THROW(Compute(ids, {{1, 4, 4}, {1, 4, 4}}, {}), Error);  // a grid too many
   EXPECT_THROW(Compute(ids, {{1, 4, 6}}, {}), Error);             // 6 pads needed, 4 present
   EXPECT_THROW(Compute(ids, {{1, 4, 3}}, {}), Error);             // w not a multiple of 2
-  std::vector<int64_t> vid;
+  std::vector<TokenId> vid;
   AppendBlock(vid, kVideo, 1);
   EXPECT_THROW(Compute(vid, {}, {{1, 2, 2}}, {1.0, 1.0}), Error);  // one spg per video
 }

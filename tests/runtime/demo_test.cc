@@ -23,8 +23,8 @@ const std::string kDemoData = QWENVL_DATA_DIR "/demo";
 
 struct DemoCase {
   std::string image, question, kind, reference_text;
-  std::vector<int64_t> prompt_ids;
-  std::vector<int32_t> reference_ids;
+  std::vector<TokenId> prompt_ids;
+  std::vector<TokenId> reference_ids;
 };
 
 std::vector<DemoCase> LoadCases() {
@@ -58,7 +58,7 @@ Request Ask(const DemoCase& c) {
 }
 
 // Top-two margin of the engine's logits after teacher-forcing the reference answer up to `step`.
-float MarginAt(const DemoCase& c, size_t step, int32_t ours) {
+float MarginAt(const DemoCase& c, size_t step, TokenId ours) {
   ThreadPool pool(2);
   compute::CpuBackend backend(pool);
   model::Model m(kDemo, backend);
@@ -76,10 +76,10 @@ float MarginAt(const DemoCase& c, size_t step, int32_t ours) {
            {});
   for (size_t i = 0; i < step; ++i) s.Step(c.reference_ids[i]);
   std::vector<float> l(s.logits().begin(), s.logits().end());
-  std::vector<int32_t> order(l.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
+  std::vector<TokenId> order(l.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<TokenId>(i);
   std::partial_sort(order.begin(), order.begin() + 2, order.end(),
-                    [&](int32_t a, int32_t b) { return l[a] > l[b]; });
+                    [&](TokenId a, TokenId b) { return l[a] > l[b]; });
   EXPECT_TRUE(ours == order[0]) << "our token is not our own argmax under teacher forcing";
   const bool ref_in_top2 = c.reference_ids[step] == order[0] || c.reference_ids[step] == order[1];
   EXPECT_TRUE(ref_in_top2) << "the reference token is not among our top two";

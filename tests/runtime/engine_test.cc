@@ -61,8 +61,8 @@ nlohmann::json Case(const std::string& name) {
 TEST_F(EngineTest, TextPromptMatchesTheReferenceIdsAndGreedyTokens) {
   const nlohmann::json c = Case("tiny.text");
   const Result r = engine_->Generate(Greedy("Hello, who are you?", 24));
-  EXPECT_EQ(r.prompt_ids, c["input_ids"].get<std::vector<int64_t>>());
-  const auto expected = c["greedy_ids"].get<std::vector<int32_t>>();
+  EXPECT_EQ(r.prompt_ids, c["input_ids"].get<std::vector<TokenId>>());
+  const auto expected = c["greedy_ids"].get<std::vector<TokenId>>();
   EXPECT_EQ(r.tokens, expected);
   EXPECT_EQ(r.finish_reason, FinishReason::kLength);
   EXPECT_EQ(r.completion_tokens, 24);
@@ -76,7 +76,7 @@ TEST_F(EngineTest, ReferenceBackendGivesTheSameAnswer) {
   o.backend = "reference";
   const std::unique_ptr<Engine> reference = Engine::Load(o);
   const Result r = reference->Generate(Greedy("Hello, who are you?", 24));
-  EXPECT_EQ(r.tokens, c["greedy_ids"].get<std::vector<int32_t>>());
+  EXPECT_EQ(r.tokens, c["greedy_ids"].get<std::vector<TokenId>>());
   o.backend = "gpu";
   try {
     Engine::Load(o);

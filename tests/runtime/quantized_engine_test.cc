@@ -21,7 +21,7 @@ constexpr size_t kCases = 8;  // the first cases: every task kind, a few seconds
 
 struct Answer {
   Request request;
-  std::vector<int32_t> reference_ids;
+  std::vector<TokenId> reference_ids;
 };
 
 std::vector<Answer> LoadAnswers() {
@@ -38,7 +38,7 @@ std::vector<Answer> LoadAnswers() {
     Answer a;
     a.request.messages.push_back(user);
     a.request.sampling.max_new_tokens = 110;
-    a.reference_ids = c["reference_ids"].get<std::vector<int32_t>>();
+    a.reference_ids = c["reference_ids"].get<std::vector<TokenId>>();
     out.push_back(std::move(a));
   }
   return out;

@@ -49,7 +49,7 @@ constexpr size_t kFreshLoadEvery = 50;
 constexpr std::chrono::seconds kRoundLimit(300);
 
 // Special token ids of the tiny checkpoint (it uses the published vocabulary).
-constexpr int64_t kVisionStart = 151652;
+constexpr TokenId kVisionStart = 151652;
 
 int64_t EnvInt(const char* name, int64_t fallback) {
   const char* v = std::getenv(name);
@@ -656,7 +656,7 @@ void CheckOutcome(const Request& request, const Result& reference, const Outcome
 // `current`: the reused prefix covers at least their common prompt up to its first vision block
 // (the engine never starts the computed part inside one) and at most what the cache holds.
 void CheckReuse(const Result& previous, const Result& current, const std::string& what) {
-  std::vector<int64_t> held = previous.prompt_ids;
+  std::vector<TokenId> held = previous.prompt_ids;
   held.insert(held.end(), previous.tokens.begin(), previous.tokens.end());
   const int64_t last = std::max<int64_t>(0, current.prompt_tokens - 1);
   const int64_t at_most = std::min<int64_t>(last, CommonPrefix(held, current.prompt_ids));

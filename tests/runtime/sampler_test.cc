@@ -21,7 +21,7 @@ TEST(Sampler, RepetitionPenaltyFollowsTransformers) {
   // Positive logits are divided, negative multiplied, for tokens of the prompt.
   SamplerConfig c;
   c.repetition_penalty = 2.0f;
-  std::vector<int32_t> prompt = {1, 2, 2};
+  std::vector<TokenId> prompt = {1, 2, 2};
   Sampler s(c, prompt);
   std::vector<float> l = {1.0f, 3.0f, -1.0f, 1.4f};
   EXPECT_EQ(s.Sample(l), 1);  // 3.0 / 2 = 1.5 still beats 1.4
@@ -34,7 +34,7 @@ TEST(Sampler, PresenceAndFrequencyPenaliseGeneratedTokensOnly) {
   SamplerConfig c;
   c.presence_penalty = 0.5f;
   c.frequency_penalty = 0.25f;
-  std::vector<int32_t> prompt = {0};
+  std::vector<TokenId> prompt = {0};
   Sampler s(c, prompt);
   s.Accept(1);
   s.Accept(1);
@@ -96,7 +96,7 @@ TEST(Sampler, SameSeedSameTokens) {
   for (size_t i = 0; i < logits.size(); ++i) logits[i] = std::sin(i * 0.37f) * 3;
   auto run = [&] {
     Sampler s(c, {});
-    std::vector<int32_t> out;
+    std::vector<TokenId> out;
     for (int i = 0; i < 50; ++i) {
       std::vector<float> l = logits;
       out.push_back(s.Sample(l));

@@ -15,7 +15,7 @@ using ::testing::ElementsAre;
 // Ids: a=0 b=1 c=2, ab=3, bc=4, aa=5, abc=6, aaaa=7.
 BpeMerges ToyMerges() { return BpeMerges({{1, 2, 4}, {0, 1, 3}, {0, 0, 5}, {3, 2, 6}, {5, 5, 7}}); }
 
-std::vector<int32_t> Apply(const BpeMerges& merges, std::vector<int32_t> symbols) {
+std::vector<TokenId> Apply(const BpeMerges& merges, std::vector<TokenId> symbols) {
   merges.Apply(&symbols);
   return symbols;
 }
@@ -52,16 +52,16 @@ TEST(Bpe, LongWordsMatchShortWordPath) {
   std::mt19937 rng(3);
   std::uniform_int_distribution<int> symbol(0, 1);
   for (int round = 0; round < 100; ++round) {
-    std::vector<int32_t> word;
-    std::vector<int32_t> expected;
+    std::vector<TokenId> word;
+    std::vector<TokenId> expected;
     for (int part = 0; part < 10; ++part) {
-      std::vector<int32_t> piece;
+      std::vector<TokenId> piece;
       const int length = 1 + static_cast<int>(rng() % 12);
       for (int k = 0; k < length; ++k) piece.push_back(symbol(rng));
       piece.push_back(2);
       piece.push_back(2);
       word.insert(word.end(), piece.begin(), piece.end());
-      const std::vector<int32_t> merged = Apply(ToyMerges(), piece);
+      const std::vector<TokenId> merged = Apply(ToyMerges(), piece);
       expected.insert(expected.end(), merged.begin(), merged.end());
     }
     ASSERT_GT(word.size(), 24u);

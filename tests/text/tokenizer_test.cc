@@ -26,8 +26,8 @@ void CheckCases(const std::string& file, size_t min_cases) {
   ASSERT_GE(cases.size(), min_cases) << file;
   for (const auto& c : cases) {
     const std::string text = c["text"];
-    const auto expected = c["ids"].get<std::vector<int32_t>>();
-    const std::vector<int32_t> ids = tok.Encode(text);
+    const auto expected = c["ids"].get<std::vector<TokenId>>();
+    const std::vector<TokenId> ids = tok.Encode(text);
     EXPECT_EQ(ids, expected) << file << " text: " << nlohmann::json(text).dump();
     if (c.contains("decoded")) {
       EXPECT_EQ(tok.Decode(expected), c["decoded"].get<std::string>())
@@ -63,31 +63,31 @@ TEST(Tokenizer, KnownIds) {
 
 TEST(Tokenizer, SplitsOnAddedTokensLongestFirst) {
   const Tokenizer& tok = QwenTokenizer();
-  const std::vector<int32_t> ids = tok.Encode("a<|im_start|><|im_end|>b<tool_call>");
+  const std::vector<TokenId> ids = tok.Encode("a<|im_start|><|im_end|>b<tool_call>");
   ASSERT_EQ(ids.size(), 5u);
   EXPECT_EQ(ids[1], 151644);
   EXPECT_EQ(ids[2], 151645);
   EXPECT_EQ(ids[4], 151657);
   EXPECT_EQ(ids[0], tok.Encode("a")[0]);
   // An unfinished token is ordinary text.
-  for (int32_t id : tok.Encode("<|im_start")) EXPECT_LT(id, 151643);
+  for (TokenId id : tok.Encode("<|im_start")) EXPECT_LT(id, 151643);
 }
 
 TEST(Tokenizer, DecodeSkipsSpecialTokensOnRequest) {
   const Tokenizer& tok = QwenTokenizer();
-  const std::vector<int32_t> ids = tok.Encode("<|im_start|>user\nhi<tool_call><|im_end|>");
+  const std::vector<TokenId> ids = tok.Encode("<|im_start|>user\nhi<tool_call><|im_end|>");
   EXPECT_EQ(tok.Decode(ids), "<|im_start|>user\nhi<tool_call><|im_end|>");
   EXPECT_EQ(tok.Decode(ids, /*skip_special_tokens=*/true), "user\nhi<tool_call>");
 }
 
 TEST(Tokenizer, DecodeSkipsUnknownIdsAndRepairsBrokenUtf8) {
   const Tokenizer& tok = QwenTokenizer();
-  const std::vector<int32_t> ids = {9707, -5, 151665, 1 << 30, 1879};
+  const std::vector<TokenId> ids = {9707, -5, 151665, 1 << 30, 1879};
   EXPECT_EQ(tok.Decode(ids), "Hello world");
   // "中" is three bytes; a lone first byte token decodes to U+FFFD.
-  const int32_t lead = tok.TokenToId(ByteLevelEncode("\xE4\xB8"));
+  const TokenId lead = tok.TokenToId(ByteLevelEncode("\xE4\xB8"));
   ASSERT_GE(lead, 0);
-  EXPECT_EQ(tok.Decode(std::vector<int32_t>{lead}), "\xEF\xBF\xBD");
+  EXPECT_EQ(tok.Decode(std::vector<TokenId>{lead}), "\xEF\xBF\xBD");
 }
 
 TEST(Tokenizer, RoundTripsNfcText) {
@@ -126,7 +126,7 @@ TEST(Tokenizer, LongWordWithoutSpacesIsFast) {
   std::string text;
   while (text.size() < 100000) text += "abcdefghij";
   const auto start = std::chrono::steady_clock::now();
-  const std::vector<int32_t> ids = tok.Encode(text);
+  const std::vector<TokenId> ids = tok.Encode(text);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_LT(seconds, 0.5);
@@ -163,7 +163,7 @@ TEST(Tokenizer, EncodesFromSeveralThreadsAtOnce) {
     threads.emplace_back([&] {
       for (int round = 0; round < 5; ++round) {
         for (const auto& c : cases) {
-          if (tok.Encode(c["text"].get<std::string>()) != c["ids"].get<std::vector<int32_t>>()) {
+          if (tok.Encode(c["text"].get<std::string>()) != c["ids"].get<std::vector<TokenId>>()) {
             ++mismatches;
           }
         }
