@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "util/error.h"
 
@@ -25,7 +26,7 @@ DecoderLayerWeights BindLayer(compute::Backend& b, const io::TensorStore& store,
 }
 
 // b = a [rows, cols] buffer unless it already holds that many rows.
-void Grow(compute::Backend& backend, compute::Buffer& b, int64_t rows, int64_t cols) {
+void GrowBuffer(compute::Backend& backend, compute::Buffer& b, int64_t rows, int64_t cols) {
   if (b.rows() < rows || b.cols() != cols) b = backend.Allocate(rows, cols);
 }
 
@@ -82,21 +83,28 @@ KvCache Decoder::NewCache(int64_t capacity) const {
 void Decoder::Reserve(DecoderScratch& s, int64_t rows, int64_t logit_rows) const {
   compute::Backend& b = *backend_;
   const io::TextConfig& c = config_;
-  if (logit_rows > 0) Grow(b, s.logits, logit_rows, vocab_size());
+  if (logit_rows > 0) GrowBuffer(b, s.logits, logit_rows, vocab_size());
   if (rows <= s.rows) return;
   const int64_t q_dim = c.num_attention_heads * c.head_dim();
   const int64_t kv_dim = c.num_key_value_heads * c.head_dim();
-  Grow(b, s.x, rows, c.hidden_size);
-  Grow(b, s.normed, rows, c.hidden_size);
-  Grow(b, s.q, rows, q_dim);
-  Grow(b, s.k, rows, kv_dim);
-  Grow(b, s.v, rows, kv_dim);
-  Grow(b, s.attn, rows, q_dim);
-  Grow(b, s.proj, rows, c.hidden_size);
-  Grow(b, s.gate, rows, c.intermediate_size);
-  Grow(b, s.up, rows, c.intermediate_size);
-  Grow(b, s.cos, rows, c.head_dim());
-  Grow(b, s.sin, rows, c.head_dim());
+  // The old arena goes first: nothing in it outlives a pass, and the peak stays the new one's.
+  s.rows = 0;
+  s.arena = compute::Arena();
+  compute::ArenaPlan plan;
+  const std::pair<compute::Tensor*, int64_t> tensors[] = {{&s.x, c.hidden_size},
+                                                          {&s.normed, c.hidden_size},
+                                                          {&s.q, q_dim},
+                                                          {&s.k, kv_dim},
+                                                          {&s.v, kv_dim},
+                                                          {&s.attn, q_dim},
+                                                          {&s.proj, c.hidden_size},
+                                                          {&s.gate, c.intermediate_size},
+                                                          {&s.up, c.intermediate_size},
+                                                          {&s.cos, c.head_dim()},
+                                                          {&s.sin, c.head_dim()}};
+  for (const auto& t : tensors) plan.Add(rows, t.second);  // slots 0, 1, … in order
+  s.arena = compute::Arena(b, std::move(plan));
+  for (size_t i = 0; i < std::size(tensors); ++i) *tensors[i].first = s.arena[i];
   s.cos_host.resize(static_cast<size_t>(rows * c.head_dim()));
   s.sin_host.resize(static_cast<size_t>(rows * c.head_dim()));
   s.rows = rows;

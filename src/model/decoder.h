@@ -7,6 +7,7 @@
 #include <span>
 #include <vector>
 
+#include "compute/arena.h"
 #include "compute/backend.h"
 #include "io/model_folder.h"
 #include "model/kv_cache.h"
@@ -28,22 +29,25 @@ struct DecoderTaps {
   std::vector<float> final_norm;  // output of the final RMSNorm
 };
 
-// Activation buffers of a forward pass in the backend's memory, grown on demand and reused, so
-// that decode steps do not allocate. cos_host/sin_host hold the rotary tables computed on the
-// host before their upload.
+// Activation tensors of a forward pass in the backend's memory, grown on demand and reused, so
+// that decode steps do not allocate: the per-row tensors in one arena, made anew (all at once)
+// when a pass needs more rows; the logits on their own, since their row count follows the logits
+// asked for, not the pass. cos_host/sin_host hold the rotary tables computed on the host before
+// their upload.
 struct DecoderScratch {
   int64_t rows = 0;
-  compute::Buffer x;       // [rows, hidden] residual stream
-  compute::Buffer normed;  // [rows, hidden]
-  compute::Buffer q;       // [rows, num_heads · head_dim]
-  compute::Buffer k;       // [rows, num_kv_heads · head_dim], before the copy into a cache
-  compute::Buffer v;       // [rows, num_kv_heads · head_dim]
-  compute::Buffer attn;    // [rows, num_heads · head_dim]
-  compute::Buffer proj;    // [rows, hidden]
-  compute::Buffer gate;    // [rows, intermediate]
-  compute::Buffer up;      // [rows, intermediate]
-  compute::Buffer cos;     // [rows, head_dim]
-  compute::Buffer sin;     // [rows, head_dim]
+  compute::Arena arena;    // x … sin
+  compute::Tensor x;       // [rows, hidden] residual stream
+  compute::Tensor normed;  // [rows, hidden]
+  compute::Tensor q;       // [rows, num_heads · head_dim]
+  compute::Tensor k;       // [rows, num_kv_heads · head_dim], before the copy into a cache
+  compute::Tensor v;       // [rows, num_kv_heads · head_dim]
+  compute::Tensor attn;    // [rows, num_heads · head_dim]
+  compute::Tensor proj;    // [rows, hidden]
+  compute::Tensor gate;    // [rows, intermediate]
+  compute::Tensor up;      // [rows, intermediate]
+  compute::Tensor cos;     // [rows, head_dim]
+  compute::Tensor sin;     // [rows, head_dim]
   compute::Buffer logits;  // [logit rows, vocab]
   std::vector<float> cos_host, sin_host;
   std::vector<compute::AttentionSegment> segments;  // one per sequence of a pass

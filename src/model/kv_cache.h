@@ -1,8 +1,10 @@
 // The decoder's key/value cache for one sequence (model-spec §4): post-RoPE keys and values of
 // every layer. Storage grows with the sequence in chunks of tokens (Reserve), up to a maximum
 // length, so that a long context limit costs memory only when it is used; decode steps inside a
-// chunk never allocate. Forward passes append at length(); later calls continue the same sequence
-// (decode steps, multi-turn prompts).
+// chunk never allocate. Each layer's keys and values are a buffer of their own, not one arena:
+// growing copies the valid rows, and buffer by buffer the copy's peak is one layer's new storage
+// rather than the whole cache's. Forward passes append at length(); later calls continue the same
+// sequence (decode steps, multi-turn prompts).
 #pragma once
 
 #include <cstdint>

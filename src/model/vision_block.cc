@@ -17,14 +17,32 @@ constexpr int64_t kMlpChunkRows = 1024;
 
 VisionScratch::VisionScratch(compute::Backend& b, const io::VisionConfig& c, int64_t patches)
     : num_patches(patches), mlp_rows(std::min(patches, kMlpChunkRows)) {
-  x = b.Allocate(patches, c.hidden_size);
-  normed = b.Allocate(patches, c.hidden_size);
-  qkv = b.Allocate(patches, 3 * c.hidden_size);
-  attn = b.Allocate(patches, c.hidden_size);
-  gate = b.Allocate(mlp_rows, c.intermediate_size);
-  up = b.Allocate(mlp_rows, c.intermediate_size);
-  cos = b.Allocate(patches, c.head_dim());
-  sin = b.Allocate(patches, c.head_dim());
+  compute::ArenaPlan stream;
+  const size_t x_slot = stream.Add(patches, c.hidden_size);
+  const size_t normed_slot = stream.Add(patches, c.hidden_size);
+  stream_arena = compute::Arena(b, std::move(stream));
+  x = stream_arena[x_slot];
+  normed = stream_arena[normed_slot];
+
+  compute::ArenaPlan blocks;
+  const size_t qkv_slot = blocks.Add(patches, 3 * c.hidden_size);
+  const size_t attn_slot = blocks.Add(patches, c.hidden_size);
+  const size_t gate_slot = blocks.Add(mlp_rows, c.intermediate_size);
+  const size_t up_slot = blocks.Add(mlp_rows, c.intermediate_size);
+  const size_t cos_slot = blocks.Add(patches, c.head_dim());
+  const size_t sin_slot = blocks.Add(patches, c.head_dim());
+  block_arena = compute::Arena(b, std::move(blocks));
+  qkv = block_arena[qkv_slot];
+  attn = block_arena[attn_slot];
+  gate = block_arena[gate_slot];
+  up = block_arena[up_slot];
+  cos = block_arena[cos_slot];
+  sin = block_arena[sin_slot];
+}
+
+void VisionScratch::ReleaseBlockTensors() {
+  block_arena = compute::Arena();
+  qkv = attn = gate = up = cos = sin = compute::Tensor();
 }
 
 VisionBlock::VisionBlock(compute::Backend& b, const io::TensorStore& store,

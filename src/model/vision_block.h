@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "compute/arena.h"
 #include "compute/backend.h"
 #include "io/model_config.h"
 #include "io/safetensors.h"
@@ -18,16 +19,22 @@ namespace qwenvl::model {
 struct VisionScratch {
   VisionScratch(compute::Backend& backend, const io::VisionConfig& config, int64_t num_patches);
 
+  // The blocks' own tensors go once the last block ran (the merger's are made after, so that the
+  // peak stays that of the blocks); x and normed stay for the merger.
+  void ReleaseBlockTensors();
+
   int64_t num_patches;
-  int64_t mlp_rows;        // rows of one MLP chunk
-  compute::Buffer x;       // [num_patches, hidden], the residual stream in window order
-  compute::Buffer normed;  // [num_patches, hidden]
-  compute::Buffer qkv;     // [num_patches, 3 * hidden]
-  compute::Buffer attn;    // [num_patches, hidden]
-  compute::Buffer gate;    // [mlp_rows, intermediate]
-  compute::Buffer up;      // [mlp_rows, intermediate]
-  compute::Buffer cos;     // [num_patches, head_dim], window order
-  compute::Buffer sin;     // [num_patches, head_dim], window order
+  int64_t mlp_rows;             // rows of one MLP chunk
+  compute::Arena stream_arena;  // x, normed
+  compute::Arena block_arena;   // qkv, attn, gate, up, cos, sin
+  compute::Tensor x;            // [num_patches, hidden], the residual stream in window order
+  compute::Tensor normed;       // [num_patches, hidden]
+  compute::Tensor qkv;          // [num_patches, 3 * hidden]
+  compute::Tensor attn;         // [num_patches, hidden]
+  compute::Tensor gate;         // [mlp_rows, intermediate]
+  compute::Tensor up;           // [mlp_rows, intermediate]
+  compute::Tensor cos;          // [num_patches, head_dim], window order
+  compute::Tensor sin;          // [num_patches, head_dim], window order
   std::vector<compute::AttentionSegment> segments;
 };
 

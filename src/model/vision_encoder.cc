@@ -120,15 +120,20 @@ compute::Buffer VisionEncoder::EncodeToBuffer(std::span<const float> pixel_value
     if (between_blocks) between_blocks();
   }
 
-  // The blocks' buffers go before the merger's own are made, so that the peak stays that of the
+  // The blocks' tensors go before the merger's own are made, so that the peak stays that of the
   // blocks.
   const int64_t out_hidden = merger_.out_hidden();
-  for (compute::Buffer* buf : {&s.qkv, &s.attn, &s.gate, &s.up, &s.cos, &s.sin}) buf->Reset();
-  const compute::Buffer merged = b.Allocate(tokens, unit * hidden);
-  const compute::Buffer window_out = b.Allocate(tokens, out_hidden);
+  s.ReleaseBlockTensors();
+  compute::ArenaPlan plan;
+  const size_t merged_slot = plan.Add(tokens, unit * hidden);
+  const size_t window_out_slot = plan.Add(tokens, out_hidden);
+  const compute::Arena merger_arena(b, std::move(plan));
   compute::Buffer out = b.Allocate(tokens, out_hidden);
   merger_.Forward(s.x, layout.window_index,
-                  {.normed = s.normed, .hidden = merged, .output = window_out}, out);
+                  {.normed = s.normed,
+                   .hidden = merger_arena[merged_slot],
+                   .output = merger_arena[window_out_slot]},
+                  out);
   return out;
 }
 

@@ -64,12 +64,19 @@ class FakeEngineClient : public EngineClient {
     return in_flight_;
   }
 
+  // Requests holding one of the `parallel` run slots now (the others report queued()).
+  int running() {
+    std::lock_guard lock(mu_);
+    return running_;
+  }
+
   Script script;
   int max_in_flight = 0;  // 0: unlimited (beyond it Submit throws: queue full)
   int parallel = 0;       // requests run at once, the others wait queued; 0: all run
   std::vector<Request> requests;
   std::atomic<int> cancelled_count{0};
   std::atomic<int> completed_count{0};
+  std::atomic<int> answering_count{0};  // requests whose first piece of text was taken
 
  private:
   struct Handle : RequestHandle {
@@ -115,6 +122,7 @@ class FakeEngineClient : public EngineClient {
           result.finish_reason = FinishReason::kCancelled;
           break;
         }
+        if (result.completion_tokens == 0) ++answering_count;
         result.text += piece;
         ++result.completion_tokens;
       }

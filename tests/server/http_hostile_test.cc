@@ -438,7 +438,9 @@ TEST_F(ServerTest, DrainRefusesQueuedAndLetsRunningFinish) {
     clients.push_back(std::make_unique<TestConnection>(port_, 20s));
     ASSERT_TRUE(clients.back()->SendRaw(ChatRequestBytes(Simple(true))));
   }
-  ASSERT_TRUE(WaitFor([&] { return engine_.submitted() == 4; }));
+  // Two run and two wait queued; on a loaded machine the runs take their slots some time after
+  // being submitted, and a request that has not is still queued when the drain comes.
+  ASSERT_TRUE(WaitFor([&] { return engine_.submitted() == 4 && engine_.running() == 2; }));
   auto idle = std::make_unique<TestConnection>(port_);  // connected, never sends
   server_->Drain();
   std::vector<std::optional<Reply>> replies(4);
@@ -489,8 +491,9 @@ TEST_F(ServerTest, DrainDeadlineEndsStreamsCleanly) {
     clients.push_back(std::make_unique<TestConnection>(port_));
     ASSERT_TRUE(clients.back()->SendRaw(ChatRequestBytes(Simple(i != 2))));
   }
-  ASSERT_TRUE(WaitFor([&] { return engine_.submitted() == 3; }));
-  std::this_thread::sleep_for(100ms);
+  // Every request has its first piece of text: the streams have started their answers (the
+  // non-streamed one has nothing to send before its end), however slow the machine.
+  ASSERT_TRUE(WaitFor([&] { return engine_.answering_count == 3; }));
   const auto t0 = Clock::now();
   server_->Drain();
   for (int i = 0; i < 3; ++i) {
