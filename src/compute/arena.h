@@ -1,7 +1,7 @@
 // Tensors carved out of one backend allocation. Buffers that live and die together (a forward
-// pass's scratch, a KV cache's keys and values of every layer) are listed first (ArenaPlan) and
-// then allocated at once (Arena): one allocation of the backend instead of one per buffer (on a
-// device, one allocation call per set, and a set's footprint known before anything runs).
+// pass's scratch) are listed first (ArenaPlan) and then allocated at once (Arena): one allocation
+// of the backend instead of one per buffer (on a device, one allocation call per set, and a set's
+// footprint known before anything runs).
 #pragma once
 
 #include <cstddef>
@@ -26,7 +26,8 @@ class ArenaPlan {
  private:
   friend class Arena;
   struct Slot {
-    int64_t unit = 0;  // start, in kAlignFloats units
+    int64_t unit = 0;   // start, in kAlignFloats units
+    int64_t units = 0;  // length, in kAlignFloats units
     int64_t rows = 0;
     int64_t cols = 0;
   };

@@ -148,7 +148,7 @@ CheckpointReport ValidateCheckpoint(const TensorStore& store, const ModelConfig&
     }
     used.insert(e.name);
     if (t->shape != e.shape) problems.push_back(ShapeProblem(e, *t));
-    if (t->dtype != DType::kBF16 && t->dtype != DType::kF32 && t->dtype != DType::kF16)
+    if (!WeightFormatOf(t->dtype))
       problems.push_back("tensor " + e.name + ": dtype " + DTypeName(t->dtype) +
                          " cannot be used (BF16, F16 or F32 expected)");
   };

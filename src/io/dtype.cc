@@ -48,4 +48,17 @@ std::optional<DType> ParseDType(std::string_view name) {
   return std::nullopt;
 }
 
+std::optional<WeightFormat> WeightFormatOf(DType t) {
+  switch (t) {
+    case DType::kF32:
+      return WeightFormat::kF32;
+    case DType::kBF16:
+      return WeightFormat::kBF16;
+    case DType::kF16:
+      return WeightFormat::kF16;
+    default:
+      return std::nullopt;
+  }
+}
+
 }  // namespace qwenvl::io

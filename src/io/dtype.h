@@ -5,6 +5,8 @@
 #include <optional>
 #include <string_view>
 
+#include "qwenvl/weight_format.h"
+
 namespace qwenvl::io {
 
 enum class DType {
@@ -28,5 +30,8 @@ enum class DType {
 size_t DTypeSize(DType t);
 const char* DTypeName(DType t);  // as written in a safetensors header, e.g. "BF16"
 std::optional<DType> ParseDType(std::string_view name);
+// The weight format a tensor of this type is read as (F32, BF16, F16); nullopt for the types the
+// engine cannot use as weights. The one list both the checkpoint check and the binder read.
+std::optional<WeightFormat> WeightFormatOf(DType t);
 
 }  // namespace qwenvl::io

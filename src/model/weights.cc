@@ -1,5 +1,7 @@
 #include "model/weights.h"
 
+#include <optional>
+
 #include "util/error.h"
 
 namespace qwenvl::model {
@@ -7,20 +9,12 @@ namespace qwenvl::model {
 compute::HostMatrix MatrixOf(const io::TensorInfo& t) {
   kernels::WeightView v;
   v.data = t.data;
-  switch (t.dtype) {
-    case io::DType::kF32:
-      v.type = WeightFormat::kF32;
-      break;
-    case io::DType::kBF16:
-      v.type = WeightFormat::kBF16;
-      break;
-    case io::DType::kF16:
-      v.type = WeightFormat::kF16;
-      break;
-    default:
-      throw Error(ErrorCode::kUnsupported,
-                  "tensor " + t.name + ": dtype " + io::DTypeName(t.dtype) + " cannot be used");
+  const std::optional<WeightFormat> format = io::WeightFormatOf(t.dtype);
+  if (!format) {
+    throw Error(ErrorCode::kUnsupported,
+                "tensor " + t.name + ": dtype " + io::DTypeName(t.dtype) + " cannot be used");
   }
+  v.type = *format;
   v.rows = t.shape.empty() ? 1 : t.shape[0];
   v.cols = v.rows == 0 ? 0 : t.numel() / v.rows;
   return compute::HostMatrix{.view = v, .file_mapped = true};
