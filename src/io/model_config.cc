@@ -35,8 +35,7 @@ class Reader {
   int64_t Int(const char* key) const {
     const json* v = Find(key);
     if (v == nullptr) Fail(key, "is missing");
-    if (!v->is_number_integer()) Fail(key, "must be an integer, found " + v->dump());
-    return v->get<int64_t>();
+    return AsInt(key, *v, *v);
   }
   int64_t Int(const char* key, int64_t fallback) const { return Find(key) ? Int(key) : fallback; }
   double Number(const char* key) const {
@@ -58,11 +57,11 @@ class Reader {
     const json* v = Find(key);
     if (v == nullptr) Fail(key, "is missing");
     std::vector<int64_t> out;
-    if (v->is_number_integer()) return {v->get<int64_t>()};
+    if (v->is_number_integer()) return {AsInt(key, *v, *v)};
     if (!v->is_array()) Fail(key, "must be a list of integers, found " + v->dump());
     for (const auto& e : *v) {
       if (!e.is_number_integer()) Fail(key, "must be a list of integers, found " + v->dump());
-      out.push_back(e.get<int64_t>());
+      out.push_back(AsInt(key, e, *v));
     }
     return out;
   }
@@ -82,6 +81,14 @@ class Reader {
   }
 
  private:
+  // An integer of the file as int64_t; one beyond it (an unsigned JSON integer past 2^63 − 1) is
+  // refused rather than wrapped to a negative. `whole` is what the message shows.
+  int64_t AsInt(const char* key, const json& v, const json& whole) const {
+    if (!v.is_number_integer()) Fail(key, "must be an integer, found " + whole.dump());
+    if (v.is_number_unsigned() && !std::in_range<int64_t>(v.get<uint64_t>()))
+      Fail(key, "holds " + v.dump() + ", outside the range of integers");
+    return v.get<int64_t>();
+  }
   TokenId ToTokenId(const char* key, int64_t value) const {
     if (!std::in_range<TokenId>(value))
       Fail(key, "holds " + std::to_string(value) + ", outside the range of token ids");

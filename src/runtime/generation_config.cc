@@ -37,17 +37,20 @@ GenerationDefaults ParseGenerationDefaults(const std::string& json_text, const s
   ReadNumber(j, "min_p", path, &g.min_p);
   ReadNumber(j, "repetition_penalty", path, &g.repetition_penalty);
   if (auto it = j.find("eos_token_id"); it != j.end()) {
-    std::vector<int64_t> ids;
-    if (it->is_number_integer()) ids.push_back(*it);
+    std::vector<const nlohmann::json*> ids;
+    if (it->is_number_integer()) ids.push_back(&*it);
     if (it->is_array())
       for (const auto& e : *it)
-        if (e.is_number_integer()) ids.push_back(e);
-    for (int64_t id : ids) {
-      // Checked before narrowing: an id beyond TokenId must not wrap around to another token's.
-      if (!std::in_range<TokenId>(id))
-        throw Error(ErrorCode::kCorruptFile, path + ": eos_token_id holds " + std::to_string(id) +
+        if (e.is_number_integer()) ids.push_back(&e);
+    for (const nlohmann::json* id : ids) {
+      // Checked before narrowing (an unsigned one as unsigned): an id beyond TokenId must not wrap
+      // around to another token's.
+      const bool fits = id->is_number_unsigned() ? std::in_range<TokenId>(id->get<uint64_t>())
+                                                 : std::in_range<TokenId>(id->get<int64_t>());
+      if (!fits)
+        throw Error(ErrorCode::kCorruptFile, path + ": eos_token_id holds " + id->dump() +
                                                  ", outside the range of token ids");
-      const auto token = static_cast<TokenId>(id);
+      const auto token = static_cast<TokenId>(id->get<int64_t>());
       if (std::find(g.eos_token_ids.begin(), g.eos_token_ids.end(), token) == g.eos_token_ids.end())
         g.eos_token_ids.push_back(token);
     }

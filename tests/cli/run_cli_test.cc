@@ -77,6 +77,12 @@ TEST(RunCli, BadInputIsAClearErrorNotACrash) {
                 true);
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.out.find("context"), std::string::npos) << r.out;
+  // Weight precisions: a name outside the table is refused with the accepted ones, before loading.
+  for (const char* flag : {"--weights q5", "--vision-weights int8", "--weights ''"}) {
+    r = RunQwenvl("run -m " + kDemo + " " + flag + " -p hi", true);
+    EXPECT_EQ(r.status, 1) << flag;
+    EXPECT_NE(r.out.find("bf16 (as stored), q8, q4"), std::string::npos) << flag << ": " << r.out;
+  }
 }
 
 TEST(ChatCli, KeepsThePictureAcrossTurnsAndReusesTheCache) {

@@ -86,6 +86,12 @@ TEST(TokenizeCli, BadInputFailsWithAMessage) {
   EXPECT_THAT(r.output, HasSubstr("token id expected"));
   r = RunTokenize("tokenize -m " + kModel + " --decode 'not json'");
   EXPECT_EQ(r.exit_code, 1);
+  // Beyond the token-id type: refused, not wrapped around to another token (4294967297 → 1).
+  for (const char* ids : {"'[4294967297]'", "'[-2147483649]'", "'[1e3]'"}) {
+    r = RunTokenize("tokenize -m " + kModel + " --decode " + ids);
+    EXPECT_EQ(r.exit_code, 1) << ids;
+    EXPECT_THAT(r.output, HasSubstr("token id expected")) << ids;
+  }
   r = RunTokenize("tokenize -m " + kModel);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.output, HasSubstr("either a text argument or --file"));

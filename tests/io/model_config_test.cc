@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "util/error.h"
@@ -120,6 +121,19 @@ TEST(ModelConfig, TokenIdsBeyondTheirTypeAreNamed) {
   j = Published();
   j["vision_end_token_id"] = int64_t{1} << 40;
   ExpectError(j, "vision_end_token_id holds");
+}
+
+TEST(ModelConfig, IntegersBeyondInt64AreRefusedNotWrapped) {
+  // 2^64 − 1 read as int64_t would be −1; 2^63 + 151645 would wrap to a negative id.
+  json j = Published();
+  j["eos_token_id"] = std::numeric_limits<uint64_t>::max();
+  ExpectError(j, "eos_token_id holds 18446744073709551615, outside the range of integers");
+  j = Published();
+  j["eos_token_id"] = {151645, (uint64_t{1} << 63) + 151645};
+  ExpectError(j, "eos_token_id holds 9223372036854927453");
+  j = Published();
+  j["num_hidden_layers"] = uint64_t{1} << 63;
+  ExpectError(j, "num_hidden_layers holds 9223372036854775808");
 }
 
 TEST(ModelConfig, OtherModelTypesAreRejected) {

@@ -10,6 +10,7 @@
 
 #include "io/safetensors.h"
 #include "test_models.h"
+#include "util/error.h"
 
 namespace qwenvl::model {
 namespace {
@@ -103,6 +104,30 @@ TEST(Replay, ViolationsAreReported) {
   EXPECT_EQ(r.position_ids_match, false);
   EXPECT_GT(*r.max_abs_topk_logit, 0.4);
   EXPECT_EQ(ToleranceViolations(r).size(), 3u);
+}
+
+TEST(Replay, CaseTokenIdsBeyondTheTokenIdTypeAreRefused) {
+  // 4294967297 narrowed to 32 bits would be token 1: the case must fail, naming the file.
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("qwenvl_case_" + std::to_string(::getpid()) + ".json"))
+                               .string();
+  for (const char* ids : {R"({"input_ids": [1, 4294967297]})",
+                          R"({"input_ids": [1, 2], "greedy_ids": [-2147483649]})"}) {
+    if (FILE* f = std::fopen(path.c_str(), "w")) {
+      std::fputs(ids, f);
+      std::fclose(f);
+    }
+    try {
+      LoadReplayCase(path);
+      ADD_FAILURE() << ids << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kCorruptFile);
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("outside the range of token ids"), std::string::npos)
+          << e.what();
+    }
+  }
+  std::filesystem::remove(path);
 }
 
 }  // namespace

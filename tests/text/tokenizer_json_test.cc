@@ -115,6 +115,15 @@ TEST(TokenizerJson, BadVocabOrMergesShapeIsCorrupt) {
   EXPECT_THAT(message, HasSubstr("model.merges is missing"));
 }
 
+TEST(TokenizerJson, AddedTokenIdsBeyondTheTokenIdTypeAreCorrupt) {
+  // 4294967326 narrowed to 32 bits would be 30, the id of a real token.
+  std::string huge = TinyJson("[]");
+  huge.replace(huge.find("\"id\": 30"), 8, "\"id\": 4294967326");
+  std::string message;
+  EXPECT_EQ(LoadError(WriteTemp("hugeid.json", huge), &message), ErrorCode::kCorruptFile);
+  EXPECT_THAT(message, HasSubstr("beyond the token id range"));
+}
+
 TEST(TokenizerJson, OtherPipelinesAreUnsupported) {
   std::string message;
   std::string wordpiece = TinyJson("[]");
