@@ -78,8 +78,8 @@ struct MatMulCase {
   int64_t n, k;
 };
 
-void BM_MatMul(benchmark::State& state, MatMulCase c, WeightFormat type, int64_t m,
-               int64_t target) {
+void BM_MatMul(benchmark::State& state, MatMulCase c, WeightFormat type, int64_t m, int64_t target,
+               MatMulKernel kernel) {
   static std::string cached_key;
   static Matrix cached;  // the lm_head matrix is 622 MB: keep one matrix alive at a time
   const std::string key = std::string(c.name) + WeightFormatName(type);
@@ -93,7 +93,7 @@ void BM_MatMul(benchmark::State& state, MatMulCase c, WeightFormat type, int64_t
   Fill(bias.data(), c.n, 8);
   ForceTarget(target);
   for (auto _ : state) {
-    MatMul(x.data(), m, cached.view, bias.data(), y.data(), Pool());
+    MatMul(x.data(), m, cached.view, bias.data(), y.data(), Pool(), kernel);
     benchmark::DoNotOptimize(y.data());
   }
   ForceTarget(0);
@@ -226,14 +226,25 @@ void RegisterMatMuls() {
                               WeightFormat::kQ8, WeightFormat::kQ4}) {
       for (int64_t m : {1, 64, 512}) {
         if (lm_head && m > 1) continue;
-        if (type != WeightFormat::kBF16 && (m == 512 || lm_head)) continue;
-        for (int64_t target : {targets.front(), scalar}) {
-          if (target == scalar && (type != WeightFormat::kBF16 || m == 512 || lm_head)) continue;
-          const std::string name = std::string("MatMul/") + c.name + "/" + WeightFormatName(type) +
-                                   "/m:" + std::to_string(m) + "/" + TargetName(target);
-          benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, c, type, m, target)
-              ->Unit(benchmark::kMillisecond)
-              ->UseRealTime();
+        if ((type == WeightFormat::kF16 || type == WeightFormat::kF32) && (m == 512 || lm_head)) {
+          continue;
+        }
+        for (MatMulKernel kernel : kAllMatMulKernels) {
+          if (!MatMulKernelRuns(kernel) || !MatMulKernelTakes(kernel, type)) continue;
+          for (int64_t target : {targets.front(), scalar}) {
+            // The scalar target only for the float32 kernel on bf16 weights (the reference speed).
+            if (target == scalar && (kernel != MatMulKernel::kF32 || type != WeightFormat::kBF16 ||
+                                     m == 512 || lm_head)) {
+              continue;
+            }
+            const std::string name = std::string("MatMul/") + c.name + "/" +
+                                     WeightFormatName(type) + "/m:" + std::to_string(m) + "/" +
+                                     std::string(MatMulKernelName(kernel)) +
+                                     (kernel == MatMulKernel::kF32 ? "/" + TargetName(target) : "");
+            benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, c, type, m, target, kernel)
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
+          }
         }
       }
     }

@@ -23,6 +23,10 @@ struct EngineOptions {
   // The compute backend every forward pass runs on: "cpu" (SIMD kernels over the threads) or
   // "reference" (plain scalar kernels on one thread, slow: for checking the fast one).
   std::string backend = "cpu";
+  // MatMul kernels of the cpu backend: "auto" (the fastest for this CPU, measured once and cached
+  // in the user's cache folder; $QWENVL_KERNELS overrides) or a spec such as "f32" (nothing
+  // rounded) or "bf16.gemm=amx-bf16,q8=int8"; see `qwenvl bench --help`.
+  std::string kernels = "auto";
   int64_t context_length = 32768;  // KV-cache capacity per sequence, in tokens
   WeightPrecision text_weights = WeightPrecision::kStored;
   WeightPrecision vision_weights = WeightPrecision::kStored;

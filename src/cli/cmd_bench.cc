@@ -16,11 +16,15 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/run_options.h"
 #include "compute/backends.h"
+#include "compute/cpu_backend.h"
+#include "kernels/dispatch.h"
 #include "kernels/ops.h"
 #include "media/preprocessor_config.h"
 #include "media/smart_resize.h"
 #include "model/qwen2_5_vl.h"
+#include "util/cpu_info.h"
 #include "util/error.h"
 
 namespace qwenvl::cli {
@@ -38,6 +42,7 @@ struct BenchArgs {
   int64_t gen_tokens = 32;
   int threads = 0;
   std::string backend = "cpu";
+  std::string kernels = "auto";
   std::string weights = "bf16";
   std::string vision_weights = "bf16";
   int repeats = 3;
@@ -163,6 +168,48 @@ double PeakRssMiB() {
   return static_cast<double>(u.ru_maxrss) / 1024.0;  // Linux: KiB
 }
 
+// The CPU as the kernel cache keys it.
+nlohmann::json CpuJson() {
+  const CpuInfo& c = ThisCpu();
+  return {{"vendor", c.vendor},     {"family", c.family}, {"model", c.model},
+          {"stepping", c.stepping}, {"brand", c.brand},   {"features", c.features}};
+}
+
+// Which MatMul kernel each weight format and size runs, how it was decided, and the calibration
+// times when it was measured in this process; the float32 kernel's SIMD target.
+nlohmann::json KernelsJson(const compute::Backend& backend) {
+  nlohmann::json j = {{"f32_simd_target", kernels::TargetName(kernels::CurrentTarget())}};
+  const auto* cpu = dynamic_cast<const compute::CpuBackend*>(&backend);
+  if (cpu == nullptr) return j;
+  nlohmann::json matmul = nlohmann::json::array();
+  for (const compute::KernelDecision& d : cpu->kernel_choice().decisions()) {
+    nlohmann::json e = {{"weights", WeightFormatName(d.format)},
+                        {"size", std::string(compute::MatMulSizeName(d.size))},
+                        {"kernel", std::string(kernels::MatMulKernelName(d.kernel))},
+                        {"how", d.how}};
+    for (const auto& [k, ms] : d.ms)
+      e["calibration_ms"][std::string(kernels::MatMulKernelName(k))] = ms;
+    matmul.push_back(e);
+  }
+  j["matmul"] = matmul;
+  j["cache"] = cpu->kernel_choice().cache_path();
+  if (const std::string problem = cpu->kernel_choice().cache_problem(); !problem.empty()) {
+    j["cache_problem"] = problem;
+  }
+  return j;
+}
+
+// "bf16 gemm amx-bf16, bf16 gemv bf16-dot, ..." for the text report.
+std::string KernelsLine(const nlohmann::json& k) {
+  std::string out;
+  if (!k.contains("matmul")) return "n/a";
+  for (const auto& e : k["matmul"]) {
+    out += (out.empty() ? "" : ", ") + e["weights"].get<std::string>() + " " +
+           e["size"].get<std::string>() + " " + e["kernel"].get<std::string>();
+  }
+  return out;
+}
+
 // The figures as JSON; p and d hold negated throughputs (their minimum is the best).
 nlohmann::json Report(const model::Model& m, const BenchArgs& a, const BenchInput& in,
                       double load_s, int threads, Stat v, Stat p, Stat d, double stream_gb_s) {
@@ -172,6 +219,7 @@ nlohmann::json Report(const model::Model& m, const BenchArgs& a, const BenchInpu
       {"model", a.model_dir},
       {"threads", threads},
       {"backend", a.backend},
+      {"cpu", CpuJson()},
       {"weights", a.weights},
       {"resident_weights", !a.mmap},
       {"vision_weights", a.vision_weights},
@@ -202,7 +250,8 @@ void RunBench(const BenchArgs& a) {
   const auto [width, height] = ParseSize(a.image_size);
   ThreadPool pool(a.threads);
   const auto load_start = Clock::now();
-  const std::unique_ptr<compute::Backend> backend = compute::MakeBackend(a.backend, pool);
+  const std::unique_ptr<compute::Backend> backend =
+      compute::MakeBackend(a.backend, pool, {.spec = a.kernels, .cache_path = ""});
   const model::Model m(a.model_dir, *backend,
                        {.text = ParseWeightPrecision(a.weights),
                         .vision = ParseWeightPrecision(a.vision_weights),
@@ -230,6 +279,7 @@ void RunBench(const BenchArgs& a) {
   nlohmann::json j = Report(m, a, in, load_s, pool.size(), Summarize(vision_ms),
                             Summarize(prefill_tps), Summarize(decode_tps), StreamReadGbPerS(pool));
   j["peak_rss_mib"] = peak_rss;
+  j["kernels"] = KernelsJson(*backend);
   if (a.json) {
     std::printf("%s\n", j.dump(2).c_str());
     return;
@@ -246,6 +296,9 @@ void RunBench(const BenchArgs& a) {
       j["weight_bytes_per_token"].get<double>() / 1e6,
       j["effective_gb_per_s"]["best"].get<double>(), j["stream_read_gb_per_s"].get<double>(),
       j["peak_rss_mib"].get<double>(), pool.size(), a.weights.c_str(), a.vision_weights.c_str());
+  const CpuInfo& cpu = ThisCpu();
+  std::printf("cpu %s family %d model %d (%s) | kernels: %s\n", cpu.vendor.c_str(), cpu.family,
+              cpu.model, cpu.brand.c_str(), KernelsLine(j["kernels"]).c_str());
 }
 
 }  // namespace
@@ -263,6 +316,7 @@ void AddBenchCommand(CLI::App& app) {
   cmd->add_option("--backend", args->backend,
                   "Compute backend: cpu, or reference (plain scalar kernels on one thread)")
       ->check(CLI::IsMember(compute::BackendNames()));
+  AddKernelsOption(cmd, args->kernels);
   cmd->add_option("--weights", args->weights, "Decoder weights: " + WeightPrecisionChoices());
   cmd->add_flag(
       "--mmap", args->mmap,

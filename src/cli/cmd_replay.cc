@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/run_options.h"
 #include "compute/backends.h"
 #include "model/qwen2_5_vl.h"
 #include "model/replay.h"
@@ -25,6 +26,7 @@ struct ReplayArgs {
   std::string dump_path;
   int threads = 0;
   std::string backend = "cpu";
+  std::string kernels = "auto";
   int64_t chunk_rows = 256;
   bool tolerance = false;
 };
@@ -32,7 +34,8 @@ struct ReplayArgs {
 void RunReplayCommand(const ReplayArgs& args) {
   const model::ReplayCase c = model::LoadReplayCase(args.case_path);
   ThreadPool pool(args.threads);
-  const std::unique_ptr<compute::Backend> backend = compute::MakeBackend(args.backend, pool);
+  const std::unique_ptr<compute::Backend> backend =
+      compute::MakeBackend(args.backend, pool, {.spec = args.kernels, .cache_path = ""});
   const model::Model m(args.model_dir, *backend);
   const model::ReplayReport report =
       model::RunReplay(m, c, {.dump_path = args.dump_path, .chunk_rows = args.chunk_rows});
@@ -66,6 +69,7 @@ void AddReplayCommand(CLI::App& app) {
   cmd->add_option("--backend", args->backend,
                   "Compute backend: cpu, or reference (plain scalar kernels on one thread)")
       ->check(CLI::IsMember(compute::BackendNames()));
+  AddKernelsOption(cmd, args->kernels);
   cmd->add_option("--chunk", args->chunk_rows, "Prefill chunk size in tokens")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--tolerance", args->tolerance,

@@ -12,11 +12,23 @@ EngineOptions ModelOptions::ToEngineOptions() const {
   e.model_dir = model_dir;
   e.threads = threads;
   e.backend = backend;
+  e.kernels = kernels;
   e.context_length = context;
   e.text_weights = ParseWeightPrecision(weights);
   e.vision_weights = ParseWeightPrecision(vision_weights);
   e.resident_weights = !mmap;
   return e;
+}
+
+void AddKernelsOption(CLI::App* cmd, std::string& spec) {
+  cmd->add_option(
+         "--kernels", spec,
+         "MatMul kernels of the cpu backend: auto (the fastest for this CPU, measured once "
+         "and cached; $QWENVL_KERNELS overrides), or a comma-separated list of "
+         "[SELECTOR=]KERNEL, SELECTOR being a weight format (f32 bf16 f16 q8 q4), a size "
+         "(gemv: decode, gemm: prefill and vision) or FORMAT.SIZE, KERNEL one of f32 "
+         "(nothing rounded), int8, bf16-dot, amx-bf16. Example: bf16.gemm=amx-bf16,q8=int8")
+      ->default_str("auto");
 }
 
 SamplingParams GenerationOptions::ToSamplingParams() const {
@@ -46,6 +58,7 @@ void AddModelOptions(CLI::App* cmd, ModelOptions& o) {
                   "Compute backend: cpu (SIMD kernels over the threads) or reference (plain "
                   "scalar kernels on one thread, slow)")
       ->check(CLI::IsMember(compute::BackendNames()));
+  AddKernelsOption(cmd, o.kernels);
   cmd->add_option("--ctx", o.context, "Context length in tokens (KV-cache capacity)");
   cmd->add_option("--weights", o.weights, "Decoder weights: " + WeightPrecisionChoices());
   cmd->add_flag(

@@ -15,6 +15,7 @@ struct ModelOptions {
   std::string model_dir;
   int threads = 0;
   std::string backend = "cpu";
+  std::string kernels = "auto";
   int64_t context = 16384;
   std::string weights = "bf16";         // bf16 (as stored) | q8 | q4, decoder
   std::string vision_weights = "bf16";  // same, vision tower
@@ -38,6 +39,8 @@ struct MediaBudgetOptions {
 };
 
 void AddModelOptions(CLI::App* cmd, ModelOptions& o);
+// --kernels SPEC, shared by the commands that compute (run, chat, serve, bench, replay).
+void AddKernelsOption(CLI::App* cmd, std::string& spec);
 void AddGenerationOptions(CLI::App* cmd, GenerationOptions& o);
 void AddMediaBudgetOptions(CLI::App* cmd, MediaBudgetOptions& o);
 

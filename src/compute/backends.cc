@@ -8,8 +8,9 @@ namespace qwenvl::compute {
 
 std::vector<std::string> BackendNames() { return {"cpu", "reference"}; }
 
-std::unique_ptr<Backend> MakeBackend(std::string_view name, ThreadPool& pool) {
-  if (name == "cpu") return std::make_unique<CpuBackend>(pool);
+std::unique_ptr<Backend> MakeBackend(std::string_view name, ThreadPool& pool,
+                                     const KernelChoiceOptions& kernels) {
+  if (name == "cpu") return std::make_unique<CpuBackend>(pool, kernels);
   if (name == "reference") return std::make_unique<ReferenceBackend>(pool);
   std::string known;
   for (const std::string& n : BackendNames()) known += (known.empty() ? "" : ", ") + n;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "compute/backend.h"
+#include "compute/kernel_choice.h"
 #include "util/thread_pool.h"
 
 namespace qwenvl::compute {
@@ -15,8 +16,9 @@ namespace qwenvl::compute {
 // "cpu" (the default) and "reference".
 std::vector<std::string> BackendNames();
 
-// A backend by name, over pool (which must outlive it). Throws Error(kInvalidArgument) naming the
-// known backends for any other name.
-std::unique_ptr<Backend> MakeBackend(std::string_view name, ThreadPool& pool);
+// A backend by name, over pool (which must outlive it); `kernels` applies to "cpu". Throws
+// Error(kInvalidArgument) naming the known backends for any other name, or for a bad kernel spec.
+std::unique_ptr<Backend> MakeBackend(std::string_view name, ThreadPool& pool,
+                                     const KernelChoiceOptions& kernels = {});
 
 }  // namespace qwenvl::compute

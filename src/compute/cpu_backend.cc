@@ -23,11 +23,20 @@ void CpuBackend::ForRows(int64_t rows, int64_t cols, Fn&& fn) {
   pool().RunRanges(rows, [&](int64_t begin, int64_t end, int) { fn(begin, end); });
 }
 
+Weight CpuBackend::UploadWeight(const HostMatrix& w, const HostMatrix& bias,
+                                const WeightUpload& how) {
+  Weight out = HostBackend::UploadWeight(w, bias, how);
+  kernel_choice_.Decide(TensorAccess::View(out).type);  // at load, not in the first request
+  return out;
+}
+
 void CpuBackend::MatMul(const Tensor& x, const Weight& w, const Tensor& y) {
   QWENVL_CHECK(x.contiguous() && y.contiguous() && x.rows() == y.rows() && x.cols() == w.cols() &&
                y.cols() == w.rows());
   if (x.rows() == 0) return;
-  kernels::MatMul(Data(x), x.rows(), TensorAccess::View(w), TensorAccess::Bias(w), Data(y), pool());
+  const kernels::WeightView& view = TensorAccess::View(w);
+  kernels::MatMul(Data(x), x.rows(), view, TensorAccess::Bias(w), Data(y), pool(),
+                  kernel_choice_.Get(view.type, x.rows()));
 }
 
 void CpuBackend::RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& y) {

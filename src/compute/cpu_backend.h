@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "compute/host_backend.h"
+#include "compute/kernel_choice.h"
 #include "util/thread_pool.h"
 
 namespace qwenvl::compute {
@@ -21,13 +22,18 @@ enum class SegmentSchedule {
 
 class CpuBackend : public HostBackend {
  public:
-  // pool must outlive the backend; every operation runs on it (one caller at a time).
-  explicit CpuBackend(ThreadPool& pool) : HostBackend(pool) {}
+  // pool must outlive the backend; every operation runs on it (one caller at a time). The MatMul
+  // kernels are chosen per weight format as weights are uploaded (kernel_choice.h).
+  explicit CpuBackend(ThreadPool& pool, KernelChoiceOptions kernels = {})
+      : HostBackend(pool), kernel_choice_(pool, std::move(kernels)) {}
 
   std::string_view name() const override { return "cpu"; }
   int threads() const { return pool().size(); }
   void set_segment_schedule(SegmentSchedule s) { schedule_ = s; }
+  const KernelChoice& kernel_choice() const { return kernel_choice_; }
 
+  Weight UploadWeight(const HostMatrix& w, const HostMatrix& bias,
+                      const WeightUpload& how) override;
   void MatMul(const Tensor& x, const Weight& w, const Tensor& y) override;
   void RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& y) override;
   void Rotary(const RotarySpec& spec) override;
@@ -43,6 +49,7 @@ class CpuBackend : public HostBackend {
   void ForRows(int64_t rows, int64_t cols, Fn&& fn);
 
   SegmentSchedule schedule_ = SegmentSchedule::kAuto;
+  KernelChoice kernel_choice_;
   ThreadPool inline_pool_{1};  // starts no thread: runs kernels inline on any caller
 };
 

@@ -22,6 +22,7 @@
 
 #include "hwy/cache_control.h"
 #include "hwy/highway.h"
+#include "kernels/matmul_kernel.h"
 #include "kernels/weights-inl.h"
 #include "util/thread_pool.h"
 
@@ -29,10 +30,10 @@ HWY_BEFORE_NAMESPACE();
 namespace qwenvl::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-constexpr int64_t kGemvNr = 4;             // weight rows per Gemv tile (and per thread unit)
-constexpr int64_t kGemvMr = 4;             // x rows per Gemv tile
-constexpr int64_t kPrefetchUnits = 1;      // Gemv prefetches this many units ahead
-constexpr int64_t kGemmMinRows = 8;        // from this many rows of x on, Gemm wins
+constexpr int64_t kGemvNr = 4;         // weight rows per Gemv tile (and per thread unit)
+constexpr int64_t kGemvMr = 4;         // x rows per Gemv tile
+constexpr int64_t kPrefetchUnits = 1;  // Gemv prefetches this many units ahead
+constexpr int64_t kGemmMinRows = kMatMulGemmRows;  // from this many rows of x on, Gemm wins
 constexpr int64_t kGemmNr = 6;             // weight rows per Gemm tile (and per thread unit)
 constexpr int64_t kGemmL2Bytes = 1 << 20;  // packed x panel kept in L2 while weights stream by
 constexpr int64_t kGemmMaxPanel = 2048;    // longest k panel

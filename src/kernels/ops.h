@@ -5,17 +5,19 @@
 #include <cstdint>
 
 #include "kernels/dtype.h"
+#include "kernels/matmul_kernel.h"
 #include "util/thread_pool.h"
 
 namespace qwenvl::kernels {
 
 // y[m, n] = x[m, k] · w[n, k]ᵀ (+ bias[n] when bias != nullptr). w.cols == k, w.rows == n.
-// Rows of x and y are contiguous (row stride k and n). Any WeightFormat; weights are read in their
-// stored type and converted on the fly, sums are float32 in a fixed order per element (results do
-// not depend on the thread count). With kQ8/kQ4 weights and m < 8 on AVX-512 VNNI CPUs, x is
-// also rounded to int8 per block of 32 (scale max|x|/127) for integer dot products.
+// Rows of x and y are contiguous (row stride k and n). Any WeightFormat; sums are float32 in a
+// fixed order per element (results depend neither on the thread count nor on the other rows of x).
+// `kernel` says how (matmul_kernel.h): kF32 reads the weights in their stored type and converts
+// them on the fly; the others round x (and maybe the weights) first. The kernel must run on this
+// CPU and take this weight type (MatMulKernelRuns / MatMulKernelTakes).
 void MatMul(const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
-            ThreadPool& pool);
+            ThreadPool& pool, MatMulKernel kernel = MatMulKernel::kF32);
 
 // y[r] = x[r] / sqrt(mean(x[r]²) + eps) · weight, for r < rows; x and y may alias.
 void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim, float eps, float* y,
@@ -79,5 +81,7 @@ float StreamRead(const float* x, int64_t n, ThreadPool& pool);
 void ConvertRow(const void* src, WeightFormat type, int64_t n, float* dst);
 // Converts row `row` of w (any type, quantized included) to float32.
 void ConvertWeightRow(const WeightView& w, int64_t row, float* dst);
+// dst[i] = w[row, col0 + i] as float32 for i < n; col0 a multiple of 64 (whole quantized blocks).
+void ConvertWeightRange(const WeightView& w, int64_t row, int64_t col0, int64_t n, float* dst);
 
 }  // namespace qwenvl::kernels

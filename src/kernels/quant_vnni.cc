@@ -10,6 +10,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/int8_block.h"
 #include "util/error.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -49,15 +50,10 @@ void QuantizeActivations(const float* x, int64_t m, int64_t k, float offset_per_
     for (int64_t b = 0; b * kQuantBlock < k; ++b) {
       const float* xb = x + i * k + b * kQuantBlock;
       const int64_t n = std::min(kQuantBlock, k - b * kQuantBlock);
-      float amax = 0.0f;
-      for (int64_t t = 0; t < n; ++t) amax = std::max(amax, std::fabs(xb[t]));
-      const float sx = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
-      int32_t sum = 0;
-      int8_t* qb = qr.q.data() + i * qr.pairs * 64 + b * kQuantBlock;
-      for (int64_t t = 0; t < n; ++t) {
-        qb[t] = static_cast<int8_t>(std::nearbyint(xb[t] * inv));
-        sum += qb[t];
-      }
+      const Int8Block blk =
+          QuantizeInt8Block(xb, n, qr.q.data() + i * qr.pairs * 64 + b * kQuantBlock);
+      const float sx = blk.scale;
+      const int32_t sum = blk.sum;
       float* sv = qr.scale.data() + (i * qr.pairs + b / 2) * 16 + (b % 2) * 8;
       float* ov = qr.offset.data() + (i * qr.pairs + b / 2) * 16 + (b % 2) * 8;
       for (int t = 0; t < 8; ++t) {
@@ -160,12 +156,6 @@ QWENVL_VNNI_ATTR void ColumnsQuant(const QuantizedRows& qr, int64_t m, int64_t b
 
 }  // namespace
 
-bool HaveAvx512Vnni() {
-  static const bool have = __builtin_cpu_supports("avx512vnni") &&
-                           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-  return have;
-}
-
 void MatMulQuantVnni(const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
                      ThreadPool& pool) {
   QWENVL_CHECK(IsQuantized(w.type) && m <= kMaxRows);
@@ -215,7 +205,6 @@ void MatMulQuantVnni(const float* x, int64_t m, const WeightView& w, const float
 
 #else  // not x86: never used
 
-bool HaveAvx512Vnni() { return false; }
 void MatMulQuantVnni(const float*, int64_t, const WeightView&, const float*, float*, ThreadPool&) {}
 
 #endif

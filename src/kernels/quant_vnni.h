@@ -11,11 +11,8 @@
 
 namespace qwenvl::kernels {
 
-// True when this CPU runs AVX-512 VNNI (vpdpbusd on 512-bit registers).
-bool HaveAvx512Vnni();
-
 // y[m, n] = x[m, k] · wᵀ (+ bias) for w.type kQ8 or kQ4, m ≤ 16 (decode). Requires
-// HaveAvx512Vnni().
+// MatMulKernelRuns(MatMulKernel::kInt8).
 void MatMulQuantVnni(const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
                      ThreadPool& pool);
 

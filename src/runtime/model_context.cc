@@ -23,7 +23,8 @@ MediaSettings LoadMediaSettings(const EngineOptions& options, ThreadPool& pool) 
 ModelContext::ModelContext(const EngineOptions& options)
     : context_length(options.context_length),
       pool(std::make_unique<ThreadPool>(options.threads)),  // also quantizes q8/q4 weights
-      backend(compute::MakeBackend(options.backend, *pool)),
+      backend(compute::MakeBackend(options.backend, *pool,
+                                   {.spec = options.kernels, .cache_path = ""})),
       model(std::make_unique<model::Model>(
           options.model_dir, *backend,
           model::ModelOptions{.text = options.text_weights,

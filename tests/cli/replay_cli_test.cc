@@ -36,7 +36,7 @@ TEST_F(ReplayCli, TinyImageWithinTolerance) {
   const fs::path dump = root_ / "dump.safetensors";
   const CommandResult r =
       RunQwenvl("replay -m " + (root_ / "tiny").string() + " --case " + case_dir_ +
-                "/tiny.image.json --threads 2 --tolerance --dump " + dump.string());
+                "/tiny.image.json --threads 2 --kernels f32 --tolerance --dump " + dump.string());
   ASSERT_EQ(r.status, 0) << r.out;
   const nlohmann::json j = nlohmann::json::parse(r.out);
   EXPECT_LT(j.at("max_abs_topk_logit").get<double>(), 2e-3);
@@ -63,6 +63,17 @@ TEST_F(ReplayCli, ToleranceSetsTheExitCode) {
   EXPECT_EQ(plain.status, 0);
   EXPECT_EQ(nlohmann::json::parse(plain.out).at("greedy_match").get<int>(), 0);
   EXPECT_EQ(RunQwenvl(base + " --tolerance").status, 1);
+}
+
+// --kernels is checked before the model loads: a bad spec is a usage error that names the item.
+TEST_F(ReplayCli, BadKernelSpecIsAnErrorNamingIt) {
+  const std::string base =
+      "replay -m " + (root_ / "tiny").string() + " --case " + case_dir_ + "/tiny.text.json";
+  for (const std::string spec : {"warp", "bf16=int8", "q9=f32", "bf16.gemx=f32", "f32,,f32"}) {
+    const CommandResult r = RunQwenvl(base + " --kernels '" + spec + "'", /*with_stderr=*/true);
+    EXPECT_NE(r.status, 0) << spec;
+    EXPECT_NE(r.out.find("--kernels"), std::string::npos) << spec << ": " << r.out;
+  }
 }
 
 TEST_F(ReplayCli, MissingCaseIsAnError) {

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "kernels/ops.h"
@@ -15,6 +16,8 @@ namespace {
 
 // Same accumulation tolerance as matmul_test: relative to Σ|x·w|.
 constexpr double kMatMulRelTol = 2e-6;
+// bf16 rounding of x and of the weights: 2^-9 relative each.
+constexpr double kBf16RelTol = 2.0 / 512;
 constexpr double kMatMulAbsTol = 1e-6;
 // Rounding to the nearest level errs by at most half a step: scale/2, scale = max|w| / max_q;
 // the float32 scale and its inverse add up to 127 levels × 1.2e-7 relative (2e-5 of a step).
@@ -46,9 +49,9 @@ double XBlockMax(const float* x, int64_t k, int64_t p) {
 struct Shape {
   int64_t m, k, n;
 };
-constexpr Shape kShapes[] = {{1, 1, 1},      {1, 7, 9},    {3, 33, 17},   {17, 80, 7},
-                             {1, 1279, 128}, {64, 128, 9}, {9, 1279, 17}, {1, 3420, 5},
-                             {20, 64, 33},   {17, 4160, 5}};
+constexpr Shape kShapes[] = {{1, 1, 1},      {1, 7, 9},     {3, 33, 17},   {17, 80, 7},
+                             {1, 1279, 128}, {64, 128, 9},  {9, 1279, 17}, {1, 3420, 5},
+                             {20, 64, 33},   {17, 4160, 5}, {70, 200, 13}, {40, 4200, 33}};
 
 void CheckQuantized(const Shape& s, WeightFormat stored, WeightFormat qtype) {
   SCOPED_TRACE(testing::Message() << "m=" << s.m << " k=" << s.k << " n=" << s.n << " "
@@ -96,10 +99,8 @@ void CheckQuantized(const Shape& s, WeightFormat stored, WeightFormat qtype) {
     std::vector<float> y1(s.m * s.n), y3(s.m * s.n);
     MatMul(x.data(), s.m, qv, bias.data(), y1.data(), pool1);
     MatMul(x.data(), s.m, qv, bias.data(), y3.data(), pool3);
-    const bool vnni = s.m < 8 && HaveAvx512Vnni() && TargetName(CurrentTarget()) == "AVX3_DL";
     for (int64_t i = 0; i < s.m * s.n; ++i) {
-      const double acc_tol = vnni ? kMatMulRelTol * offset_sum[i] + kMatMulAbsTol + x_err[i]
-                                  : kMatMulRelTol * abs_sum[i] + kMatMulAbsTol;
+      const double acc_tol = kMatMulRelTol * abs_sum[i] + kMatMulAbsTol;
       ASSERT_NEAR(y1[i], ref_q[i], acc_tol) << "vs dequantized reference at " << i;
       ASSERT_NEAR(y1[i], ref_w[i], q_err[i] + acc_tol) << "vs unquantized reference at " << i;
     }
@@ -108,6 +109,24 @@ void CheckQuantized(const Shape& s, WeightFormat stored, WeightFormat qtype) {
     ConvertWeightRow(qv, s.n - 1, row.data());
     for (int64_t c = 0; c < s.k; ++c) ASSERT_EQ(row[c], WeightAtRef(qv, s.n - 1, c)) << c;
   });
+  // The kernels that round x: int8 per block (the bound adds x's rounding and the float32
+  // arithmetic on the offset sums), bf16 (x and the dequantized weights, 2^-9 relative each).
+  for (MatMulKernel kernel :
+       {MatMulKernel::kInt8, MatMulKernel::kBf16Dot, MatMulKernel::kAmxBf16}) {
+    if (!MatMulKernelRuns(kernel)) continue;
+    SCOPED_TRACE(std::string(MatMulKernelName(kernel)));
+    std::vector<float> y1(s.m * s.n), y3(s.m * s.n);
+    MatMul(x.data(), s.m, qv, bias.data(), y1.data(), pool1, kernel);
+    MatMul(x.data(), s.m, qv, bias.data(), y3.data(), pool3, kernel);
+    for (int64_t i = 0; i < s.m * s.n; ++i) {
+      const double acc_tol =
+          kernel == MatMulKernel::kInt8
+              ? kMatMulRelTol * offset_sum[i] + kMatMulAbsTol + x_err[i]
+              : kBf16RelTol * abs_sum[i] + kMatMulRelTol * abs_sum[i] + kMatMulAbsTol;
+      ASSERT_NEAR(y1[i], ref_q[i], acc_tol) << "vs dequantized reference at " << i;
+    }
+    EXPECT_EQ(0, std::memcmp(y1.data(), y3.data(), y1.size() * 4)) << "thread count changed y";
+  }
 }
 
 TEST(Quantize, Q8MatMulMatchesReference) {

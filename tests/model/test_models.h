@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "compute/cpu_backend.h"
@@ -17,13 +18,30 @@
 
 namespace qwenvl::model::testing {
 
-// The CPU backend (two threads) the tests' models run on, one per process.
+// The CPU backend (two threads) the tests' models run on, one per process, with the float32
+// MatMul kernels: the fixtures are transformers' float32 outputs, and the tolerances theirs.
 inline ThreadPool& TestPool() {
   static ThreadPool pool(2);
   return pool;
 }
 inline compute::CpuBackend& TestBackend() {
-  static compute::CpuBackend backend(TestPool());
+  static compute::CpuBackend backend(TestPool(), {.spec = "f32", .cache_path = "none"});
+  return backend;
+}
+// The kernel that rounds x to bf16 and runs fastest here (amx-bf16, else bf16-dot), or nothing
+// when this CPU runs neither.
+inline std::optional<kernels::MatMulKernel> RoundingKernel() {
+  for (kernels::MatMulKernel k :
+       {kernels::MatMulKernel::kAmxBf16, kernels::MatMulKernel::kBf16Dot}) {
+    if (kernels::MatMulKernelRuns(k)) return k;
+  }
+  return std::nullopt;
+}
+// The CPU backend with RoundingKernel() for every MatMul (requires one).
+inline compute::CpuBackend& TestRoundingBackend() {
+  static compute::CpuBackend backend(
+      TestPool(), {.spec = std::string(kernels::MatMulKernelName(RoundingKernel().value())),
+                   .cache_path = "none"});
   return backend;
 }
 // The reference backend (scalar kernels, one thread), for running whole models on both.
@@ -34,7 +52,8 @@ inline compute::ReferenceBackend& TestReferenceBackend() {
 
 class TestModels {
  public:
-  // The preset's model on the CPU backend, or with backend "reference" on the reference one.
+  // The preset's model on the CPU backend, with backend "reference" on the reference one, with
+  // "cpu-bf16" on TestRoundingBackend().
   static const Model& Get(const std::string& preset, const std::string& backend = "cpu") {
     static TestModels instance;
     const std::string key = preset + "/" + backend;
@@ -45,9 +64,10 @@ class TestModels {
         io::WriteTestModel(io::GetTestModelPreset(preset), dir.string(),
                            QWENVL_TEST_DATA "/qwen2.5-vl-3b-instruct");
       }
-      compute::Backend& b = backend == "reference"
-                                ? static_cast<compute::Backend&>(TestReferenceBackend())
-                                : TestBackend();
+      compute::Backend& b =
+          backend == "reference"  ? static_cast<compute::Backend&>(TestReferenceBackend())
+          : backend == "cpu-bf16" ? static_cast<compute::Backend&>(TestRoundingBackend())
+                                  : TestBackend();
       it = instance.models_.emplace(key, std::make_unique<Model>(dir.string(), b)).first;
     }
     return *it->second;

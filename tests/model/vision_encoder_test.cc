@@ -98,7 +98,7 @@ TEST_F(VisionEncoderTest, ItemsAreIndependent) {
   const std::vector<float> both = enc.Encode(pixels, c.grids);
   const int64_t split = c.grids[0].num_patches() * enc.config().patch_dim();
   ThreadPool one(1);
-  compute::CpuBackend one_thread(one);
+  compute::CpuBackend one_thread(one, {.spec = "f32", .cache_path = "none"});
   const VisionEncoder alone(one_thread, *folders_.at("small"));
   std::vector<float> apart = alone.Encode(std::span(pixels).first(split), {&c.grids[0], 1});
   const std::vector<float> video = enc.Encode(std::span(pixels).subspan(split), {&c.grids[1], 1});

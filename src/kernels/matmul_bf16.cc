@@ -1,0 +1,512 @@
+// bf16 MatMuls for x86: AVX-512 BF16 dot products (vdpbf16ps: 32 products per instruction, twice
+// the float32 FMA rate on CPUs that run it at full width) and AMX tiles (tdpbf16ps: a 16×16 block
+// of outputs over 32 products each per instruction).
+//
+// Layouts (a "pair" is two bf16 of consecutive k in one 32-bit lane, as both instructions take
+// them):
+// - GEMV (m < 8): x rounded to bf16 rows; each 512-bit step multiplies 32 k of one weight row with
+//   32 k of one x row, for up to 4 × 4 (x row, weight row) pairs.
+// - dot GEMM: x packed per block of 64 rows as [pair][row] (a vector holds one pair of 16 rows);
+//   each weight pair is broadcast: 4 × 6 tiles of 16 rows × 1 output each.
+// - AMX GEMM: the weights are the A operand (16 weight rows × 32 k, read in place when stored as
+//   bf16), x the B operand packed per 16 rows as [k step][pair][row]; C is 16 weight rows × 16 x
+//   rows, transposed into y at the end. 2 × 2 C tiles cover 32 weight rows × 32 x rows.
+#include "kernels/matmul_bf16.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/gemm_panels.h"
+#include "kernels/ops.h"
+#include "util/bf16.h"
+#include "util/error.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() as the unused merge source, which its
+// -Wmaybe-uninitialized then reports at every inlined use: a known false positive.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#define QWENVL_BF16_ATTR __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#define QWENVL_AMX_ATTR \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,amx-tile,amx-bf16")))
+#endif
+
+namespace qwenvl::kernels {
+
+#if defined(QWENVL_BF16_ATTR)
+namespace {
+
+constexpr int64_t kL2Bytes = 1 << 20;  // packed x panels kept in L2 while weights stream by
+
+// out[i·out_stride + p] = bf16(x[i·k + p]) for p < k, zero for k ≤ p < out_stride.
+QWENVL_BF16_ATTR void RoundRows(const float* x, int64_t rows, int64_t k, int64_t out_stride,
+                                uint16_t* out) {
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* src = x + i * k;
+    uint16_t* dst = out + i * out_stride;
+    int64_t p = 0;
+    for (; p + 16 <= k; p += 16) {
+      const __m256bh b = _mm512_cvtneps_pbh(_mm512_loadu_ps(src + p));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + p), reinterpret_cast<const __m256i&>(b));
+    }
+    if (p < k) {
+      const __mmask16 mask = static_cast<__mmask16>((1u << (k - p)) - 1);
+      const __m256bh b = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, src + p));
+      _mm256_mask_storeu_epi16(dst + p, mask, reinterpret_cast<const __m256i&>(b));
+    }
+    std::fill(dst + k, dst + out_stride, uint16_t{0});
+  }
+}
+
+inline uint32_t LoadPair(const uint16_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// Row j of w as bf16 at columns [col0, col0 + n): in place for bf16 weights, else converted into
+// buf (n rounded up to a multiple of 64 floats of scratch in `tmp`).
+const uint16_t* Bf16Range(const WeightView& w, int64_t j, int64_t col0, int64_t n, uint16_t* buf,
+                          std::vector<float>& tmp) {
+  if (w.type == WeightFormat::kBF16)
+    return static_cast<const uint16_t*>(w.data) + j * w.cols + col0;
+  tmp.resize(n);
+  ConvertWeightRange(w, j, col0, n, tmp.data());
+  RoundRows(tmp.data(), 1, n, n, buf);
+  return buf;
+}
+
+// ---- GEMV
+// ----------------------------------------------------------------------------------------
+
+constexpr int64_t kGemvNr = 4;  // weight rows per tile and per thread unit
+
+// out[i·kGemvNr + r] = Σ_p xb[i][p] · w[r][p], i < kMr, r < kNr.
+template <int kMr, int kNr>
+QWENVL_BF16_ATTR void GemvTile(const uint16_t* xb, int64_t xs, const uint16_t* const* w, int64_t k,
+                               const uint16_t* const* next, float* out) {
+  __m512 acc[kMr][kNr];
+  for (int i = 0; i < kMr; ++i) {
+    for (int r = 0; r < kNr; ++r) acc[i][r] = _mm512_setzero_ps();
+  }
+  int64_t p = 0;
+  for (; p + 32 <= k; p += 32) {
+    __m512i wv[kNr];
+    for (int r = 0; r < kNr; ++r) {
+      if (next != nullptr) _mm_prefetch(reinterpret_cast<const char*>(next[r] + p), _MM_HINT_T0);
+      wv[r] = _mm512_loadu_si512(w[r] + p);
+    }
+    for (int i = 0; i < kMr; ++i) {
+      const __m512i xv = _mm512_loadu_si512(xb + i * xs + p);
+      for (int r = 0; r < kNr; ++r) {
+        acc[i][r] = _mm512_dpbf16_ps(acc[i][r], reinterpret_cast<const __m512bh&>(xv),
+                                     reinterpret_cast<const __m512bh&>(wv[r]));
+      }
+    }
+  }
+  if (p < k) {
+    const __mmask32 mask = static_cast<__mmask32>((uint64_t{1} << (k - p)) - 1);
+    __m512i wv[kNr];
+    for (int r = 0; r < kNr; ++r) wv[r] = _mm512_maskz_loadu_epi16(mask, w[r] + p);
+    for (int i = 0; i < kMr; ++i) {
+      const __m512i xv = _mm512_maskz_loadu_epi16(mask, xb + i * xs + p);
+      for (int r = 0; r < kNr; ++r) {
+        acc[i][r] = _mm512_dpbf16_ps(acc[i][r], reinterpret_cast<const __m512bh&>(xv),
+                                     reinterpret_cast<const __m512bh&>(wv[r]));
+      }
+    }
+  }
+  for (int i = 0; i < kMr; ++i) {
+    for (int r = 0; r < kNr; ++r) out[i * kGemvNr + r] = _mm512_reduce_add_ps(acc[i][r]);
+  }
+}
+
+template <int kNr>
+QWENVL_BF16_ATTR void GemvColumns(const uint16_t* xb, int64_t xs, int64_t m,
+                                  const uint16_t* const* w, int64_t k, const uint16_t* const* next,
+                                  float* out) {
+  for (int64_t i = 0; i < m; i += 4) {
+    const uint16_t* xi = xb + i * xs;
+    const uint16_t* const* pf = i == 0 ? next : nullptr;  // once per unit
+    float* o = out + i * kGemvNr;
+    switch (std::min<int64_t>(4, m - i)) {
+      case 1:
+        GemvTile<1, kNr>(xi, xs, w, k, pf, o);
+        break;
+      case 2:
+        GemvTile<2, kNr>(xi, xs, w, k, pf, o);
+        break;
+      case 3:
+        GemvTile<3, kNr>(xi, xs, w, k, pf, o);
+        break;
+      default:
+        GemvTile<4, kNr>(xi, xs, w, k, pf, o);
+        break;
+    }
+  }
+}
+
+// ---- dot GEMM
+// ------------------------------------------------------------------------------------
+
+constexpr int64_t kDotMrv = 4;            // vectors of 16 x rows per block
+constexpr int64_t kDotMb = kDotMrv * 16;  // x rows per block
+constexpr int64_t kDotNr = 6;             // weight rows per unit: 4 × 6 accumulators
+constexpr int64_t kDotMaxPanelPairs = 1024;
+
+// acc[r][row] (+)= Σ_p xt[p][row] · w[r][p] over one panel of pairs, row < kMrv·16.
+template <int kMrv>
+QWENVL_BF16_ATTR void DotTile(const uint32_t* xt, const uint32_t* const* w, int64_t kc,
+                              const float* acc_in, float* out) {
+  __m512 acc[kMrv][kDotNr];
+  for (int v = 0; v < kMrv; ++v) {
+    for (int r = 0; r < kDotNr; ++r) {
+      acc[v][r] = acc_in ? _mm512_loadu_ps(acc_in + (r * kDotMrv + v) * 16) : _mm512_setzero_ps();
+    }
+  }
+  for (int64_t p = 0; p < kc; ++p) {
+    __m512i xv[kMrv];
+    for (int v = 0; v < kMrv; ++v) xv[v] = _mm512_loadu_si512(xt + p * kDotMb + v * 16);
+    for (int r = 0; r < kDotNr; ++r) {
+      uint32_t pair;
+      std::memcpy(&pair, w[r] + p, 4);
+      const __m512i wb = _mm512_set1_epi32(static_cast<int>(pair));
+      for (int v = 0; v < kMrv; ++v) {
+        acc[v][r] = _mm512_dpbf16_ps(acc[v][r], reinterpret_cast<const __m512bh&>(xv[v]),
+                                     reinterpret_cast<const __m512bh&>(wb));
+      }
+    }
+  }
+  for (int r = 0; r < kDotNr; ++r) {
+    for (int v = 0; v < kMrv; ++v) _mm512_storeu_ps(out + (r * kDotMrv + v) * 16, acc[v][r]);
+  }
+}
+
+// xt[block][pair][row] for one block of kDotMb rows: the pairs of rows [b·mb, b·mb + mb) of the
+// bf16 rows xb (stride xs, even), zero past m.
+void PackPairs(const uint16_t* xb, int64_t xs, int64_t m, int64_t k2, int64_t b, uint32_t* xt) {
+  uint32_t* dst = xt + b * kDotMb * k2;
+  const int64_t i0 = b * kDotMb, rows = std::min(kDotMb, m - i0);
+  for (int64_t r = 0; r < kDotMb; ++r) {
+    if (r < rows) {
+      const uint16_t* src = xb + (i0 + r) * xs;
+      for (int64_t p = 0; p < k2; ++p) dst[p * kDotMb + r] = LoadPair(src + 2 * p);
+    } else {
+      for (int64_t p = 0; p < k2; ++p) dst[p * kDotMb + r] = 0;
+    }
+  }
+}
+
+QWENVL_BF16_ATTR void GemmDot(const float* x, int64_t m, const WeightView& w, const float* bias,
+                              float* y, ThreadPool& pool) {
+  const int64_t n = w.rows, k = w.cols, k2 = (k + 1) / 2, xs = 2 * k2;
+  const int64_t blocks = (m + kDotMb - 1) / kDotMb;
+  thread_local std::vector<uint16_t> xb_storage;  // the caller's; workers read it by reference
+  thread_local std::vector<uint32_t> xt_storage;
+  xb_storage.resize(m * xs);
+  xt_storage.resize(blocks * kDotMb * k2);
+  uint16_t* xb = xb_storage.data();
+  uint32_t* xt = xt_storage.data();
+  pool.RunRanges(m, [&](int64_t begin, int64_t end, int) {
+    RoundRows(x + begin * k, end - begin, k, xs, xb + begin * xs);
+  });
+  pool.Run(blocks, [&](int64_t b, int) { PackPairs(xb, xs, m, k2, b, xt); });
+  PanelPlan plan;
+  plan.blocks = blocks;
+  plan.units = (n + kDotNr - 1) / kDotNr;
+  plan.k = k2;
+  plan.kc = EqualPanel(k2, kDotMaxPanelPairs, 32);  // whole 64-column blocks of quantized rows
+  plan.group = GroupFor(kDotMb * plan.kc * 4, kL2Bytes);
+  plan.partial_floats = kDotNr * kDotMb;
+  const bool in_place = w.type == WeightFormat::kBF16 && k % 2 == 0;
+  pool.RunRanges(plan.units, [&](int64_t begin, int64_t end, int) {
+    thread_local std::vector<uint16_t> unit_storage;
+    thread_local std::vector<float> tmp;
+    const uint32_t* rows[kDotNr];
+    int64_t nr = 0;
+    const auto prepare = [&](int64_t u, int64_t p0, int64_t kc) {
+      const int64_t j0 = u * kDotNr;
+      nr = std::min(kDotNr, n - j0);
+      if (!in_place) unit_storage.assign(kDotNr * 2 * kc, 0);
+      for (int64_t r = 0; r < kDotNr; ++r) {
+        const int64_t j = j0 + std::min(r, nr - 1);  // rows past n repeat the last; not written
+        if (in_place) {
+          rows[r] = reinterpret_cast<const uint32_t*>(static_cast<const uint16_t*>(w.data) + j * k +
+                                                      2 * p0);
+        } else {
+          uint16_t* dst = unit_storage.data() + r * 2 * kc;
+          const int64_t cols = std::min(2 * kc, k - 2 * p0);
+          const uint16_t* src = Bf16Range(w, j, 2 * p0, cols, dst, tmp);
+          if (src != dst) std::memcpy(dst, src, cols * 2);
+          rows[r] = reinterpret_cast<const uint32_t*>(dst);
+        }
+      }
+    };
+    const auto step = [&](const PanelStep& s) {
+      const int64_t i0 = s.block * kDotMb, block_rows = std::min(kDotMb, m - i0);
+      const uint32_t* xp = xt + s.block * kDotMb * k2 + s.p0 * kDotMb;
+      alignas(64) float tmp_out[kDotNr * kDotMb];
+      float* out = s.last ? tmp_out : s.partial;
+      const float* in = s.first ? nullptr : s.partial;
+      switch ((block_rows + 15) / 16) {
+        case 1:
+          DotTile<1>(xp, rows, s.kc, in, out);
+          break;
+        case 2:
+          DotTile<2>(xp, rows, s.kc, in, out);
+          break;
+        case 3:
+          DotTile<3>(xp, rows, s.kc, in, out);
+          break;
+        default:
+          DotTile<4>(xp, rows, s.kc, in, out);
+          break;
+      }
+      if (!s.last) return;
+      const int64_t j0 = s.unit * kDotNr;
+      for (int64_t r = 0; r < nr; ++r) {
+        const float b = bias ? bias[j0 + r] : 0.0f;
+        const float* col = tmp_out + r * kDotMb;
+        for (int64_t row = 0; row < block_rows; ++row) y[(i0 + row) * n + j0 + r] = col[row] + b;
+      }
+    };
+    RunPanelRange(plan, begin, end, prepare, step);
+  });
+}
+
+// ---- AMX GEMM
+// ------------------------------------------------------------------------------------
+
+constexpr int64_t kAmxK = 32;           // k per tile step (16 pairs)
+constexpr int64_t kAmxRows = 32;        // x rows per block (2 B tiles) and weight rows per unit
+constexpr int64_t kAmxMaxPanel = 2048;  // k per panel
+
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+// Tiles 0-3: C (16 × 16 float); 4-5: A (16 weight rows × 32 bf16); 6-7: B (16 pairs × 16 x rows).
+QWENVL_AMX_ATTR void ConfigureTiles() {
+  TileConfig cfg;
+  for (int t = 0; t < 8; ++t) {
+    cfg.colsb[t] = 64;
+    cfg.rows[t] = 16;
+  }
+  // Not _tile_loadconfig: GCC 12's version tells the compiler it reads 8 bytes, so the stores
+  // that fill the rest of cfg may be dropped. This operand covers all 64.
+  __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
+}
+
+QWENVL_AMX_ATTR void ReleaseTiles() { _tile_release(); }
+
+// xp[(g·steps + s)·256 + pr·16 + r] = pair pr of k step s of row 16·g + r (zero past m and k):
+// the B operand of 16 x rows for every k step, 1 KiB each.
+void PackAmxRows(const uint16_t* xb, int64_t xs, int64_t m, int64_t steps, int64_t g,
+                 uint32_t* xp) {
+  uint32_t* dst = xp + g * steps * 256;
+  for (int64_t r = 0; r < 16; ++r) {
+    const int64_t i = 16 * g + r;
+    for (int64_t s = 0; s < steps; ++s) {
+      uint32_t* d = dst + s * 256 + r;
+      if (i < m) {
+        const uint16_t* src = xb + i * xs + s * kAmxK;
+        for (int64_t pr = 0; pr < 16; ++pr) d[pr * 16] = LoadPair(src + 2 * pr);
+      } else {
+        for (int64_t pr = 0; pr < 16; ++pr) d[pr * 16] = 0;
+      }
+    }
+  }
+}
+
+// C tiles (+)= A (32 weight rows at a, stride a_stride bytes) · B (two 16-row groups at b0, b1)
+// over kc/32 steps; the C tiles come from and go to acc [4][16][16] (null in: start at zero).
+QWENVL_AMX_ATTR void AmxTile(const uint16_t* a, int64_t a_stride, const uint32_t* b0,
+                             const uint32_t* b1, int64_t steps, const float* acc_in, float* out) {
+  if (acc_in) {
+    _tile_loadd(0, acc_in, 64);
+    _tile_loadd(1, acc_in + 256, 64);
+    _tile_loadd(2, acc_in + 512, 64);
+    _tile_loadd(3, acc_in + 768, 64);
+  } else {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+  }
+  const int64_t a_half = 16 * a_stride / 2;  // 16 weight rows, in bf16 elements
+  for (int64_t s = 0; s < steps; ++s) {
+    _tile_loadd(4, a + s * kAmxK, a_stride);
+    _tile_loadd(5, a + a_half + s * kAmxK, a_stride);
+    _tile_loadd(6, b0 + s * 256, 64);
+    _tile_loadd(7, b1 + s * 256, 64);
+    _tile_dpbf16ps(0, 4, 6);  // weight rows 0-15 × x rows 0-15
+    _tile_dpbf16ps(1, 4, 7);  // weight rows 0-15 × x rows 16-31
+    _tile_dpbf16ps(2, 5, 6);  // weight rows 16-31 × x rows 0-15
+    _tile_dpbf16ps(3, 5, 7);  // weight rows 16-31 × x rows 16-31
+  }
+  _tile_stored(0, out, 64);
+  _tile_stored(1, out + 256, 64);
+  _tile_stored(2, out + 512, 64);
+  _tile_stored(3, out + 768, 64);
+}
+
+QWENVL_AMX_ATTR void GemmAmx(const float* x, int64_t m, const WeightView& w, const float* bias,
+                             float* y, ThreadPool& pool) {
+  const int64_t n = w.rows, k = w.cols;
+  const int64_t steps = (k + kAmxK - 1) / kAmxK, kpad = steps * kAmxK;
+  const int64_t blocks = (m + kAmxRows - 1) / kAmxRows;
+  thread_local std::vector<uint16_t> xb_storage;  // the caller's; workers read it by reference
+  thread_local std::vector<uint32_t> xp_storage;
+  xb_storage.resize(m * kpad);
+  xp_storage.resize((2 * blocks) * steps * 256);
+  uint16_t* xb = xb_storage.data();
+  uint32_t* xp = xp_storage.data();
+  pool.RunRanges(m, [&](int64_t begin, int64_t end, int) {
+    RoundRows(x + begin * k, end - begin, k, kpad, xb + begin * kpad);
+  });
+  pool.Run(2 * blocks, [&](int64_t g, int) { PackAmxRows(xb, kpad, m, steps, g, xp); });
+  PanelPlan plan;
+  plan.blocks = blocks;
+  plan.units = (n + kAmxRows - 1) / kAmxRows;
+  plan.k = steps;
+  plan.kc = EqualPanel(steps, kAmxMaxPanel / kAmxK, 2);  // whole 64-column quantized blocks
+  plan.group = GroupFor(kAmxRows * plan.kc * kAmxK * 2, kL2Bytes);
+  plan.partial_floats = kAmxRows * kAmxRows;
+  // Weights are read in place when every tile row lies inside the matrix: bf16, whole k steps.
+  const bool in_place_type = w.type == WeightFormat::kBF16 && k % kAmxK == 0;
+  pool.RunRanges(plan.units, [&](int64_t begin, int64_t end, int) {
+    thread_local std::vector<uint16_t> unit_storage;
+    thread_local std::vector<float> tmp;
+    const uint16_t* a = nullptr;
+    int64_t a_stride = 0, nr = 0;
+    const auto prepare = [&](int64_t u, int64_t p0, int64_t kc) {
+      const int64_t j0 = u * kAmxRows;
+      nr = std::min(kAmxRows, n - j0);
+      if (in_place_type && nr == kAmxRows) {
+        a = static_cast<const uint16_t*>(w.data) + j0 * k + p0 * kAmxK;
+        a_stride = k * 2;
+        return;
+      }
+      const int64_t cols = kc * kAmxK, valid = std::min(cols, k - p0 * kAmxK);
+      unit_storage.assign(kAmxRows * cols, 0);
+      for (int64_t r = 0; r < nr; ++r) {
+        uint16_t* dst = unit_storage.data() + r * cols;
+        const uint16_t* src = Bf16Range(w, j0 + r, p0 * kAmxK, valid, dst, tmp);
+        if (src != dst) std::memcpy(dst, src, valid * 2);
+      }
+      a = unit_storage.data();
+      a_stride = cols * 2;
+    };
+    const auto step = [&](const PanelStep& s) {
+      alignas(64) float tile_out[kAmxRows * kAmxRows];
+      float* out = s.last ? tile_out : s.partial;
+      const float* in = s.first ? nullptr : s.partial;
+      const uint32_t* b0 = xp + (2 * s.block) * steps * 256 + s.p0 * 256;
+      AmxTile(a, a_stride, b0, b0 + steps * 256, s.kc, in, out);
+      if (!s.last) return;
+      const int64_t i0 = s.block * kAmxRows, j0 = s.unit * kAmxRows;
+      const int64_t block_rows = std::min(kAmxRows, m - i0);
+      for (int64_t t = 0; t < 4; ++t) {
+        const int64_t wr0 = (t / 2) * 16, xr0 = (t % 2) * 16;  // C tile t's weight / x rows
+        const float* c = tile_out + t * 256;
+        for (int64_t xr = 0; xr < 16 && xr0 + xr < block_rows; ++xr) {
+          float* yrow = y + (i0 + xr0 + xr) * n + j0;
+          for (int64_t wr = 0; wr < 16 && wr0 + wr < nr; ++wr) {
+            yrow[wr0 + wr] = c[wr * 16 + xr] + (bias ? bias[j0 + wr0 + wr] : 0.0f);
+          }
+        }
+      }
+    };
+    ConfigureTiles();
+    RunPanelRange(plan, begin, end, prepare, step);
+    ReleaseTiles();
+  });
+}
+
+}  // namespace
+
+void MatMulBf16Dot(const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
+                   ThreadPool& pool) {
+  if (m < 8) return GemvBf16Dot(x, m, w, bias, y, pool);
+  GemmDot(x, m, w, bias, y, pool);
+}
+
+QWENVL_BF16_ATTR void GemvBf16Dot(const float* x, int64_t m, const WeightView& w, const float* bias,
+                                  float* y, ThreadPool& pool) {
+  QWENVL_CHECK(w.type == WeightFormat::kBF16 && m < 8);
+  const int64_t n = w.rows, k = w.cols, xs = (k + 31) / 32 * 32;
+  thread_local std::vector<uint16_t> xb_storage;  // the caller's; workers read it by reference
+  xb_storage.resize(m * xs);
+  uint16_t* xb = xb_storage.data();
+  RoundRows(x, m, k, xs, xb);
+  const uint16_t* base = static_cast<const uint16_t*>(w.data);
+  constexpr int64_t kPrefetchUnits = 1;
+  const int64_t units = (n + kGemvNr - 1) / kGemvNr;
+  pool.RunRanges(units, [&](int64_t begin, int64_t end, int) {
+    float out[8 * kGemvNr];
+    const int64_t j_end = std::min(n, end * kGemvNr);
+    for (int64_t j = begin * kGemvNr; j < j_end;) {
+      const int64_t nr = j + kGemvNr <= j_end ? kGemvNr : 1;
+      const uint16_t* rows[kGemvNr];
+      const uint16_t* next[kGemvNr];
+      for (int64_t r = 0; r < nr; ++r) {
+        rows[r] = base + (j + r) * k;
+        next[r] = rows[r] + kPrefetchUnits * nr * k;
+      }
+      const bool prefetch = j + (kPrefetchUnits + 1) * nr <= j_end;
+      if (nr == kGemvNr) {
+        GemvColumns<kGemvNr>(xb, xs, m, rows, k, prefetch ? next : nullptr, out);
+      } else {
+        GemvColumns<1>(xb, xs, m, rows, k, prefetch ? next : nullptr, out);
+      }
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t r = 0; r < nr; ++r) {
+          y[i * n + j + r] = out[i * kGemvNr + r] + (bias ? bias[j + r] : 0.0f);
+        }
+      }
+      j += nr;
+    }
+  });
+}
+
+void MatMulAmxBf16(const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
+                   ThreadPool& pool) {
+  QWENVL_CHECK(m >= 8);
+  GemmAmx(x, m, w, bias, y, pool);
+}
+
+QWENVL_BF16_ATTR void RoundThroughBf16(const float* x, int64_t n, float* out) {
+  int64_t p = 0;
+  for (; p + 16 <= n; p += 16) {
+    const __m256bh b = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + p));
+    const __m512i wide =
+        _mm512_slli_epi32(_mm512_cvtepu16_epi32(reinterpret_cast<const __m256i&>(b)), 16);
+    _mm512_storeu_ps(out + p, _mm512_castsi512_ps(wide));
+  }
+  if (p < n) {
+    const __mmask16 mask = static_cast<__mmask16>((1u << (n - p)) - 1);
+    const __m256bh b = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, x + p));
+    const __m512i wide =
+        _mm512_slli_epi32(_mm512_cvtepu16_epi32(reinterpret_cast<const __m256i&>(b)), 16);
+    _mm512_mask_storeu_ps(out + p, mask, _mm512_castsi512_ps(wide));
+  }
+}
+
+#else  // not x86: never called (MatMulKernelRuns is false)
+
+void MatMulBf16Dot(const float*, int64_t, const WeightView&, const float*, float*, ThreadPool&) {}
+void GemvBf16Dot(const float*, int64_t, const WeightView&, const float*, float*, ThreadPool&) {}
+void MatMulAmxBf16(const float*, int64_t, const WeightView&, const float*, float*, ThreadPool&) {}
+void RoundThroughBf16(const float* x, int64_t n, float* out) {
+  for (int64_t p = 0; p < n; ++p) out[p] = Bf16ToF32(F32ToBf16(x[p]));
+}
+
+#endif
+
+}  // namespace qwenvl::kernels
