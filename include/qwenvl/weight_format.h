@@ -13,7 +13,7 @@ namespace qwenvl {
 
 // The element format of a weight matrix [rows, cols] (PyTorch layout [out_features, in_features]).
 // kF32/kBF16/kF16 are stored types, read where the checkpoint holds them; kQ8/kQ4 are made at load
-// time: each row cut into blocks of kWeightQuantBlock columns with one float32 scale per block
+// time: each row cut into blocks of kWeightQuantBlock columns with one float16 scale per block
 // (layouts in src/kernels/dtype.h).
 enum class WeightFormat : uint8_t { kF32, kBF16, kF16, kQ8, kQ4 };
 
@@ -22,7 +22,7 @@ inline constexpr int64_t kWeightQuantBlock = 32;
 struct WeightFormatTraits {
   WeightFormat format;
   const char* name;     // "f32", "bf16", "f16", "q8", "q4"
-  bool quantized;       // made at load, in blocks with one float32 scale each
+  bool quantized;       // made at load, in blocks with one float16 scale each
   int64_t block_cols;   // columns per block: 1 for the stored formats
   int64_t block_bytes;  // bytes of one block's values, its scale not included
 };

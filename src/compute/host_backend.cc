@@ -76,9 +76,9 @@ kernels::QuantizedMatrix QuantizeInBlocks(const HostMatrix& m, WeightFormat to, 
     const kernels::QuantLayout pl = kernels::QuantLayoutOf(to, block.rows, w.cols);
     std::memcpy(out.data() + r0 * l.row_bytes, part.data(),
                 static_cast<size_t>(block.rows * l.row_bytes));
-    std::memcpy(out.data() + l.scales_offset + r0 * l.blocks * sizeof(float),
+    std::memcpy(out.data() + l.scales_offset + r0 * l.blocks * kernels::kQuantScaleBytes,
                 part.data() + pl.scales_offset,
-                static_cast<size_t>(block.rows * l.blocks) * sizeof(float));
+                static_cast<size_t>(block.rows * l.blocks * kernels::kQuantScaleBytes));
   });
   return out;
 }

@@ -26,7 +26,7 @@ using kernels::MatMulKernel;
 namespace fs = std::filesystem;
 
 // Bump when a kernel changes speed enough that old measurements should not be trusted.
-constexpr int kCacheVersion = 1;
+constexpr int kCacheVersion = 2;
 
 constexpr WeightFormat kFormats[] = {WeightFormat::kF32, WeightFormat::kBF16, WeightFormat::kF16,
                                      WeightFormat::kQ8, WeightFormat::kQ4};

@@ -21,14 +21,17 @@ struct WeightView {
 };
 
 // Quantized layouts. Each row is cut into blocks of kQuantBlock consecutive columns (the last block
-// zero-padded), each with one float32 scale. The matrix is one buffer:
-//   [rows][row_bytes] quantized values, then [rows][blocks] float32 scales (at scales_offset).
+// zero-padded), each with one IEEE float16 scale (2 bytes: q8 reads 34 bytes per 32 weights, q4
+// 18). The matrix is one buffer:
+//   [rows][row_bytes] quantized values, then [rows][blocks] float16 scales (at scales_offset).
 // kQ8: row_bytes = blocks·32; byte i of a block is u_i = q_i + 128 with q_i ∈ [−127, 127];
-//      value = scale·q_i, scale = max|w| / 127 over the block (symmetric). The +128 offset makes
-//      the bytes unsigned, as AVX-512 VNNI's u8×s8 dot product wants them.
+//      value = scale·q_i, scale = max|w| / 127 over the block rounded up to float16 (symmetric).
+//      The +128 offset makes the bytes unsigned, as AVX-512 VNNI's u8×s8 dot product wants them.
 // kQ4: row_bytes = blocks·16; byte i of a block holds element i in its low nibble and element
-//      i + 16 in its high nibble, each u ∈ [1, 15]; value = scale·(u − 8), scale = max|w| / 7.
+//      i + 16 in its high nibble, each u ∈ [1, 15]; value = scale·(u − 8), scale = max|w| / 7
+//      rounded up to float16.
 constexpr int64_t kQuantBlock = kWeightQuantBlock;
+constexpr int64_t kQuantScaleBytes = 2;  // one float16 per block
 
 struct QuantLayout {
   int64_t blocks = 0;         // blocks per row

@@ -22,7 +22,8 @@
 #include <immintrin.h>
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
-#define QWENVL_INT8_ATTR __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+#define QWENVL_INT8_ATTR \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c")))
 #endif
 
 namespace qwenvl::kernels {
@@ -67,7 +68,7 @@ void PackBlock(const float* x, int64_t m, int64_t k, int64_t qblocks, int64_t b,
 // sw[r] at its first scale.
 template <int kMrvT>
 QWENVL_INT8_ATTR void Int8Tile(const int8_t* xq, const float* sx, const float* off,
-                               const uint8_t* const* w, const float* const* sw, int64_t kc,
+                               const uint8_t* const* w, const uint16_t* const* sw, int64_t kc,
                                const float* acc_in, float* out) {
   __m512 acc[kMrvT][kNr];
   for (int v = 0; v < kMrvT; ++v) {
@@ -97,7 +98,7 @@ QWENVL_INT8_ATTR void Int8Tile(const int8_t* xq, const float* sx, const float* o
       const __m512 offv = _mm512_loadu_ps(off + qb * kMb + v * 16);
       for (int r = 0; r < kNr; ++r) {
         const __m512 t = _mm512_fmsub_ps(_mm512_cvtepi32_ps(dot[v][r]), sxv, offv);
-        acc[v][r] = _mm512_fmadd_ps(t, _mm512_set1_ps(sw[r][qb]), acc[v][r]);
+        acc[v][r] = _mm512_fmadd_ps(t, _mm512_set1_ps(_cvtsh_ss(sw[r][qb])), acc[v][r]);
       }
     }
   }
@@ -127,7 +128,7 @@ QWENVL_INT8_ATTR void GemmInt8(const float* x, int64_t m, const WeightView& w, c
   const int64_t n = w.rows, k = w.cols;
   const QuantLayout l = QuantLayoutOf(w.type, n, k);
   const uint8_t* base = static_cast<const uint8_t*>(w.data);
-  const float* scales = reinterpret_cast<const float*>(base + l.scales_offset);
+  const uint16_t* scales = reinterpret_cast<const uint16_t*>(base + l.scales_offset);
   const int64_t qblocks = l.blocks, blocks = (m + kMb - 1) / kMb;
   // The caller's buffers: the workers reach them through the pointers below, not by name.
   thread_local std::vector<int8_t> q_storage;
@@ -154,7 +155,7 @@ QWENVL_INT8_ATTR void GemmInt8(const float* x, int64_t m, const WeightView& w, c
   pool.RunRanges(plan.units, [&](int64_t begin, int64_t end, int) {
     thread_local std::vector<uint8_t> unit_storage;
     const uint8_t* rows[kNr];
-    const float* row_scales[kNr];
+    const uint16_t* row_scales[kNr];
     int64_t nr = 0;
     const auto prepare = [&](int64_t u, int64_t p0, int64_t kc) {
       const int64_t j0 = u * kNr;

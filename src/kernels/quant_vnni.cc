@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "kernels/int8_block.h"
@@ -19,7 +20,8 @@
 // -Wmaybe-uninitialized then reports at every inlined use: a known false positive.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
-#define QWENVL_VNNI_ATTR __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+#define QWENVL_VNNI_ATTR \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c")))
 #endif
 
 namespace qwenvl::kernels {
@@ -86,7 +88,7 @@ QWENVL_VNNI_ATTR inline __m512i LoadPair(const uint8_t* row, int64_t p, bool odd
 // the hardware prefetcher does not cross 4 KiB pages, and a row is about one page.
 template <bool kQ4, int kMr, int kNrTile>
 QWENVL_VNNI_ATTR void TileQuant(const QuantizedRows& qr, int64_t i0, int64_t blocks,
-                                const uint8_t* const* u, const float* const* sw,
+                                const uint8_t* const* u, const uint16_t* const* sw,
                                 const uint8_t* const* next, float* out) {
   __m512 acc[kMr][kNrTile];
   for (int i = 0; i < kMr; ++i) {
@@ -102,10 +104,9 @@ QWENVL_VNNI_ATTR void TileQuant(const QuantizedRows& qr, int64_t i0, int64_t blo
     }
     for (int r = 0; r < kNrTile; ++r) {
       wv[r] = LoadPair<kQ4>(u[r], p, odd_tail);
-      const __m128 s2 =
-          odd_tail
-              ? _mm_load_ss(sw[r] + 2 * p)
-              : _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sw[r] + 2 * p)));
+      uint32_t bits = 0;  // the float16 scales of blocks 2p and 2p + 1
+      std::memcpy(&bits, sw[r] + 2 * p, odd_tail ? 2 : 4);
+      const __m128 s2 = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(bits)));
       swv[r] = _mm512_maskz_permutexvar_ps(0xffff, pair_idx, _mm512_zextps128_ps512(s2));
     }
     for (int i = 0; i < kMr; ++i) {
@@ -133,7 +134,7 @@ QWENVL_VNNI_ATTR void TileQuant(const QuantizedRows& qr, int64_t i0, int64_t blo
 
 template <bool kQ4, int kNrTile>
 QWENVL_VNNI_ATTR void ColumnsQuant(const QuantizedRows& qr, int64_t m, int64_t blocks,
-                                   const uint8_t* const* u, const float* const* sw,
+                                   const uint8_t* const* u, const uint16_t* const* sw,
                                    const uint8_t* const* next, float* out) {
   for (int64_t i = 0; i < m; i += 4) {
     const uint8_t* const* pf = i == 0 ? next : nullptr;  // once per unit
@@ -163,7 +164,7 @@ void MatMulQuantVnni(const float* x, int64_t m, const WeightView& w, const float
   const int64_t n = w.rows, k = w.cols;
   const QuantLayout l = QuantLayoutOf(w.type, n, k);
   const uint8_t* base = static_cast<const uint8_t*>(w.data);
-  const float* scales = reinterpret_cast<const float*>(base + l.scales_offset);
+  const uint16_t* scales = reinterpret_cast<const uint16_t*>(base + l.scales_offset);
   thread_local QuantizedRows caller_rows;  // grows to the largest request, then stays
   QuantizedRows& qr = caller_rows;         // the workers must read the caller's copy, not their own
   QuantizeActivations(x, m, k, q4 ? 1.0f : 16.0f, qr);
@@ -175,7 +176,7 @@ void MatMulQuantVnni(const float* x, int64_t m, const WeightView& w, const float
       const int64_t nr = j + kNr <= n ? kNr : 1;
       const uint8_t* u[kNr];
       const uint8_t* next_rows[kNr];
-      const float* sw[kNr];
+      const uint16_t* sw[kNr];
       for (int64_t r = 0; r < nr; ++r) {
         u[r] = base + (j + r) * l.row_bytes;
         next_rows[r] = u[r] + kPrefetchUnits * nr * l.row_bytes;

@@ -21,12 +21,13 @@ float WeightAtRef(const WeightView& w, int64_t row, int64_t col) {
     case WeightFormat::kQ4:
       break;
   }
-  // Quantized layouts (dtype.h): values, then one float scale per block of kQuantBlock columns.
+  // Quantized layouts (dtype.h): values, then one float16 scale per block of kQuantBlock columns.
   const QuantLayout l = QuantLayoutOf(w.type, w.rows, w.cols);
   const uint8_t* base = static_cast<const uint8_t*>(w.data);
   const int64_t block = col / kQuantBlock, offset = col % kQuantBlock;
-  float scale;
-  std::memcpy(&scale, base + l.scales_offset + (row * l.blocks + block) * 4, 4);
+  uint16_t scale_bits;
+  std::memcpy(&scale_bits, base + l.scales_offset + (row * l.blocks + block) * kQuantScaleBytes, 2);
+  const float scale = F16ToF32(scale_bits);
   const uint8_t* q = base + row * l.row_bytes;
   if (w.type == WeightFormat::kQ8) return scale * static_cast<float>(int{q[col]} - 128);
   const uint8_t byte = q[block * (kQuantBlock / 2) + offset % (kQuantBlock / 2)];

@@ -60,12 +60,12 @@ HWY_INLINE float ElementAt(const hwy::float16_t* row, int64_t p) {
 // ---- quantized types ---------------------------------------------------------------------------
 
 struct Q8Row {
-  const uint8_t* q;     // [blocks · kQuantBlock], offset by +128
-  const float* scales;  // [blocks]
+  const uint8_t* q;        // [blocks · kQuantBlock], offset by +128
+  const uint16_t* scales;  // [blocks], float16
 };
 struct Q4Row {
-  const uint8_t* q;     // [blocks · kQuantBlock / 2]
-  const float* scales;  // [blocks]
+  const uint8_t* q;        // [blocks · kQuantBlock / 2]
+  const uint16_t* scales;  // [blocks], float16
 };
 
 // p is a multiple of Lanes(df), and Lanes(df) divides kQuantBlock: a vector never straddles blocks.
@@ -76,7 +76,7 @@ HWY_INLINE hn::Vec<DF> LoadRow(DF df, const Q8Row& row, int64_t p) {
   const auto u =
       hn::BitCast(di32, hn::PromoteTo(hn::RebindToUnsigned<DF>(), hn::LoadU(du8, row.q + p)));
   const auto q = hn::Sub(u, hn::Set(di32, 128));
-  return hn::Mul(hn::ConvertTo(df, q), hn::Set(df, row.scales[p / kQuantBlock]));
+  return hn::Mul(hn::ConvertTo(df, q), hn::Set(df, F16ToF32(row.scales[p / kQuantBlock])));
 }
 
 // Byte b of a q4 block holds element b (low nibble) and element b + 16 (high nibble).
@@ -90,17 +90,17 @@ HWY_INLINE hn::Vec<DF> LoadRow(DF df, const Q4Row& row, int64_t p) {
   auto v = hn::BitCast(di32, hn::PromoteTo(hn::RebindToUnsigned<DF>(), hn::LoadU(du8, bytes)));
   if (offset >= half) v = hn::ShiftRight<4>(v);
   v = hn::Sub(hn::And(v, hn::Set(di32, 15)), hn::Set(di32, 8));
-  return hn::Mul(hn::ConvertTo(df, v), hn::Set(df, row.scales[block]));
+  return hn::Mul(hn::ConvertTo(df, v), hn::Set(df, F16ToF32(row.scales[block])));
 }
 
 HWY_INLINE float ElementAt(const Q8Row& row, int64_t p) {
-  return row.scales[p / kQuantBlock] * static_cast<float>(int{row.q[p]} - 128);
+  return F16ToF32(row.scales[p / kQuantBlock]) * static_cast<float>(int{row.q[p]} - 128);
 }
 HWY_INLINE float ElementAt(const Q4Row& row, int64_t p) {
   const int64_t block = p / kQuantBlock, offset = p % kQuantBlock, half = kQuantBlock / 2;
   const uint8_t byte = row.q[block * half + offset % half];
   const int nibble = offset >= half ? byte >> 4 : byte & 15;
-  return row.scales[block] * static_cast<float>(nibble - 8);
+  return F16ToF32(row.scales[block]) * static_cast<float>(nibble - 8);
 }
 
 // ---- whole matrices ----------------------------------------------------------------------------
@@ -116,7 +116,7 @@ struct StoredRows {
 template <typename R, typename Q>
 struct QuantRows {
   const Q* q;
-  const float* scales;
+  const uint16_t* scales;
   int64_t q_stride, blocks;  // bytes of quantized values and number of blocks per row
   R Row(int64_t j) const { return R{q + j * q_stride, scales + j * blocks}; }
 };
@@ -126,13 +126,13 @@ using Q4Rows = QuantRows<Q4Row, uint8_t>;
 inline Q8Rows MakeQ8Rows(const WeightView& w) {
   const QuantLayout l = QuantLayoutOf(w.type, w.rows, w.cols);
   const uint8_t* base = static_cast<const uint8_t*>(w.data);
-  return Q8Rows{base, reinterpret_cast<const float*>(base + l.scales_offset), l.row_bytes,
+  return Q8Rows{base, reinterpret_cast<const uint16_t*>(base + l.scales_offset), l.row_bytes,
                 l.blocks};
 }
 inline Q4Rows MakeQ4Rows(const WeightView& w) {
   const QuantLayout l = QuantLayoutOf(w.type, w.rows, w.cols);
   const uint8_t* base = static_cast<const uint8_t*>(w.data);
-  return Q4Rows{base, reinterpret_cast<const float*>(base + l.scales_offset), l.row_bytes,
+  return Q4Rows{base, reinterpret_cast<const uint16_t*>(base + l.scales_offset), l.row_bytes,
                 l.blocks};
 }
 

@@ -50,4 +50,33 @@ inline float F16ToF32(uint16_t h) {
   return f;
 }
 
+// float32 -> float16, round to nearest even (subnormals included, overflow to infinity).
+inline uint16_t F32ToF16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  const uint32_t sign = (u >> 16) & 0x8000u;
+  u &= 0x7fffffffu;
+  if (u > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);
+  if (u >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);
+  if (u < 0x38800000u) {  // result is subnormal: let the FPU round at 2^-24 granularity
+    float a;
+    std::memcpy(&a, &u, 4);
+    a += 0.5f;
+    uint32_t r;
+    std::memcpy(&r, &a, 4);
+    return static_cast<uint16_t>(sign | (r - 0x3f000000u));
+  }
+  u += 0xc8000000u + 0xfffu + ((u >> 13) & 1u);  // rebias exponent (-112 << 23) and round
+  return static_cast<uint16_t>(sign | (u >> 13));
+}
+
+// The smallest float16 not below f (f >= 0, finite): the q8/q4 block scales, rounded up so that
+// max|w| / scale stays within the integer range. Beyond float16's range: its largest finite value.
+inline uint16_t F32ToF16Up(float f) {
+  uint16_t h = F32ToF16(f);
+  if (h >= 0x7c00u) return 0x7bffu;
+  if (F16ToF32(h) < f) ++h;
+  return h >= 0x7c00u ? uint16_t{0x7bffu} : h;
+}
+
 }  // namespace qwenvl

@@ -45,7 +45,7 @@ const char* WeightFormatName(WeightFormat format) { return TraitsOf(format).name
 int64_t WeightRowBytes(WeightFormat format, int64_t cols) {
   const WeightFormatTraits& t = TraitsOf(format);
   const int64_t blocks = (cols + t.block_cols - 1) / t.block_cols;
-  return blocks * (t.block_bytes + (t.quantized ? int64_t{sizeof(float)} : 0));
+  return blocks * (t.block_bytes + (t.quantized ? int64_t{2} : 0));
 }
 
 const WeightPrecisionTraits& TraitsOf(WeightPrecision precision) {

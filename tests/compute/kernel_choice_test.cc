@@ -105,7 +105,7 @@ class KernelCacheTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
   std::string Path() const { return (dir_ / "kernels.json").string(); }
   static std::string Machine(const ThreadPool& pool) {
-    return ThisCpu().Key() + "|threads=" + std::to_string(pool.size()) + "|v=1";
+    return ThisCpu().Key() + "|threads=" + std::to_string(pool.size()) + "|v=2";
   }
   static nlohmann::json Read(const std::string& path) {
     std::ifstream in(path);

@@ -21,7 +21,8 @@ constexpr double kBf16RelTol = 2.0 / 512;
 constexpr double kMatMulAbsTol = 1e-6;
 // Rounding to the nearest level errs by at most half a step: scale/2, scale = max|w| / max_q;
 // the float32 scale and its inverse add up to 127 levels × 1.2e-7 relative (2e-5 of a step).
-constexpr double kHalfStep = 0.5 + 2e-5;
+// Half a step of the stored scale, which is max|w|/max_q rounded up to float16 (2^-11 relative).
+constexpr double kHalfStep = 0.5 * (1.0 + 1.0 / 1024);
 
 double MaxQ(WeightFormat t) { return t == WeightFormat::kQ8 ? 127.0 : 7.0; }
 // The offset that makes stored values unsigned (dtype.h).

@@ -24,26 +24,6 @@ inline std::vector<float> RandomFloats(int64_t n, uint32_t seed, float lo = -1.0
   return v;
 }
 
-// float32 -> float16, round to nearest even (subnormals included, overflow to infinity).
-inline uint16_t F32ToF16Test(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  const uint32_t sign = (u >> 16) & 0x8000u;
-  u &= 0x7fffffffu;
-  if (u > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);
-  if (u >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);
-  if (u < 0x38800000u) {  // result is subnormal: let the FPU round at 2^-24 granularity
-    float a;
-    std::memcpy(&a, &u, 4);
-    a += 0.5f;
-    uint32_t r;
-    std::memcpy(&r, &a, 4);
-    return static_cast<uint16_t>(sign | (r - 0x3f000000u));
-  }
-  u += 0xc8000000u + 0xfffu + ((u >> 13) & 1u);  // rebias exponent (-112 << 23) and round
-  return static_cast<uint16_t>(sign | (u >> 13));
-}
-
 // Runs fn once per SIMD target compiled in and supported here (the scalar fallback included),
 // with dispatch forced to that target.
 inline void ForEachTarget(const std::function<void()>& fn) {
@@ -72,7 +52,7 @@ inline StoredMatrix MakeStored(const std::vector<float>& values, WeightFormat ty
     s.bytes.resize(n * 2);
     uint16_t* h = reinterpret_cast<uint16_t*>(s.bytes.data());
     for (int64_t i = 0; i < n; ++i) {
-      h[i] = type == WeightFormat::kBF16 ? F32ToBf16(values[i]) : F32ToF16Test(values[i]);
+      h[i] = type == WeightFormat::kBF16 ? F32ToBf16(values[i]) : F32ToF16(values[i]);
     }
   }
   s.view = WeightView{s.bytes.data(), type, rows, cols};

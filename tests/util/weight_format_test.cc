@@ -27,11 +27,11 @@ TEST(WeightFormat, RowBytesOfStoredFormatsAreTheElementSize) {
 }
 
 TEST(WeightFormat, RowBytesOfQuantizedFormatsCountPaddedBlocksAndScales) {
-  // 33 columns: two blocks (the second zero-padded), each with a float32 scale.
-  EXPECT_EQ(WeightRowBytes(WeightFormat::kQ8, 33), 2 * (32 + 4));
-  EXPECT_EQ(WeightRowBytes(WeightFormat::kQ4, 33), 2 * (16 + 4));
-  EXPECT_EQ(WeightRowBytes(WeightFormat::kQ8, 32), 36);
-  EXPECT_EQ(WeightRowBytes(WeightFormat::kQ4, 2048), 64 * 20);
+  // 33 columns: two blocks (the second zero-padded), each with a float16 scale.
+  EXPECT_EQ(WeightRowBytes(WeightFormat::kQ8, 33), 2 * (32 + 2));
+  EXPECT_EQ(WeightRowBytes(WeightFormat::kQ4, 33), 2 * (16 + 2));
+  EXPECT_EQ(WeightRowBytes(WeightFormat::kQ8, 32), 34);
+  EXPECT_EQ(WeightRowBytes(WeightFormat::kQ4, 2048), 64 * 18);
   EXPECT_TRUE(TraitsOf(WeightFormat::kQ8).quantized);
   EXPECT_FALSE(TraitsOf(WeightFormat::kBF16).quantized);
 }
