@@ -24,7 +24,8 @@ void AddKernelsOption(CLI::App* cmd, std::string& spec) {
   cmd->add_option(
          "--kernels", spec,
          "MatMul kernels of the cpu backend: auto (the fastest for this CPU, measured once "
-         "and cached; $QWENVL_KERNELS overrides), or a comma-separated list of "
+         "and cached; $QWENVL_KERNELS overrides), measure (measure again, update the cache), "
+         "or a comma-separated list of "
          "[SELECTOR=]KERNEL, SELECTOR being a weight format (f32 bf16 f16 q8 q4), a size "
          "(gemv: decode, gemm: prefill and vision) or FORMAT.SIZE, KERNEL one of f32 "
          "(nothing rounded), int8, bf16-dot, amx-bf16. Example: bf16.gemm=amx-bf16,q8=int8")

@@ -256,6 +256,10 @@ KernelSpec ParseKernelSpec(const std::string& spec) {
   KernelSpec out;
   const std::string all = Trim(spec);
   if (all.empty() || all == "auto") return out;
+  if (all == "measure") {
+    out.measure_again = true;
+    return out;
+  }
   std::stringstream items(all);
   std::string item;
   while (std::getline(items, item, ',')) {
@@ -347,7 +351,7 @@ void KernelChoice::Decide(WeightFormat format) {
     const auto m = Memo().find(memo_key);
     if (m != Memo().end() && m->second.count(format)) d = m->second.at(format);
   }
-  const bool memoized = !d[1].how.empty();
+  const bool memoized = !d[1].how.empty() && !spec_.measure_again;
   nlohmann::json cache;
   bool cache_changed = false;
   if (!memoized) {
@@ -365,7 +369,8 @@ void KernelChoice::Decide(WeightFormat format) {
       }
       // GEMV sizes run the AMX kernel's bf16-dot path: measuring both would measure one twice.
       if (z == MatMulSize::kGemv && cands.size() > 1) std::erase(cands, MatMulKernel::kAmxBf16);
-      if (const auto cached = CachedKernel(cache, machine, format, z);
+      if (const auto cached =
+              spec_.measure_again ? std::nullopt : CachedKernel(cache, machine, format, z);
           cached && std::find(cands.begin(), cands.end(), *cached) != cands.end()) {
         dz = KernelDecision{format, z, *cached, "cached", {}};
       } else if (cands.size() == 1) {

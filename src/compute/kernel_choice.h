@@ -46,8 +46,11 @@ inline MatMulSize MatMulSizeOf(int64_t m) {
 // `KERNEL` (every format the kernel takes), `SELECTOR=KERNEL` with SELECTOR a weight format
 // (f32, bf16, f16, q8, q4), a size class (gemv, gemm) or FORMAT.SIZE. Later items override
 // earlier ones. Example: "f32" (nothing rounded), "bf16.gemm=bf16-dot,q8=int8".
+// "measure" forces nothing either but measures again, ignoring (and then updating) the cache: for
+// after a change of machine load or of BIOS settings.
 struct KernelSpec {
   std::map<std::pair<WeightFormat, MatMulSize>, kernels::MatMulKernel> forced;
+  bool measure_again = false;
 };
 // Throws Error(kInvalidArgument) naming the item for unknown names, a kernel that does not take
 // the format it is given, or one this CPU cannot run (naming what it lacks).

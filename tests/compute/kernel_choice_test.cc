@@ -153,6 +153,23 @@ TEST_F(KernelCacheTest, MeasuresOnceWritesTheCacheAndReadsItBack) {
   for (const KernelDecision& x : second.decisions()) EXPECT_EQ(x.how, "cached");
 }
 
+TEST_F(KernelCacheTest, MeasureIgnoresAndRewritesTheCache) {
+  if (Candidates(WeightFormat::kQ8) < 2) GTEST_SKIP() << "one kernel runs here: nothing measured";
+  nlohmann::json stale;
+  stale[Machine(pool_)]["q8.gemm"] = "f32";
+  stale[Machine(pool_)]["q8.gemv"] = "f32";
+  std::ofstream(Path()) << stale.dump();
+  EXPECT_TRUE(ParseKernelSpec("measure").forced.empty());
+  KernelChoice c(pool_, {.spec = "measure", .cache_path = Path()});
+  c.Decide(WeightFormat::kQ8);
+  for (const KernelDecision& x : c.decisions()) {
+    EXPECT_EQ(x.how, "measured");
+    EXPECT_EQ(
+        Read(Path())[Machine(pool_)][std::string("q8.") + std::string(MatMulSizeName(x.size))],
+        std::string(kernels::MatMulKernelName(x.kernel)));
+  }
+}
+
 TEST_F(KernelCacheTest, BrokenOrForeignCacheEntriesAreMeasuredAgain) {
   if (Candidates(WeightFormat::kQ4) < 2) GTEST_SKIP() << "one kernel runs here: nothing measured";
   std::ofstream(Path()) << "{not json";
