@@ -104,9 +104,10 @@ QWENVL_VNNI_ATTR void TileQuant(const QuantizedRows& qr, int64_t i0, int64_t blo
     }
     for (int r = 0; r < kNrTile; ++r) {
       wv[r] = LoadPair<kQ4>(u[r], p, odd_tail);
-      uint32_t bits = 0;  // the float16 scales of blocks 2p and 2p + 1
-      std::memcpy(&bits, sw[r] + 2 * p, odd_tail ? 2 : 4);
-      const __m128 s2 = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(bits)));
+      // The float16 scales of blocks 2p and 2p + 1, in one load (bytewise copies would stall
+      // the conversion on store forwarding).
+      const __m128 s2 =
+          _mm_cvtph_ps(odd_tail ? _mm_loadu_si16(sw[r] + 2 * p) : _mm_loadu_si32(sw[r] + 2 * p));
       swv[r] = _mm512_maskz_permutexvar_ps(0xffff, pair_idx, _mm512_zextps128_ps512(s2));
     }
     for (int i = 0; i < kMr; ++i) {
