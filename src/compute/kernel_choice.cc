@@ -14,6 +14,7 @@
 #include <random>
 #include <sstream>
 
+#include "compute/kernel_sources_hash.h"
 #include "kernels/ops.h"
 #include "util/bf16.h"
 #include "util/cpu_info.h"
@@ -25,8 +26,9 @@ namespace {
 using kernels::MatMulKernel;
 namespace fs = std::filesystem;
 
-// Bump when a kernel changes speed enough that old measurements should not be trusted.
-constexpr int kCacheVersion = 2;
+// Entries are keyed by the kernels' sources too (a hash made by the build): a measurement taken
+// with other kernels is not trusted. Bump the version when the calibration itself changes.
+constexpr int kCacheVersion = 3;
 
 constexpr WeightFormat kFormats[] = {WeightFormat::kF32, WeightFormat::kBF16, WeightFormat::kF16,
                                      WeightFormat::kQ8, WeightFormat::kQ4};
@@ -180,8 +182,14 @@ std::string DefaultCachePath() {
 
 std::string MachineKey(const ThreadPool& pool) {
   return ThisCpu().Key() + "|threads=" + std::to_string(pool.size()) +
-         "|v=" + std::to_string(kCacheVersion);
+         "|v=" + std::to_string(kCacheVersion) + "|kernels=" + QWENVL_KERNEL_SOURCES_HASH;
 }
+
+}  // namespace
+
+std::string KernelCacheMachineKey(const ThreadPool& pool) { return MachineKey(pool); }
+
+namespace {
 
 std::string EntryName(WeightFormat f, MatMulSize z) {
   return std::string(WeightFormatName(f)) + "." + std::string(MatMulSizeName(z));

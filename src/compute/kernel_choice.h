@@ -56,6 +56,9 @@ struct KernelSpec {
 // the format it is given, or one this CPU cannot run (naming what it lacks).
 KernelSpec ParseKernelSpec(const std::string& spec);
 
+// The cache file's key for this CPU, thread count, calibration version and kernel sources.
+std::string KernelCacheMachineKey(const ThreadPool& pool);
+
 // How one (format, size) pair was decided.
 struct KernelDecision {
   WeightFormat format = WeightFormat::kBF16;

@@ -281,7 +281,7 @@ QWENVL_BF16_ATTR void GemmDot(const float* x, int64_t m, const WeightView& w, co
 
 constexpr int64_t kAmxK = 32;           // k per tile step (16 pairs)
 constexpr int64_t kAmxRows = 32;        // x rows per block (2 B tiles) and weight rows per unit
-constexpr int64_t kAmxMaxPanel = 2048;  // k per panel
+constexpr int64_t kAmxMaxPanel = 1024;  // k per panel
 
 struct alignas(64) TileConfig {
   uint8_t palette = 1;

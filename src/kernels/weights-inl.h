@@ -76,7 +76,7 @@ HWY_INLINE hn::Vec<DF> LoadRow(DF df, const Q8Row& row, int64_t p) {
   const auto u =
       hn::BitCast(di32, hn::PromoteTo(hn::RebindToUnsigned<DF>(), hn::LoadU(du8, row.q + p)));
   const auto q = hn::Sub(u, hn::Set(di32, 128));
-  return hn::Mul(hn::ConvertTo(df, q), hn::Set(df, F16ToF32(row.scales[p / kQuantBlock])));
+  return hn::Mul(hn::ConvertTo(df, q), hn::Set(df, F16ToF32Finite(row.scales[p / kQuantBlock])));
 }
 
 // Byte b of a q4 block holds element b (low nibble) and element b + 16 (high nibble).
@@ -90,17 +90,17 @@ HWY_INLINE hn::Vec<DF> LoadRow(DF df, const Q4Row& row, int64_t p) {
   auto v = hn::BitCast(di32, hn::PromoteTo(hn::RebindToUnsigned<DF>(), hn::LoadU(du8, bytes)));
   if (offset >= half) v = hn::ShiftRight<4>(v);
   v = hn::Sub(hn::And(v, hn::Set(di32, 15)), hn::Set(di32, 8));
-  return hn::Mul(hn::ConvertTo(df, v), hn::Set(df, F16ToF32(row.scales[block])));
+  return hn::Mul(hn::ConvertTo(df, v), hn::Set(df, F16ToF32Finite(row.scales[block])));
 }
 
 HWY_INLINE float ElementAt(const Q8Row& row, int64_t p) {
-  return F16ToF32(row.scales[p / kQuantBlock]) * static_cast<float>(int{row.q[p]} - 128);
+  return F16ToF32Finite(row.scales[p / kQuantBlock]) * static_cast<float>(int{row.q[p]} - 128);
 }
 HWY_INLINE float ElementAt(const Q4Row& row, int64_t p) {
   const int64_t block = p / kQuantBlock, offset = p % kQuantBlock, half = kQuantBlock / 2;
   const uint8_t byte = row.q[block * half + offset % half];
   const int nibble = offset >= half ? byte >> 4 : byte & 15;
-  return F16ToF32(row.scales[block]) * static_cast<float>(nibble - 8);
+  return F16ToF32Finite(row.scales[block]) * static_cast<float>(nibble - 8);
 }
 
 // ---- whole matrices ----------------------------------------------------------------------------

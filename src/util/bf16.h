@@ -70,6 +70,21 @@ inline uint16_t F32ToF16(float f) {
   return static_cast<uint16_t>(sign | (u >> 13));
 }
 
+// float16 → float32 without branches, exact for every finite float16 (the quantized formats'
+// scales are never infinite or NaN): the bits moved into a float's place and the exponent rebiased
+// by one multiplication, which also turns subnormal halves into normal floats.
+inline float F16ToF32Finite(uint16_t h) {
+  const uint32_t magnitude = static_cast<uint32_t>(h & 0x7fffu) << 13;
+  float f;
+  std::memcpy(&f, &magnitude, 4);
+  f *= 0x1p112f;
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u |= static_cast<uint32_t>(h & 0x8000u) << 16;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
 // The smallest float16 not below f (f >= 0, finite): the q8/q4 block scales, rounded up so that
 // max|w| / scale stays within the integer range. Beyond float16's range: its largest finite value.
 inline uint16_t F32ToF16Up(float f) {

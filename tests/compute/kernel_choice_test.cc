@@ -105,7 +105,11 @@ class KernelCacheTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
   std::string Path() const { return (dir_ / "kernels.json").string(); }
   static std::string Machine(const ThreadPool& pool) {
-    return ThisCpu().Key() + "|threads=" + std::to_string(pool.size()) + "|v=2";
+    const std::string key = KernelCacheMachineKey(pool);
+    EXPECT_EQ(key.rfind(ThisCpu().Key() + "|threads=" + std::to_string(pool.size()) + "|", 0), 0u)
+        << key;
+    EXPECT_NE(key.find("|kernels="), std::string::npos) << key;
+    return key;
   }
   static nlohmann::json Read(const std::string& path) {
     std::ifstream in(path);

@@ -37,5 +37,12 @@ TEST(Float16, UpRoundsToTheSmallestHalfNotBelow) {
   EXPECT_EQ(F32ToF16Up(INFINITY), 0x7bffu);
 }
 
+TEST(Float16, BranchFreeConversionIsExactForEveryFiniteHalf) {
+  for (uint32_t h = 0; h < 0x10000u; ++h) {
+    if ((h & 0x7c00u) == 0x7c00u) continue;  // infinities and NaNs
+    ASSERT_EQ(F16ToF32Finite(static_cast<uint16_t>(h)), F16ToF32(static_cast<uint16_t>(h))) << h;
+  }
+}
+
 }  // namespace
 }  // namespace qwenvl
