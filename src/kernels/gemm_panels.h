@@ -68,4 +68,15 @@ void RunPanelRange(const PanelPlan& plan, int64_t begin, int64_t end, Prepare&& 
   }
 }
 
+// y[i0 + row, j0 + r] = tile[r · row_stride + row] (+ bias[j0 + r]) for row < rows, r < nr: a
+// finished tile of the step, stored one output column per weight row, written into y [m, n].
+inline void StoreColumnTile(const float* tile, int64_t row_stride, int64_t rows, int64_t nr,
+                            int64_t i0, int64_t j0, const float* bias, float* y, int64_t n) {
+  for (int64_t r = 0; r < nr; ++r) {
+    const float b = bias ? bias[j0 + r] : 0.0f;
+    const float* col = tile + r * row_stride;
+    for (int64_t row = 0; row < rows; ++row) y[(i0 + row) * n + j0 + r] = col[row] + b;
+  }
+}
+
 }  // namespace qwenvl::kernels

@@ -78,8 +78,7 @@ const uint16_t* Bf16Range(const WeightView& w, int64_t j, int64_t col0, int64_t 
   return buf;
 }
 
-// ---- GEMV
-// ----------------------------------------------------------------------------------------
+// ---- GEMV ----
 
 constexpr int64_t kGemvNr = 4;  // weight rows per tile and per thread unit
 
@@ -148,8 +147,7 @@ QWENVL_BF16_ATTR void GemvColumns(const uint16_t* xb, int64_t xs, int64_t m,
   }
 }
 
-// ---- dot GEMM
-// ------------------------------------------------------------------------------------
+// ---- dot GEMM ----
 
 constexpr int64_t kDotMrv = 4;            // vectors of 16 x rows per block
 constexpr int64_t kDotMb = kDotMrv * 16;  // x rows per block
@@ -264,20 +262,13 @@ QWENVL_BF16_ATTR void GemmDot(const float* x, int64_t m, const WeightView& w, co
           DotTile<4>(xp, rows, s.kc, in, out);
           break;
       }
-      if (!s.last) return;
-      const int64_t j0 = s.unit * kDotNr;
-      for (int64_t r = 0; r < nr; ++r) {
-        const float b = bias ? bias[j0 + r] : 0.0f;
-        const float* col = tmp_out + r * kDotMb;
-        for (int64_t row = 0; row < block_rows; ++row) y[(i0 + row) * n + j0 + r] = col[row] + b;
-      }
+      if (s.last) StoreColumnTile(tmp_out, kDotMb, block_rows, nr, i0, s.unit * kDotNr, bias, y, n);
     };
     RunPanelRange(plan, begin, end, prepare, step);
   });
 }
 
-// ---- AMX GEMM
-// ------------------------------------------------------------------------------------
+// ---- AMX GEMM ----
 
 constexpr int64_t kAmxK = 32;           // k per tile step (16 pairs)
 constexpr int64_t kAmxRows = 32;        // x rows per block (2 B tiles) and weight rows per unit

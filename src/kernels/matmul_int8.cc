@@ -186,13 +186,7 @@ QWENVL_INT8_ATTR void GemmInt8(const float* x, int64_t m, const WeightView& w, c
       } else {
         Int8Tile<2>(xp, sxp, offp, rows, row_scales, s.kc, in, out);
       }
-      if (!s.last) return;
-      const int64_t j0 = s.unit * kNr;
-      for (int64_t r = 0; r < nr; ++r) {
-        const float bj = bias ? bias[j0 + r] : 0.0f;
-        const float* col = tmp_out + r * kMb;
-        for (int64_t row = 0; row < block_rows; ++row) y[(i0 + row) * n + j0 + r] = col[row] + bj;
-      }
+      if (s.last) StoreColumnTile(tmp_out, kMb, block_rows, nr, i0, s.unit * kNr, bias, y, n);
     };
     RunPanelRange(plan, begin, end, prepare, step);
   });
