@@ -178,7 +178,10 @@ nlohmann::json CpuJson() {
 // Which MatMul kernel each weight format and size runs, how it was decided, and the calibration
 // times when it was measured in this process; the float32 kernel's SIMD target.
 nlohmann::json KernelsJson(const compute::Backend& backend) {
-  nlohmann::json j = {{"f32_simd_target", kernels::TargetName(kernels::CurrentTarget())}};
+  // Attention, norms, rotary and the activations have one kernel each (float32, Highway's best
+  // target): only MatMul has variants to choose from.
+  nlohmann::json j = {{"f32_simd_target", kernels::TargetName(kernels::CurrentTarget())},
+                      {"attention", "f32"}};
   const auto* cpu = dynamic_cast<const compute::CpuBackend*>(&backend);
   if (cpu == nullptr) return j;
   nlohmann::json matmul = nlohmann::json::array();
