@@ -296,22 +296,60 @@ QWENVL_AMX_ATTR void ConfigureTiles() {
 
 QWENVL_AMX_ATTR void ReleaseTiles() { _tile_release(); }
 
-// xp[(g·steps + s)·256 + pr·16 + r] = pair pr of k step s of row 16·g + r (zero past m and k):
-// the B operand of 16 x rows for every k step, 1 KiB each.
-void PackAmxRows(const uint16_t* xb, int64_t xs, int64_t m, int64_t steps, int64_t g,
-                 uint32_t* xp) {
+// Transposes the 16 × 16 32-bit matrix held in r[0..15] (row i in r[i]) in place.
+QWENVL_BF16_ATTR inline void Transpose16x16(__m512i r[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  // Each 128-bit lane now holds a 4 × 4 block; gather the lanes.
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0xdd);
+    t[i + 8] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0xdd);
+  }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
+  }
+}
+
+// xp[(g·steps + s)·256 + pr·16 + r] = pair pr of k step s of row 16·g + r (zero past m; the rows
+// are zero-padded past k): the B operand of 16 x rows for every k step, 1 KiB each.
+QWENVL_BF16_ATTR void PackAmxRows(const uint16_t* xb, int64_t xs, int64_t m, int64_t steps,
+                                  int64_t g, uint32_t* xp) {
   uint32_t* dst = xp + g * steps * 256;
-  for (int64_t r = 0; r < 16; ++r) {
-    const int64_t i = 16 * g + r;
-    for (int64_t s = 0; s < steps; ++s) {
-      uint32_t* d = dst + s * 256 + r;
-      if (i < m) {
-        const uint16_t* src = xb + i * xs + s * kAmxK;
-        for (int64_t pr = 0; pr < 16; ++pr) d[pr * 16] = LoadPair(src + 2 * pr);
-      } else {
-        for (int64_t pr = 0; pr < 16; ++pr) d[pr * 16] = 0;
-      }
+  for (int64_t s = 0; s < steps; ++s) {
+    __m512i rows[16];
+    for (int64_t r = 0; r < 16; ++r) {
+      const int64_t i = 16 * g + r;
+      rows[r] = i < m ? _mm512_loadu_si512(xb + i * xs + s * kAmxK) : _mm512_setzero_si512();
     }
+    Transpose16x16(rows);
+    for (int64_t pr = 0; pr < 16; ++pr) _mm512_storeu_si512(dst + s * 256 + pr * 16, rows[pr]);
+  }
+}
+
+// y[i0 + xr, j0 + wr] = tile[wr][xr] (+ bias[j0 + wr]) for xr < x_rows, wr < w_rows: a finished
+// C tile (16 weight rows × 16 x rows) transposed into y.
+QWENVL_BF16_ATTR void StoreAmxTile(const float* tile, int64_t x_rows, int64_t w_rows, int64_t i0,
+                                   int64_t j0, const float* bias, float* y, int64_t n) {
+  __m512i c[16];
+  for (int wr = 0; wr < 16; ++wr) c[wr] = _mm512_loadu_si512(tile + wr * 16);
+  Transpose16x16(c);
+  const __mmask16 mask = static_cast<__mmask16>((1u << w_rows) - 1);
+  const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + j0) : _mm512_setzero_ps();
+  for (int64_t xr = 0; xr < x_rows; ++xr) {
+    _mm512_mask_storeu_ps(y + (i0 + xr) * n + j0, mask,
+                          _mm512_add_ps(_mm512_castsi512_ps(c[xr]), b));
   }
 }
 
@@ -405,12 +443,10 @@ QWENVL_AMX_ATTR void GemmAmx(const float* x, int64_t m, const WeightView& w, con
       const int64_t block_rows = std::min(kAmxRows, m - i0);
       for (int64_t t = 0; t < 4; ++t) {
         const int64_t wr0 = (t / 2) * 16, xr0 = (t % 2) * 16;  // C tile t's weight / x rows
-        const float* c = tile_out + t * 256;
-        for (int64_t xr = 0; xr < 16 && xr0 + xr < block_rows; ++xr) {
-          float* yrow = y + (i0 + xr0 + xr) * n + j0;
-          for (int64_t wr = 0; wr < 16 && wr0 + wr < nr; ++wr) {
-            yrow[wr0 + wr] = c[wr * 16 + xr] + (bias ? bias[j0 + wr0 + wr] : 0.0f);
-          }
+        const int64_t x_rows = std::min<int64_t>(16, block_rows - xr0);
+        const int64_t w_rows = std::min<int64_t>(16, nr - wr0);
+        if (x_rows > 0 && w_rows > 0) {
+          StoreAmxTile(tile_out + t * 256, x_rows, w_rows, i0 + xr0, j0 + wr0, bias, y, n);
         }
       }
     };
