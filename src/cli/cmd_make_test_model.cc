@@ -1,4 +1,5 @@
-// qwenvl make-test-model --preset tiny|small|3b|7b OUT_DIR: a deterministic random checkpoint.
+// qwenvl make-test-model --preset tiny|small|3b|7b|32b-shape|72b-shape OUT_DIR: a deterministic
+// random checkpoint.
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -18,7 +19,11 @@ void AddMakeTestModelCommand(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "make-test-model",
       "Write a deterministic random-weight model folder in the published layout");
-  cmd->add_option("--preset", args->preset, "tiny | small | 3b | 7b")
+  const char* preset_help =
+      "tiny | small (the fixture checkpoints) | 3b | 7b (the published sizes) | 32b-shape | "
+      "72b-shape (the published 32B / 72B widths, text and vision, with 2 decoder layers and 4 "
+      "vision blocks)";
+  cmd->add_option("--preset", args->preset, preset_help)
       ->check(CLI::IsMember(io::TestModelPresetNames()));
   cmd->add_option("OUT_DIR", args->out_dir, "Folder to write")->required();
   cmd->add_option("--data", args->data_dir,

@@ -80,23 +80,58 @@ std::string SmallConfigJson(const Sizes& s) {
 
 const std::vector<TokenId> kRealIds = {151643, 151645, 151652, 151653, 151654, 151655, 151656};
 
-std::string Preset7bConfig(const std::string& config_3b) {
-  ojson c = ojson::parse(config_3b);
-  c["hidden_size"] = 3584;
-  c["intermediate_size"] = 18944;
-  c["num_hidden_layers"] = 28;
-  c["num_attention_heads"] = 28;
-  c["num_key_value_heads"] = 4;
-  c["max_window_layers"] = 28;
-  c["tie_word_embeddings"] = false;
-  c["vocab_size"] = 152064;
-  c["vision_config"]["out_hidden_size"] = 3584;
-  return c.dump(2);
+// The published shapes (model-spec §1.4) on the published 3B file's keys. The 32B and 72B shapes
+// keep every width of the published files, text and vision, but have two decoder layers and a
+// four-block vision tower (blocks 1 and 3 full attention, 0 and 2 windowed): 5.3 and 8.8 GB that a
+// test can write, load and run, where the published models hold 33 and 73 billion parameters. The
+// 152064-row embedding and the untied head keep their full size. Their rope_scaling is written
+// the way those files write it (rope_type "default" beside type and mrope_section).
+struct PublishedShape {
+  const char* name;
+  int64_t hidden, ffn, layers, heads, kv_heads, max_window_layers;
+  int64_t v_ffn, v_depth;
+  std::vector<int64_t> fullatt;
+  bool newer_rope_keys;
+};
+
+const PublishedShape kPublishedShapes[] = {
+    {"7b", 3584, 18944, 28, 28, 4, 28, 3420, 32, {7, 15, 23, 31}, false},
+    {"32b-shape", 5120, 27648, 2, 40, 8, 64, 3456, 4, {1, 3}, true},
+    {"72b-shape", 8192, 29568, 2, 64, 8, 80, 3456, 4, {1, 3}, true},
+};
+
+std::string PublishedShapeConfig(const std::string& name, const std::string& config_3b) {
+  if (name == "3b") return config_3b;
+  for (const PublishedShape& s : kPublishedShapes) {
+    if (name != s.name) continue;
+    ojson c = ojson::parse(config_3b);
+    c["hidden_size"] = s.hidden;
+    c["intermediate_size"] = s.ffn;
+    c["num_hidden_layers"] = s.layers;
+    c["num_attention_heads"] = s.heads;
+    c["num_key_value_heads"] = s.kv_heads;
+    c["max_window_layers"] = s.max_window_layers;
+    c["tie_word_embeddings"] = false;
+    c["vocab_size"] = 152064;
+    ojson& v = c["vision_config"];
+    v["depth"] = s.v_depth;
+    v["intermediate_size"] = s.v_ffn;
+    v["out_hidden_size"] = s.hidden;
+    v["fullatt_block_indexes"] = s.fullatt;
+    if (s.newer_rope_keys) {
+      c["rope_scaling"] = {
+          {"mrope_section", {16, 24, 24}}, {"rope_type", "default"}, {"type", "default"}};
+    }
+    return c.dump(2);
+  }
+  throw Error(ErrorCode::kInvalidArgument, "preset \"" + name + "\" has no published shape");
 }
 
 }  // namespace
 
-std::vector<std::string> TestModelPresetNames() { return {"tiny", "small", "3b", "7b"}; }
+std::vector<std::string> TestModelPresetNames() {
+  return {"tiny", "small", "3b", "7b", "32b-shape", "72b-shape"};
+}
 
 TestModelPreset GetTestModelPreset(const std::string& name) {
   TestModelPreset p;
@@ -125,9 +160,14 @@ TestModelPreset GetTestModelPreset(const std::string& name) {
   } else if (name == "3b" || name == "7b") {
     p.seed = name == "3b" ? 3 : 7;
     p.num_shards = name == "3b" ? 2 : 5;  // as published
+  } else if (name == "32b-shape" || name == "72b-shape") {
+    p.seed = name == "32b-shape" ? 32 : 72;
+    p.num_shards = name == "32b-shape" ? 2 : 3;  // 2.7 and 2.9 GB a shard on average
   } else {
+    std::string names;
+    for (const std::string& n : TestModelPresetNames()) names += (names.empty() ? "" : ", ") + n;
     throw Error(ErrorCode::kInvalidArgument,
-                "unknown preset \"" + name + "\" (expected tiny, small, 3b or 7b)");
+                "unknown preset \"" + name + "\" (expected one of " + names + ")");
   }
   return p;
 }
@@ -253,13 +293,16 @@ void WriteShards(const std::vector<ExpectedTensor>& tensors, const TestModelPres
 
 }  // namespace
 
+std::string TestModelConfigJson(const TestModelPreset& preset, const std::string& data_dir) {
+  if (!preset.config_json.empty()) return preset.config_json;
+  // A published shape, on the published 3B file's keys.
+  return PublishedShapeConfig(preset.name, ReadFileToString(data_dir + "/config.json"));
+}
+
 void WriteTestModel(const TestModelPreset& preset_in, const std::string& out_dir,
                     const std::string& data_dir) {
   TestModelPreset preset = preset_in;
-  if (preset.name == "3b" || preset.name == "7b") {
-    const std::string base = ReadFileToString(data_dir + "/config.json");
-    preset.config_json = preset.name == "3b" ? base : Preset7bConfig(base);
-  }
+  preset.config_json = TestModelConfigJson(preset_in, data_dir);
   const fs::path out(out_dir);
   std::error_code ec;
   fs::create_directories(out, ec);

@@ -121,7 +121,64 @@ TEST(TestCheckpoint, UnusableDtypeIsNamed) {
   fs::remove_all(dir);
 }
 
-TEST(TestCheckpoint, UnknownPresetIsAnError) { EXPECT_THROW(GetTestModelPreset("13b"), Error); }
+TEST(TestCheckpoint, UnknownPresetIsAnError) {
+  try {
+    GetTestModelPreset("13b");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("32b-shape, 72b-shape"), std::string::npos) << e.what();
+  }
+}
+
+// The config the 32b-shape and 72b-shape presets write (without writing their gigabytes): the
+// published widths (model-spec §1.4), two decoder layers, four vision blocks of both kinds.
+TEST(TestCheckpoint, ShapePresetsHaveThePublishedWidths) {
+  struct Published {
+    const char* preset;
+    int64_t hidden, intermediate, heads, kv_heads;
+    uint64_t bytes;  // of all the tensors, bf16
+  };
+  for (const Published& p : {Published{"32b-shape", 5120, 27648, 40, 8, 5331317248},
+                             Published{"72b-shape", 8192, 29568, 64, 8, 8791667200}}) {
+    SCOPED_TRACE(p.preset);
+    const std::string text = TestModelConfigJson(GetTestModelPreset(p.preset), kData);
+    const ModelConfig c = ParseModelConfig(text, p.preset);
+    EXPECT_EQ(c.text.hidden_size, p.hidden);
+    EXPECT_EQ(c.text.intermediate_size, p.intermediate);
+    EXPECT_EQ(c.text.num_attention_heads, p.heads);
+    EXPECT_EQ(c.text.num_key_value_heads, p.kv_heads);
+    EXPECT_EQ(c.text.head_dim(), 128);
+    EXPECT_EQ(c.text.num_hidden_layers, 2);
+    EXPECT_EQ(c.text.vocab_size, 152064);
+    EXPECT_FALSE(c.text.tie_word_embeddings);
+    EXPECT_EQ(c.text.mrope_section, (std::vector<int64_t>{16, 24, 24}));
+    EXPECT_DOUBLE_EQ(c.text.rope_theta, 1e6);
+    EXPECT_EQ(c.vision.hidden_size, 1280);
+    EXPECT_EQ(c.vision.num_heads, 16);
+    EXPECT_EQ(c.vision.intermediate_size, 3456);
+    EXPECT_EQ(c.vision.out_hidden_size, p.hidden);
+    EXPECT_EQ(c.vision.depth, 4);
+    EXPECT_TRUE(c.vision.IsFullAttentionBlock(1) && c.vision.IsFullAttentionBlock(3));
+    EXPECT_FALSE(c.vision.IsFullAttentionBlock(0) || c.vision.IsFullAttentionBlock(2));
+    EXPECT_EQ(c.image_token_id, 151655);
+    // rope_scaling as the 32B and 72B files write it.
+    const auto rope = nlohmann::json::parse(text)["rope_scaling"];
+    EXPECT_EQ(rope["rope_type"], "default");
+    EXPECT_EQ(rope["type"], "default");
+    uint64_t bytes = 0;
+    for (const ExpectedTensor& t : ExpectedTensors(c))
+      bytes += TensorSpec{t.name, DType::kBF16, t.shape}.nbytes();
+    EXPECT_EQ(bytes, p.bytes);
+  }
+  // The 7B preset is the published 7B file, as before.
+  const ModelConfig c7 =
+      ParseModelConfig(TestModelConfigJson(GetTestModelPreset("7b"), kData), "7b");
+  EXPECT_EQ(c7.text.hidden_size, 3584);
+  EXPECT_EQ(c7.text.num_hidden_layers, 28);
+  EXPECT_EQ(c7.vision.depth, 32);
+  EXPECT_EQ(c7.vision.intermediate_size, 3420);
+  EXPECT_EQ(c7.vision.fullatt_block_indexes, (std::vector<int64_t>{7, 15, 23, 31}));
+}
 
 }  // namespace
 }  // namespace qwenvl::io
