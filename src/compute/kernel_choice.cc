@@ -360,9 +360,12 @@ void KernelChoice::Decide(WeightFormat format) {
     if (m != Memo().end() && m->second.count(format)) d = m->second.at(format);
   }
   const bool memoized = !d[1].how.empty() && !spec_.measure_again;
+  // Both sizes forced: nothing to read, measure or write.
+  const bool all_forced = spec_.forced.count({format, MatMulSize::kGemv}) &&
+                          spec_.forced.count({format, MatMulSize::kGemm});
   nlohmann::json cache;
   bool cache_changed = false;
-  if (!memoized) {
+  if (!memoized && !all_forced) {
     cache = ReadCache(cache_path_, cache_problem_);
     const std::vector<MatMulKernel> candidates = Candidates(format);
     // GEMM first: for stored formats it sets the rounding the GEMV must share.

@@ -227,6 +227,16 @@ TEST_F(KernelCacheTest, StoredFormatsRoundTheSameInGemvAndGemm) {
   }
 }
 
+TEST_F(KernelCacheTest, FullyForcedFormatsAreNotMeasured) {
+  KernelChoice c(pool_, {.spec = "f32", .cache_path = Path()});
+  c.Decide(WeightFormat::kQ8);
+  for (const KernelDecision& x : c.decisions()) {
+    EXPECT_EQ(x.how, "forced");
+    EXPECT_TRUE(x.ms.empty());
+  }
+  EXPECT_FALSE(fs::exists(Path()));  // nothing measured, nothing written
+}
+
 TEST_F(KernelCacheTest, EnvironmentSpecAppliesWhenTheOptionSaysAuto) {
   ::setenv("QWENVL_KERNELS", "f32", 1);
   KernelChoice env(pool_, {.spec = "auto", .cache_path = Path()});
