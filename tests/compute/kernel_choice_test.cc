@@ -93,6 +93,56 @@ TEST(KernelSpec, RefusesBadItemsNamingThem) {
   }
 }
 
+// Random specs built from the grammar's pieces and stray bytes: every one either parses into
+// forced kernels that run here and take their format, or is refused with a --kernels message;
+// nothing else escapes (no crash, no other exception).
+TEST(KernelSpec, RandomSpecsParseOrAreRefusedCleanly) {
+  const std::vector<std::string> pieces = {"f32",
+                                           "bf16",
+                                           "f16",
+                                           "q8",
+                                           "q4",
+                                           "gemv",
+                                           "gemm",
+                                           "int8",
+                                           "bf16-dot",
+                                           "amx-bf16",
+                                           "auto",
+                                           "measure",
+                                           ",",
+                                           "=",
+                                           ".",
+                                           " ",
+                                           "\t",
+                                           "x",
+                                           "",
+                                           "==",
+                                           ",,",
+                                           "\xff",
+                                           std::string(1, '\0')};
+  std::mt19937 rng(42);
+  int parsed = 0, refused = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string spec;
+    const int n = static_cast<int>(rng() % 8);
+    for (int j = 0; j < n; ++j) spec += pieces[rng() % pieces.size()];
+    try {
+      const KernelSpec s = ParseKernelSpec(spec);
+      ++parsed;
+      for (const auto& [key, kernel] : s.forced) {
+        ASSERT_TRUE(kernels::MatMulKernelRuns(kernel)) << spec;
+        ASSERT_TRUE(kernels::MatMulKernelTakes(kernel, key.first)) << spec;
+      }
+    } catch (const Error& e) {
+      ++refused;
+      ASSERT_EQ(e.code(), ErrorCode::kInvalidArgument) << spec;
+      ASSERT_EQ(std::string(e.what()).rfind("--kernels: '", 0), 0u) << e.what();
+    }
+  }
+  EXPECT_GT(parsed, 100);
+  EXPECT_GT(refused, 100);
+}
+
 class KernelCacheTest : public ::testing::Test {
  protected:
   void SetUp() override {
