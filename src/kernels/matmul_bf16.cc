@@ -28,9 +28,10 @@
 // -Wmaybe-uninitialized then reports at every inlined use: a known false positive.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
-#define QWENVL_BF16_ATTR __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#define QWENVL_BF16_ATTR \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,f16c")))
 #define QWENVL_AMX_ATTR \
-  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,amx-tile,amx-bf16")))
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,f16c,amx-tile,amx-bf16")))
 #endif
 
 namespace qwenvl::kernels {
@@ -66,12 +67,50 @@ inline uint32_t LoadPair(const uint16_t* p) {
   return v;
 }
 
+// Row j of q8/q4 weights as bf16, columns [col0, col0 + n) rounded up to whole blocks (col0 a
+// multiple of kQuantBlock; padding columns dequantize to zero): scale·q rounded to nearest even,
+// one block of 32 per step with no float32 buffer in between.
+QWENVL_BF16_ATTR void DequantizeBf16(const WeightView& w, int64_t j, int64_t col0, int64_t n,
+                                     uint16_t* dst) {
+  const QuantLayout l = QuantLayoutOf(w.type, w.rows, w.cols);
+  const uint8_t* base = static_cast<const uint8_t*>(w.data);
+  const uint16_t* scales = reinterpret_cast<const uint16_t*>(base + l.scales_offset) + j * l.blocks;
+  const uint8_t* row = base + j * l.row_bytes;
+  const bool q4 = w.type == WeightFormat::kQ4;
+  const int64_t b0 = col0 / kQuantBlock, b1 = (col0 + n + kQuantBlock - 1) / kQuantBlock;
+  for (int64_t b = b0; b < b1; ++b) {
+    __m512i lo, hi;  // elements 0-15 and 16-31 of the block as int32
+    if (!q4) {
+      const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + b * 32));
+      const __m512i offset = _mm512_set1_epi32(128);
+      lo = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(u)), offset);
+      hi = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(u, 1)), offset);
+    } else {
+      const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + b * 16));
+      const __m128i nibble = _mm_set1_epi8(0x0f);
+      const __m512i offset = _mm512_set1_epi32(8);
+      lo = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_and_si128(bytes, nibble)), offset);
+      hi = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(bytes, 4), nibble)),
+                            offset);
+    }
+    const __m512 s = _mm512_set1_ps(_cvtsh_ss(scales[b]));
+    const __m512bh both = _mm512_cvtne2ps_pbh(_mm512_mul_ps(_mm512_cvtepi32_ps(hi), s),
+                                              _mm512_mul_ps(_mm512_cvtepi32_ps(lo), s));
+    _mm512_storeu_si512(dst + (b - b0) * kQuantBlock, reinterpret_cast<const __m512i&>(both));
+  }
+}
+
 // Row j of w as bf16 at columns [col0, col0 + n): in place for bf16 weights, else converted into
-// buf (n rounded up to a multiple of 64 floats of scratch in `tmp`).
+// buf (quantized rows: whole blocks, so buf holds n rounded up to kQuantBlock; others through
+// float32 scratch in `tmp`).
 const uint16_t* Bf16Range(const WeightView& w, int64_t j, int64_t col0, int64_t n, uint16_t* buf,
                           std::vector<float>& tmp) {
   if (w.type == WeightFormat::kBF16)
     return static_cast<const uint16_t*>(w.data) + j * w.cols + col0;
+  if (IsQuantized(w.type)) {
+    DequantizeBf16(w, j, col0, n, buf);
+    return buf;
+  }
   tmp.resize(n);
   ConvertWeightRange(w, j, col0, n, tmp.data());
   RoundRows(tmp.data(), 1, n, n, buf);
@@ -227,14 +266,16 @@ QWENVL_BF16_ATTR void GemmDot(const float* x, int64_t m, const WeightView& w, co
     const auto prepare = [&](int64_t u, int64_t p0, int64_t kc) {
       const int64_t j0 = u * kDotNr;
       nr = std::min(kDotNr, n - j0);
-      if (!in_place) unit_storage.assign(kDotNr * 2 * kc, 0);
+      // Rows of whole quantized blocks: a dequantized row ends on a block boundary.
+      const int64_t stride = (2 * kc + kQuantBlock - 1) / kQuantBlock * kQuantBlock;
+      if (!in_place) unit_storage.assign(kDotNr * stride, 0);
       for (int64_t r = 0; r < kDotNr; ++r) {
         const int64_t j = j0 + std::min(r, nr - 1);  // rows past n repeat the last; not written
         if (in_place) {
           rows[r] = reinterpret_cast<const uint32_t*>(static_cast<const uint16_t*>(w.data) + j * k +
                                                       2 * p0);
         } else {
-          uint16_t* dst = unit_storage.data() + r * 2 * kc;
+          uint16_t* dst = unit_storage.data() + r * stride;
           const int64_t cols = std::min(2 * kc, k - 2 * p0);
           const uint16_t* src = Bf16Range(w, j, 2 * p0, cols, dst, tmp);
           if (src != dst) std::memcpy(dst, src, cols * 2);
