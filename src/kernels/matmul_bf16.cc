@@ -314,6 +314,7 @@ QWENVL_BF16_ATTR void GemmDot(const float* x, int64_t m, const WeightView& w, co
 constexpr int64_t kAmxK = 32;           // k per tile step (16 pairs)
 constexpr int64_t kAmxRows = 32;        // x rows per block (2 B tiles) and weight rows per unit
 constexpr int64_t kAmxMaxPanel = 1024;  // k per panel
+constexpr int64_t kAmxL2Bytes = 2 << 20;
 
 struct alignas(64) TileConfig {
   uint8_t palette = 1;
@@ -446,7 +447,9 @@ QWENVL_AMX_ATTR void GemmAmx(const float* x, int64_t m, const WeightView& w, con
   plan.units = (n + kAmxRows - 1) / kAmxRows;
   plan.k = steps;
   plan.kc = EqualPanel(steps, kAmxMaxPanel / kAmxK, 2);  // whole 64-column quantized blocks
-  plan.group = GroupFor(kAmxRows * plan.kc * kAmxK * 2, kL2Bytes);
+  // AMX runs on Intel Xeons with 2 MiB of L2 per core: a larger group converts a unit of q8/q4
+  // weights fewer times.
+  plan.group = GroupFor(kAmxRows * plan.kc * kAmxK * 2, kAmxL2Bytes);
   plan.partial_floats = kAmxRows * kAmxRows;
   // Weights are read in place when every tile row lies inside the matrix: bf16, whole k steps.
   const bool in_place_type = w.type == WeightFormat::kBF16 && k % kAmxK == 0;
@@ -464,11 +467,19 @@ QWENVL_AMX_ATTR void GemmAmx(const float* x, int64_t m, const WeightView& w, con
         return;
       }
       const int64_t cols = kc * kAmxK, valid = std::min(cols, k - p0 * kAmxK);
-      unit_storage.assign(kAmxRows * cols, 0);
-      for (int64_t r = 0; r < nr; ++r) {
+      unit_storage.resize(kAmxRows * cols);
+      for (int64_t r = 0; r < kAmxRows; ++r) {
         uint16_t* dst = unit_storage.data() + r * cols;
+        if (r >= nr) {  // rows past n: zero
+          std::fill(dst, dst + cols, uint16_t{0});
+          continue;
+        }
         const uint16_t* src = Bf16Range(w, j0 + r, p0 * kAmxK, valid, dst, tmp);
         if (src != dst) std::memcpy(dst, src, valid * 2);
+        // Columns past k: zero (a quantized row wrote whole blocks, already zero past k).
+        const int64_t written =
+            IsQuantized(w.type) ? (valid + kQuantBlock - 1) / kQuantBlock * kQuantBlock : valid;
+        std::fill(dst + written, dst + cols, uint16_t{0});
       }
       a = unit_storage.data();
       a_stride = cols * 2;
