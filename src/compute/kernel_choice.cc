@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -224,11 +225,27 @@ std::optional<MatMulKernel> CachedKernel(const nlohmann::json& cache, const std:
   return k;
 }
 
-// Writes the file through a temporary one renamed over it, so that readers see whole files.
-void WriteCache(const std::string& path, const nlohmann::json& cache, std::string& problem) {
+// Writes this machine's entries into the file as it is now (another process may have added its
+// own since it was read), dropping the entries of this CPU and thread count measured with other
+// kernel sources, through a temporary file renamed over it so that readers see whole files.
+void WriteCache(const std::string& path, const std::string& machine, const nlohmann::json& ours,
+                std::string& problem) {
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
-  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  std::string ignored;
+  nlohmann::json cache = ReadCache(path, ignored);
+  const std::string same_cpu = machine.substr(0, machine.find("|kernels="));
+  for (auto it = cache.begin(); it != cache.end();) {
+    if (it.key() != machine && it.key().rfind(same_cpu + "|kernels=", 0) == 0) {
+      it = cache.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& [entry, kernel] : ours.items()) cache[machine][entry] = kernel;
+  static std::atomic<uint64_t> writes{0};  // two writers in one process never share a temp file
+  const std::string tmp =
+      path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(writes.fetch_add(1));
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out << cache.dump(2) << "\n";
@@ -395,7 +412,9 @@ void KernelChoice::Decide(WeightFormat format) {
     std::lock_guard<std::mutex> memo_lock(memo_mu);
     Memo()[memo_key][format] = d;
   }
-  if (cache_changed && !cache_path_.empty()) WriteCache(cache_path_, cache, cache_problem_);
+  if (cache_changed && !cache_path_.empty()) {
+    WriteCache(cache_path_, machine, cache[machine], cache_problem_);
+  }
   // Forced kernels replace the automatic choice; a stored format's GEMV follows a forced GEMM's
   // rounding unless it is forced too.
   for (MatMulSize z : {MatMulSize::kGemm, MatMulSize::kGemv}) {

@@ -66,6 +66,10 @@ void RunPanelRange(const PanelPlan& plan, int64_t begin, int64_t end, Prepare&& 
       }
     }
   }
+  // The carry is as large as this thread's share of y: do not keep a huge one (a 72B-wide
+  // prefill) for the rest of the process.
+  constexpr size_t kKeepFloats = size_t{16} << 20;  // 64 MiB
+  if (partial_storage.capacity() > kKeepFloats) std::vector<float>().swap(partial_storage);
 }
 
 // y[i0 + row, j0 + r] = tile[r · row_stride + row] (+ bias[j0 + r]) for row < rows, r < nr: a

@@ -534,11 +534,11 @@ QWENVL_BF16_ATTR void GemvBf16Dot(const float* x, int64_t m, const WeightView& w
       const int64_t nr = j + kGemvNr <= j_end ? kGemvNr : 1;
       const uint16_t* rows[kGemvNr];
       const uint16_t* next[kGemvNr];
+      const bool prefetch = j + (kPrefetchUnits + 1) * nr <= j_end;
       for (int64_t r = 0; r < nr; ++r) {
         rows[r] = base + (j + r) * k;
-        next[r] = rows[r] + kPrefetchUnits * nr * k;
+        next[r] = prefetch ? rows[r] + kPrefetchUnits * nr * k : rows[r];  // inside the matrix
       }
-      const bool prefetch = j + (kPrefetchUnits + 1) * nr <= j_end;
       if (nr == kGemvNr) {
         GemvColumns<kGemvNr>(xb, xs, m, rows, k, prefetch ? next : nullptr, out);
       } else {

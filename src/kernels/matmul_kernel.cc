@@ -27,7 +27,10 @@ std::optional<MatMulKernel> ParseMatMulKernel(std::string_view name) {
 
 bool MatMulKernelRuns(MatMulKernel kernel) {
   const CpuInfo& cpu = ThisCpu();
-  const bool avx512 = cpu.Has("avx512f") && cpu.Has("avx512bw") && cpu.Has("avx512vl");
+  // Everything the kernels are compiled for (their target attributes), as the CPU reports it: a
+  // VM may hide a part of AVX-512.
+  const bool avx512 = cpu.Has("avx512f") && cpu.Has("avx512dq") && cpu.Has("avx512bw") &&
+                      cpu.Has("avx512vl") && cpu.Has("f16c");
   switch (kernel) {
     case MatMulKernel::kF32:
       return true;

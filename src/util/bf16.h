@@ -72,7 +72,8 @@ inline uint16_t F32ToF16(float f) {
 
 // float16 → float32 without branches, exact for every finite float16 (the quantized formats'
 // scales are never infinite or NaN): the bits moved into a float's place and the exponent rebiased
-// by one multiplication, which also turns subnormal halves into normal floats.
+// by one multiplication, which also turns subnormal halves into normal floats. Assumes the FPU
+// does not treat subnormal inputs as zero (no DAZ: the build uses no fast-math).
 inline float F16ToF32Finite(uint16_t h) {
   const uint32_t magnitude = static_cast<uint32_t>(h & 0x7fffu) << 13;
   float f;

@@ -95,6 +95,7 @@ CpuInfo Detect() {
   add("f16c", os_avx && Bit(r1.c, 29));
   add("avx2", os_avx && Bit(r7.b, 5));
   add("avx512f", os_avx512 && Bit(r7.b, 16));
+  add("avx512dq", os_avx512 && Bit(r7.b, 17));
   add("avx512bw", os_avx512 && Bit(r7.b, 30));
   add("avx512vl", os_avx512 && Bit(r7.b, 31));
   add("avx512_vnni", os_avx512 && Bit(r7.c, 11));

@@ -16,8 +16,9 @@ struct CpuInfo {
   int stepping = 0;
   std::string brand;  // the processor's brand string, trimmed
   // Instruction sets usable here (CPU and OS), in a fixed order: "fma", "f16c", "avx2",
-  // "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni",
-  // "amx_tile", "amx_bf16", "amx_int8" (the amx ones only once the OS granted the tile state).
+  // "avx512f", "avx512dq", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+  // "avx_vnni", "amx_tile", "amx_bf16", "amx_int8" (the amx ones only once the OS granted the tile
+  // state).
   std::vector<std::string> features;
 
   bool Has(std::string_view feature) const;

@@ -242,6 +242,17 @@ TEST_F(KernelCacheTest, BrokenOrForeignCacheEntriesAreMeasuredAgain) {
   const nlohmann::json rewritten = Read((dir_ / "foreign.json").string());
   EXPECT_EQ(rewritten["other-cpu"]["q4.gemm"], "f32");  // other machines' entries are kept
   EXPECT_TRUE(rewritten[Machine(pool_)]["q4.gemm"].is_string());
+  // Entries of this CPU measured with other kernel sources are dropped when the file is written.
+  const std::string machine = Machine(pool_);
+  const std::string stale = machine.substr(0, machine.find("|kernels=")) + "|kernels=0000";
+  nlohmann::json old;
+  old[stale]["q4.gemm"] = "f32";
+  std::ofstream((dir_ / "stale.json").string()) << old.dump();
+  KernelChoice fresh(pool_, {.spec = "auto", .cache_path = (dir_ / "stale.json").string()});
+  fresh.Decide(WeightFormat::kQ4);
+  const nlohmann::json pruned = Read((dir_ / "stale.json").string());
+  EXPECT_FALSE(pruned.contains(stale)) << pruned.dump();
+  EXPECT_TRUE(pruned.contains(machine)) << pruned.dump();
 }
 
 TEST_F(KernelCacheTest, UnwritableCacheStillDecides) {
