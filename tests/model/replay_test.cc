@@ -66,8 +66,9 @@ INSTANTIATE_TEST_SUITE_P(
 // logits by a few hundredths. Measured on the 9 cases (Intel Xeon with AMX): logits within 0.05
 // (random models: their logits are small and flat), every intermediate within the bound below.
 // Greedy ids are not compared: on the random small models two cases have near-ties that bf16
-// rounding tips (ids equal for the first 19 and 10 of 24 tokens); the trained demo checkpoint's
-// KL and answers are checked in quantized_test and demo_test.
+// rounding tips (ids equal for the first 19 and 10 of 24 tokens in a release build, from the
+// first token on in a sanitizer build, whose float contractions differ); the trained demo
+// checkpoint's KL and answers are checked in quantized_test and demo_test.
 class ReplayRounding : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(ReplayRounding, WithinBf16Tolerances) {
@@ -79,8 +80,7 @@ TEST_P(ReplayRounding, WithinBf16Tolerances) {
   }
   EXPECT_TRUE(r.max_abs_topk_logit && r.max_abs_logsumexp && r.max_abs_logits_last);
   EXPECT_TRUE(r.intermediates.contains("text_final_norm"));
-  EXPECT_EQ(r.greedy_total, 24);
-  EXPECT_GE(r.greedy_match, 1);  // the first token follows from the prompt's logits alone
+  EXPECT_EQ(r.greedy_total, 24);  // compared and reported, not asserted (near-ties, see above)
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ReplayRounding,

@@ -78,6 +78,7 @@ class TestModels {
   TestModels()
       : backend_(TestBackend()),
         reference_(TestReferenceBackend()),
+        rounding_(RoundingKernel() ? &TestRoundingBackend() : nullptr),
         root_(std::filesystem::temp_directory_path() /
               ("qwenvl_decoder_models_" + std::to_string(::getpid()))) {}
   ~TestModels() {
@@ -88,6 +89,7 @@ class TestModels {
 
   compute::Backend& backend_;
   compute::Backend& reference_;
+  compute::Backend* rounding_;  // made here too: the statics go in reverse order of making
   std::filesystem::path root_;
   std::map<std::string, std::unique_ptr<Model>> models_;
 };
