@@ -92,9 +92,26 @@ struct SamplingParams {
   std::vector<std::string> stop;  // stop strings (not included in the answer)
 };
 
+// Constrains the answer to a formal language: every token sampled keeps the answer a prefix of a
+// sentence of the language, and the answer ends (end of turn) only where a sentence is complete.
+// The text is compiled when the request is prepared; a text that does not compile fails the
+// request with Error(kInvalidArgument).
+struct OutputConstraint {
+  enum class Kind {
+    kNone,
+    kJsonObject,  // any JSON object (OpenAI's response_format json_object, ollama's "json")
+    kJsonSchema,  // text: a JSON Schema (the subset OpenAI's structured outputs accept)
+    kGrammar,     // text: a grammar in GBNF (llama.cpp's notation)
+    kGrounding,   // Qwen2.5-VL grounding JSON: [{"bbox_2d": [x1, y1, x2, y2], "label": ...}, ...]
+  };
+  Kind kind = Kind::kNone;
+  std::string text;
+};
+
 struct Request {
   std::vector<Message> messages;
   SamplingParams sampling;
+  OutputConstraint constraint;
   std::optional<std::string> system_prompt;  // convenience: prepended as a system message
   bool add_vision_id = false;
 };
