@@ -90,6 +90,18 @@ struct SamplingParams {
   std::optional<uint64_t> seed;
   int64_t max_new_tokens = 512;
   std::vector<std::string> stop;  // stop strings (not included in the answer)
+  // Log-probabilities of the chosen tokens (Result::logprobs, Request::on_token), each with this
+  // many of the most likely alternatives (0 to 20); -1: none. Taken from the distribution the
+  // token was drawn from: after penalties, temperature, top-k/top-p/min-p and the constraint.
+  int logprobs = -1;
+};
+
+// One chosen token and how likely it was.
+struct TokenLogprob {
+  TokenId token = -1;
+  std::string text;  // the token's bytes (a piece of a UTF-8 character is possible)
+  float logprob = 0.0f;
+  std::vector<TokenLogprob> top;  // the most likely tokens, most likely first (no nested top)
 };
 
 // Constrains the answer to a formal language: every token sampled keeps the answer a prefix of a
@@ -112,6 +124,12 @@ struct Request {
   std::vector<Message> messages;
   SamplingParams sampling;
   OutputConstraint constraint;
+  // The model's input as token ids, used instead of the messages and the chat template (a raw
+  // completion): no media. Unset: the messages are rendered through the template.
+  std::optional<std::vector<TokenId>> prompt_ids;
+  // Called for each chosen token (with SamplingParams::logprobs >= 0), on the engine's thread,
+  // before the text of that token is streamed.
+  std::function<void(const TokenLogprob&)> on_token;
   std::optional<std::string> system_prompt;  // convenience: prepended as a system message
   bool add_vision_id = false;
 };
@@ -145,6 +163,7 @@ struct Result {
   FinishReason finish_reason = FinishReason::kStop;
   Timings timings;
   std::vector<MediaInfo> media;  // all media of the conversation, in prompt order
+  std::vector<TokenLogprob> logprobs;  // per answer token, with SamplingParams::logprobs >= 0
 };
 
 // Called with each new piece of answer text (always whole UTF-8 characters). Return false to
