@@ -162,7 +162,7 @@ struct Result {
   int64_t completion_tokens = 0;
   FinishReason finish_reason = FinishReason::kStop;
   Timings timings;
-  std::vector<MediaInfo> media;  // all media of the conversation, in prompt order
+  std::vector<MediaInfo> media;        // all media of the conversation, in prompt order
   std::vector<TokenLogprob> logprobs;  // per answer token, with SamplingParams::logprobs >= 0
 };
 
@@ -222,6 +222,12 @@ class Engine {
 
   // Prompt text after the chat template, before placeholder expansion (for inspection).
   std::string RenderPrompt(const Request& request) const;
+  // The tokenizer of the model: special tokens written in the text (<|im_start|>) become their
+  // ids. Detokenize skips unknown ids; TokenBytes is "" for one.
+  std::vector<TokenId> Tokenize(std::string_view text) const;
+  std::string Detokenize(const std::vector<TokenId>& ids, bool skip_special_tokens = false) const;
+  std::string TokenBytes(TokenId id) const;
+  int64_t vocab_size() const;
   const EngineOptions& options() const;
   std::string model_name() const;  // the folder's base name
   double load_seconds() const;

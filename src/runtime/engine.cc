@@ -71,6 +71,22 @@ std::string Engine::RenderPrompt(const Request& request) const {
   return impl_->context.Render(request);
 }
 
+std::vector<TokenId> Engine::Tokenize(std::string_view text) const {
+  return impl_->context.tokenizer.Encode(text);
+}
+
+std::string Engine::Detokenize(const std::vector<TokenId>& ids, bool skip_special_tokens) const {
+  return impl_->context.tokenizer.Decode(ids, skip_special_tokens);
+}
+
+std::string Engine::TokenBytes(TokenId id) const {
+  std::string bytes;
+  impl_->context.tokenizer.AppendTokenBytes(id, /*skip_special_tokens=*/false, &bytes);
+  return bytes;
+}
+
+int64_t Engine::vocab_size() const { return impl_->context.tokenizer.vocab_size(); }
+
 namespace {
 // The request's media planned from their headers and checked against the context and the pixel
 // cap before any is decoded (RequestRun::Prepare then decodes them one after another).

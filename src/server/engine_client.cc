@@ -15,6 +15,16 @@ class LocalEngineClient : public EngineClient {
   }
   std::string model_name() const override { return engine_->model_name(); }
   int64_t context_length() const override { return engine_->options().context_length; }
+  std::vector<TokenId> Tokenize(std::string_view text) const override {
+    return engine_->Tokenize(text);
+  }
+  std::string Detokenize(const std::vector<TokenId>& ids, bool skip_special_tokens) const override {
+    return engine_->Detokenize(ids, skip_special_tokens);
+  }
+  std::string TokenBytes(TokenId id) const override { return engine_->TokenBytes(id); }
+  std::string RenderPrompt(const Request& request) const override {
+    return engine_->RenderPrompt(request);
+  }
 
  private:
   std::unique_ptr<Engine> engine_;

@@ -19,6 +19,12 @@ class EngineClient {
                                                 DoneCallback on_done) = 0;
   virtual std::string model_name() const = 0;
   virtual int64_t context_length() const = 0;
+  // The model's tokenizer and template (Engine's members of the same names).
+  virtual std::vector<TokenId> Tokenize(std::string_view text) const = 0;
+  virtual std::string Detokenize(const std::vector<TokenId>& ids,
+                                 bool skip_special_tokens) const = 0;
+  virtual std::string TokenBytes(TokenId id) const = 0;
+  virtual std::string RenderPrompt(const Request& request) const = 0;
 };
 
 // Takes ownership of a loaded engine.

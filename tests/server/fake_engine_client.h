@@ -52,6 +52,29 @@ class FakeEngineClient : public EngineClient {
 
   std::string model_name() const override { return "fake-model"; }
   int64_t context_length() const override { return 4096; }
+  // A byte tokenizer: token id = byte value; the template joins "role: text" lines.
+  std::vector<TokenId> Tokenize(std::string_view text) const override {
+    return std::vector<TokenId>(text.begin(), text.end());
+  }
+  std::string Detokenize(const std::vector<TokenId>& ids, bool) const override {
+    std::string text;
+    for (TokenId id : ids)
+      if (id >= 0 && id < 256) text.push_back(static_cast<char>(id));
+    return text;
+  }
+  std::string TokenBytes(TokenId id) const override {
+    return id >= 0 && id < 256 ? std::string(1, static_cast<char>(id)) : std::string();
+  }
+  std::string RenderPrompt(const Request& request) const override {
+    std::string out;
+    for (const Message& m : request.messages) {
+      out += m.role + ":";
+      for (const ContentPart& p : m.content)
+        out += p.type == ContentPart::Type::kText ? p.text : "<media>";
+      out += "\n";
+    }
+    return out;
+  }
 
   // Requests submitted so far (Submit runs on the server's threads: read it under the lock).
   size_t submitted() {
