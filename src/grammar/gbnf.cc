@@ -68,8 +68,8 @@ class Parser {
 
   Grammar Parse(const std::string& root) {
     if (text_.size() > kMaxGrammarText)
-      throw Error(ErrorCode::kInvalidArgument, "grammar: longer than " +
-                                                   std::to_string(kMaxGrammarText) + " bytes");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "grammar: longer than " + std::to_string(kMaxGrammarText) + " bytes");
     SkipSpace();
     if (pos_ == text_.size()) Fail("the grammar is empty");
     while (pos_ < text_.size()) {
@@ -127,7 +127,9 @@ class Parser {
     size_t p = pos_;
     while (p < text_.size() && IsNameChar(text_[p])) ++p;
     if (p == pos_) return false;
-    while (p < text_.size() && (text_[p] == ' ' || text_[p] == '\t' || text_[p] == '\n' || text_[p] == '\r')) ++p;
+    while (p < text_.size() &&
+           (text_[p] == ' ' || text_[p] == '\t' || text_[p] == '\n' || text_[p] == '\r'))
+      ++p;
     return text_.substr(p, 3) == "::=";
   }
 
@@ -152,15 +154,32 @@ class Parser {
       if (pos_ >= text_.size()) Fail("unexpected end after '\\'");
       const char e = text_[pos_++];
       switch (e) {
-        case 'n': return '\n';
-        case 'r': return '\r';
-        case 't': return '\t';
-        case '0': return 0;
-        case '\\': case '"': case '\'': case ']': case '[': case '-': case '/': case '^': return static_cast<uint8_t>(e);
-        case 'x': return ParseHex(2);
-        case 'u': return ParseHex(4);
-        case 'U': return ParseHex(8);
-        default: --pos_; Fail(std::string("unknown escape '\\") + e + "'");
+        case 'n':
+          return '\n';
+        case 'r':
+          return '\r';
+        case 't':
+          return '\t';
+        case '0':
+          return 0;
+        case '\\':
+        case '"':
+        case '\'':
+        case ']':
+        case '[':
+        case '-':
+        case '/':
+        case '^':
+          return static_cast<uint8_t>(e);
+        case 'x':
+          return ParseHex(2);
+        case 'u':
+          return ParseHex(4);
+        case 'U':
+          return ParseHex(8);
+        default:
+          --pos_;
+          Fail(std::string("unknown escape '\\") + e + "'");
       }
     }
     // UTF-8 decode (the grammar text is UTF-8; a bad sequence is refused).
@@ -315,6 +334,8 @@ class Parser {
 
 }  // namespace
 
-Grammar ParseGbnf(std::string_view text, const std::string& root) { return Parser(text).Parse(root); }
+Grammar ParseGbnf(std::string_view text, const std::string& root) {
+  return Parser(text).Parse(root);
+}
 
 }  // namespace qwenvl::grammar

@@ -57,7 +57,8 @@ uint8_t Utf8Byte(uint32_t cp, int n, int i) {
 
 // Splits [lo, hi] (same UTF-8 length n) into ranges whose UTF-8 forms are products of byte
 // ranges: each piece varies freely in its trailing bytes below the first that differs.
-void SplitUtf8(uint32_t lo, uint32_t hi, int n, std::vector<std::vector<std::pair<uint8_t, uint8_t>>>* out) {
+void SplitUtf8(uint32_t lo, uint32_t hi, int n,
+               std::vector<std::vector<std::pair<uint8_t, uint8_t>>>* out) {
   for (int i = n - 1; i >= 1; --i) {
     const uint32_t mask = (uint32_t{1} << (6 * i)) - 1;
     if ((lo & ~mask) == (hi & ~mask)) continue;
@@ -80,8 +81,7 @@ void SplitUtf8(uint32_t lo, uint32_t hi, int n, std::vector<std::vector<std::pai
 }  // namespace
 
 int32_t GrammarBuilder::RuleId(const std::string& name) {
-  const auto [it, inserted] =
-      rule_ids_.emplace(name, static_cast<int32_t>(grammar_.rules.size()));
+  const auto [it, inserted] = rule_ids_.emplace(name, static_cast<int32_t>(grammar_.rules.size()));
   if (inserted) grammar_.rules.push_back({name, {}});
   return it->second;
 }
@@ -94,9 +94,9 @@ int32_t GrammarBuilder::NewHelperRule(const std::string& base) {
 
 void GrammarBuilder::AddAlternative(int32_t rule, const Sequence& sequence) {
   if (grammar_.elements.size() + sequence.size() + 1 > kMaxGrammarElements)
-    throw Error(ErrorCode::kInvalidArgument,
-                "grammar: too large (more than " + std::to_string(kMaxGrammarElements) +
-                    " elements once repetitions are expanded)");
+    throw Error(ErrorCode::kInvalidArgument, "grammar: too large (more than " +
+                                                 std::to_string(kMaxGrammarElements) +
+                                                 " elements once repetitions are expanded)");
   grammar_.rules[rule].alternatives.push_back(static_cast<int32_t>(grammar_.elements.size()));
   grammar_.elements.insert(grammar_.elements.end(), sequence.begin(), sequence.end());
   grammar_.elements.push_back({Element::Kind::kEnd, 0});
@@ -119,7 +119,8 @@ void GrammarBuilder::AppendLiteral(std::string_view text, Sequence* out) {
 
 void GrammarBuilder::AppendClass(std::vector<CodeRange> ranges, bool negated, Sequence* out) {
   ranges = NormalizeRanges(std::move(ranges), negated);
-  if (ranges.empty()) throw Error(ErrorCode::kInvalidArgument, "grammar: a character class matches nothing");
+  if (ranges.empty())
+    throw Error(ErrorCode::kInvalidArgument, "grammar: a character class matches nothing");
   if (ranges.back().second < 0x80) {
     ByteSet set;
     for (auto [lo, hi] : ranges) set.AddRange(static_cast<uint8_t>(lo), static_cast<uint8_t>(hi));
@@ -138,7 +139,10 @@ void GrammarBuilder::AppendClass(std::vector<CodeRange> ranges, bool negated, Se
     // Cut at the UTF-8 length boundaries, then into byte-range products.
     for (uint32_t start = lo; start <= hi;) {
       const int n = Utf8Length(start);
-      const uint32_t end = std::min(hi, n == 1 ? 0x7Fu : n == 2 ? 0x7FFu : n == 3 ? 0xFFFFu : kMaxCodePoint);
+      const uint32_t end = std::min(hi, n == 1   ? 0x7Fu
+                                        : n == 2 ? 0x7FFu
+                                        : n == 3 ? 0xFFFFu
+                                                 : kMaxCodePoint);
       if (n == 1) {
         ascii.AddRange(static_cast<uint8_t>(start), static_cast<uint8_t>(end));
         has_ascii = true;
@@ -200,7 +204,8 @@ Grammar GrammarBuilder::Finish(const std::string& root_name) {
       throw Error(ErrorCode::kInvalidArgument,
                   "grammar: rule '" + g.rules[i].name + "' is used but never defined");
   }
-  if (g.root < 0) throw Error(ErrorCode::kInvalidArgument, "grammar: no rule named '" + root_name + "'");
+  if (g.root < 0)
+    throw Error(ErrorCode::kInvalidArgument, "grammar: no rule named '" + root_name + "'");
   // Nullable rules (they can match nothing), to a fixed point.
   std::vector<uint8_t> nullable(g.rules.size(), 0);
   for (bool changed = true; changed;) {
@@ -231,7 +236,7 @@ Grammar GrammarBuilder::Finish(const std::string& root_name) {
   }
   // Depth-first, with an explicit stack: a hostile grammar may chain a million rules.
   std::vector<uint8_t> color(g.rules.size(), 0);  // 0 new, 1 on the path, 2 done
-  std::vector<std::pair<int32_t, size_t>> path;    // rule, next edge to follow
+  std::vector<std::pair<int32_t, size_t>> path;   // rule, next edge to follow
   for (size_t start = 0; start < g.rules.size(); ++start) {
     if (color[start] != 0) continue;
     color[start] = 1;

@@ -38,31 +38,31 @@ std::string JsonText(const Json& value) {
 }
 
 const std::set<std::string>& Annotations() {
-  static const std::set<std::string> k{"title",    "description", "default",    "examples",
-                                       "$schema",  "$id",         "$comment",   "deprecated",
-                                       "readOnly", "writeOnly",   "strict",     "$defs",
-                                       "definitions"};
+  static const std::set<std::string> k{
+      "title",      "description", "default",   "examples", "$schema", "$id",        "$comment",
+      "deprecated", "readOnly",    "writeOnly", "strict",   "$defs",   "definitions"};
   return k;
 }
 
 const std::set<std::string>& Supported() {
   static const std::set<std::string> k{
-      "type",      "properties", "required", "additionalProperties", "items",   "prefixItems",
-      "minItems",  "maxItems",   "enum",     "const",                "anyOf",   "oneOf",
-      "allOf",     "$ref",       "minLength", "maxLength",           "pattern", "format",
-      "nullable"};
+      "type",    "properties",  "required",  "additionalProperties",
+      "items",   "prefixItems", "minItems",  "maxItems",
+      "enum",    "const",       "anyOf",     "oneOf",
+      "allOf",   "$ref",        "minLength", "maxLength",
+      "pattern", "format",      "nullable"};
   return k;
 }
 
 class Converter {
  public:
-  explicit Converter(Json root) : root_(std::move(root)) {}
+  Converter(Json root, std::string name) : root_(std::move(root)), name_(std::move(name)) {}
 
   std::string Convert() {
-    const std::string root = Expr(root_, "root-value", 0);
-    std::string out = "root ::= " + root + "\n";
+    const std::string root = Expr(root_, name_ + "-value", 0);
+    std::string out = name_ + " ::= " + root + "\n";
     for (const auto& [name, body] : rules_) out += name + " ::= " + body + "\n";
-    return out + kJsonRules;
+    return out;
   }
 
  private:
@@ -73,9 +73,10 @@ class Converter {
   std::string NewRule(const std::string& hint, const std::string& body) {
     std::string base;
     for (char c : hint) base += (std::isalnum(static_cast<unsigned char>(c)) || c == '-') ? c : '-';
-    if (base.empty() || base.size() > 40) base = base.substr(0, 40) + "x";
+    if (base.size() > 60) base = base.substr(0, 60) + "x";
     std::string name = base;
-    for (int i = 2; rules_.count(name) || reserved_.count(name); ++i) name = base + "-" + std::to_string(i);
+    for (int i = 2; rules_.count(name) || reserved_.count(name); ++i)
+      name = base + "-" + std::to_string(i);
     rules_[name] = body;
     return name;
   }
@@ -107,7 +108,7 @@ class Converter {
       }
     }
     // Name the rule before visiting its body, so that a recursive reference finds it.
-    std::string name = NewRule("ref-" + ref.substr(ref.rfind('/') + 1), "");
+    std::string name = NewRule(name_ + "-ref-" + ref.substr(ref.rfind('/') + 1), "");
     refs_[ref] = name;
     rules_[name] = Expr(*target, name + "-value", depth + 1);
     return name;
@@ -143,11 +144,13 @@ class Converter {
     }
     for (const char* key : {"anyOf", "oneOf"}) {
       if (!s.contains(key)) continue;
-      if (!s[key].is_array() || s[key].empty()) Fail(std::string("'") + key + "' must be a non-empty array");
+      if (!s[key].is_array() || s[key].empty())
+        Fail(std::string("'") + key + "' must be a non-empty array");
       std::string alts;
       int i = 0;
       for (const Json& sub : s[key])
-        alts += (alts.empty() ? "" : " | ") + Expr(sub, hint + "-" + std::to_string(i++), depth + 1);
+        alts +=
+            (alts.empty() ? "" : " | ") + Expr(sub, hint + "-" + std::to_string(i++), depth + 1);
       return NewRule(hint, alts);
     }
     if (s.contains("allOf")) {
@@ -168,11 +171,13 @@ class Converter {
       } else {
         Fail("'type' must be a string or a non-empty list of strings");
       }
-    } else if (s.contains("properties") || s.contains("additionalProperties") || s.contains("required")) {
+    } else if (s.contains("properties") || s.contains("additionalProperties") ||
+               s.contains("required")) {
       types.push_back("object");
     } else if (s.contains("items") || s.contains("prefixItems")) {
       types.push_back("array");
-    } else if (s.contains("pattern") || s.contains("format") || s.contains("minLength") || s.contains("maxLength")) {
+    } else if (s.contains("pattern") || s.contains("format") || s.contains("minLength") ||
+               s.contains("maxLength")) {
       types.push_back("string");
     } else {
       return "json-value";
@@ -197,18 +202,21 @@ class Converter {
   std::string StringExpr(const Json& s, const std::string& hint) {
     if (s.contains("pattern")) {
       if (!s["pattern"].is_string()) Fail("'pattern' must be a string");
-      return NewRule(hint, "\"\\\"\" (" + RegexToGbnf(s["pattern"].get<std::string>()) + ") \"\\\"\"");
+      return NewRule(hint,
+                     "\"\\\"\" (" + RegexToGbnf(s["pattern"].get<std::string>()) + ") \"\\\"\"");
     }
     if (s.contains("format")) {
       if (!s["format"].is_string()) Fail("'format' must be a string");
       const std::string f = s["format"].get<std::string>();
       static const std::map<std::string, std::string> kFormats{
-          {"date", R"([0-9]{4} "-" ("0" [1-9] | "1" [0-2]) "-" ("0" [1-9] | [12] [0-9] | "3" [01]))"},
+          {"date",
+           R"([0-9]{4} "-" ("0" [1-9] | "1" [0-2]) "-" ("0" [1-9] | [12] [0-9] | "3" [01]))"},
           {"time",
            R"(([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9] ":" [0-5] [0-9] ("." [0-9]{1,6})? ("Z" | [+-] ([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9]))"},
           {"uuid",
            R"([0-9a-fA-F]{8} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{12})"},
-          {"email", R"([a-zA-Z0-9._%+-]{1,64} "@" [a-zA-Z0-9-]{1,63} ("." [a-zA-Z0-9-]{1,63}){1,8})"},
+          {"email",
+           R"([a-zA-Z0-9._%+-]{1,64} "@" [a-zA-Z0-9-]{1,63} ("." [a-zA-Z0-9-]{1,63}){1,8})"},
           {"ipv4",
            R"((("25" [0-5] | "2" [0-4] [0-9] | "1" [0-9] [0-9] | [1-9]? [0-9]) "."){3} ("25" [0-5] | "2" [0-4] [0-9] | "1" [0-9] [0-9] | [1-9]? [0-9]))"},
       };
@@ -242,7 +250,8 @@ class Converter {
     }
     std::string item;
     if (s.contains("items")) {
-      if (!(s["items"].is_boolean() && !s["items"].get<bool>())) item = Expr(s["items"], hint + "-item", depth + 1);
+      if (!(s["items"].is_boolean() && !s["items"].get<bool>()))
+        item = Expr(s["items"], hint + "-item", depth + 1);
     } else if (prefix.empty()) {
       item = "json-value";
     }
@@ -253,7 +262,8 @@ class Converter {
       std::string body = "\"[\" ws";
       for (int64_t i = 0; i < n; ++i) body += (i ? " \",\" ws " : " ") + prefix[i] + " ws";
       if (!item.empty() && (max < 0 || max > n))
-        body += " (\",\" ws " + item + " ws)" + Repeat(std::max<int64_t>(0, min - n), max < 0 ? -1 : max - n);
+        body += " (\",\" ws " + item + " ws)" +
+                Repeat(std::max<int64_t>(0, min - n), max < 0 ? -1 : max - n);
       else if (min > n)
         Fail("'minItems' is above the number of 'prefixItems' and no 'items' schema allows more");
       return NewRule(hint, body + " \"]\"");
@@ -262,7 +272,8 @@ class Converter {
       if (min > 0) Fail("'minItems' above 0 with no items allowed");
       return "\"[\" ws \"]\"";
     }
-    const std::string more = "(\",\" ws " + item + " ws)" + Repeat(std::max<int64_t>(0, min - 1), max < 0 ? -1 : max - 1);
+    const std::string more = "(\",\" ws " + item + " ws)" +
+                             Repeat(std::max<int64_t>(0, min - 1), max < 0 ? -1 : max - 1);
     const std::string body = "\"[\" ws " + item + " ws " + more + " \"]\"";
     return NewRule(hint, min == 0 ? "\"[\" ws \"]\" | " + body : body);
   }
@@ -286,13 +297,15 @@ class Converter {
         required.erase(name);
       }
     }
-    if (!required.empty()) Fail("required property '" + *required.begin() + "' is not in 'properties'");
+    if (!required.empty())
+      Fail("required property '" + *required.begin() + "' is not in 'properties'");
     std::string extra;  // the value of further members, "" when none may follow
     // With properties listed and additionalProperties absent, only they are written: an extra
     // member could repeat a listed name with a value of another type, which the grammar could
     // not tell apart. An explicit true or schema allows extra members (that caveat included).
     const bool listed = s.contains("properties") && !s["properties"].empty();
-    if ((!s.contains("additionalProperties") && !listed) || s.value("additionalProperties", Json()) == true) {
+    if ((!s.contains("additionalProperties") && !listed) ||
+        s.value("additionalProperties", Json()) == true) {
       extra = "json-value";
     } else if (s["additionalProperties"].is_object()) {
       extra = Expr(s["additionalProperties"], hint + "-extra", depth + 1);
@@ -301,19 +314,27 @@ class Converter {
     }
     // first_i: members from property i on, none written yet; rest_i: after at least one.
     const size_t n = props.size();
-    const std::string extra_member = extra.empty() ? "" : "json-string ws \":\" ws " + extra + " ws";
-    std::string rest_next = extra.empty() ? "" : NewRule(hint + "-more", "(\",\" ws " + extra_member + ")*");
-    std::string first_next = extra.empty() ? "" : NewRule(hint + "-any", "(" + extra_member + " " + rest_next + ")?");
+    const std::string extra_member =
+        extra.empty() ? "" : "json-string ws \":\" ws " + extra + " ws";
+    std::string rest_next =
+        extra.empty() ? "" : NewRule(hint + "-more", "(\",\" ws " + extra_member + ")*");
+    std::string first_next =
+        extra.empty() ? "" : NewRule(hint + "-any", "(" + extra_member + " " + rest_next + ")?");
     for (size_t i = n; i-- > 0;) {
       const std::string member = props[i].first + " ws \":\" ws " + props[i].second + " ws";
-      const std::string rest_body = "\",\" ws " + member + (rest_next.empty() ? "" : " " + rest_next);
-      const std::string rest = NewRule(hint + "-rest", is_required[i] ? rest_body : "(" + rest_body + ")" + (rest_next.empty() ? "?" : " | " + rest_next));
+      const std::string rest_body =
+          "\",\" ws " + member + (rest_next.empty() ? "" : " " + rest_next);
+      const std::string rest = NewRule(
+          hint + "-rest",
+          is_required[i] ? rest_body
+                         : "(" + rest_body + ")" + (rest_next.empty() ? "?" : " | " + rest_next));
       const std::string first_body = member + (rest_next.empty() ? "" : " " + rest_next);
       std::string first;
       if (is_required[i]) {
         first = NewRule(hint + "-first", first_body);
       } else {
-        first = NewRule(hint + "-first", first_next.empty() ? "(" + first_body + ")?" : first_body + " | " + first_next);
+        first = NewRule(hint + "-first", first_next.empty() ? "(" + first_body + ")?"
+                                                            : first_body + " | " + first_next);
       }
       rest_next = rest;
       first_next = first;
@@ -322,21 +343,28 @@ class Converter {
   }
 
   Json root_;
+  std::string name_;  // the root rule; every other rule's name starts with it
   std::map<std::string, std::string> rules_;
   std::map<std::string, std::string> refs_;
-  const std::set<std::string> reserved_{"root", "ws"};
+  const std::set<std::string> reserved_{name_};
 };
 
 }  // namespace
 
-std::string JsonSchemaToGbnf(std::string_view schema_json) {
+std::string JsonSchemaRules(std::string_view schema_json, const std::string& name) {
   Json schema;
   try {
     schema = Json::parse(schema_json);
   } catch (const std::exception& e) {
     throw Error(ErrorCode::kInvalidArgument, std::string("json schema: not JSON: ") + e.what());
   }
-  return Converter(std::move(schema)).Convert();
+  return Converter(std::move(schema), name).Convert();
+}
+
+std::string JsonBaseRules() { return kJsonRules; }
+
+std::string JsonSchemaToGbnf(std::string_view schema_json) {
+  return JsonSchemaRules(schema_json, "root") + kJsonRules;
 }
 
 std::string JsonObjectGbnf() { return std::string("root ::= json-object\n") + kJsonRules; }

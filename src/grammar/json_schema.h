@@ -25,6 +25,12 @@ namespace qwenvl::grammar {
 // Error(kInvalidArgument) for a malformed schema or an unsupported keyword.
 std::string JsonSchemaToGbnf(std::string_view schema_json);
 
+// The rules of JsonSchemaToGbnf without the shared JSON rules (ws, json-string, json-value, ...,
+// given by JsonBaseRules): rule `name` matches the schema's documents and every other rule's name
+// starts with `name-`, so several schemas can share one grammar (tool calls).
+std::string JsonSchemaRules(std::string_view schema_json, const std::string& name);
+std::string JsonBaseRules();
+
 // GBNF for any JSON object (OpenAI's json_object mode, ollama's format "json").
 std::string JsonObjectGbnf();
 

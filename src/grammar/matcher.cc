@@ -23,10 +23,12 @@ CompiledGrammar::CompiledGrammar(Grammar grammar, std::shared_ptr<const TokenVoc
 }
 
 int32_t CompiledGrammar::InternNode(int32_t pos, int32_t parent) {
-  const auto [it, inserted] = node_ids_.emplace(Key(pos, parent), static_cast<int32_t>(nodes_.size()));
+  const auto [it, inserted] =
+      node_ids_.emplace(Key(pos, parent), static_cast<int32_t>(nodes_.size()));
   if (inserted) {
     if (nodes_.size() >= kMaxNodes)
-      throw Error(ErrorCode::kOutOfRange, "grammar: the answer nests deeper than the parser allows");
+      throw Error(ErrorCode::kOutOfRange,
+                  "grammar: the answer nests deeper than the parser allows");
     nodes_.push_back({pos, parent});
   }
   return it->second;
@@ -69,14 +71,15 @@ int32_t CompiledGrammar::Close(std::vector<std::pair<int32_t, int32_t>>& work) {
 }
 
 int32_t CompiledGrammar::InternState(std::vector<int32_t> terminals, bool accept) {
-  std::string key(reinterpret_cast<const char*>(terminals.data()), terminals.size() * sizeof(int32_t));
+  std::string key(reinterpret_cast<const char*>(terminals.data()),
+                  terminals.size() * sizeof(int32_t));
   key.push_back(accept ? '\1' : '\0');
   const auto it = state_ids_.find(key);
   if (it != state_ids_.end()) return it->second;
   if (states_.size() >= kMaxStates)
-    throw Error(ErrorCode::kOutOfRange,
-                "grammar: the constraint needs more than " + std::to_string(kMaxStates) +
-                    " parser states (simplify the schema or grammar)");
+    throw Error(ErrorCode::kOutOfRange, "grammar: the constraint needs more than " +
+                                            std::to_string(kMaxStates) +
+                                            " parser states (simplify the schema or grammar)");
   const int32_t id = static_cast<int32_t>(states_.size());
   State s;
   s.terminals = std::move(terminals);

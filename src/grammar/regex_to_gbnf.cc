@@ -20,14 +20,22 @@ constexpr size_t kMaxPattern = 64 << 10;
 // How code point `cp` is written inside a JSON string.
 std::string JsonEscaped(uint32_t cp) {
   switch (cp) {
-    case '"': return "\\\"";
-    case '\\': return "\\\\";
-    case '\n': return "\\n";
-    case '\r': return "\\r";
-    case '\t': return "\\t";
-    case '\b': return "\\b";
-    case '\f': return "\\f";
-    default: break;
+    case '"':
+      return "\\\"";
+    case '\\':
+      return "\\\\";
+    case '\n':
+      return "\\n";
+    case '\r':
+      return "\\r";
+    case '\t':
+      return "\\t";
+    case '\b':
+      return "\\b";
+    case '\f':
+      return "\\f";
+    default:
+      break;
   }
   std::string out;
   if (cp < 0x20) {
@@ -57,8 +65,8 @@ class RegexParser {
 
  private:
   [[noreturn]] void Fail(const std::string& what) const {
-    throw Error(ErrorCode::kInvalidArgument, "json schema: pattern at offset " +
-                                                 std::to_string(pos_) + ": " + what);
+    throw Error(ErrorCode::kInvalidArgument,
+                "json schema: pattern at offset " + std::to_string(pos_) + ": " + what);
   }
   bool AtEnd() const { return pos_ >= p_.size(); }
 
@@ -92,12 +100,14 @@ class RegexParser {
     if (c == '*' || c == '+' || c == '?') {
       q = c;
       ++pos_;
-    } else if (c == '{' && pos_ + 1 < p_.size() && std::isdigit(static_cast<unsigned char>(p_[pos_ + 1]))) {
+    } else if (c == '{' && pos_ + 1 < p_.size() &&
+               std::isdigit(static_cast<unsigned char>(p_[pos_ + 1]))) {
       const size_t close = p_.find('}', pos_);
       if (close == std::string_view::npos) Fail("unterminated {m,n}");
       q = std::string(p_.substr(pos_, close - pos_ + 1));
       for (char d : q)
-        if (!std::isdigit(static_cast<unsigned char>(d)) && d != '{' && d != '}' && d != ',') Fail("malformed {m,n}");
+        if (!std::isdigit(static_cast<unsigned char>(d)) && d != '{' && d != '}' && d != ',')
+          Fail("malformed {m,n}");
       pos_ = close + 1;
     } else {
       return atom;
@@ -120,7 +130,8 @@ class RegexParser {
   uint32_t Hex(int digits) {
     uint32_t v = 0;
     for (int i = 0; i < digits; ++i) {
-      if (AtEnd() || !std::isxdigit(static_cast<unsigned char>(p_[pos_]))) Fail("expected hex digits");
+      if (AtEnd() || !std::isxdigit(static_cast<unsigned char>(p_[pos_])))
+        Fail("expected hex digits");
       const char c = static_cast<char>(std::tolower(static_cast<unsigned char>(p_[pos_++])));
       v = v * 16 + static_cast<uint32_t>(c <= '9' ? c - '0' : c - 'a' + 10);
     }
@@ -131,10 +142,17 @@ class RegexParser {
   static bool ClassEscape(char e, std::vector<CodeRange>* ranges, bool* negated) {
     *negated = std::isupper(static_cast<unsigned char>(e)) != 0;
     switch (std::tolower(static_cast<unsigned char>(e))) {
-      case 'd': *ranges = {{'0', '9'}}; return true;
-      case 'w': *ranges = {{'0', '9'}, {'A', 'Z'}, {'_', '_'}, {'a', 'z'}}; return true;
-      case 's': *ranges = {{'\t', '\r'}, {' ', ' '}, {0xA0, 0xA0}, {0x2028, 0x2029}, {0xFEFF, 0xFEFF}}; return true;
-      default: return false;
+      case 'd':
+        *ranges = {{'0', '9'}};
+        return true;
+      case 'w':
+        *ranges = {{'0', '9'}, {'A', 'Z'}, {'_', '_'}, {'a', 'z'}};
+        return true;
+      case 's':
+        *ranges = {{'\t', '\r'}, {' ', ' '}, {0xA0, 0xA0}, {0x2028, 0x2029}, {0xFEFF, 0xFEFF}};
+        return true;
+      default:
+        return false;
     }
   }
 
@@ -143,19 +161,31 @@ class RegexParser {
     if (AtEnd()) Fail("pattern ends with '\\'");
     const char e = p_[pos_++];
     switch (e) {
-      case 'n': return '\n';
-      case 'r': return '\r';
-      case 't': return '\t';
-      case 'f': return '\f';
-      case 'v': return '\v';
-      case '0': return 0;
-      case 'x': return Hex(2);
-      case 'u': return Hex(4);
-      case 'b': case 'B': Fail("word boundaries are not supported");
-      default: break;
+      case 'n':
+        return '\n';
+      case 'r':
+        return '\r';
+      case 't':
+        return '\t';
+      case 'f':
+        return '\f';
+      case 'v':
+        return '\v';
+      case '0':
+        return 0;
+      case 'x':
+        return Hex(2);
+      case 'u':
+        return Hex(4);
+      case 'b':
+      case 'B':
+        Fail("word boundaries are not supported");
+      default:
+        break;
     }
     if (std::isdigit(static_cast<unsigned char>(e))) Fail("backreferences are not supported");
-    if (std::isalnum(static_cast<unsigned char>(e))) Fail(std::string("unknown escape '\\") + e + "'");
+    if (std::isalnum(static_cast<unsigned char>(e)))
+      Fail(std::string("unknown escape '\\") + e + "'");
     return static_cast<unsigned char>(e);
   }
 

@@ -35,7 +35,7 @@ ModelContext::ModelContext(const EngineOptions& options)
       media_settings(LoadMediaSettings(options, *pool)),
       generation_defaults(
           LoadGenerationDefaults(options.model_dir, model->config().eos_token_ids)),
-      constraints(tokenizer, model->config().vocab_size, generation_defaults.eos_token_ids) {}
+      constraints(tokenizer, model->config().text.vocab_size, generation_defaults.eos_token_ids) {}
 
 std::string ModelContext::Render(const Request& request) const {
   text::ChatTemplateOptions opts;

@@ -32,11 +32,11 @@ TEST(Gbnf, RepetitionsAndTheirBounds) {
   auto g = Compile(R"(root ::= "a"* "b"+ "c"? "d"{2} "e"{1,3} "f"{2,})");
   EXPECT_TRUE(Matches(*g, "bddeff"));
   EXPECT_TRUE(Matches(*g, "aaabbbcddeeefff"));
-  EXPECT_FALSE(Matches(*g, "ddeff"));       // b+ needs one
-  EXPECT_FALSE(Matches(*g, "bdeff"));       // d{2}
-  EXPECT_FALSE(Matches(*g, "bddeeeeff"));   // e{1,3}
-  EXPECT_FALSE(Matches(*g, "bddef"));       // f{2,}
-  EXPECT_FALSE(Matches(*g, "bccddeff"));    // c?
+  EXPECT_FALSE(Matches(*g, "ddeff"));      // b+ needs one
+  EXPECT_FALSE(Matches(*g, "bdeff"));      // d{2}
+  EXPECT_FALSE(Matches(*g, "bddeeeeff"));  // e{1,3}
+  EXPECT_FALSE(Matches(*g, "bddef"));      // f{2,}
+  EXPECT_FALSE(Matches(*g, "bccddeff"));   // c?
 }
 
 TEST(Gbnf, RulesAcrossLinesAndRecursion) {
@@ -60,10 +60,11 @@ TEST(Gbnf, EscapesAreCodePoints) {
 // A class over code points matches exactly their UTF-8 forms: checked over random code points of
 // every length against the class's own definition.
 TEST(Gbnf, UnicodeClassesMatchExactlyTheirCodePoints) {
-  auto g = Compile(R"(root ::= [a-z\u00e0-\u00ff\u4e00-\u9fff\U0001F300-\U0001F5FF] | "!" [^a-z"\u4e00-\u9fff])");
+  auto g = Compile(
+      R"(root ::= [a-z\u00e0-\u00ff\u4e00-\u9fff\U0001F300-\U0001F5FF] | "!" [^a-z"\u4e00-\u9fff])");
   const auto in_class = [](uint32_t cp) {
-    return (cp >= 'a' && cp <= 'z') || (cp >= 0xE0 && cp <= 0xFF) || (cp >= 0x4E00 && cp <= 0x9FFF) ||
-           (cp >= 0x1F300 && cp <= 0x1F5FF);
+    return (cp >= 'a' && cp <= 'z') || (cp >= 0xE0 && cp <= 0xFF) ||
+           (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x1F300 && cp <= 0x1F5FF);
   };
   std::mt19937 rng(7);
   for (int i = 0; i < 4000; ++i) {
@@ -75,13 +76,14 @@ TEST(Gbnf, UnicodeClassesMatchExactlyTheirCodePoints) {
     std::string utf8;
     AppendUtf8(cp, &utf8);
     EXPECT_EQ(Matches(*g, utf8), in_class(cp)) << std::hex << cp;
-    const bool negated_ok = !((cp >= 'a' && cp <= 'z') || cp == '"' || (cp >= 0x4E00 && cp <= 0x9FFF));
+    const bool negated_ok =
+        !((cp >= 'a' && cp <= 'z') || cp == '"' || (cp >= 0x4E00 && cp <= 0x9FFF));
     EXPECT_EQ(Matches(*g, "!" + utf8), negated_ok) << std::hex << cp;
   }
   // Bytes that are no UTF-8 at all never match, even for "any character".
   auto any = Compile("root ::= .");
-  EXPECT_FALSE(Matches(*any, "\xC0\x80"));  // overlong
-  EXPECT_FALSE(Matches(*any, "\xED\xA0\x80"));  // a surrogate
+  EXPECT_FALSE(Matches(*any, "\xC0\x80"));          // overlong
+  EXPECT_FALSE(Matches(*any, "\xED\xA0\x80"));      // a surrogate
   EXPECT_FALSE(Matches(*any, "\xF4\x90\x80\x80"));  // past U+10FFFF
   EXPECT_FALSE(Matches(*any, "\x80"));
   EXPECT_TRUE(Matches(*any, "\xF4\x8F\xBF\xBF"));
@@ -116,7 +118,8 @@ TEST(Gbnf, MalformedGrammarsAreRefusedWithTheirPlace) {
   ExpectError("root ::= \"a\" }", "unexpected character");
   ExpectError("root = \"a\"", "expected '::='");
   ExpectError("root ::= \"\xff\"", "invalid UTF-8");
-  ExpectError("root ::= " + std::string(100, '(') + "\"a\"" + std::string(100, ')'), "nested deeper");
+  ExpectError("root ::= " + std::string(100, '(') + "\"a\"" + std::string(100, ')'),
+              "nested deeper");
 }
 
 TEST(Gbnf, SizeIsBounded) {
@@ -129,7 +132,8 @@ TEST(Gbnf, SizeIsBounded) {
   EXPECT_FALSE(Matches(*nested, "abab"));
   // A long chain of rules is fine (no recursion on the parser's or the checker's stack).
   std::string chain = "root ::= r0\n";
-  for (int i = 0; i < 50000; ++i) chain += "r" + std::to_string(i) + " ::= r" + std::to_string(i + 1) + "\n";
+  for (int i = 0; i < 50000; ++i)
+    chain += "r" + std::to_string(i) + " ::= r" + std::to_string(i + 1) + "\n";
   chain += "r50000 ::= \"z\"\n";
   auto g = Compile(chain);
   EXPECT_TRUE(Matches(*g, "z"));

@@ -13,7 +13,8 @@
 namespace qwenvl::grammar::testing {
 
 // Tokens 0..255 are the single bytes, then `extra` in order, then one end token.
-inline std::shared_ptr<const TokenVocabulary> ByteVocabulary(const std::vector<std::string>& extra = {}) {
+inline std::shared_ptr<const TokenVocabulary> ByteVocabulary(
+    const std::vector<std::string>& extra = {}) {
   std::vector<std::string> bytes;
   for (int c = 0; c < 256; ++c) bytes.push_back(std::string(1, static_cast<char>(c)));
   bytes.insert(bytes.end(), extra.begin(), extra.end());
@@ -22,8 +23,8 @@ inline std::shared_ptr<const TokenVocabulary> ByteVocabulary(const std::vector<s
   return std::make_shared<TokenVocabulary>(std::move(bytes), std::vector<TokenId>{end});
 }
 
-inline std::shared_ptr<CompiledGrammar> Compile(std::string_view gbnf,
-                                                 std::shared_ptr<const TokenVocabulary> vocab = nullptr) {
+inline std::shared_ptr<CompiledGrammar> Compile(
+    std::string_view gbnf, std::shared_ptr<const TokenVocabulary> vocab = nullptr) {
   return std::make_shared<CompiledGrammar>(ParseGbnf(gbnf), vocab ? vocab : ByteVocabulary());
 }
 

@@ -25,28 +25,49 @@ struct Case {
 TEST(JsonSchema, AcceptsWhatValidatesAndNothingElse) {
   const std::vector<Case> cases = {
       {R"({"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"}},"required":["name"],"additionalProperties":false})",
-       {R"({"name":"Ann"})", R"({"name": "Ann", "age": 31})", "{\n  \"name\": \"A\\\"nn\",\n  \"age\": -4\n}"},
-       {R"({})", R"({"age":3})", R"({"name":"Ann","age":3.5})", R"({"name":"Ann","x":1})", R"({"age":3,"name":"Ann"})", R"({"name":3})"}},
+       {R"({"name":"Ann"})", R"({"name": "Ann", "age": 31})",
+        "{\n  \"name\": \"A\\\"nn\",\n  \"age\": -4\n}"},
+       {R"({})", R"({"age":3})", R"({"name":"Ann","age":3.5})", R"({"name":"Ann","x":1})",
+        R"({"age":3,"name":"Ann"})", R"({"name":3})"}},
       {R"({"type":"array","items":{"type":"number"},"minItems":1,"maxItems":3})",
        {"[1]", "[1, 2.5, -3e10]", "[0.0,1E+2,2]"},
        {"[]", "[1,2,3,4]", "[01]", "[1.]", "[\"1\"]"}},
-      {R"({"enum":["red","green",3,null]})", {R"("red")", "3", "null"}, {R"("blue")", "4", "\"Red\""}},
+      {R"({"enum":["red","green",3,null]})",
+       {R"("red")", "3", "null"},
+       {R"("blue")", "4", "\"Red\""}},
       {R"({"const":{"a":[1,true]}})", {R"({"a":[1,true]})"}, {R"({"a":[1,false]})"}},
-      {R"({"anyOf":[{"type":"string","maxLength":2},{"type":"boolean"}]})", {R"("ab")", "true"}, {R"("abc")", "1"}},
+      {R"({"anyOf":[{"type":"string","maxLength":2},{"type":"boolean"}]})",
+       {R"("ab")", "true"},
+       {R"("abc")", "1"}},
       {R"({"type":["string","null"]})", {R"("x")", "null"}, {"1"}},
-      {R"({"type":"string","pattern":"^[A-Z]{2}-\\d{3}$"})", {R"("AB-123")"}, {R"("AB-12")", R"("ab-123")"}},
-      {R"({"type":"string","pattern":"a(b|cd)*\\.\"e"})", {R"("a.\"e")", R"("abcdb.\"e")"}, {R"("ac.\"e")"}},
-      {R"({"type":"string","format":"date-time"})", {R"("2026-12-06T21:52:32Z")", R"("2026-01-31T00:00:00.5+01:00")"}, {R"("2026-13-01T00:00:00Z")"}},
-      {R"({"type":"string","format":"uuid"})", {R"("123e4567-e89b-12d3-a456-426614174000")"}, {R"("123e4567")"}},
+      {R"({"type":"string","pattern":"^[A-Z]{2}-\\d{3}$"})",
+       {R"("AB-123")"},
+       {R"("AB-12")", R"("ab-123")"}},
+      {R"({"type":"string","pattern":"a(b|cd)*\\.\"e"})",
+       {R"("a.\"e")", R"("abcdb.\"e")"},
+       {R"("ac.\"e")"}},
+      {R"({"type":"string","format":"date-time"})",
+       {R"("2026-12-06T21:52:32Z")", R"("2026-01-31T00:00:00.5+01:00")"},
+       {R"("2026-13-01T00:00:00Z")"}},
+      {R"({"type":"string","format":"uuid"})",
+       {R"("123e4567-e89b-12d3-a456-426614174000")"},
+       {R"("123e4567")"}},
       {R"({"$defs":{"node":{"type":"object","properties":{"v":{"type":"integer"},"next":{"anyOf":[{"$ref":"#/$defs/node"},{"type":"null"}]}},"required":["v","next"],"additionalProperties":false}},"$ref":"#/$defs/node"})",
-       {R"({"v":1,"next":{"v":2,"next":null}})"}, {R"({"v":1,"next":{"v":2}})"}},
+       {R"({"v":1,"next":{"v":2,"next":null}})"},
+       {R"({"v":1,"next":{"v":2}})"}},
       {R"({"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"integer"},"c":{"type":"integer"}},"required":["b"],"additionalProperties":false})",
        {R"({"b":1})", R"({"a":1,"b":2})", R"({"b":1,"c":2})", R"({"a":1,"b":2,"c":3})"},
        {R"({"a":1})", R"({"a":1,"c":3})", R"({"c":1,"b":2})", R"({"b":1,})"}},
-      {R"({"type":"object","properties":{"a":{"type":"integer"}}})", {R"({"a":1})", "{}"}, {R"({"a":"x"})", R"({"other":1})"}},
-      {R"({"type":"object","properties":{"a":{"type":"integer"}},"additionalProperties":{"type":"string"}})", {R"({"a":1,"zz":"s"})", R"({"other":"1"})"}, {R"({"b":1})"}},
+      {R"({"type":"object","properties":{"a":{"type":"integer"}}})",
+       {R"({"a":1})", "{}"},
+       {R"({"a":"x"})", R"({"other":1})"}},
+      {R"({"type":"object","properties":{"a":{"type":"integer"}},"additionalProperties":{"type":"string"}})",
+       {R"({"a":1,"zz":"s"})", R"({"other":"1"})"},
+       {R"({"b":1})"}},
       {R"({"type":"object"})", {R"({"x":[1,{"y":null}]})", "{}"}, {"[]"}},
-      {R"({"type":"array","prefixItems":[{"type":"integer"},{"type":"string"}],"items":false})", {R"([1,"a"])"}, {R"([1])", R"([1,"a",2])"}},
+      {R"({"type":"array","prefixItems":[{"type":"integer"},{"type":"string"}],"items":false})",
+       {R"([1,"a"])"},
+       {R"([1])", R"([1,"a",2])"}},
       {"{}", {"1", R"({"a":[null]})", R"("s")"}, {"nul", "[1,]"}},
   };
   for (const Case& c : cases) {
@@ -98,7 +119,8 @@ TEST(JsonSchema, RandomConstrainedAnswersParseAndValidate) {
   const char* schema = R"({"type":"object","properties":{"label":{"type":"string","maxLength":8},
     "box":{"type":"array","items":{"type":"integer"},"minItems":4,"maxItems":4},
     "ok":{"type":"boolean"}},"required":["label","box"],"additionalProperties":false})";
-  auto vocab = testing::ByteVocabulary({"{\"", "\":", "\", \"", "label", "box", "\": [", ", ", "]}", "true", "é", "\"}", "12", " ", "\n  "});
+  auto vocab = testing::ByteVocabulary({"{\"", "\":", "\", \"", "label", "box", "\": [", ", ", "]}",
+                                        "true", "é", "\"}", "12", " ", "\n  "});
   auto g = Compile(JsonSchemaToGbnf(schema), vocab);
   std::mt19937 rng(11);
   int completed = 0;
@@ -127,7 +149,8 @@ TEST(JsonSchema, RandomConstrainedAnswersParseAndValidate) {
     EXPECT_LE(doc["label"].get<std::string>().size(), 8u * 4) << text;
     ASSERT_TRUE(doc.contains("box") && doc["box"].is_array() && doc["box"].size() == 4) << text;
     for (const auto& v : doc["box"]) EXPECT_TRUE(v.is_number_integer()) << text;
-    for (const auto& [k, _] : doc.items()) EXPECT_TRUE(k == "label" || k == "box" || k == "ok") << text;
+    for (const auto& [k, _] : doc.items())
+      EXPECT_TRUE(k == "label" || k == "box" || k == "ok") << text;
   }
   EXPECT_GT(completed, 20);
 }

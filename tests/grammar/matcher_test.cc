@@ -28,7 +28,8 @@ void ExpectMasksMatchBruteForce(CompiledGrammar& g, std::string_view text) {
       } else {
         expect = !v.bytes(t).empty() && g.Advance(state, v.bytes(t)) != CompiledGrammar::kDead;
       }
-      ASSERT_EQ(mask->Test(t), expect) << "after '" << text.substr(0, i) << "' token " << id << " '" << v.bytes(t) << "'";
+      ASSERT_EQ(mask->Test(t), expect)
+          << "after '" << text.substr(0, i) << "' token " << id << " '" << v.bytes(t) << "'";
     }
     if (i == text.size()) break;
     state = g.Advance(state, text.substr(i, 1));
@@ -47,8 +48,12 @@ TEST(Matcher, MasksEqualTokenByTokenChecksOnRandomVocabularies) {
     extra.push_back(t);
   }
   auto vocab = testing::ByteVocabulary(extra);
-  auto g = testing::Compile(JsonSchemaToGbnf(R"({"type":"object","properties":{"a":{"type":"array","items":{"type":"boolean"}},"b":{"type":"string"}},"additionalProperties":true})"), vocab);
-  ExpectMasksMatchBruteForce(*g, R"({"a": [true, false], "b": "x\né\"", "c": {"d": [1.5e3, null]}})");
+  auto g = testing::Compile(
+      JsonSchemaToGbnf(
+          R"({"type":"object","properties":{"a":{"type":"array","items":{"type":"boolean"}},"b":{"type":"string"}},"additionalProperties":true})"),
+      vocab);
+  ExpectMasksMatchBruteForce(*g,
+                             R"({"a": [true, false], "b": "x\né\"", "c": {"d": [1.5e3, null]}})");
 }
 
 TEST(Matcher, AcceptRefusesWhatTheMaskRefusesAndEndsOnlyWhenComplete) {
@@ -75,8 +80,12 @@ TEST(Matcher, QwenVocabularyMasks) {
   std::vector<std::string> bytes(151936);
   for (TokenId id = 0; id < tokenizer.vocab_size(); ++id)
     if (!tokenizer.IsSpecial(id)) tokenizer.AppendTokenBytes(id, false, &bytes[id]);
-  auto vocab = std::make_shared<TokenVocabulary>(std::move(bytes), std::vector<TokenId>{151645, 151643});
-  auto g = testing::Compile(JsonSchemaToGbnf(R"({"type":"object","properties":{"name":{"type":"string"},"n":{"type":"integer"}},"required":["name","n"],"additionalProperties":false})"), vocab);
+  auto vocab =
+      std::make_shared<TokenVocabulary>(std::move(bytes), std::vector<TokenId>{151645, 151643});
+  auto g = testing::Compile(
+      JsonSchemaToGbnf(
+          R"({"type":"object","properties":{"name":{"type":"string"},"n":{"type":"integer"}},"required":["name","n"],"additionalProperties":false})"),
+      vocab);
   int32_t state = g->initial_state();
   for (std::string_view piece : {"", "{\"", "name\": \"", "Zoë", "\", \"n\": 4"}) {
     state = g->Advance(state, piece);
@@ -84,9 +93,10 @@ TEST(Matcher, QwenVocabularyMasks) {
     const auto mask = g->Mask(state);
     size_t expect_count = 0;
     for (TokenId id = 0; id < 151936; ++id) {
-      const bool expect = vocab->IsEnd(id) ? g->CanEnd(state)
-                                           : !vocab->bytes(id).empty() &&
-                                                 g->Advance(state, vocab->bytes(id)) != CompiledGrammar::kDead;
+      const bool expect = vocab->IsEnd(id)
+                              ? g->CanEnd(state)
+                              : !vocab->bytes(id).empty() &&
+                                    g->Advance(state, vocab->bytes(id)) != CompiledGrammar::kDead;
       ASSERT_EQ(mask->Test(id), expect) << piece << " token " << id;
       expect_count += expect;
     }
