@@ -12,9 +12,9 @@
 #include <utility>
 #include <vector>
 
+#include "grammar/matcher.h"
 #include "qwenvl/engine.h"
 #include "qwenvl/token_id.h"
-#include "grammar/matcher.h"
 #include "runtime/media_caches.h"
 #include "runtime/model_context.h"
 #include "runtime/sampler.h"
