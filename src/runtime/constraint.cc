@@ -1,5 +1,6 @@
 #include "runtime/constraint.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "grammar/constraint_gbnf.h"
@@ -39,16 +40,21 @@ std::shared_ptr<grammar::CompiledGrammar> ConstraintCache::Get(const OutputConst
 }
 
 void ApplyTokenMask(const grammar::TokenMask& mask, std::span<float> logits) {
+  constexpr float kRefused = -std::numeric_limits<float>::infinity();
   const auto& words = mask.words();
   const size_t n = std::min(logits.size(), mask.size());
   for (size_t w = 0; w * 64 < n; ++w) {
     const uint64_t bits = words[w];
+    const size_t begin = w * 64, end = std::min(n, begin + 64);
     if (bits == ~uint64_t{0}) continue;
-    const size_t end = std::min(n, w * 64 + 64);
-    for (size_t i = w * 64; i < end; ++i)
-      if (!((bits >> (i - w * 64)) & 1)) logits[i] = -std::numeric_limits<float>::infinity();
+    if (bits == 0) {  // most words, where the grammar expects a structural character
+      std::fill(logits.begin() + begin, logits.begin() + end, kRefused);
+      continue;
+    }
+    for (size_t i = begin; i < end; ++i)
+      if (!((bits >> (i - begin)) & 1)) logits[i] = kRefused;
   }
-  for (size_t i = n; i < logits.size(); ++i) logits[i] = -std::numeric_limits<float>::infinity();
+  std::fill(logits.begin() + n, logits.end(), kRefused);
 }
 
 }  // namespace qwenvl::runtime
