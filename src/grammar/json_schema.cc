@@ -121,9 +121,10 @@ class Converter {
       return "json-value";
     }
     if (!s.is_object()) Fail("a schema must be an object or a boolean");
-    for (const auto& [key, _] : s.items()) {
-      if (!Supported().count(key) && !Annotations().count(key))
-        Fail("keyword '" + key + "' is not supported (it could not be enforced while decoding)");
+    for (auto it = s.begin(); it != s.end(); ++it) {
+      if (!Supported().count(it.key()) && !Annotations().count(it.key()))
+        Fail("keyword '" + it.key() +
+             "' is not supported (it could not be enforced while decoding)");
     }
     std::string result = ExprBody(s, hint, depth);
     if (s.contains("nullable") && s["nullable"] == true) result = "(" + result + " | json-null)";
@@ -291,7 +292,10 @@ class Converter {
     std::vector<bool> is_required;
     if (s.contains("properties")) {
       if (!s["properties"].is_object()) Fail("'properties' must be an object");
-      for (const auto& [name, sub] : s["properties"].items()) {
+      const Json& properties = s["properties"];
+      for (auto it = properties.begin(); it != properties.end(); ++it) {
+        const std::string& name = it.key();
+        const Json& sub = it.value();
         props.push_back({Literal(JsonText(Json(name))), Expr(sub, hint + "-" + name, depth + 1)});
         is_required.push_back(required.count(name) > 0);
         required.erase(name);
@@ -307,7 +311,7 @@ class Converter {
     if ((!s.contains("additionalProperties") && !listed) ||
         s.value("additionalProperties", Json()) == true) {
       extra = "json-value";
-    } else if (s["additionalProperties"].is_object()) {
+    } else if (s.contains("additionalProperties") && s["additionalProperties"].is_object()) {
       extra = Expr(s["additionalProperties"], hint + "-extra", depth + 1);
     } else if (s.contains("additionalProperties") && s["additionalProperties"] != false) {
       Fail("'additionalProperties' must be a boolean or a schema");
