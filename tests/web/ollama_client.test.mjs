@@ -107,7 +107,8 @@ await test('abort ends the stream and the server cancels the request', async () 
       stream.abort();
     }
   }, (e) => e.name === 'AbortError');
-  assert.equal(parts, 1);
+  // Parts the client had already received before the abort are still handed out.
+  assert.ok(parts >= 1);
   const deadline = Date.now() + 10000;
   while ((await metric()) === before) {
     assert.ok(Date.now() < deadline, 'the server did not cancel the request');
