@@ -161,8 +161,10 @@ constexpr IgnoredOption kIgnoredOptions[] = {
     {"embedding_only", Kind::kBool},
 };
 
-constexpr int64_t kGoIntMin = std::numeric_limits<int32_t>::min();
-constexpr int64_t kGoIntMax = std::numeric_limits<int32_t>::max();
+// The range of the integer options other than seed and num_predict: llama.cpp, behind ollama,
+// keeps them in 32-bit ints, and so does the sampler here (top_k).
+constexpr int64_t kIntMin = std::numeric_limits<int32_t>::min();
+constexpr int64_t kIntMax = std::numeric_limits<int32_t>::max();
 
 void ParseStop(const json& v, SamplingParams& s) {
   const std::string param = "options.stop";
@@ -197,8 +199,8 @@ void ParseOptions(const json& body, const SchemaOptions& options, SamplingParams
   }
   if (const json* v = Field(*o, "top_k")) {
     // llama.cpp's top_k <= 0 keeps every token, as the sampler's 0 does.
-    s.top_k = static_cast<int>(
-        std::max<int64_t>(0, IntegerValue(*v, param("top_k"), kGoIntMin, kGoIntMax)));
+    s.top_k =
+        static_cast<int>(std::max<int64_t>(0, IntegerValue(*v, param("top_k"), kIntMin, kIntMax)));
   }
   if (const json* v = Field(*o, "top_p")) {
     const double top_p = NumberValue(*v, param("top_p"), 0.0, 1.0);
@@ -239,7 +241,7 @@ void ParseOptions(const json& body, const SchemaOptions& options, SamplingParams
   if (const json* v = Field(*o, "num_ctx")) {
     // Each request has the server's context (--ctx): a larger num_ctx is capped to it, a smaller
     // one does not shrink it (ollama caps num_ctx at the model's trained length the same way).
-    IntegerValue(*v, param("num_ctx"), 1, kGoIntMax);
+    IntegerValue(*v, param("num_ctx"), 1, kIntMax);
   }
   if (const json* v = Field(*o, "stop")) ParseStop(*v, s);
   for (const IgnoredOption& ignored : kIgnoredOptions) {
@@ -247,7 +249,7 @@ void ParseOptions(const json& body, const SchemaOptions& options, SamplingParams
     if (!v) continue;
     switch (ignored.kind) {
       case Kind::kInteger:
-        IntegerValue(*v, param(ignored.name), kGoIntMin, kGoIntMax);
+        IntegerValue(*v, param(ignored.name), kIntMin, kIntMax);
         break;
       case Kind::kNumber:
         if (!v->is_number() || !std::isfinite(v->get<double>())) {
@@ -455,9 +457,8 @@ OllamaRequest ParseOllamaGenerate(std::string_view body_text, const SchemaOption
   const std::string system = StringField(body, "system", "system").value_or("");
   if (!StringField(body, "suffix", "suffix").value_or("").empty()) {
     throw BadRequest(
-        "suffix (fill-in-the-middle) is not supported: Qwen2.5-VL has no infill "
-        "prompt",
-        "suffix", "unsupported_value");
+        "suffix (fill-in-the-middle) is not supported: Qwen2.5-VL has no infill prompt", "suffix",
+        "unsupported_value");
   }
   if (!StringField(body, "template", "template").value_or("").empty()) {
     throw BadRequest(
