@@ -125,16 +125,32 @@ void Record(AccessRecord& record, const Result& r) {
   record.cached_tokens = r.cached_prompt_tokens;
 }
 
-// The last events of a stream that ended in the engine.
-std::string StreamEnding(const ChatRequestState& s, const CompletionMeta& meta,
-                         bool include_usage) {
-  if (s.error) return SseEvent(FromEngineError(*s.error).ToJson()) + SseDone();
-  const Result& r = *s.result;
-  std::string out = SseEvent(
-      ChunkJson(meta, json::object(), OpenAiFinishReason(r.finish_reason), QwenvlExtraJson(r)));
-  if (include_usage) out += SseEvent(UsageChunkJson(meta, r));
-  return out + SseDone();
-}
+// OpenAI's chat.completion, or its chunks as server-sent events.
+class OpenAiChatWriter final : public AnswerWriter {
+ public:
+  OpenAiChatWriter(const std::string& model, bool include_usage)
+      : meta_(NewCompletionMeta(model)), include_usage_(include_usage) {}
+
+  json Whole(const Result& r) override { return CompletionJson(meta_, r); }
+  std::string_view stream_type() const override { return "text/event-stream"; }
+  std::string StreamBegin() override {
+    return SseEvent(ChunkJson(meta_, {{"role", "assistant"}, {"content", ""}}, nullptr));
+  }
+  std::string StreamText(std::string_view text) override {
+    return SseEvent(ChunkJson(meta_, {{"content", text}}, nullptr));
+  }
+  std::string StreamEnd(const Result& r) override {
+    std::string out = SseEvent(
+        ChunkJson(meta_, json::object(), OpenAiFinishReason(r.finish_reason), QwenvlExtraJson(r)));
+    if (include_usage_) out += SseEvent(UsageChunkJson(meta_, r));
+    return out + SseDone();
+  }
+  std::string StreamError(const ApiError& e) override { return SseEvent(e.ToJson()) + SseDone(); }
+
+ private:
+  CompletionMeta meta_;
+  bool include_usage_;
+};
 
 // Whether a drain ended the request: it refused or aborted it, and the engine has not finished it
 // otherwise (the cancellation the drain asked for may already have come back as the result).
@@ -157,29 +173,55 @@ net::awaitable<ChatRequest> Parse(const std::string& body, const ChatContext& ct
 
 }  // namespace
 
+ApiError FailureOf(std::exception_ptr failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const ApiError& e) {
+    return e;
+  } catch (const Error& e) {  // thrown by an engine outside its callbacks
+    return FromEngineError(e);
+  } catch (const std::exception& e) {
+    return ApiError(500, e.what(), "", "internal_error");
+  }
+}
+
+net::awaitable<void> RefuseGeneration(HttpExchange& ex, ChatContext& ctx, const ApiError& e) {
+  if (e.status() == 503) ex.close_after();
+  co_await ex.SendError(e);
+  ctx.metrics.CountRequest(e.status());
+}
+
 net::awaitable<void> HandleChatCompletion(HttpExchange& ex, ChatContext& ctx) {
+  std::optional<ChatRequest> chat;
+  std::optional<ApiError> failure;
+  try {
+    chat = co_await Parse(ex.request().body(), ctx);
+  } catch (...) {
+    failure = FailureOf(std::current_exception());
+  }
+  if (failure) {
+    co_await RefuseGeneration(ex, ctx, *failure);
+    co_return;
+  }
+  OpenAiChatWriter writer(ctx.engine.model_name(), chat->include_usage);
+  co_await AnswerGeneration(ex, ctx, std::move(*chat), writer);
+}
+
+net::awaitable<void> AnswerGeneration(HttpExchange& ex, ChatContext& ctx, ChatRequest chat,
+                                      AnswerWriter& writer) {
   AccessRecord& record = ex.record();
   std::optional<ApiError> failure;
   std::shared_ptr<ChatRequestState> state;
   auto timer = std::make_shared<net::steady_timer>(ex.executor());
-  bool stream = false, include_usage = false;
+  const bool stream = chat.stream;
   try {
-    ChatRequest chat = co_await Parse(ex.request().body(), ctx);
-    stream = chat.stream;
-    include_usage = chat.include_usage;
     if (ctx.draining) throw ShuttingDown();
     state = Start(std::move(chat), ctx, timer);
-  } catch (const ApiError& e) {
-    failure = e;
-  } catch (const Error& e) {  // thrown by an engine outside its callbacks
-    failure = FromEngineError(e);
-  } catch (const std::exception& e) {
-    failure = ApiError(500, e.what(), "", "internal_error");
+  } catch (...) {
+    failure = FailureOf(std::current_exception());
   }
   if (failure) {
-    if (failure->status() == 503) ex.close_after();
-    co_await ex.SendError(*failure);
-    ctx.metrics.CountRequest(failure->status());
+    co_await RefuseGeneration(ex, ctx, *failure);
     co_return;
   }
   struct Forget {  // however this coroutine ends, the drain stops tracking the request
@@ -225,20 +267,19 @@ net::awaitable<void> HandleChatCompletion(HttpExchange& ex, ChatContext& ctx) {
     ctx.metrics.CountRequest(e.status());
     co_return;
   }
-  const CompletionMeta meta = NewCompletionMeta(ctx.engine.model_name());
   if (!stream) {
     Record(record, *state->result);
-    co_await ex.SendJson(200, CompletionJson(meta, *state->result));
+    co_await ex.SendJson(200, writer.Whole(*state->result));
     ctx.metrics.CountRequest(200);
     co_return;
   }
 
   ctx.metrics.CountRequest(200);
-  if (!co_await ex.BeginStream(200, "text/event-stream")) {
+  if (!co_await ex.BeginStream(200, writer.stream_type())) {
     state->Cancel();
     co_return;
   }
-  std::string out = SseEvent(ChunkJson(meta, {{"role", "assistant"}, {"content", ""}}, nullptr));
+  std::string out = writer.StreamBegin();
   for (;;) {
     std::string text;
     {
@@ -246,13 +287,14 @@ net::awaitable<void> HandleChatCompletion(HttpExchange& ex, ChatContext& ctx) {
       text.swap(state->pending);
       done = state->done;
     }
-    if (!text.empty()) out += SseEvent(ChunkJson(meta, {{"content", text}}, nullptr));
+    if (!text.empty()) out += writer.StreamText(text);
     const bool aborted = EndedByDrain(*state, done);
     if (aborted) {
-      out += SseEvent(ShuttingDown().ToJson()) + SseDone();
+      out += writer.StreamError(ShuttingDown());
       ex.close_after();
     } else if (done) {
-      out += StreamEnding(*state, meta, include_usage);
+      out += state->error ? writer.StreamError(FromEngineError(*state->error))
+                          : writer.StreamEnd(*state->result);
       if (state->result) Record(record, *state->result);
     }
     if (!out.empty() && !co_await ex.SendChunk(out)) {

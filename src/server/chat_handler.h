@@ -1,15 +1,18 @@
 // The body of POST /v1/chat/completions: parse (off the event loop), submit, then answer whole or
 // as server-sent events. A request waits on the event loop without holding a thread: the engine's
-// callbacks record text and wake the waiting coroutine.
+// callbacks record text and wake the waiting coroutine. The submitting, waiting, streaming and
+// cancelling are AnswerGeneration's, which the other generation endpoints (ollama's) share.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/post.hpp>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <set>
 
+#include "server/answer_writer.h"
 #include "server/engine_client.h"
 #include "server/http_exchange.h"
 #include "server/metrics.h"
@@ -57,6 +60,18 @@ struct ChatContext {
 };
 
 boost::asio::awaitable<void> HandleChatCompletion(HttpExchange& exchange, ChatContext& ctx);
+
+// Submits a parsed request and answers it, whole or streamed (chat.stream) as `writer` words it.
+// Errors found before the answer begins get their status and the exchange's error body; a client
+// that leaves cancels the request; a drain refuses or ends it.
+boost::asio::awaitable<void> AnswerGeneration(HttpExchange& exchange, ChatContext& ctx,
+                                              ChatRequest chat, AnswerWriter& writer);
+// Answers a generation request refused before it was submitted, and counts it.
+boost::asio::awaitable<void> RefuseGeneration(HttpExchange& exchange, ChatContext& ctx,
+                                              const ApiError& error);
+// The error a request handler caught: an ApiError as it is, an engine Error in its HTTP form,
+// anything else a 500.
+ApiError FailureOf(std::exception_ptr failure);
 
 // Drain, first step: requests still waiting in the engine's queue are answered 503 at once.
 void RefuseQueued(ChatContext& ctx);

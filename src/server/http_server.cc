@@ -30,6 +30,8 @@
 #include "server/api_error.h"
 #include "server/chat_handler.h"
 #include "server/media_source.h"
+#include "server/ollama_handler.h"
+#include "server/ollama_response.h"
 #include "server/openai_response.h"
 #include "server/request_policy.h"
 #include "server/url_fetch.h"
@@ -179,8 +181,8 @@ std::optional<ApiError> HttpServer::Impl::Admit(const HttpExchange::Request& req
                     "", "origin_not_allowed", "permission_error");
   }
   if (req.method() == http::verb::options) return std::nullopt;
-  const bool needs_key =
-      path.starts_with("/v1/") || (path == "/metrics" && !options.metrics_public);
+  const bool needs_key = path.starts_with("/v1/") || IsOllamaPath(path) ||
+                         (path == "/metrics" && !options.metrics_public);
   if (needs_key && !ApiKeyMatches(req[http::field::authorization], options.api_key)) {
     return ApiError(401, "Incorrect API key provided", "", "invalid_api_key");
   }
@@ -205,6 +207,10 @@ net::awaitable<void> HttpServer::Impl::Route(HttpExchange& ex) {
     res.set(http::field::access_control_allow_methods, "GET, POST, OPTIONS");
     res.set(http::field::access_control_max_age, "600");
     co_await ex.Send(std::move(res));
+    co_return;
+  }
+  if (IsOllamaPath(path)) {
+    co_await HandleOllama(ex, chat, started);
     co_return;
   }
   if (path == kChatPath) {
@@ -367,6 +373,9 @@ net::awaitable<void> HttpServer::Impl::Serve(tcp::socket socket) {
     }
     auto decorate = [this, &req](http::fields& f) { AddCommonHeaders(req, f); };
     HttpExchange ex(stream, req, record, decorate, options.write_timeout, false);
+    // ollama's clients read its error shape, also for what is refused before routing.
+    const bool ollama = IsOllamaPath(PathOf(req.target()));
+    if (ollama) ex.set_error_body(OllamaErrorJson);
     // A request the server will not read to its end gets its answer and the connection closes.
     auto refuse = [&](const ApiError& e) -> net::awaitable<void> {
       co_await ex.SendError(e);
@@ -426,6 +435,7 @@ net::awaitable<void> HttpServer::Impl::Serve(tcp::socket socket) {
     stream.expires_never();  // the route sets its own write deadlines
     HttpExchange routed(stream, req, record, decorate, options.write_timeout,
                         req.keep_alive() && !draining);
+    if (ollama) routed.set_error_body(OllamaErrorJson);
     co_await Route(routed);
     Log(record);
     if (!routed.keep_alive()) break;

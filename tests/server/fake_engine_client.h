@@ -23,6 +23,7 @@ class FakeEngineClient : public EngineClient {
     FinishReason finish = FinishReason::kStop;
     std::vector<MediaInfo> media;
     int64_t prompt_tokens = 10;
+    std::vector<TokenId> prompt_ids;  // Result::prompt_ids, unless the request gave its own
   };
 
   ~FakeEngineClient() override {
@@ -44,7 +45,9 @@ class FakeEngineClient : public EngineClient {
     requests.push_back(request);
     auto handle = std::make_shared<Handle>();
     handle->waiting = parallel > 0;
-    threads_.emplace_back([this, handle, script = script, on_text, on_done] {
+    Script run = script;
+    if (request.prompt_ids) run.prompt_ids = *request.prompt_ids;
+    threads_.emplace_back([this, handle, script = std::move(run), on_text, on_done] {
       Run(script, *handle, on_text, on_done);
     });
     return handle;
@@ -132,6 +135,7 @@ class FakeEngineClient : public EngineClient {
            const DoneCallback& on_done) {
     Result result;
     result.prompt_tokens = s.prompt_tokens;
+    result.prompt_ids = s.prompt_ids;
     result.media = s.media;
     result.finish_reason = s.finish;
     const bool ran = TakeSlot(handle);
@@ -147,6 +151,7 @@ class FakeEngineClient : public EngineClient {
         }
         if (result.completion_tokens == 0) ++answering_count;
         result.text += piece;
+        result.tokens.push_back(static_cast<TokenId>('a' + result.completion_tokens % 26));
         ++result.completion_tokens;
       }
     }
