@@ -14,6 +14,7 @@
 #include "server/api_error.h"
 #include "server/openai_response.h"
 #include "server/sse.h"
+#include "server/tool_calls.h"
 
 namespace qwenvl::server {
 
@@ -128,28 +129,72 @@ void Record(AccessRecord& record, const Result& r) {
 // OpenAI's chat.completion, or its chunks as server-sent events.
 class OpenAiChatWriter final : public AnswerWriter {
  public:
-  OpenAiChatWriter(const std::string& model, bool include_usage)
-      : meta_(NewCompletionMeta(model)), include_usage_(include_usage) {}
+  // tool_calls: tools were offered, so <tool_call> blocks in the answer become tool_calls.
+  OpenAiChatWriter(const std::string& model, bool include_usage, bool tool_calls)
+      : meta_(NewCompletionMeta(model)), include_usage_(include_usage), tool_calls_(tool_calls) {}
 
-  json Whole(const Result& r) override { return CompletionJson(meta_, r); }
+  json Whole(const Result& r) override {
+    json j = CompletionJson(meta_, r);
+    if (!tool_calls_) return j;
+    const ParsedAnswer answer = ParseToolCalls(r.text);
+    if (answer.calls.empty()) return j;
+    json& choice = j["choices"][0];
+    choice["message"]["content"] = answer.content.empty() ? json(nullptr) : json(answer.content);
+    json calls = json::array();
+    for (const ToolCall& c : answer.calls) calls.push_back(CallJson(c, -1));
+    choice["message"]["tool_calls"] = std::move(calls);
+    choice["finish_reason"] = "tool_calls";
+    return j;
+  }
   std::string_view stream_type() const override { return "text/event-stream"; }
   std::string StreamBegin() override {
     return SseEvent(ChunkJson(meta_, {{"role", "assistant"}, {"content", ""}}, nullptr));
   }
   std::string StreamText(std::string_view text) override {
-    return SseEvent(ChunkJson(meta_, {{"content", text}}, nullptr));
+    if (!tool_calls_) return SseEvent(ChunkJson(meta_, {{"content", text}}, nullptr));
+    std::vector<ToolCall> calls;
+    std::string out = Content(calls_.Push(text, &calls));  // before Calls: it fills `calls`
+    return out + Calls(calls);
   }
   std::string StreamEnd(const Result& r) override {
-    std::string out = SseEvent(
-        ChunkJson(meta_, json::object(), OpenAiFinishReason(r.finish_reason), QwenvlExtraJson(r)));
+    std::string out;
+    if (tool_calls_) {
+      std::vector<ToolCall> calls;
+      out = Content(calls_.Flush(&calls));
+    }
+    const char* finish = streamed_calls_ > 0 ? "tool_calls" : OpenAiFinishReason(r.finish_reason);
+    out += SseEvent(ChunkJson(meta_, json::object(), finish, QwenvlExtraJson(r)));
     if (include_usage_) out += SseEvent(UsageChunkJson(meta_, r));
     return out + SseDone();
   }
   std::string StreamError(const ApiError& e) override { return SseEvent(e.ToJson()) + SseDone(); }
 
  private:
+  // A call as OpenAI writes it; streamed deltas carry their index.
+  static json CallJson(const ToolCall& c, int index) {
+    json j = {{"id", c.id},
+              {"type", "function"},
+              {"function", {{"name", c.name}, {"arguments", c.arguments}}}};
+    if (index >= 0) j["index"] = index;
+    return j;
+  }
+  std::string Content(const std::string& text) {
+    return text.empty() ? "" : SseEvent(ChunkJson(meta_, {{"content", text}}, nullptr));
+  }
+  // Each call goes out whole in one delta, once its </tool_call> arrived.
+  std::string Calls(const std::vector<ToolCall>& calls) {
+    std::string out;
+    for (const ToolCall& c : calls)
+      out += SseEvent(ChunkJson(
+          meta_, {{"tool_calls", json::array({CallJson(c, streamed_calls_++)})}}, nullptr));
+    return out;
+  }
+
   CompletionMeta meta_;
   bool include_usage_;
+  bool tool_calls_;
+  ToolCallStream calls_;
+  int streamed_calls_ = 0;
 };
 
 // Whether a drain ended the request: it refused or aborted it, and the engine has not finished it
@@ -203,7 +248,7 @@ net::awaitable<void> HandleChatCompletion(HttpExchange& ex, ChatContext& ctx) {
     co_await RefuseGeneration(ex, ctx, *failure);
     co_return;
   }
-  OpenAiChatWriter writer(ctx.engine.model_name(), chat->include_usage);
+  OpenAiChatWriter writer(ctx.engine.model_name(), chat->include_usage, chat->tool_calls);
   co_await AnswerGeneration(ex, ctx, std::move(*chat), writer);
 }
 
