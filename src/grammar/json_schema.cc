@@ -14,9 +14,10 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-// Whitespace between JSON tokens is bounded: a model that starts emitting blank lines in a
-// constrained answer cannot go on forever.
-constexpr const char* kJsonRules = R"(ws ::= [ \t\n]{0,32}
+// Whitespace between JSON tokens: one space or tab, or a line break and its indentation (up to 32
+// spaces or tabs), so compact and pretty-printed JSON both pass, while a model drawn to whitespace
+// (single tokens of many spaces exist) cannot fill its answer with it.
+constexpr const char* kJsonRules = R"(ws ::= ([ \t] | "\n" [ \t]{0,32})?
 json-string ::= "\"" json-char* "\""
 json-char ::= [^"\\\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})
 json-int-part ::= "0" | [1-9] [0-9]{0,19}

@@ -78,7 +78,7 @@ await test('tool_choice required: calls come back as tool_calls with valid argum
 
 await test('a named function, streamed: one call in the deltas', async () => {
   const stream = await client.chat.completions.create({
-    model, messages: [imageMessage('Describe the picture.')], max_tokens: 60, temperature: 0, stream: true,
+    model, messages: [imageMessage('Describe the picture.')], max_tokens: 200, temperature: 0, stream: true,
     tools, tool_choice: { type: 'function', function: { name: 'describe' } },
   });
   const calls = [];
