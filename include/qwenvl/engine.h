@@ -168,7 +168,7 @@ struct Result {
   // Not computed for this request: reused from the KV cache of earlier turns, or copied from the
   // cache of another request with the same prefix (Submit).
   int64_t cached_prompt_tokens = 0;
-  int64_t cached_media = 0;          // media whose vision encoding came from the engine's cache
+  int64_t cached_media = 0;  // media whose vision encoding came from the engine's cache
   int64_t completion_tokens = 0;
   FinishReason finish_reason = FinishReason::kStop;
   Timings timings;
