@@ -3,30 +3,13 @@
 #include <cctype>
 
 #include "qwenvl/error.h"
+#include "text/utf8.h"
 
 namespace qwenvl::grammar {
 
 namespace {
 constexpr int kMaxNesting = 64;
 }  // namespace
-
-void AppendUtf8(uint32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
 
 std::string GbnfLiteral(std::string_view bytes) {
   static const char* kHex = "0123456789ABCDEF";
@@ -142,6 +125,7 @@ class Parser {
       v = v * 16 + static_cast<uint32_t>(c <= '9' ? c - '0' : c - 'a' + 10);
     }
     if (v > 0x10FFFF) Fail("code point beyond U+10FFFF");
+    if (v >= 0xD800 && v <= 0xDFFF) Fail("a surrogate is not a character");
     return v;
   }
 
@@ -182,15 +166,10 @@ class Parser {
           Fail(std::string("unknown escape '\\") + e + "'");
       }
     }
-    // UTF-8 decode (the grammar text is UTF-8; a bad sequence is refused).
-    int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || pos_ + n > text_.size()) Fail("invalid UTF-8");
-    uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
-    for (int i = 1; i < n; ++i) {
-      const unsigned char d = static_cast<unsigned char>(text_[pos_ + i]);
-      if ((d & 0xC0) != 0x80) Fail("invalid UTF-8");
-      cp = (cp << 6) | (d & 0x3F);
-    }
+    // The grammar text is UTF-8; a bad sequence is refused.
+    char32_t cp = 0;
+    const size_t n = text::DecodeUtf8(text_.substr(pos_), &cp);
+    if (n == 0) Fail("invalid UTF-8");
     pos_ += n;
     return cp;
   }
@@ -221,7 +200,7 @@ class Parser {
       if (c == '"') {
         ++pos_;
         std::string bytes;
-        while (pos_ < text_.size() && text_[pos_] != '"') AppendUtf8(ParseChar(), &bytes);
+        while (pos_ < text_.size() && text_[pos_] != '"') text::AppendUtf8(ParseChar(), &bytes);
         if (pos_ >= text_.size()) Fail("unterminated literal");
         ++pos_;
         builder_.AppendLiteral(bytes, &item);

@@ -21,7 +21,5 @@ Grammar ParseGbnf(std::string_view text, const std::string& root = "root");
 std::string GbnfLiteral(std::string_view bytes);
 // A GBNF class item for one code point (escaped where the class syntax needs it).
 std::string GbnfClassChar(uint32_t cp);
-// The UTF-8 form of a code point.
-void AppendUtf8(uint32_t cp, std::string* out);
 
 }  // namespace qwenvl::grammar

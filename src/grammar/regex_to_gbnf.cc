@@ -9,6 +9,7 @@
 #include "grammar/grammar.h"
 #include "grammar/json_schema.h"
 #include "qwenvl/error.h"
+#include "text/utf8.h"
 
 namespace qwenvl::grammar {
 
@@ -45,7 +46,7 @@ std::string JsonEscaped(uint32_t cp) {
     out += kHex[cp & 15];
     return out;
   }
-  AppendUtf8(cp, &out);
+  text::AppendUtf8(cp, &out);
   return out;
 }
 
@@ -118,11 +119,9 @@ class RegexParser {
   }
 
   uint32_t Utf8Char() {
-    const unsigned char c = static_cast<unsigned char>(p_[pos_]);
-    const int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || pos_ + n > p_.size()) Fail("invalid UTF-8");
-    uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
-    for (int i = 1; i < n; ++i) cp = (cp << 6) | (static_cast<unsigned char>(p_[pos_ + i]) & 0x3F);
+    char32_t cp = 0;
+    const size_t n = text::DecodeUtf8(p_.substr(pos_), &cp);
+    if (n == 0) Fail("invalid UTF-8");
     pos_ += n;
     return cp;
   }
@@ -175,8 +174,12 @@ class RegexParser {
         return 0;
       case 'x':
         return Hex(2);
-      case 'u':
-        return Hex(4);
+      case 'u': {
+        const uint32_t v = Hex(4);
+        if (v >= 0xD800 && v <= 0xDFFF)
+          Fail("surrogate escapes (\\uD800-\\uDFFF) are not supported");
+        return v;
+      }
       case 'b':
       case 'B':
         Fail("word boundaries are not supported");

@@ -8,6 +8,7 @@
 #include "grammar/grammar.h"
 #include "grammar_test_util.h"
 #include "qwenvl/error.h"
+#include "text/utf8.h"
 
 namespace qwenvl::grammar {
 namespace {
@@ -74,7 +75,7 @@ TEST(Gbnf, UnicodeClassesMatchExactlyTheirCodePoints) {
     if (cp >= 0xD800 && cp <= 0xDFFF) continue;
     if (i % 5 == 0) cp = 0x4E00 + cp % 0x5200;  // near the ranges too
     std::string utf8;
-    AppendUtf8(cp, &utf8);
+    text::AppendUtf8(cp, &utf8);
     EXPECT_EQ(Matches(*g, utf8), in_class(cp)) << std::hex << cp;
     const bool negated_ok =
         !((cp >= 'a' && cp <= 'z') || cp == '"' || (cp >= 0x4E00 && cp <= 0x9FFF));
