@@ -126,6 +126,7 @@ boost::asio::awaitable<void> HandleTextCompletion(HttpExchange& ex, ChatContext&
     Generation gen;
     gen.stream = c.fields.stream;
     gen.include_usage = c.fields.include_usage;
+    gen.input_param = "prompt";
     std::vector<std::string> echo;
     for (size_t p = 0; p < c.prompts.size(); ++p) {
       Request request;

@@ -70,10 +70,10 @@ ApiError ShuttingDown() {
 }
 
 // Submits one choice and wires the callbacks; throws ApiError when the engine refuses.
-State Start(Request request, const std::shared_ptr<TempFiles>& temp_files, ChatContext& ctx,
+State Start(Request request, const Generation& gen, ChatContext& ctx,
             const std::shared_ptr<net::steady_timer>& timer) {
   auto state = std::make_shared<ChatRequestState>();
-  state->temp_files = temp_files;
+  state->temp_files = gen.temp_files;
   state->loop = ctx.loop;
   state->timer = timer;
   Metrics& metrics = ctx.metrics;
@@ -123,7 +123,7 @@ State Start(Request request, const std::shared_ptr<TempFiles>& temp_files, ChatC
       throw ApiError(429, std::string("the server is busy: ") + e.what(), "", "queue_full",
                      "rate_limit_error");
     }
-    throw FromEngineError(e);
+    throw FromEngineError(e, gen.input_param);
   }
   ctx.live.insert(state);
   return state;
@@ -136,7 +136,7 @@ std::vector<State> StartAll(Generation& gen, ChatContext& ctx,
   std::vector<State> states;
   try {
     for (Request& request : gen.requests) {
-      states.push_back(Start(std::move(request), gen.temp_files, ctx, timer));
+      states.push_back(Start(std::move(request), gen, ctx, timer));
     }
   } catch (...) {
     for (const State& s : states) {
@@ -291,7 +291,8 @@ net::awaitable<void> RunGeneration(HttpExchange& ex, ChatContext& ctx,
   }
   if (o.failed >= 0) {
     cancel_all();
-    const ApiError e = FromEngineError(*states[static_cast<size_t>(o.failed)]->error);
+    const ApiError e =
+        FromEngineError(*states[static_cast<size_t>(o.failed)]->error, gen.input_param);
     co_await ex.SendError(e);
     ctx.metrics.CountRequest(e.status());
     co_return;
@@ -358,7 +359,8 @@ net::awaitable<void> RunGeneration(HttpExchange& ex, ChatContext& ctx,
       ex.close_after();
     } else if (failed >= 0) {
       cancel_all();
-      out += SseEvent(FromEngineError(*states[static_cast<size_t>(failed)]->error).ToJson()) +
+      out += SseEvent(FromEngineError(*states[static_cast<size_t>(failed)]->error, gen.input_param)
+                          .ToJson()) +
              SseDone();
     } else if (all_ended) {
       const Usage usage = SumUsage(Results(states), gen.prompt_of);

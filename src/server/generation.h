@@ -90,6 +90,7 @@ struct Generation {
   bool stream = false;
   bool include_usage = false;
   std::shared_ptr<TempFiles> temp_files;  // kept until every choice is done
+  std::string input_param = "messages";   // what an engine's refusal of the input names
   std::unique_ptr<AnswerFormat> format;
 
   // Appends n choices of `request` for prompt `prompt`. With a seed, choice k gets seed + k

@@ -505,8 +505,12 @@ TEST_F(SurfaceTest, AFailingChoiceEndsTheAnswerWithItsError) {
     body["n"] = 2;
     const json j = Body(Chat(body), 400);
     EXPECT_EQ(j["error"]["code"], "corrupt_file") << j.dump();
+    EXPECT_EQ(j["error"]["param"], "messages");
   }
-  EXPECT_TRUE(WaitFor([&] { return engine_.completed_count == 4; }));
+  // A text completion's input is its prompt.
+  engine_.script.error = Error(ErrorCode::kOutOfRange, "prompt too long");
+  ExpectError(Complete({{"prompt", "x"}, {"n", 2}}), 400, "prompt");
+  EXPECT_TRUE(WaitFor([&] { return engine_.completed_count == 6; }));
 }
 
 // A drain refuses what is queued: a request whose choices are partly queued gets its 503 at once,
