@@ -27,7 +27,7 @@ class Histogram {
 class Metrics {
  public:
   Metrics();
-  // One finished HTTP request on the chat endpoint (any status).
+  // One finished HTTP request on a generation endpoint (any status).
   void CountRequest(int status);
   // Generation lifecycle: Submitted -> (FirstToken) -> Finished.
   void Submitted();
