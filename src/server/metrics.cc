@@ -86,7 +86,8 @@ int64_t Metrics::waiting() const {
 std::string Metrics::Render() const {
   std::lock_guard lock(mu_);
   std::string out;
-  Header(out, "qwenvl_requests_total", "counter", "Completion requests (chat and text) by HTTP status.");
+  Header(out, "qwenvl_requests_total", "counter",
+         "Completion requests (chat and text) by HTTP status.");
   for (const auto& [status, count] : requests_by_status_) {
     out += "qwenvl_requests_total{status=\"" + std::to_string(status) + "\"} " +
            std::to_string(count) + "\n";
