@@ -217,6 +217,7 @@ TEST_F(SurfaceTest, CompletionLogprobsInTheLegacyFormat) {
   // The chosen token and its alternatives: logprobs + 1 entries at most.
   EXPECT_EQ(lp["top_logprobs"][0], json({{"Hello", -0.125}, {"alt1", -1.125}}));
   EXPECT_EQ(lp["top_logprobs"][3], json({{"!", -0.5}, {"alt1", -1.5}}));
+  ASSERT_EQ(engine_.submitted(), 1u);  // (under the fake's lock: then its list may be read)
   EXPECT_EQ(engine_.requests[0].sampling.logprobs, 2);
   // logprobs 0: the chosen tokens alone.
   const json zero = Body(Complete({{"prompt", "hi"}, {"logprobs", 0}}));
@@ -326,6 +327,7 @@ TEST_F(SurfaceTest, ChatLogprobsInOpenAisShape) {
   EXPECT_DOUBLE_EQ(first["top_logprobs"][1]["logprob"].get<double>(), -1.125);
   EXPECT_EQ(first["top_logprobs"][1]["bytes"], json({97, 108, 116, 49}));
   EXPECT_EQ(lp["content"][3]["token"], "!");
+  ASSERT_EQ(engine_.submitted(), 1u);
   EXPECT_EQ(engine_.requests[0].sampling.logprobs, 2);
   // logprobs alone: the chosen tokens, no alternatives.
   body.erase("top_logprobs");
