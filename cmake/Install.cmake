@@ -6,7 +6,7 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 set(QWENVL_INSTALLED_LIBS
-  qwenvl_util qwenvl_io qwenvl_text qwenvl_media qwenvl_kernels qwenvl_compute qwenvl_model qwenvl_runtime)
+  qwenvl_util qwenvl_io qwenvl_text qwenvl_grammar qwenvl_media qwenvl_kernels qwenvl_compute qwenvl_model qwenvl_runtime)
 foreach(lib IN LISTS QWENVL_INSTALLED_LIBS)
   # The build tree reads headers from src/ and include/; installed, only include/ (the public API).
   set_target_properties(${lib} PROPERTIES INTERFACE_INCLUDE_DIRECTORIES

@@ -91,6 +91,7 @@ class Chat {
     request.messages.push_back(user);
     request.system_prompt = o_.system;
     request.sampling = o_.generation.ToSamplingParams();
+    request.constraint = o_.generation.ToConstraint();
     const Result r = session_->Generate(request, [](std::string_view t) {
       std::fwrite(t.data(), 1, t.size(), stdout);
       std::fflush(stdout);

@@ -46,6 +46,7 @@ Request BuildRequest(const RunOptions& o, CLI::App* cmd) {
   r.messages.push_back(std::move(user));
   r.system_prompt = o.system;
   r.sampling = o.generation.ToSamplingParams();
+  r.constraint = o.generation.ToConstraint();
   r.add_vision_id = o.add_vision_id;
   return r;
 }

@@ -16,5 +16,6 @@ void AddReplayCommand(CLI::App& app);
 void AddPreprocessCommand(CLI::App& app);
 void AddBenchCommand(CLI::App& app);
 void AddServeCommand(CLI::App& app);
+void AddGrammarCommand(CLI::App& app);
 
 }  // namespace qwenvl::cli

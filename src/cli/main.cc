@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   qwenvl::cli::AddPreprocessCommand(app);
   qwenvl::cli::AddBenchCommand(app);
   qwenvl::cli::AddServeCommand(app);
+  qwenvl::cli::AddGrammarCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,6 +1,8 @@
 #include "cli/run_options.h"
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "compute/backends.h"
 #include "util/error.h"
@@ -80,6 +82,40 @@ void AddGenerationOptions(CLI::App* cmd, GenerationOptions& o) {
                   "Penalty on tokens already present (transformers semantics)");
   cmd->add_option("--seed", o.seed, "Seed for reproducible sampling");
   cmd->add_option("--stop", o.stop, "Stop string (repeatable)");
+  auto* schema = cmd->add_option("--json-schema", o.json_schema_file,
+                                 "Answer JSON valid under this JSON Schema file");
+  auto* grammar =
+      cmd->add_option("--grammar", o.grammar_file, "Answer in the language of this GBNF file");
+  auto* json = cmd->add_flag("--json-object", o.json, "Answer a JSON object");
+  auto* grounding = cmd->add_flag(
+      "--grounding", o.grounding,
+      "Answer in Qwen2.5-VL's grounding JSON: [{\"bbox_2d\": [x1, y1, x2, y2], \"label\": ...}]");
+  schema->excludes(grammar)->excludes(json)->excludes(grounding);
+  grammar->excludes(json)->excludes(grounding);
+  json->excludes(grounding);
+}
+
+OutputConstraint GenerationOptions::ToConstraint() const {
+  OutputConstraint c;
+  const auto read = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error(ErrorCode::kNotFound, "cannot read " + path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  if (!json_schema_file.empty()) {
+    c.kind = OutputConstraint::Kind::kJsonSchema;
+    c.text = read(json_schema_file);
+  } else if (!grammar_file.empty()) {
+    c.kind = OutputConstraint::Kind::kGrammar;
+    c.text = read(grammar_file);
+  } else if (json) {
+    c.kind = OutputConstraint::Kind::kJsonObject;
+  } else if (grounding) {
+    c.kind = OutputConstraint::Kind::kGrounding;
+  }
+  return c;
 }
 
 void AddMediaBudgetOptions(CLI::App* cmd, MediaBudgetOptions& o) {

@@ -29,7 +29,13 @@ struct GenerationOptions {
   std::optional<int> top_k;
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;
+  // At most one constraint: a JSON Schema file, a GBNF grammar file, or the grounding format.
+  std::string json_schema_file, grammar_file;
+  bool json = false;  // --json-object
+  bool grounding = false;
   SamplingParams ToSamplingParams() const;
+  // Reads the files; throws Error(kNotFound / kInvalidArgument).
+  OutputConstraint ToConstraint() const;
 };
 
 struct MediaBudgetOptions {

@@ -33,8 +33,8 @@ ModelContext::ModelContext(const EngineOptions& options)
       tokenizer(text::Tokenizer::FromModelDir(options.model_dir)),
       chat_template(text::ChatTemplate::FromModelDir(options.model_dir)),
       media_settings(LoadMediaSettings(options, *pool)),
-      generation_defaults(
-          LoadGenerationDefaults(options.model_dir, model->config().eos_token_ids)) {}
+      generation_defaults(LoadGenerationDefaults(options.model_dir, model->config().eos_token_ids)),
+      constraints(tokenizer, model->config().text.vocab_size, generation_defaults.eos_token_ids) {}
 
 std::string ModelContext::Render(const Request& request) const {
   text::ChatTemplateOptions opts;

@@ -12,6 +12,7 @@
 #include "compute/backend.h"
 #include "model/qwen2_5_vl.h"
 #include "qwenvl/engine.h"
+#include "runtime/constraint.h"
 #include "runtime/generation_config.h"
 #include "runtime/media_input.h"
 #include "text/chat_template.h"
@@ -40,6 +41,7 @@ struct ModelContext {
   text::ChatTemplate chat_template;
   MediaSettings media_settings;
   GenerationDefaults generation_defaults;  // generation_config.json
+  ConstraintCache constraints;             // compiled Request::constraint texts
   // One forward pass at a time on the pool. Recursive: the scheduler runs decode steps between the
   // vision encoder's blocks of a request it is admitting, under the same lock.
   std::recursive_mutex compute_mu;

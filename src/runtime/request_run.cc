@@ -46,6 +46,8 @@ void RequestRun::Prepare() {
   start_ = Clock::now();
   const io::ModelConfig& config = context_.model->config();
   const auto t0 = start_;
+  // A constraint that does not compile fails the request here, before any model work.
+  if (auto compiled = context_.constraints.Get(request_.constraint)) matcher_.emplace(compiled);
   const std::vector<TokenId> raw_ids = context_.tokenizer.Encode(context_.Render(request_));
   std::vector<const PreparedMedia*> media_ptrs;
   for (const Media* m : MediaInPromptOrder(request_)) {
@@ -220,7 +222,11 @@ std::optional<TokenId> RequestRun::ChooseToken() {
                                             std::to_string(logits_[i]) + " at token id " +
                                             std::to_string(i) + ")");
   }
+  if (matcher_) ApplyTokenMask(*matcher_->Mask(), logits_);
   const TokenId token = sampler_->Sample(logits_);
+  if (matcher_ && !matcher_->Accept(token))
+    throw Error(ErrorCode::kInternal, "the sampler chose token " + std::to_string(token) +
+                                          ", which the constraint refuses");
   const auto& eos = context_.generation_defaults.eos_token_ids;
   if (std::find(eos.begin(), eos.end(), token) != eos.end()) {
     result_.timings.decode_ms += MsSince(t0);

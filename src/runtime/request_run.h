@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "grammar/matcher.h"
 #include "qwenvl/engine.h"
 #include "qwenvl/token_id.h"
 #include "runtime/media_caches.h"
@@ -79,6 +80,7 @@ class RequestRun {
   std::optional<Sampler> sampler_;
   std::optional<text::StreamDecoder> decoder_;
   std::optional<StopMatcher> stop_;
+  std::optional<grammar::GrammarMatcher> matcher_;  // with a Request::constraint
   std::vector<float> logits_;
   Result result_;
   std::optional<model::PendingAppend> pending_;  // between BeginPrefill and the last piece

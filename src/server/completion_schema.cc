@@ -9,7 +9,7 @@
 namespace qwenvl::server {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 // A prompt must leave the answer at least one token of the context.
 void CheckLength(size_t tokens, const std::string& param, const SchemaOptions& options) {

@@ -9,7 +9,7 @@
 namespace qwenvl::server {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 void ParseStop(const json& body, SamplingParams& sampling) {
   auto stop = body.find("stop");

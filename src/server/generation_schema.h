@@ -33,7 +33,7 @@ bool ModelAccepted(std::string_view model, const SchemaOptions& options);
 
 // Throws ApiError (400 naming the field, 404 for a model not served). `sampling` keeps the values
 // of fields the body does not set.
-void ParseGenerationFields(const nlohmann::json& body, const SchemaOptions& options,
+void ParseGenerationFields(const nlohmann::ordered_json& body, const SchemaOptions& options,
                            GenerationFields& out, SamplingParams& sampling);
 
 }  // namespace qwenvl::server

@@ -5,7 +5,7 @@
 
 namespace qwenvl::server {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 void WrongType(const std::string& param, const char* expected, const json& v) {
   throw BadRequest(param + " must be " + expected + ", got " + v.type_name(), param,

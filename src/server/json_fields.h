@@ -1,5 +1,7 @@
 // Typed reads of the fields of a JSON request body. Each refuses a wrong type or an out-of-range
 // value with a 400 ApiError naming the field (`param`); an absent or null field reads as unset.
+// Request bodies are parsed as nlohmann::ordered_json: tool schemas and call arguments reach the
+// prompt in the order the client wrote them.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +16,7 @@
 namespace qwenvl::server {
 
 [[noreturn]] void WrongType(const std::string& param, const char* expected,
-                            const nlohmann::json& v);
+                            const nlohmann::ordered_json& v);
 
 std::string RealText(double v);
 
@@ -28,7 +30,7 @@ std::string RangeText(T lo, T hi) {
 // narrowed: nlohmann keeps non-negative integers as uint64 and negative ones as int64, so reading
 // either as a narrower type first could wrap (4294967297 as an int is 1).
 template <typename T>
-bool IsIntegerIn(const nlohmann::json& v, T lo, T hi) {
+bool IsIntegerIn(const nlohmann::ordered_json& v, T lo, T hi) {
   if (!v.is_number_integer()) return false;
   const auto in_range = [&](auto x) {
     return std::cmp_less_equal(lo, x) && std::cmp_less_equal(x, hi);
@@ -38,7 +40,7 @@ bool IsIntegerIn(const nlohmann::json& v, T lo, T hi) {
 
 // An integer value in [lo, hi]; anything else is a 400 naming `param`.
 template <typename T>
-T ReadIntegerValue(const nlohmann::json& v, const std::string& param, T lo, T hi) {
+T ReadIntegerValue(const nlohmann::ordered_json& v, const std::string& param, T lo, T hi) {
   const std::string expected = "an integer in " + RangeText(lo, hi);
   if (!v.is_number_integer()) {
     throw BadRequest(param + " must be " + expected + ", got " +
@@ -53,7 +55,7 @@ T ReadIntegerValue(const nlohmann::json& v, const std::string& param, T lo, T hi
 
 // An optional integer field.
 template <typename T>
-std::optional<T> ReadInteger(const nlohmann::json& object, const char* key,
+std::optional<T> ReadInteger(const nlohmann::ordered_json& object, const char* key,
                              const std::string& param, T lo, T hi) {
   auto it = object.find(key);
   if (it == object.end() || it->is_null()) return std::nullopt;
@@ -61,20 +63,21 @@ std::optional<T> ReadInteger(const nlohmann::json& object, const char* key,
 }
 
 // A token id: an integer in [0, vocab).
-TokenId ReadTokenId(const nlohmann::json& v, const std::string& param, int64_t vocab);
+TokenId ReadTokenId(const nlohmann::ordered_json& v, const std::string& param, int64_t vocab);
 
 // An optional number field (integer or not), finite, in [lo, hi], or (lo, hi] when lo_open. The
 // check is made on the double before any narrowing to float, which would be undefined past
 // FLT_MAX.
-std::optional<double> ReadReal(const nlohmann::json& object, const char* key,
+std::optional<double> ReadReal(const nlohmann::ordered_json& object, const char* key,
                                const std::string& param, double lo, double hi,
                                bool lo_open = false);
-std::optional<float> ReadFloat(const nlohmann::json& object, const char* key,
+std::optional<float> ReadFloat(const nlohmann::ordered_json& object, const char* key,
                                const std::string& param, double lo, double hi,
                                bool lo_open = false);
 
 // An optional boolean field: returns whether it was present (then `out` holds it).
-bool ReadBool(const nlohmann::json& object, const char* key, const std::string& param, bool& out);
+bool ReadBool(const nlohmann::ordered_json& object, const char* key, const std::string& param,
+              bool& out);
 
 // An absent value leaves `out` as it was, so that several sources of one setting combine.
 template <typename T>

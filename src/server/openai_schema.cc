@@ -11,11 +11,14 @@
 #include "server/api_error.h"
 #include "server/generation_schema.h"
 #include "server/json_fields.h"
+#include "server/structured_output.h"
+#include "server/tool_calls.h"
 
 namespace qwenvl::server {
 namespace {
 
-using nlohmann::json;
+// Ordered: function schemas and call arguments reach the prompt in the order the client wrote them.
+using json = nlohmann::ordered_json;
 
 // A video has at least 2 frames (the temporal patch) and at most qwen-vl-utils' FPS_MAX_FRAMES.
 constexpr int64_t kMinFrames = 2;
@@ -154,14 +157,35 @@ void ParseMessages(const json& body, const SchemaOptions& options, ChatRequest& 
     Message message;
     message.role = role->get<std::string>();
     if (message.role == "developer") message.role = "system";
-    if (message.role != "system" && message.role != "user" && message.role != "assistant") {
+    if (message.role != "system" && message.role != "user" && message.role != "assistant" &&
+        message.role != "tool") {
       throw BadRequest(
-          param + ".role must be system, user or assistant, got '" + message.role + "'",
+          param + ".role must be system, user, assistant or tool, got '" + message.role + "'",
           param + ".role");
     }
     auto content = m.find("content");
-    if (content == m.end()) throw BadRequest(param + ".content is required", param + ".content");
-    message.content = ParseContent(*content, param + ".content", options, out);
+    const auto tool_calls = m.find("tool_calls");
+    const bool has_calls =
+        message.role == "assistant" && tool_calls != m.end() && !tool_calls->is_null();
+    // An assistant turn that only calls functions may have no content (OpenAI sends null).
+    if (has_calls && (content == m.end() || content->is_null())) {
+      message.content.push_back({ContentPart::Type::kText, "", {}});
+    } else {
+      if (content == m.end()) throw BadRequest(param + ".content is required", param + ".content");
+      message.content = ParseContent(*content, param + ".content", options, out);
+    }
+    if (message.role == "tool") {
+      for (const auto& part : message.content)
+        if (part.type != ContentPart::Type::kText)
+          throw BadRequest(param + ".content of a tool message must be text", param + ".content");
+    }
+    if (has_calls) {
+      const std::string calls = ToolCallsText(*tool_calls, param + ".tool_calls");
+      auto& parts = message.content;
+      if (parts.empty() || parts.back().type != ContentPart::Type::kText)
+        parts.push_back({ContentPart::Type::kText, "", {}});
+      parts.back().text += (parts.back().text.empty() ? "" : "\n") + calls;
+    }
     for (const auto& part : message.content) {
       if (part.type != ContentPart::Type::kMedia) continue;
       if (++media_count > options.max_media_items) {
@@ -189,9 +213,6 @@ void ParseTopLevel(const json& body, const SchemaOptions& options, ChatRequest& 
     throw BadRequest("top_logprobs needs logprobs: true", "top_logprobs");
   }
   if (logprobs) out.request.sampling.logprobs = top_logprobs.value_or(0);
-  if (auto tools = body.find("tools"); tools != body.end() && !tools->is_null()) {
-    throw BadRequest("tools are not supported", "tools", "unsupported_value");
-  }
 }
 
 }  // namespace
@@ -205,6 +226,20 @@ ChatRequest ParseChatRequest(std::string_view body_text, const SchemaOptions& op
   ChatRequest out;
   ParseTopLevel(body, options, out);
   ParseMessages(body, options, out);
+  out.request.constraint = ParseOutputConstraint(body);
+  const std::optional<ToolsRequest> tools = ParseTools(body);
+  ApplyToolFormat(tools, out.request);
+  if (tools && tools->choice != ToolsRequest::Choice::kNone) {
+    out.tool_calls = true;
+    OutputConstraint calls = ToolCallConstraint(*tools);
+    if (calls.kind != OutputConstraint::Kind::kNone) {
+      if (out.request.constraint.kind != OutputConstraint::Kind::kNone)
+        throw BadRequest(
+            "tool_choice 'required' or a named function cannot be combined with response_format",
+            "tool_choice", "conflicting_fields");
+      out.request.constraint = std::move(calls);
+    }
+  }
   return out;
 }
 

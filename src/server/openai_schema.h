@@ -40,6 +40,7 @@ struct ChatRequest {
   int n = 1;
   bool stream = false;
   bool include_usage = false;             // stream_options.include_usage
+  bool tool_calls = false;                // tools offered: answers are searched for calls
   std::shared_ptr<TempFiles> temp_files;  // keeps written frame files alive while the request runs
 };
 

@@ -19,8 +19,10 @@ using nlohmann::json;
 // bytes of English), a bound on the work one request can ask for.
 constexpr int64_t kContentBytesPerToken = 16;
 
-json ParseBody(const std::string& text) {
-  json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
+using RequestJson = nlohmann::ordered_json;
+
+RequestJson ParseBody(const std::string& text) {
+  RequestJson body = RequestJson::parse(text, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) throw BadRequest("request body is not valid JSON", "", "invalid_json");
   if (!body.is_object()) WrongType("body", "a JSON object", body);
   return body;
@@ -49,7 +51,7 @@ net::awaitable<void> Answer(HttpExchange& ex, ChatContext& ctx, std::function<js
 }
 
 json Tokenize(const std::string& text, const ChatContext& ctx) {
-  const json body = ParseBody(text);
+  const RequestJson body = ParseBody(text);
   auto content = body.find("content");
   if (content == body.end() || content->is_null()) {
     throw BadRequest("content is required", "content", "missing");
@@ -92,7 +94,7 @@ json Tokenize(const std::string& text, const ChatContext& ctx) {
 }
 
 json Detokenize(const std::string& text, const ChatContext& ctx) {
-  const json body = ParseBody(text);
+  const RequestJson body = ParseBody(text);
   auto tokens = body.find("tokens");
   if (tokens == body.end() || tokens->is_null()) {
     throw BadRequest("tokens is required", "tokens", "missing");

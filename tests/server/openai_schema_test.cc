@@ -156,7 +156,7 @@ TEST(OpenAiSchema, EveryErrorCase) {
       {"empty messages", R"({"messages":[]})", 400, "messages"},
       {"message not object", R"({"messages":[5]})", 400, "messages[0]"},
       {"no role", R"({"messages":[{"content":"x"}]})", 400, "messages[0].role"},
-      {"bad role", R"({"messages":[{"role":"tool","content":"x"}]})", 400, "messages[0].role"},
+      {"bad role", R"({"messages":[{"role":"function","content":"x"}]})", 400, "messages[0].role"},
       {"no content", R"({"messages":[{"role":"user"}]})", 400, "messages[0].content"},
       {"content number", WithUser("5"), 400, "messages[0].content"},
       {"part not object", WithUser("[1]"), 400, "messages[0].content[0]"},
@@ -230,7 +230,7 @@ TEST(OpenAiSchema, EveryErrorCase) {
        "top_logprobs"},
       {"logit_bias set", WithUser("\"x\"", R"(,"logit_bias":{"50256":-100})"), 400, "logit_bias"},
       {"logit_bias not object", WithUser("\"x\"", R"(,"logit_bias":[1])"), 400, "logit_bias"},
-      {"tools", WithUser("\"x\"", R"(,"tools":[])"), 400, "tools"},
+      {"tools not a list", WithUser("\"x\"", R"(,"tools":{})"), 400, "tools"},
   };
   for (const auto& c : cases) {
     const ApiError e = ErrorOf(c.body);
