@@ -37,6 +37,8 @@ class ChatFormat : public AnswerFormat {
         meta_, json::object(), OpenAiFinishReason(result.finish_reason), QwenvlExtraJson(result),
         index, logprobs_ && !logprobs.empty() ? ChatLogprobsJson(logprobs) : json(nullptr)));
   }
+
+ protected:
   std::string UsageEvent(const Usage& usage) override {
     return SseEvent(UsageChunkJson(meta_, usage));
   }

@@ -81,6 +81,8 @@ class CompletionFormat : public AnswerFormat {
     return Chunk(Choice(index, "", logprobs.empty() ? json(nullptr) : Logprobs(index, logprobs),
                         OpenAiFinishReason(result.finish_reason)));
   }
+
+ protected:
   std::string UsageEvent(const Usage& usage) override {
     return SseEvent(UsageChunkJson(meta_, usage, "text_completion"));
   }

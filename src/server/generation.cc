@@ -218,6 +218,14 @@ net::awaitable<Generation> ParseOnPool(const ChatContext& ctx,
 
 }  // namespace
 
+std::string AnswerFormat::Closing(const Usage& usage, bool include_usage) {
+  return (include_usage ? UsageEvent(usage) : std::string()) + SseDone();
+}
+
+std::string AnswerFormat::StreamError(const ApiError& error) {
+  return SseEvent(error.ToJson()) + SseDone();
+}
+
 void Generation::AddChoices(Request request, int n, int prompt) {
   const std::optional<uint64_t> seed = request.sampling.seed;
   for (int k = 0; k < n; ++k) {
@@ -307,7 +315,7 @@ net::awaitable<void> RunGeneration(HttpExchange& ex, ChatContext& ctx,
   }
 
   ctx.metrics.CountRequest(200);
-  if (!co_await ex.BeginStream(200, "text/event-stream")) {
+  if (!co_await ex.BeginStream(200, format.stream_type())) {
     cancel_all();
     co_return;
   }
@@ -355,17 +363,15 @@ net::awaitable<void> RunGeneration(HttpExchange& ex, ChatContext& ctx,
     bool finished = true;
     if (drained) {
       cancel_all();
-      out += SseEvent(ShuttingDown().ToJson()) + SseDone();
+      out += format.StreamError(ShuttingDown());
       ex.close_after();
     } else if (failed >= 0) {
       cancel_all();
-      out += SseEvent(FromEngineError(*states[static_cast<size_t>(failed)]->error, gen.input_param)
-                          .ToJson()) +
-             SseDone();
+      out += format.StreamError(
+          FromEngineError(*states[static_cast<size_t>(failed)]->error, gen.input_param));
     } else if (all_ended) {
       const Usage usage = SumUsage(Results(states), gen.prompt_of);
-      if (gen.include_usage) out += format.UsageEvent(usage);
-      out += SseDone();
+      out += format.Closing(usage, gen.include_usage);
       Record(record, usage);
     } else {
       finished = false;

@@ -13,8 +13,10 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "server/api_error.h"
 #include "server/engine_client.h"
 #include "server/http_exchange.h"
 #include "server/media_source.h"
@@ -63,13 +65,15 @@ struct ChatContext {
   std::set<std::shared_ptr<ChatRequestState>> live;
 };
 
-// How an endpoint writes its answer; called on the event loop. The stream's error events and its
-// final "data: [DONE]" are written by RunGeneration.
+// How an endpoint words its answer; called on the event loop. The defaults of the stream's framing
+// are OpenAI's server-sent events; another API (ollama's newline-delimited JSON) overrides them.
 class AnswerFormat {
  public:
   virtual ~AnswerFormat() = default;
   // The whole answer: each choice's Result in choice order, and the request's token counts.
   virtual nlohmann::json Whole(const std::vector<const Result*>& results, const Usage& usage) = 0;
+  // The Content-Type of a stream.
+  virtual std::string_view stream_type() const { return "text/event-stream"; }
   // Streamed, the events before any text (chat: each choice's role).
   virtual std::string Opening() = 0;
   // A piece of choice `index`'s text, with the logprobs of the tokens it completes (empty when
@@ -80,7 +84,15 @@ class AnswerFormat {
   // string's).
   virtual std::string Ending(int index, const Result& result,
                              const std::vector<TokenLogprob>& logprobs) = 0;
-  // stream_options.include_usage: the last event before [DONE].
+  // The last bytes of a stream whose choices all ended: the usage chunk when it was asked for
+  // (stream_options.include_usage), then "data: [DONE]".
+  virtual std::string Closing(const Usage& usage, bool include_usage);
+  // The last bytes of a stream that an error ends (an engine error after the stream began, or the
+  // drain's deadline).
+  virtual std::string StreamError(const ApiError& error);
+
+ protected:
+  // OpenAI's usage chunk (its "object" differs between chat and text completions).
   virtual std::string UsageEvent(const Usage& usage) = 0;
 };
 
