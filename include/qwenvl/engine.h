@@ -91,8 +91,14 @@ struct SamplingParams {
   int64_t max_new_tokens = 512;
   std::vector<std::string> stop;  // stop strings (not included in the answer)
   // Log-probabilities of the chosen tokens (Result::logprobs, Request::on_token), each with this
-  // many of the most likely alternatives (0 to 20); -1: none. Taken from the distribution the
-  // token was drawn from: after penalties, temperature, top-k/top-p/min-p and the constraint.
+  // many of the most likely alternatives (0 to 20); -1: none; else Error(kInvalidArgument). Taken
+  // from the distribution the token was drawn from: after penalties, temperature, top-k/top-p/
+  // min-p and the constraint, renormalised over the tokens kept (those left out have probability 0
+  // and are not listed, so fewer alternatives come back when fewer were kept). A greedy choice
+  // (temperature 0, top_k 1) is drawn from no distribution (its own would be certainty): it
+  // reports the softmax of the penalised (and constrained) logits at temperature 1, and its token
+  // is the first alternative. vLLM by default reports the raw model distribution for every token
+  // (before penalties, temperature and filters): without penalties, greedy logprobs agree with it.
   int logprobs = -1;
 };
 
@@ -125,10 +131,12 @@ struct Request {
   SamplingParams sampling;
   OutputConstraint constraint;
   // The model's input as token ids, used instead of the messages and the chat template (a raw
-  // completion): no media. Unset: the messages are rendered through the template.
+  // completion): no media. Unset: the messages are rendered through the template. With it, the
+  // messages and system_prompt are not used, but media in them are refused; an empty list, an id
+  // that is no token of the vocabulary, or a vision pad id: Error(kInvalidArgument).
   std::optional<std::vector<TokenId>> prompt_ids;
   // Called for each chosen token (with SamplingParams::logprobs >= 0), on the engine's thread,
-  // before the text of that token is streamed.
+  // before the text of that token is streamed; as Result::logprobs, not for the final stop token.
   std::function<void(const TokenLogprob&)> on_token;
   std::optional<std::string> system_prompt;  // convenience: prepended as a system message
   bool add_vision_id = false;
@@ -157,8 +165,10 @@ struct Result {
   std::vector<TokenId> tokens;      // the answer's tokens (the final stop token excluded)
   std::vector<TokenId> prompt_ids;  // the model's input, vision pads expanded
   int64_t prompt_tokens = 0;
-  int64_t cached_prompt_tokens = 0;  // reused from the KV cache of earlier turns
-  int64_t cached_media = 0;          // media whose vision encoding came from the engine's cache
+  // Not computed for this request: reused from the KV cache of earlier turns, or copied from the
+  // cache of another request with the same prefix (Submit).
+  int64_t cached_prompt_tokens = 0;
+  int64_t cached_media = 0;  // media whose vision encoding came from the engine's cache
   int64_t completion_tokens = 0;
   FinishReason finish_reason = FinishReason::kStop;
   Timings timings;

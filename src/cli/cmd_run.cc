@@ -2,6 +2,7 @@
 //   qwenvl run -m DIR --image photo.jpg -p "What is in this picture?"
 //   qwenvl run -m DIR --image shelf.jpg -p "Locate every bottle, output bbox in JSON" --boxes
 //   out.png
+//   qwenvl run -m DIR -p "Hello" --logprobs 3   (each answer token with its log-probability)
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -26,6 +27,7 @@ struct RunOptions {
   std::string boxes_png;
   bool json = false;
   bool add_vision_id = false;
+  int logprobs = -1;
 };
 
 // Images and videos in the order they were given on the command line, before the text.
@@ -47,6 +49,7 @@ Request BuildRequest(const RunOptions& o, CLI::App* cmd) {
   r.system_prompt = o.system;
   r.sampling = o.generation.ToSamplingParams();
   r.constraint = o.generation.ToConstraint();
+  r.sampling.logprobs = o.logprobs;
   r.add_vision_id = o.add_vision_id;
   return r;
 }
@@ -65,6 +68,39 @@ nlohmann::ordered_json TimingsJson(const Engine& engine, const Result& r) {
   j["decode_tokens_per_s"] =
       t.decode_ms > 0 ? static_cast<double>(r.completion_tokens) * 1000.0 / t.decode_ms : 0.0;
   return j;
+}
+
+// A token's bytes as a JSON string (a piece of a UTF-8 character shows as U+FFFD).
+std::string Quoted(const std::string& bytes) {
+  return nlohmann::json(bytes).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// {"token", "text", "bytes", "logprob"}, and the alternatives' own for an answer token.
+nlohmann::ordered_json LogprobJson(const TokenLogprob& t, bool with_top) {
+  nlohmann::ordered_json j;
+  j["token"] = t.token;
+  j["text"] = t.text;
+  std::vector<int> bytes;
+  for (const unsigned char c : t.text) bytes.push_back(c);
+  j["bytes"] = bytes;
+  j["logprob"] = t.logprob;
+  if (with_top) {
+    j["top_logprobs"] = nlohmann::ordered_json::array();
+    for (const TokenLogprob& alt : t.top) j["top_logprobs"].push_back(LogprobJson(alt, false));
+  }
+  return j;
+}
+
+// One line per answer token: its log-probability, its text, then the alternatives.
+void PrintLogprobs(const Result& r) {
+  std::printf("logprobs (token, then the most likely tokens):\n");
+  for (const TokenLogprob& t : r.logprobs) {
+    std::string line = "  " + std::to_string(t.logprob) + "  " + Quoted(t.text);
+    if (!t.top.empty()) line += "   |";
+    for (const TokenLogprob& alt : t.top)
+      line += "  " + Quoted(alt.text) + " " + std::to_string(alt.logprob);
+    std::printf("%s\n", line.c_str());
+  }
 }
 
 void Run(const RunOptions& o, CLI::App* cmd) {
@@ -89,10 +125,17 @@ void Run(const RunOptions& o, CLI::App* cmd) {
     j["timings"] = TimingsJson(*engine, result);
     j["media"] = MediaJson(result.media);
     j["grounding"] = GroundingJson(grounding);
-    std::printf("%s\n", j.dump(2).c_str());
+    if (o.logprobs >= 0) {
+      j["logprobs"] = nlohmann::ordered_json::array();
+      for (const TokenLogprob& t : result.logprobs) j["logprobs"].push_back(LogprobJson(t, true));
+    }
+    // Token bytes may hold a piece of a UTF-8 character: replaced in "text" ("bytes" has them).
+    std::printf("%s\n",
+                j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
     return;
   }
   std::printf("\n");
+  if (o.logprobs >= 0) PrintLogprobs(result);
   std::fflush(stdout);  // the answer before the statistics on stderr
   const Timings& t = result.timings;
   std::fprintf(stderr,
@@ -123,6 +166,10 @@ void AddRunCommand(CLI::App& app) {
   cmd->add_option("--boxes", o->boxes_png,
                   "Draw the located objects of the answer on the picture, write PNG");
   cmd->add_flag("--json", o->json, "Print one JSON object: text, tokens, timings, boxes");
+  cmd->add_option("--logprobs", o->logprobs,
+                  "Print each answer token's log-probability with this many of the most likely "
+                  "tokens (0 to 20), from the distribution it was drawn from")
+      ->check(CLI::Range(0, 20));
   cmd->callback([o, cmd] { Run(*o, cmd); });
 }
 

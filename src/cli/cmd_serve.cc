@@ -1,4 +1,5 @@
-// qwenvl serve -m DIR: the OpenAI-compatible HTTP server and its web page (src/server/).
+// qwenvl serve -m DIR: the OpenAI- and ollama-compatible HTTP server and its web page
+// (src/server/).
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -35,7 +36,8 @@ void AddServeCommand(CLI::App& app) {
     double idle_s = 30, header_s = 10, body_s = 60, write_s = 30, shutdown_s = 30, fetch_s = 20;
   };
   auto args = std::make_shared<Args>();
-  CLI::App* cmd = app.add_subcommand("serve", "Serve the model over an OpenAI-compatible HTTP API");
+  CLI::App* cmd =
+      app.add_subcommand("serve", "Serve the model over OpenAI- and ollama-compatible HTTP APIs");
   AddModelOptions(cmd, args->model);
   auto& s = args->server;
   const auto seconds = CLI::Range(0.001, 86400.0);
@@ -56,7 +58,7 @@ void AddServeCommand(CLI::App& app) {
       ->type_name("NAME")
       ->take_all();
   cmd->add_option("--api-key", s.api_key,
-                  "Require 'Authorization: Bearer KEY' on /v1/* and /metrics");
+                  "Require 'Authorization: Bearer KEY' on /v1/*, /api/* and /metrics");
   cmd->add_flag("--metrics-public", s.metrics_public, "Serve /metrics without the API key");
   cmd->add_option("--cors-origin", s.cors_origin,
                   "Let web pages of this origin call the API from a browser ('*': any origin)");

@@ -14,9 +14,10 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-// Whitespace between JSON tokens is bounded: a model that starts emitting blank lines in a
-// constrained answer cannot go on forever.
-constexpr const char* kJsonRules = R"(ws ::= [ \t\n]{0,32}
+// Whitespace between JSON tokens: one space or tab, or a line break and its indentation (up to 32
+// spaces or tabs), so compact and pretty-printed JSON both pass, while a model drawn to whitespace
+// (single tokens of many spaces exist) cannot fill its answer with it.
+constexpr const char* kJsonRules = R"(ws ::= ([ \t] | "\n" [ \t]{0,32})?
 json-string ::= "\"" json-char* "\""
 json-char ::= [^"\\\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})
 json-int-part ::= "0" | [1-9] [0-9]{0,19}
@@ -121,9 +122,10 @@ class Converter {
       return "json-value";
     }
     if (!s.is_object()) Fail("a schema must be an object or a boolean");
-    for (const auto& [key, _] : s.items()) {
-      if (!Supported().count(key) && !Annotations().count(key))
-        Fail("keyword '" + key + "' is not supported (it could not be enforced while decoding)");
+    for (auto it = s.begin(); it != s.end(); ++it) {
+      if (!Supported().count(it.key()) && !Annotations().count(it.key()))
+        Fail("keyword '" + it.key() +
+             "' is not supported (it could not be enforced while decoding)");
     }
     std::string result = ExprBody(s, hint, depth);
     if (s.contains("nullable") && s["nullable"] == true) result = "(" + result + " | json-null)";
@@ -291,7 +293,10 @@ class Converter {
     std::vector<bool> is_required;
     if (s.contains("properties")) {
       if (!s["properties"].is_object()) Fail("'properties' must be an object");
-      for (const auto& [name, sub] : s["properties"].items()) {
+      const Json& properties = s["properties"];
+      for (auto it = properties.begin(); it != properties.end(); ++it) {
+        const std::string& name = it.key();
+        const Json& sub = it.value();
         props.push_back({Literal(JsonText(Json(name))), Expr(sub, hint + "-" + name, depth + 1)});
         is_required.push_back(required.count(name) > 0);
         required.erase(name);
@@ -307,7 +312,7 @@ class Converter {
     if ((!s.contains("additionalProperties") && !listed) ||
         s.value("additionalProperties", Json()) == true) {
       extra = "json-value";
-    } else if (s["additionalProperties"].is_object()) {
+    } else if (s.contains("additionalProperties") && s["additionalProperties"].is_object()) {
       extra = Expr(s["additionalProperties"], hint + "-extra", depth + 1);
     } else if (s.contains("additionalProperties") && s["additionalProperties"] != false) {
       Fail("'additionalProperties' must be a boolean or a schema");

@@ -59,6 +59,20 @@ void KvCache::Advance(int64_t n) {
   length_ += n;
 }
 
+void KvCache::CopyPrefix(const KvCache& from, int64_t rows) {
+  QWENVL_CHECK(&from != this && from.backend_ == backend_ && from.num_layers_ == num_layers_ &&
+               from.row_size_ == row_size_ && rows >= 0 && rows <= from.length_);
+  length_ = 0;  // nothing of the old contents is kept, so growing copies none of it
+  Reserve(rows);
+  if (rows > 0) {
+    for (int64_t l = 0; l < num_layers_; ++l) {
+      backend_->Copy(from.keys_[l].Rows(0, rows), keys_[l].Rows(0, rows));
+      backend_->Copy(from.values_[l].Rows(0, rows), values_[l].Rows(0, rows));
+    }
+  }
+  length_ = rows;
+}
+
 void KvCache::Truncate(int64_t new_length) {
   QWENVL_CHECK(new_length >= 0 && new_length <= length_);
   length_ = new_length;

@@ -48,6 +48,10 @@ class KvCache {
   // Forgets rows [new_length, length): the next append overwrites them.
   void Truncate(int64_t new_length);
   void Clear() { length_ = 0; }
+  // Becomes a copy of the first `rows` valid rows of `from`, a cache of the same shape on the same
+  // backend (the old contents go): another sequence's prefix without computing it again. The
+  // caches are contiguous per sequence, not paged, so sharing a prefix means copying its rows.
+  void CopyPrefix(const KvCache& from, int64_t rows);
 
  private:
   compute::Backend* backend_;

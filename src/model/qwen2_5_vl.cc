@@ -127,6 +127,12 @@ void Sequence::Truncate(int64_t length, int64_t rope_delta) {
   rope_delta_ = length == 0 ? 0 : rope_delta;
 }
 
+void Sequence::CopyPrefix(const Sequence& from, int64_t length, int64_t rope_delta) {
+  QWENVL_CHECK(from.model_ == model_);
+  cache_.CopyPrefix(from.cache_, length);
+  rope_delta_ = length == 0 ? 0 : rope_delta;
+}
+
 PendingAppend Sequence::BeginAppend(const PromptInput& prompt, const AppendOptions& options) {
   const auto n = static_cast<int64_t>(prompt.input_ids.size());
   if (n == 0) throw Error(ErrorCode::kInvalidArgument, "empty prompt: no token ids to prefill");

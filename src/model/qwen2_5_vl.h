@@ -137,6 +137,10 @@ class Sequence {
   // Keeps the first `length` tokens (to continue a conversation from a shared prefix);
   // rope_delta is the sequence's (max position + 1 − length) over those tokens.
   void Truncate(int64_t length, int64_t rope_delta);
+  // Becomes the first `length` tokens of `from` (a sequence of the same model): their cached keys
+  // and values are copied (KvCache::CopyPrefix); rope_delta as Truncate's. logits() are not
+  // copied: the next Append or Step computes them.
+  void CopyPrefix(const Sequence& from, int64_t length, int64_t rope_delta);
 
  private:
   const Model* model_;

@@ -7,6 +7,7 @@
 
 #include "runtime/engine_impl.h"
 #include "runtime/prompt.h"
+#include "runtime/request_check.h"
 #include "runtime/request_run.h"
 #include "util/error.h"
 
@@ -92,7 +93,7 @@ namespace {
 // cap before any is decoded (RequestRun::Prepare then decodes them one after another).
 void CheckMediaBeforeDecoding(const runtime::ModelContext& context, const Request& request) {
   const std::vector<const Media*> media = runtime::MediaInPromptOrder(request);
-  if (media.empty()) return;
+  if (media.empty() || request.prompt_ids) return;  // a token prompt has none (CheckRequest)
   // Each item's one placeholder in the rendered prompt becomes its vision tokens.
   const auto text_tokens =
       static_cast<int64_t>(context.tokenizer.Encode(context.Render(request)).size()) -
@@ -107,6 +108,7 @@ struct RefusedRequest : RequestHandle {
 
 Result RunOn(Engine::Impl& e, runtime::SequenceState& state, const Request& request,
              const StreamCallback& on_text) {
+  runtime::CheckRequest(e.context, request);
   CheckMediaBeforeDecoding(e.context, request);
   // The run owns a copy of the request (media bytes included): it holds nothing of the caller's.
   runtime::RequestRun run(e.context, e.caches, request, on_text);
@@ -151,6 +153,7 @@ std::unique_ptr<Session> Engine::NewSession() {
 std::shared_ptr<RequestHandle> Engine::Submit(Request request, StreamCallback on_text,
                                               DoneCallback on_done) {
   try {
+    runtime::CheckRequest(impl_->context, request);
     CheckMediaBeforeDecoding(impl_->context, request);
   } catch (const Error& e) {
     if (on_done) on_done(nullptr, &e);

@@ -48,9 +48,14 @@ void RequestRun::Prepare() {
   const auto t0 = start_;
   // A constraint that does not compile fails the request here, before any model work.
   if (auto compiled = context_.constraints.Get(request_.constraint)) matcher_.emplace(compiled);
-  const std::vector<TokenId> raw_ids = context_.tokenizer.Encode(context_.Render(request_));
+  // A token prompt is the model's input as it is (CheckRequest refused media and pads with it).
+  const std::vector<TokenId> raw_ids = request_.prompt_ids
+                                           ? *request_.prompt_ids
+                                           : context_.tokenizer.Encode(context_.Render(request_));
   std::vector<const PreparedMedia*> media_ptrs;
-  for (const Media* m : MediaInPromptOrder(request_)) {
+  const std::vector<const Media*> media =
+      request_.prompt_ids ? std::vector<const Media*>{} : MediaInPromptOrder(request_);
+  for (const Media* m : media) {
     {
       // Resizing and patchifying run on the engine's pool, which serves one caller at a time:
       // without the lock, Engine::Generate or Session::Generate preparing a picture while the
@@ -80,18 +85,18 @@ void RequestRun::Prepare() {
   prepared_ = true;
 }
 
-int64_t RequestRun::ReusablePrefix(const SequenceState& state) const {
+int64_t RequestRun::ReusablePrefix(const CacheContents& cache) const {
   // The longest common prefix of the cached tokens and the prompt, cut back so that every picture
   // in it is the same picture (pads of different pictures have the same id) and none is split.
   // At least one prompt token is left to compute, for the next-token logits.
-  const size_t limit = std::min(state.ids.size(), ids_.size() - 1);
-  int64_t p = std::mismatch(state.ids.begin(), state.ids.begin() + limit, ids_.begin()).first -
-              state.ids.begin();
-  for (size_t i = 0; i < state.media_ranges.size(); ++i) {
-    const auto [begin, end] = state.media_ranges[i];
+  const size_t limit = std::min(cache.ids.size(), ids_.size() - 1);
+  int64_t p = std::mismatch(cache.ids.begin(), cache.ids.begin() + limit, ids_.begin()).first -
+              cache.ids.begin();
+  for (size_t i = 0; i < cache.media_ranges.size(); ++i) {
+    const auto [begin, end] = cache.media_ranges[i];
     if (begin >= p) break;
-    const bool same = i < media_keys_.size() && media_keys_[i] == state.media_keys[i] &&
-                      media_ranges_[i] == state.media_ranges[i];
+    const bool same = i < media_keys_.size() && media_keys_[i] == cache.media_keys[i] &&
+                      media_ranges_[i] == cache.media_ranges[i];
     if (!same || end > p) {
       p = begin;
       break;
@@ -187,9 +192,11 @@ void RequestRun::Prefill(SequenceState& state) {
 }
 
 void RequestRun::AbandonPrefill() {
-  if (!pending_) return;
-  pending_.reset();
-  state_->Reset();  // the cache holds part of the prompt: start the sequence afresh
+  if (prefilled_ || done_) return;
+  if (pending_) {
+    pending_.reset();
+    state_->Reset();  // the cache holds part of the prompt: start the sequence afresh
+  }
   result_.finish_reason = FinishReason::kCancelled;
   done_ = true;
 }
@@ -222,8 +229,13 @@ std::optional<TokenId> RequestRun::ChooseToken() {
                                             std::to_string(logits_[i]) + " at token id " +
                                             std::to_string(i) + ")");
   }
+  // The output constraint sets the logits of the tokens it rules out to -inf here, before the
+  // sampler: penalties, the distribution drawn from and the log-probabilities all see that row.
   if (matcher_) ApplyTokenMask(*matcher_->Mask(), logits_);
-  const TokenId token = sampler_->Sample(logits_);
+  const int top_n = request_.sampling.logprobs;
+  ChoiceLogprobs choice;
+  const TokenId token =
+      top_n >= 0 ? sampler_->Sample(logits_, top_n, &choice) : sampler_->Sample(logits_);
   if (matcher_ && !matcher_->Accept(token))
     throw Error(ErrorCode::kInternal, "the sampler chose token " + std::to_string(token) +
                                           ", which the constraint refuses");
@@ -235,6 +247,7 @@ std::optional<TokenId> RequestRun::ChooseToken() {
   sampler_->Accept(token);
   result_.tokens.push_back(token);
   ++result_.completion_tokens;
+  if (top_n >= 0) RecordLogprobs(token, choice);
   Emit(stop_->Push(decoder_->Push(token)));
   result_.timings.decode_ms += MsSince(t0);
   if (stop_->stopped()) return Finish(FinishReason::kStop), std::nullopt;
@@ -245,6 +258,22 @@ std::optional<TokenId> RequestRun::ChooseToken() {
   fed_token_ = token;
   fed_position_ = state_->sequence.length() + state_->sequence.rope_delta();  // §5.4
   return token;
+}
+
+void RequestRun::RecordLogprobs(TokenId token, const ChoiceLogprobs& choice) {
+  const auto bytes = [&](TokenId id) {
+    std::string out;
+    context_.tokenizer.AppendTokenBytes(id, /*skip_special_tokens=*/false, &out);
+    return out;
+  };
+  TokenLogprob& entry = result_.logprobs.emplace_back();
+  entry.token = token;
+  entry.text = bytes(token);
+  entry.logprob = choice.logprob;
+  entry.top.reserve(choice.top.size());
+  for (const auto& [id, logprob] : choice.top)
+    entry.top.push_back({.token = id, .text = bytes(id), .logprob = logprob, .top = {}});
+  if (request_.on_token) request_.on_token(entry);
 }
 
 void RequestRun::TakeLogits(double step_ms) {

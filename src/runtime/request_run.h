@@ -34,15 +34,21 @@ class RequestRun {
   // construction, so that a submitted request's wait in the queue is not counted.
   void Prepare();
   bool prepared() const { return prepared_; }
-  // Tokens of the cache that this request can keep (an exact prefix of its prompt, media included).
-  int64_t ReusablePrefix(const SequenceState& state) const;
+  // Tokens of a cache that this request can keep (an exact prefix of its prompt, media included):
+  // of its own sequence, or of another one whose rows would be copied (SequenceState::CopyPrefix).
+  int64_t ReusablePrefix(const CacheContents& cache) const;
+  int64_t ReusablePrefix(const SequenceState& state) const {
+    return ReusablePrefix(state.contents());
+  }
+  // What the sequence will hold once this request's prompt went in (after Prepare).
+  CacheContents prompt_contents() const { return {ids_, media_keys_, media_ranges_}; }
   // Prefills the prompt on `state`, keeping its reusable prefix. `state` must outlive the steps.
   void Prefill(SequenceState& state);
   // Prefill in pieces: BeginPrefill keeps the reusable prefix and gets the vision features (the
   // encoder runs here, or the engine's cache answers); each ContinuePrefill feeds at most max_rows
   // more prompt tokens and returns true once the whole prompt went through. On an Error the state
-  // is reset. AbandonPrefill gives up midway (cancellation): the state is reset, the run ends as
-  // cancelled.
+  // is reset. AbandonPrefill gives up midway or before BeginPrefill (cancellation): a state holding
+  // part of the prompt is reset, the run ends as cancelled.
   // between_blocks: as VisionEncoder::Encode's.
   void BeginPrefill(SequenceState& state, const std::function<void()>& between_blocks = nullptr);
   bool ContinuePrefill(int64_t max_rows);
@@ -53,8 +59,9 @@ class RequestRun {
   // Samples the next token from the current logits, streams its text, and feeds it to the model
   // unless the run ends with it: ChooseToken, Sequence::Step, TakeLogits.
   void Step();
-  // The first half of Step: samples and streams the next token. Returns the token the model must
-  // be fed next, or nullopt when the run ended (done()). Throws Error on non-finite logits.
+  // The first half of Step: samples the next token (with its log-probabilities when the request
+  // asks, given to Request::on_token) and streams its text. Returns the token the model must be
+  // fed next, or nullopt when the run ended (done()). Throws Error on non-finite logits.
   std::optional<TokenId> ChooseToken();
   // The sequence the chosen token goes to (for a batched Sequence::StepBatch).
   model::Sequence& sequence() { return state_->sequence; }
@@ -67,6 +74,8 @@ class RequestRun {
  private:
   void Finish(FinishReason reason);
   void Emit(std::string_view text);
+  // Result::logprobs' entry of a chosen token, also given to Request::on_token.
+  void RecordLogprobs(TokenId token, const ChoiceLogprobs& choice);
   ModelContext& context_;
   MediaCaches& caches_;
   const Request request_;

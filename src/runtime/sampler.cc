@@ -43,6 +43,47 @@ TokenId ArgMax(std::span<const float> logits) {
   return best;
 }
 
+namespace {
+// (logit, id) before (logit, id): the more likely first, the lower id first on ties.
+bool MoreLikely(const std::pair<float, TokenId>& a, const std::pair<float, TokenId>& b) {
+  return a.first > b.first || (a.first == b.first && a.second < b.second);
+}
+}  // namespace
+
+ChoiceLogprobs SoftmaxLogprobs(std::span<const float> logits, TokenId token, int n) {
+  QWENVL_CHECK(n >= 0 && token >= 0 && static_cast<size_t>(token) < logits.size());
+  const float max_logit = logits[ArgMax(logits)];
+  double sum = 0;
+  for (float l : logits) sum += std::exp(static_cast<double>(l - max_logit));
+  const double log_sum = std::log(sum);
+  const auto logprob = [&](float l) {
+    return static_cast<float>(static_cast<double>(l - max_logit) - log_sum);
+  };
+  ChoiceLogprobs out;
+  out.logprob = logprob(logits[token]);
+  if (n == 0) return out;
+  // A heap whose front is the least likely of the n most likely seen so far: most logits are
+  // below it and cost one comparison.
+  std::vector<std::pair<float, TokenId>> heap;
+  heap.reserve(static_cast<size_t>(n));
+  for (size_t i = 0; i < logits.size(); ++i) {
+    const std::pair<float, TokenId> entry = {logits[i], static_cast<TokenId>(i)};
+    if (entry.first == -std::numeric_limits<float>::infinity()) continue;  // probability 0
+    if (heap.size() < static_cast<size_t>(n)) {
+      heap.push_back(entry);
+      std::push_heap(heap.begin(), heap.end(), MoreLikely);
+    } else if (MoreLikely(entry, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), MoreLikely);
+      heap.back() = entry;
+      std::push_heap(heap.begin(), heap.end(), MoreLikely);
+    }
+  }
+  std::sort_heap(heap.begin(), heap.end(), MoreLikely);  // the most likely first
+  out.top.reserve(heap.size());
+  for (const auto& [l, id] : heap) out.top.emplace_back(id, logprob(l));
+  return out;
+}
+
 Sampler::Sampler(const SamplerConfig& config, std::span<const TokenId> prompt)
     : config_(config), rng_(config.seed) {
   if (config.temperature < 0 || config.top_p <= 0 || config.top_p > 1 || config.min_p < 0 ||
@@ -80,41 +121,48 @@ void Sampler::ApplyPenalties(std::span<float> logits) const {
     }
 }
 
-TokenId Sampler::Sample(std::span<float> logits) {
+TokenId Sampler::Sample(std::span<float> logits) { return Sample(logits, 0, nullptr); }
+
+TokenId Sampler::Sample(std::span<float> logits, int top_n, ChoiceLogprobs* logprobs) {
   ApplyPenalties(logits);
-  if (config_.greedy || config_.top_k == 1 || config_.temperature <= 1e-5f) return ArgMax(logits);
-  return SampleFromDistribution(logits);
+  if (config_.greedy || config_.top_k == 1 || config_.temperature <= 1e-5f) {
+    const TokenId token = ArgMax(logits);
+    if (logprobs != nullptr) *logprobs = SoftmaxLogprobs(logits, token, top_n);
+    return token;
+  }
+  return SampleFromDistribution(logits, top_n, logprobs);
 }
 
-TokenId Sampler::SampleFromDistribution(std::span<const float> logits) {
+TokenId Sampler::SampleFromDistribution(std::span<const float> logits, int top_n,
+                                        ChoiceLogprobs* logprobs) {
   const float inv_t = 1.0f / config_.temperature;
-  // Candidates sorted by logit, largest first. Only as many as top-k / top-p can keep are sorted:
-  // start with a small head and widen it until the kept mass is reached.
   const size_t vocab = logits.size();
   const float max_logit = logits[ArgMax(logits)];
-  double total = 0;
-  for (float l : logits) total += std::exp(static_cast<double>((l - max_logit) * inv_t));
+  const auto weight = [&](float l) {
+    return std::exp(static_cast<double>((l - max_logit) * inv_t));
+  };
   scratch_.resize(vocab);
   for (size_t i = 0; i < vocab; ++i) scratch_[i] = {logits[i], static_cast<TokenId>(i)};
-  size_t limit = config_.top_k > 0 ? std::min<size_t>(config_.top_k, vocab) : vocab;
+  // The top-k set first (partial selection), and its mass: transformers renormalises after each
+  // warper, so top-p measures against the top-k set (the whole vocabulary without top-k).
+  const size_t limit = config_.top_k > 0 ? std::min<size_t>(config_.top_k, vocab) : vocab;
+  if (limit < vocab)
+    std::nth_element(scratch_.begin(), scratch_.begin() + limit, scratch_.end(), MoreLikely);
+  double sum = 0;
+  for (size_t i = 0; i < limit; ++i) sum += weight(scratch_[i].first);
+  // Candidates sorted by logit, largest first. Only as many as top-p can keep are sorted: start
+  // with a small head and widen it until the kept mass is reached.
   size_t head = std::min<size_t>(limit, 256);
-  auto by_logit = [](const auto& a, const auto& b) {
-    return a.first > b.first || (a.first == b.first && a.second < b.second);
-  };
   for (;;) {
-    std::partial_sort(scratch_.begin(), scratch_.begin() + head, scratch_.end(), by_logit);
+    std::partial_sort(scratch_.begin(), scratch_.begin() + head, scratch_.begin() + limit,
+                      MoreLikely);
     double mass = 0;
-    for (size_t i = 0; i < head; ++i)
-      mass += std::exp(static_cast<double>((scratch_[i].first - max_logit) * inv_t));
-    if (head == limit || mass / total >= config_.top_p) break;
+    for (size_t i = 0; i < head; ++i) mass += weight(scratch_[i].first);
+    if (head == limit || mass / sum >= config_.top_p) break;
     head = std::min(limit, head * 4);
   }
-  // Probabilities over the top-k set (transformers renormalises after each warper).
   std::vector<double> p(head);
-  double sum = 0;
-  for (size_t i = 0; i < head; ++i)
-    sum += p[i] = std::exp(static_cast<double>((scratch_[i].first - max_logit) * inv_t));
-  if (config_.top_k == 0) sum = total;  // no top-k: the distribution is over the whole vocabulary
+  for (size_t i = 0; i < head; ++i) p[i] = weight(scratch_[i].first);
   size_t keep = head;
   if (config_.top_p < 1.0f) {
     // Keep the smallest prefix whose mass reaches top_p (tokens removed where the ascending
@@ -137,11 +185,33 @@ TokenId Sampler::SampleFromDistribution(std::span<const float> logits) {
   double kept = 0;
   for (size_t i = 0; i < keep; ++i) kept += p[i];
   double u = rng_.Uniform() * kept;
+  // Should rounding leave u past the last candidate, the last one that can be drawn (a masked
+  // token, of logit -inf, has weight 0 and never can).
+  size_t chosen = keep - 1;
+  while (chosen > 0 && p[chosen] == 0) --chosen;
   for (size_t i = 0; i < keep; ++i) {
     u -= p[i];
-    if (u < 0) return scratch_[i].second;
+    if (u < 0) {
+      chosen = i;
+      break;
+    }
   }
-  return scratch_[keep - 1].second;
+  if (logprobs != nullptr) {
+    // The kept candidates are sorted already: the top ones are their head. Log-probabilities from
+    // the exponents themselves (not log(p)), so that a tiny probability keeps its exact value.
+    const double log_kept = std::log(kept);
+    const auto logprob = [&](size_t i) {
+      return static_cast<float>(static_cast<double>((scratch_[i].first - max_logit) * inv_t) -
+                                log_kept);
+    };
+    logprobs->logprob = logprob(chosen);
+    logprobs->top.clear();
+    for (size_t i = 0; i < std::min<size_t>(keep, static_cast<size_t>(std::max(0, top_n))); ++i) {
+      if (scratch_[i].first == -std::numeric_limits<float>::infinity()) break;  // probability 0
+      logprobs->top.emplace_back(scratch_[i].second, logprob(i));
+    }
+  }
+  return scratch_[chosen].second;
 }
 
 }  // namespace qwenvl::runtime

@@ -1,11 +1,13 @@
 // Next-token choice from a row of logits: penalties, then greedy or sampling with temperature,
 // top-k, top-p and min-p, with transformers' semantics and order (repetition penalty first, then
-// temperature → top-k → top-p → min-p). Sampling is reproducible for a given seed.
+// temperature → top-k → top-p → min-p). Sampling is reproducible for a given seed. On request, the
+// choice comes with log-probabilities (SamplingParams::logprobs).
 #pragma once
 
 #include <cstdint>
 #include <span>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "qwenvl/token_id.h"
@@ -22,6 +24,16 @@ struct SamplerConfig {
   float presence_penalty = 0.0f;    // over generated tokens (OpenAI)
   float frequency_penalty = 0.0f;
   uint64_t seed = 0;
+};
+
+// How likely a chosen token was, and the most likely tokens, in the distribution it was drawn
+// from: after the penalties, over the tokens temperature, top-k, top-p and min-p kept, renormalised
+// (tokens left out have probability 0 and are never listed). A greedy choice is drawn from no
+// distribution (its own would give the token probability 1): it reports the softmax of the
+// penalised logits at temperature 1, the model's own distribution as the penalties left it.
+struct ChoiceLogprobs {
+  float logprob = 0.0f;                        // of the chosen token
+  std::vector<std::pair<TokenId, float>> top;  // at most top_n, most likely first (ties: lower id)
 };
 
 // xoshiro256**, seeded through splitmix64: the same stream on every platform.
@@ -42,6 +54,10 @@ class Sampler {
 
   // Picks the next token; logits [vocab] are modified in place (penalties, temperature).
   TokenId Sample(std::span<float> logits);
+  // The same choice (the same token for the same state and seed), with its log-probability and
+  // those of the top_n (>= 0) most likely tokens in *logprobs. The top tokens are found by partial
+  // selection, never by sorting the vocabulary.
+  TokenId Sample(std::span<float> logits, int top_n, ChoiceLogprobs* logprobs);
   // Records a token as generated (updates penalty state). Sample does not call it.
   void Accept(TokenId token);
 
@@ -49,7 +65,8 @@ class Sampler {
 
  private:
   void ApplyPenalties(std::span<float> logits) const;
-  TokenId SampleFromDistribution(std::span<const float> logits);
+  TokenId SampleFromDistribution(std::span<const float> logits, int top_n,
+                                 ChoiceLogprobs* logprobs);
 
   SamplerConfig config_;
   Rng rng_;
@@ -61,5 +78,10 @@ class Sampler {
 
 // The token id of the largest logit (the first on ties).
 TokenId ArgMax(std::span<const float> logits);
+
+// Log-probabilities in the softmax of `logits` (temperature 1) of `token` and of the n most likely
+// tokens (largest logit first, the lower id first on ties), found in one pass over the logits with
+// a heap of n entries. Tokens of probability 0 (a logit of -inf) are not listed.
+ChoiceLogprobs SoftmaxLogprobs(std::span<const float> logits, TokenId token, int n);
 
 }  // namespace qwenvl::runtime

@@ -73,20 +73,47 @@ SchedulerStats Scheduler::stats() const {
   return {static_cast<int64_t>(queue_.size()), active_.load()};
 }
 
+Scheduler::PrefixSource Scheduler::FindPrefix(const RequestRun& run, const Slot* except) {
+  PrefixSource found;
+  for (Slot& s : slots_) {
+    if (&s == except || !s.state) continue;
+    // A sequence's recorded tokens are always in its cache: during a prefill they are the prefix
+    // it kept (the new rows are recorded when the prompt is complete), during decoding the prompt
+    // and the tokens fed so far.
+    const int64_t now = run.ReusablePrefix(*s.state);
+    if (now > found.now) found = {&s, now, found.coming};
+    const bool prefilling =
+        s.job && !s.waiting && !s.job->cancelled && !s.job->run->prefilled() && !s.job->run->done();
+    if (prefilling)
+      found.coming = std::max(found.coming, run.ReusablePrefix(s.job->run->prompt_contents()));
+  }
+  return found;
+}
+
 Scheduler::Slot* Scheduler::PickSlot(const RequestRun& run) {
   // Prefer the free sequence holding the longest prefix of this prompt, then the least recently
   // used one (an empty sequence first).
   Slot* best = nullptr;
   int64_t best_reuse = -1;
+  const auto older = [](const Slot& a, const Slot* b) {
+    return !b || (!a.state && b->state) || (a.state && b->state && a.last_used < b->last_used);
+  };
   for (Slot& s : slots_) {
     if (s.job) continue;
     const int64_t reuse = s.state ? run.ReusablePrefix(*s.state) : 0;
-    if (reuse > best_reuse ||
-        (reuse == best_reuse &&
-         (!s.state || (best && best->state && s.last_used < best->last_used)))) {
+    if (reuse > best_reuse || (reuse == best_reuse && older(s, best))) {
       best = &s;
       best_reuse = reuse;
     }
+  }
+  if (best == nullptr) return nullptr;
+  // A busy sequence holds (or its prefill will hold) a longer prefix, which will be copied: what a
+  // free one holds is then of no use to this request, so take the empty or least recently used one
+  // and keep the others' contents for later requests.
+  const PrefixSource elsewhere = FindPrefix(run, best);
+  if (std::max(elsewhere.now, elsewhere.coming) > best_reuse) {
+    for (Slot& s : slots_)
+      if (!s.job && older(s, best)) best = &s;
   }
   return best;
 }
@@ -99,36 +126,69 @@ bool Scheduler::Admit(std::shared_ptr<Job> job) {
     return true;
   }
   RequestRun& run = *job->run;
+  Slot* slot = nullptr;
   try {
     if (!run.prepared()) run.Prepare();  // prepared already when no slot was free last time
-    Slot* slot = PickSlot(run);
-    if (slot == nullptr) return false;
-    if (!slot->state)
-      slot->state = std::make_unique<SequenceState>(*context_.model, context_.context_length);
-    slot->job = job;
-    job->waiting = false;
-    slot->last_used = ++clock_;
-    ++active_;
-    std::lock_guard<std::recursive_mutex> lock(context_.compute_mu);
-    // The others decode between the vision encoder's blocks; the prompt goes in pieces later
-    // (PrefillPiece).
-    run.BeginPrefill(*slot->state, [this] { StepActive(); });
+    slot = PickSlot(run);
   } catch (const Error& e) {
-    for (Slot& s : slots_)
-      if (s.job == job) return Complete(s, nullptr, &e), true;
     job->End(nullptr, &e);
+    return true;
   } catch (const std::exception& e) {
     const Error err(ErrorCode::kInternal, e.what());
-    for (Slot& s : slots_)
-      if (s.job == job) return Complete(s, nullptr, &err), true;
     job->End(nullptr, &err);
+    return true;
   }
+  if (slot == nullptr) return false;
+  if (!slot->state)
+    slot->state = std::make_unique<SequenceState>(*context_.model, context_.context_length);
+  slot->job = job;
+  slot->waiting = true;
+  job->waiting = false;
+  slot->last_used = ++clock_;
+  ++active_;
+  Start(*slot);
   return true;
+}
+
+void Scheduler::Start(Slot& slot) {
+  RequestRun& run = *slot.job->run;
+  if (slot.job->cancelled) {
+    run.AbandonPrefill();
+    const Result r = run.TakeResult();
+    return Complete(slot, &r, nullptr);
+  }
+  const PrefixSource elsewhere = FindPrefix(run, &slot);
+  const int64_t own = run.ReusablePrefix(*slot.state);
+  const int64_t now = std::max(own, elsewhere.now);
+  // Waiting costs this request nothing: prompts are prefilled one after another, the earliest
+  // admitted first, so its own pieces would only go in once that prefill ended.
+  if (elsewhere.coming > now) return;
+  slot.waiting = false;
+  try {
+    std::lock_guard<std::recursive_mutex> lock(context_.compute_mu);
+    if (elsewhere.now > own) slot.state->CopyPrefix(*elsewhere.slot->state, elsewhere.now);
+    // The others decode between the vision encoder's blocks; the prompt goes in pieces later
+    // (PrefillPiece).
+    run.BeginPrefill(*slot.state, [this] { StepActive(); });
+  } catch (const std::exception& e) {
+    Fail(slot, e);
+  }
+}
+
+void Scheduler::StartWaiting() {
+  std::vector<Slot*> waiting;
+  for (Slot& s : slots_)
+    if (s.job && s.waiting) waiting.push_back(&s);
+  std::sort(waiting.begin(), waiting.end(),
+            [](const Slot* a, const Slot* b) { return a->last_used < b->last_used; });
+  for (Slot* s : waiting)
+    if (s->job && s->waiting) Start(*s);
 }
 
 void Scheduler::Complete(Slot& slot, const Result* result, const Error* error) {
   std::shared_ptr<Job> job = std::move(slot.job);
   slot.job.reset();
+  slot.waiting = false;
   --active_;
   if (error != nullptr && slot.state) slot.state->Reset();
   job->End(result, error);
@@ -145,7 +205,7 @@ void Scheduler::Fail(Slot& slot, const std::exception& e) {
 void Scheduler::PrefillPiece() {
   Slot* next = nullptr;
   for (Slot& s : slots_) {
-    if (!s.job || s.job->run->prefilled() || s.job->run->done()) continue;
+    if (!s.job || s.waiting || s.job->run->prefilled() || s.job->run->done()) continue;
     if (next == nullptr || s.last_used < next->last_used) next = &s;
   }
   if (next == nullptr) return;
@@ -216,6 +276,7 @@ void Scheduler::Loop() {
         queue_.pop_front();
       }
     }
+    StartWaiting();
     // One new request joins per round, so prefills interleave with the others' decode steps.
     if (next && !Admit(next)) {
       std::lock_guard<std::mutex> lock(mu_);

@@ -1,7 +1,10 @@
 // The scheduler behind Engine::Submit: a bounded queue, up to max_parallel requests in flight on
 // their own sequences, one batched decode step for all of them at a time (continuous batching) so
 // that a long answer does not hold up the others, and sequences kept after a request ends so that a
-// follow-up turn reuses its KV cache.
+// follow-up turn reuses its KV cache. A request starts from the longest prefix of its prompt that
+// any sequence holds: its own sequence's, or another's, whose cached rows are copied into its own
+// (n requests with the same prompt prefill it once); when a prompt being prefilled will give it a
+// longer one, it waits for that prefill to end.
 #pragma once
 
 #include <atomic>
@@ -52,15 +55,31 @@ class Scheduler {
     std::unique_ptr<SequenceState> state;
     std::shared_ptr<Job> job;  // null when free
     uint64_t last_used = 0;
+    // The job is admitted but its prefill has not begun: it waits for another slot's prefill, whose
+    // rows it will copy (Start).
+    bool waiting = false;
+  };
+  // Where a request's prompt prefix can come from, other sequences than one: the longest prefix a
+  // sequence holds now (and which), and the longest a prefill in progress will leave.
+  struct PrefixSource {
+    Slot* slot = nullptr;
+    int64_t now = 0;
+    int64_t coming = 0;
   };
 
   void Loop();
   bool Admit(std::shared_ptr<Job> job);  // false when no slot is free
-  void PrefillPiece();                   // the next piece of one admitted request's prompt
+  // Begins the prefill of the slot's admitted request on the best prefix there is (its own
+  // sequence's, or another's copied into it), or leaves it waiting while a prefill in progress
+  // will give a longer one. A cancelled request ends here.
+  void Start(Slot& slot);
+  void StartWaiting();  // Start for every waiting slot, the earliest admitted first
+  void PrefillPiece();  // the next piece of one admitted request's prompt
   void StepActive();
   void Complete(Slot& slot, const Result* result, const Error* error);
   void Fail(Slot& slot, const std::exception& e);  // Complete with e as an Error
   Slot* PickSlot(const RequestRun& run);
+  PrefixSource FindPrefix(const RequestRun& run, const Slot* except);
 
   ModelContext& context_;
   MediaCaches& caches_;

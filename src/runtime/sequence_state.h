@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,6 +12,14 @@
 #include "qwenvl/token_id.h"
 
 namespace qwenvl::runtime {
+
+// What a KV cache holds (or will hold once a prefill ends): its tokens and the media among them, in
+// the form a request compares its prompt with (RequestRun::ReusablePrefix).
+struct CacheContents {
+  std::span<const TokenId> ids;
+  std::span<const std::string> media_keys;
+  std::span<const std::pair<int64_t, int64_t>> media_ranges;  // pad runs [begin, end) in ids
+};
 
 struct SequenceState {
   SequenceState(const model::Model& model, int64_t capacity) : sequence(model, capacity) {}
@@ -28,6 +37,11 @@ struct SequenceState {
   }
   // Keeps the first n tokens (n <= ids.size(); media cut by n are dropped with their tokens).
   void Truncate(int64_t n);
+  // Becomes the first n tokens of `from` (another sequence of the same model; n <=
+  // from.ids.size()): their keys and values are copied row for row, so the prefix is not computed
+  // again.
+  void CopyPrefix(const SequenceState& from, int64_t n);
+  CacheContents contents() const { return {ids, media_keys, media_ranges}; }
 };
 
 }  // namespace qwenvl::runtime

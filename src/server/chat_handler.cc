@@ -1,8 +1,9 @@
 // Chat answers in OpenAI's shapes: chat.completion objects and chat.completion.chunk events, the
-// chosen tokens' logprobs in choices[i].logprobs.content.
+// chosen tokens' logprobs in choices[i].logprobs.content, function calls in tool_calls.
 #include "server/chat_handler.h"
 
 #include "server/sse.h"
+#include "server/tool_calls.h"
 
 namespace qwenvl::server {
 namespace {
@@ -11,31 +12,70 @@ using nlohmann::json;
 
 class ChatFormat : public AnswerFormat {
  public:
-  ChatFormat(CompletionMeta meta, bool logprobs, int choices)
-      : meta_(std::move(meta)), logprobs_(logprobs), choices_(choices) {}
+  // tool_calls: tools were offered, so <tool_call> blocks in an answer become tool_calls.
+  ChatFormat(CompletionMeta meta, bool logprobs, int choices, bool tool_calls)
+      : meta_(std::move(meta)),
+        logprobs_(logprobs),
+        tool_calls_(tool_calls),
+        choices_(static_cast<size_t>(choices)) {}
 
   json Whole(const std::vector<const Result*>& results, const Usage& usage) override {
-    return CompletionJson(meta_, results, usage, logprobs_);
+    json j = CompletionJson(meta_, results, usage, logprobs_);
+    if (!tool_calls_) return j;
+    for (size_t i = 0; i < results.size(); ++i) {
+      const ParsedAnswer answer = ParseToolCalls(results[i]->text);
+      if (answer.calls.empty()) continue;
+      json& choice = j["choices"][i];
+      choice["message"]["content"] = answer.content.empty() ? json(nullptr) : json(answer.content);
+      json calls = json::array();
+      for (const ToolCall& c : answer.calls) calls.push_back(CallJson(c, -1));
+      choice["message"]["tool_calls"] = std::move(calls);
+      choice["finish_reason"] = "tool_calls";
+    }
+    return j;
   }
   // OpenAI opens each choice with its role.
   std::string Opening() override {
     std::string out;
-    for (int i = 0; i < choices_; ++i) {
-      out +=
-          SseEvent(ChunkJson(meta_, {{"role", "assistant"}, {"content", ""}}, nullptr, nullptr, i));
+    for (size_t i = 0; i < choices_.size(); ++i) {
+      out += SseEvent(ChunkJson(meta_, {{"role", "assistant"}, {"content", ""}}, nullptr, nullptr,
+                                static_cast<int>(i)));
     }
     return out;
   }
   std::string Piece(int index, const std::string& text,
                     const std::vector<TokenLogprob>& logprobs) override {
-    return SseEvent(ChunkJson(meta_, {{"content", text}}, nullptr, nullptr, index,
-                              logprobs_ ? ChatLogprobsJson(logprobs) : json(nullptr)));
+    if (!tool_calls_) return Chunk(index, {{"content", text}}, logprobs);
+    // Text inside a <tool_call> block waits for its end: its tokens' logprobs go with the next
+    // chunk of this choice.
+    Choice& c = choices_[static_cast<size_t>(index)];
+    c.held.insert(c.held.end(), logprobs.begin(), logprobs.end());
+    std::vector<ToolCall> calls;
+    const std::string content = c.calls.Push(text, &calls);
+    std::string out;
+    if (!content.empty()) out += Chunk(index, {{"content", content}}, Take(c));
+    for (const ToolCall& call : calls) {
+      out += Chunk(index, {{"tool_calls", json::array({CallJson(call, c.streamed_calls++)})}},
+                   Take(c));
+    }
+    return out;
   }
   std::string Ending(int index, const Result& result,
                      const std::vector<TokenLogprob>& logprobs) override {
-    return SseEvent(ChunkJson(
-        meta_, json::object(), OpenAiFinishReason(result.finish_reason), QwenvlExtraJson(result),
-        index, logprobs_ && !logprobs.empty() ? ChatLogprobsJson(logprobs) : json(nullptr)));
+    Choice& c = choices_[static_cast<size_t>(index)];
+    std::string out;
+    if (tool_calls_) {
+      std::vector<ToolCall> calls;
+      const std::string content = c.calls.Flush(&calls);  // an unfinished call stays text
+      if (!content.empty()) out += Chunk(index, {{"content", content}}, Take(c));
+    }
+    c.held.insert(c.held.end(), logprobs.begin(), logprobs.end());
+    const std::vector<TokenLogprob> rest = Take(c);
+    const char* finish =
+        c.streamed_calls > 0 ? "tool_calls" : OpenAiFinishReason(result.finish_reason);
+    return out +
+           SseEvent(ChunkJson(meta_, json::object(), finish, QwenvlExtraJson(result), index,
+                              logprobs_ && !rest.empty() ? ChatLogprobsJson(rest) : json(nullptr)));
   }
 
  protected:
@@ -44,9 +84,30 @@ class ChatFormat : public AnswerFormat {
   }
 
  private:
+  struct Choice {
+    ToolCallStream calls;
+    int streamed_calls = 0;
+    std::vector<TokenLogprob> held;  // logprobs of text not yet sent
+  };
+
+  // A call as OpenAI writes it; streamed deltas carry their index.
+  static json CallJson(const ToolCall& c, int index) {
+    json j = {{"id", c.id},
+              {"type", "function"},
+              {"function", {{"name", c.name}, {"arguments", c.arguments}}}};
+    if (index >= 0) j["index"] = index;
+    return j;
+  }
+  static std::vector<TokenLogprob> Take(Choice& c) { return std::exchange(c.held, {}); }
+  std::string Chunk(int index, const json& delta, const std::vector<TokenLogprob>& logprobs) {
+    return SseEvent(ChunkJson(meta_, delta, nullptr, nullptr, index,
+                              logprobs_ ? ChatLogprobsJson(logprobs) : json(nullptr)));
+  }
+
   CompletionMeta meta_;
   bool logprobs_;
-  int choices_;
+  bool tool_calls_;
+  std::vector<Choice> choices_;
 };
 
 }  // namespace
@@ -64,7 +125,7 @@ boost::asio::awaitable<void> HandleChatCompletion(HttpExchange& ex, ChatContext&
     // The answer names the model as the request did (a client may send a name of its own).
     gen.format = std::make_unique<ChatFormat>(
         NewCompletionMeta(chat.model.empty() ? ctx.schema.model_name : chat.model), logprobs,
-        chat.n);
+        chat.n, chat.tool_calls);
     return gen;
   });
 }

@@ -1,5 +1,6 @@
 // The body of POST /v1/chat/completions: parsed off the event loop, its n choices run and
-// answered, whole or as server-sent events, by RunGeneration (generation.h).
+// answered, whole or as server-sent events, by RunGeneration (generation.h). Offered tools turn
+// the <tool_call> blocks of an answer into OpenAI's tool_calls.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

@@ -209,6 +209,35 @@ std::vector<const Result*> Results(const std::vector<State>& states) {
   return results;
 }
 
+// An AnswerWriter (one choice, its own framing) as an AnswerFormat: its end is the stream's last
+// bytes.
+class WriterFormat final : public AnswerFormat {
+ public:
+  explicit WriterFormat(AnswerWriter& writer) : writer_(writer) {}
+  json Whole(const std::vector<const Result*>& results, const Usage&) override {
+    return writer_.Whole(*results.at(0));
+  }
+  std::string_view stream_type() const override { return writer_.stream_type(); }
+  std::string Opening() override { return writer_.StreamBegin(); }
+  std::string Piece(int, const std::string& text, const std::vector<TokenLogprob>&) override {
+    return writer_.StreamText(text);
+  }
+  std::string Ending(int, const Result& result, const std::vector<TokenLogprob>&) override {
+    return writer_.StreamEnd(result);
+  }
+  std::string Closing(const Usage&, bool) override { return ""; }
+  std::string StreamError(const ApiError& error) override { return writer_.StreamError(error); }
+
+ protected:
+  std::string UsageEvent(const Usage&) override { return ""; }
+
+ private:
+  AnswerWriter& writer_;
+};
+
+// Submits the choices and answers them.
+net::awaitable<void> Answer(HttpExchange& ex, ChatContext& ctx, Generation gen);
+
 net::awaitable<Generation> ParseOnPool(const ChatContext& ctx,
                                        const std::function<Generation()>& parse) {
   co_return co_await net::co_spawn(
@@ -236,28 +265,66 @@ void Generation::AddChoices(Request request, int n, int prompt) {
   }
 }
 
+ApiError FailureOf(std::exception_ptr failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const ApiError& e) {
+    return e;
+  } catch (const Error& e) {  // thrown by an engine outside its callbacks
+    return FromEngineError(e);
+  } catch (const std::exception& e) {
+    return ApiError(500, e.what(), "", "internal_error");
+  }
+}
+
+net::awaitable<void> RefuseGeneration(HttpExchange& ex, ChatContext& ctx, const ApiError& e) {
+  if (e.status() == 503) ex.close_after();
+  co_await ex.SendError(e);
+  ctx.metrics.CountRequest(e.status());
+}
+
 net::awaitable<void> RunGeneration(HttpExchange& ex, ChatContext& ctx,
                                    std::function<Generation()> parse) {
-  AccessRecord& record = ex.record();
+  std::optional<Generation> gen;
   std::optional<ApiError> failure;
-  Generation gen;
-  std::vector<State> states;
-  auto timer = std::make_shared<net::steady_timer>(ex.executor());
   try {
     gen = co_await ParseOnPool(ctx, parse);
-    if (ctx.draining) throw ShuttingDown();
-    states = StartAll(gen, ctx, timer);
-  } catch (const ApiError& e) {
-    failure = e;
-  } catch (const Error& e) {  // thrown by an engine outside its callbacks
-    failure = FromEngineError(e);
-  } catch (const std::exception& e) {
-    failure = ApiError(500, e.what(), "", "internal_error");
+  } catch (...) {
+    failure = FailureOf(std::current_exception());
   }
   if (failure) {
-    if (failure->status() == 503) ex.close_after();
-    co_await ex.SendError(*failure);
-    ctx.metrics.CountRequest(failure->status());
+    co_await RefuseGeneration(ex, ctx, *failure);
+    co_return;
+  }
+  co_await Answer(ex, ctx, std::move(*gen));
+}
+
+net::awaitable<void> AnswerGeneration(HttpExchange& ex, ChatContext& ctx, ChatRequest chat,
+                                      AnswerWriter& writer) {
+  Generation gen;
+  gen.stream = chat.stream;
+  gen.include_usage = chat.include_usage;
+  gen.temp_files = std::move(chat.temp_files);
+  gen.AddChoices(std::move(chat.request), chat.n, 0);
+  gen.format = std::make_unique<WriterFormat>(writer);
+  co_await Answer(ex, ctx, std::move(gen));
+}
+
+namespace {
+
+net::awaitable<void> Answer(HttpExchange& ex, ChatContext& ctx, Generation gen) {
+  AccessRecord& record = ex.record();
+  std::vector<State> states;
+  auto timer = std::make_shared<net::steady_timer>(ex.executor());
+  std::optional<ApiError> failure;
+  try {
+    if (ctx.draining) throw ShuttingDown();
+    states = StartAll(gen, ctx, timer);
+  } catch (...) {
+    failure = FailureOf(std::current_exception());
+  }
+  if (failure) {
+    co_await RefuseGeneration(ex, ctx, *failure);
     co_return;
   }
   struct Forget {  // however this coroutine ends, the drain stops tracking the choices
@@ -392,6 +459,8 @@ net::awaitable<void> RunGeneration(HttpExchange& ex, ChatContext& ctx,
     co_await sleep();
   }
 }
+
+}  // namespace
 
 void RefuseQueued(ChatContext& ctx) {
   for (const auto& state : ctx.live) {

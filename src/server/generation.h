@@ -7,6 +7,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/post.hpp>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -16,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "server/answer_writer.h"
 #include "server/api_error.h"
 #include "server/engine_client.h"
 #include "server/http_exchange.h"
@@ -120,6 +122,17 @@ struct Generation {
 // preparing the prompt (a bad picture, a prompt over the context) still get their 4xx status.
 boost::asio::awaitable<void> RunGeneration(HttpExchange& exchange, ChatContext& ctx,
                                            std::function<Generation()> parse);
+
+// The same for a request parsed already (chat.n choices), worded by an AnswerWriter of one
+// choice with its own framing (ollama's API).
+boost::asio::awaitable<void> AnswerGeneration(HttpExchange& exchange, ChatContext& ctx,
+                                              ChatRequest chat, AnswerWriter& writer);
+// Answers a generation request refused before it was submitted, and counts it.
+boost::asio::awaitable<void> RefuseGeneration(HttpExchange& exchange, ChatContext& ctx,
+                                              const ApiError& error);
+// The error a request handler caught: an ApiError as it is, an engine Error in its HTTP form,
+// anything else a 500.
+ApiError FailureOf(std::exception_ptr failure);
 
 // Drain, first step: requests still waiting in the engine's queue are answered 503 at once.
 void RefuseQueued(ChatContext& ctx);

@@ -49,7 +49,9 @@ net::awaitable<bool> HttpExchange::SendJson(int status, const nlohmann::json& bo
 }
 
 net::awaitable<bool> HttpExchange::SendError(const ApiError& error) {
-  co_return co_await SendJson(error.status(), error.ToJson());
+  // A named value: GCC destroys a conditional expression's temporary twice across a co_await.
+  const nlohmann::json body = error_body_ ? error_body_(error) : error.ToJson();
+  co_return co_await SendJson(error.status(), body);
 }
 
 net::awaitable<bool> HttpExchange::BeginStream(int status, std::string_view content_type) {

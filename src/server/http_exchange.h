@@ -34,6 +34,8 @@ class HttpExchange {
   using Response = boost::beast::http::response<boost::beast::http::string_body>;
   // Adds the headers every response carries (CORS when allowed).
   using Decorate = std::function<void(boost::beast::http::fields&)>;
+  // The body of an error response: ApiError::ToJson (OpenAI's shape) unless set otherwise.
+  using ErrorBody = std::function<nlohmann::json(const ApiError&)>;
 
   HttpExchange(boost::beast::tcp_stream& stream, Request& request, AccessRecord& record,
                Decorate decorate, std::chrono::milliseconds write_timeout, bool keep_alive)
@@ -49,6 +51,8 @@ class HttpExchange {
   // Whether the connection stays open after this response.
   bool keep_alive() const { return keep_alive_; }
   void close_after() { keep_alive_ = false; }
+  // How SendError words errors (an API with its own error shape, such as ollama's).
+  void set_error_body(ErrorBody error_body) { error_body_ = std::move(error_body); }
 
   // A whole response. Returns false when the client could not be written to (then the connection
   // is closed).
@@ -72,6 +76,7 @@ class HttpExchange {
   Request& request_;
   AccessRecord& record_;
   Decorate decorate_;
+  ErrorBody error_body_;
   std::chrono::milliseconds write_timeout_;
   bool keep_alive_;
   bool streaming_ = false;

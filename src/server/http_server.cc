@@ -34,6 +34,8 @@
 #include "server/completion_handler.h"
 #include "server/generation_schema.h"
 #include "server/media_source.h"
+#include "server/ollama_handler.h"
+#include "server/ollama_response.h"
 #include "server/openai_response.h"
 #include "server/request_policy.h"
 #include "server/token_endpoints.h"
@@ -61,12 +63,13 @@ constexpr std::string_view kApplyTemplatePath = "/apply-template";
 
 // The routes that run the model: their requests are counted by status in the metrics.
 bool IsGenerationPath(std::string_view path) {
-  return path == kChatPath || path == kCompletionsPath;
+  return path == kChatPath || path == kCompletionsPath || path == "/api/chat" ||
+         path == "/api/generate";
 }
-// The routes that take a JSON body.
+// The routes that take a JSON body, as application/json (ollama's /api/ takes any type).
 bool IsJsonPostPath(std::string_view path) {
-  return IsGenerationPath(path) || path == kTokenizePath || path == kDetokenizePath ||
-         path == kApplyTemplatePath;
+  return path == kChatPath || path == kCompletionsPath || path == kTokenizePath ||
+         path == kDetokenizePath || path == kApplyTemplatePath;
 }
 // After a drain's deadline has ended the running requests, connections get this long to flush.
 constexpr auto kDrainFlush = std::chrono::seconds(5);
@@ -232,7 +235,7 @@ std::optional<ApiError> HttpServer::Impl::Admit(const HttpExchange::Request& req
                     "", "origin_not_allowed", "permission_error");
   }
   if (req.method() == http::verb::options) return std::nullopt;
-  const bool needs_key = path.starts_with("/v1/") || path == kTokenizePath ||
+  const bool needs_key = path.starts_with("/v1/") || IsOllamaPath(path) || path == kTokenizePath ||
                          path == kDetokenizePath || path == kApplyTemplatePath ||
                          (path == "/metrics" && !options.metrics_public);
   if (needs_key && !ApiKeyMatches(req[http::field::authorization], options.api_key)) {
@@ -259,6 +262,10 @@ net::awaitable<void> HttpServer::Impl::Route(HttpExchange& ex) {
     res.set(http::field::access_control_allow_methods, "GET, POST, OPTIONS");
     res.set(http::field::access_control_max_age, "600");
     co_await ex.Send(std::move(res));
+    co_return;
+  }
+  if (IsOllamaPath(path)) {
+    co_await HandleOllama(ex, chat, started);
     co_return;
   }
   if (IsJsonPostPath(path)) {
@@ -435,6 +442,9 @@ net::awaitable<void> HttpServer::Impl::Serve(tcp::socket socket) {
     }
     auto decorate = [this, &req](http::fields& f) { AddCommonHeaders(req, f); };
     HttpExchange ex(stream, req, record, decorate, options.write_timeout, false);
+    // ollama's clients read its error shape, also for what is refused before routing.
+    const bool ollama = IsOllamaPath(PathOf(req.target()));
+    if (ollama) ex.set_error_body(OllamaErrorJson);
     // A request the server will not read to its end gets its answer and the connection closes.
     auto refuse = [&](const ApiError& e) -> net::awaitable<void> {
       co_await ex.SendError(e);
@@ -494,6 +504,7 @@ net::awaitable<void> HttpServer::Impl::Serve(tcp::socket socket) {
     stream.expires_never();  // the route sets its own write deadlines
     HttpExchange routed(stream, req, record, decorate, options.write_timeout,
                         req.keep_alive() && !draining);
+    if (ollama) routed.set_error_body(OllamaErrorJson);
     co_await Route(routed);
     Log(record);
     if (!routed.keep_alive()) break;

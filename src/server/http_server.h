@@ -7,6 +7,8 @@
 //   GET  /health                {"status": "ok"} (503 "draining" while shutting down)
 //   GET  /metrics               Prometheus text (behind the API key when one is set)
 //   GET  /                      the built-in web page (index.html, app.js, style.css)
+//   /api/...                    ollama's API: chat, generate, tags, show, ps, version
+//                               (ollama_handler.h)
 //
 // Every connection is a coroutine on one event-loop thread: a slow or idle client costs a socket
 // and a little memory, never a thread. Reading a request has deadlines (first byte, header, body),

@@ -87,7 +87,7 @@ std::string Metrics::Render() const {
   std::lock_guard lock(mu_);
   std::string out;
   Header(out, "qwenvl_requests_total", "counter",
-         "Completion requests (chat and text) by HTTP status.");
+         "Generation requests (OpenAI and ollama) by HTTP status.");
   for (const auto& [status, count] : requests_by_status_) {
     out += "qwenvl_requests_total{status=\"" + std::to_string(status) + "\"} " +
            std::to_string(count) + "\n";

@@ -63,6 +63,34 @@ TEST(RunCli, JsonReportsTimingsAndBoxesInBothFrames) {
   fs::remove(png);
 }
 
+// --logprobs N: each answer token with its log-probability and N alternatives, most likely first;
+// greedy (the demo's default), the chosen token is the first; the tokens' bytes spell the answer.
+TEST(RunCli, LogprobsListEachAnswerToken) {
+  const nlohmann::json c = DemoCase(1);  // count
+  const auto r = RunQwenvl(
+      "run -m " + kDemo + " --image " + kScenes + c["image"].get<std::string>() + " -p '" +
+      c["question"].get<std::string>() + "' --max-tokens 110 --json --logprobs 2");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["text"], c["reference_text"]);
+  ASSERT_EQ(j["logprobs"].size(), j["completion_tokens"].get<size_t>());
+  std::string spelled;
+  for (const auto& t : j["logprobs"]) {
+    for (const auto& b : t["bytes"]) spelled.push_back(static_cast<char>(b.get<int>()));
+    ASSERT_EQ(t["top_logprobs"].size(), 2u) << t;
+    EXPECT_EQ(t["top_logprobs"][0]["token"], t["token"]) << t;
+    EXPECT_EQ(t["top_logprobs"][0]["logprob"], t["logprob"]) << t;
+    EXPECT_GE(t["top_logprobs"][0]["logprob"].get<double>(),
+              t["top_logprobs"][1]["logprob"].get<double>())
+        << t;
+    EXPECT_LE(t["logprob"].get<double>(), 0.0) << t;
+  }
+  EXPECT_EQ(spelled, j["text"].get<std::string>());
+  const auto bad = RunQwenvl("run -m " + kDemo + " -p hi --logprobs 21", true);
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.out.find("logprobs"), std::string::npos) << bad.out;
+}
+
 TEST(RunCli, BadInputIsAClearErrorNotACrash) {
   auto r = RunQwenvl("run -m " + kDemo + " --image /nonexistent.png -p hi", true);
   EXPECT_EQ(r.status, 1);

@@ -69,6 +69,10 @@ TEST(JsonSchema, AcceptsWhatValidatesAndNothingElse) {
        {R"([1,"a"])"},
        {R"([1])", R"([1,"a",2])"}},
       {"{}", {"1", R"({"a":[null]})", R"("s")"}, {"nul", "[1,]"}},
+      // Found by fuzzing: listed properties, additionalProperties absent, a recursive reference.
+      {R"({"$defs":{"n":{"anyOf":[{"type":"null"},{"type":"object","properties":{"next":{"$ref":"#/$defs/n"}}}]}},"$ref":"#/$defs/n"})",
+       {"null", R"({"next":{"next":null}})", "{}"},
+       {R"({"other":1})"}},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.schema);

@@ -24,7 +24,8 @@ class FakeEngineClient : public EngineClient {
     std::optional<Error> error;  // reported by on_done before any text
     FinishReason finish = FinishReason::kStop;
     std::vector<MediaInfo> media;
-    int64_t prompt_tokens = 10;  // of a chat request (a token-id prompt counts its ids)
+    int64_t prompt_tokens = 10;       // of a chat request (a token-id prompt counts its ids)
+    std::vector<TokenId> prompt_ids;  // Result::prompt_ids, unless the request gave its own
     // Tokens chosen after the pieces whose text never comes (as a stop string's): reported to
     // on_token and in the result's tokens, not streamed.
     std::vector<std::string> held_back;
@@ -40,9 +41,10 @@ class FakeEngineClient : public EngineClient {
   static float FakeLogprob(size_t i, size_t j = 0) {
     return -0.125f * static_cast<float>(i + 1) - static_cast<float>(j);
   }
+  static TokenId FakeTokenId(size_t i) { return static_cast<TokenId>('a' + i % 26); }
   static TokenLogprob FakeToken(size_t i, const std::string& text, int top) {
     TokenLogprob t;
-    t.token = text.empty() ? 0 : static_cast<unsigned char>(text[0]);
+    t.token = FakeTokenId(i);
     t.text = text;
     t.logprob = FakeLogprob(i);
     for (int j = 0; j < top; ++j) {
@@ -167,17 +169,18 @@ class FakeEngineClient : public EngineClient {
            const DoneCallback& on_done) {
     Result result;
     result.prompt_tokens = s.prompt_tokens;
+    result.prompt_ids = request.prompt_ids ? *request.prompt_ids : s.prompt_ids;
     if (request.prompt_ids) {
-      result.prompt_ids = *request.prompt_ids;
       result.prompt_tokens = static_cast<int64_t>(request.prompt_ids->size());
     }
     result.media = s.media;
     result.finish_reason = s.finish;
     const int top = request.sampling.logprobs;
     // Reports the next token (before its text, as the engine does).
+    // The fake's answer tokens are 'a', 'b', ... whatever their text.
     auto choose = [&](const std::string& text) {
       const size_t i = result.tokens.size();
-      result.tokens.push_back(text.empty() ? 0 : static_cast<unsigned char>(text[0]));
+      result.tokens.push_back(FakeTokenId(i));
       ++result.completion_tokens;
       if (top < 0) return;
       result.logprobs.push_back(FakeToken(i, text, top));

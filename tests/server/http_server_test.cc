@@ -208,3 +208,75 @@ TEST_F(ServerTest, ModelsHealthMetricsAndPage) {
 
 }  // namespace
 }  // namespace qwenvl::server
+
+namespace qwenvl::server {
+namespace {
+
+// Function calling over HTTP: <tool_call> blocks of the answer come back as tool_calls, whole and
+// streamed (the answer cut across the call's tags), with finish_reason "tool_calls"; without
+// tools the same text is plain content.
+class ToolCallServerTest : public ServerTest {
+ protected:
+  static json WithTools(bool stream) {
+    json body = Simple(stream);
+    body["tools"] = json::parse(R"([{"type":"function","function":{"name":"f","parameters":
+        {"type":"object","properties":{"x":{"type":"integer"}},"required":["x"],"additionalProperties":false}}}])");
+    return body;
+  }
+};
+
+TEST_F(ToolCallServerTest, CallsBecomeToolCallsWholeAndStreamed) {
+  engine_.script.pieces = {"Checking.\n<tool_",
+                           "call>\n{\"name\": \"f\", \"arguments\": {\"x\": 3}}\n</tool", "_call>"};
+  StartServer();
+  auto res = Chat(WithTools(false));
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const json j = json::parse(res->body);
+  const json& choice = j["choices"][0];
+  EXPECT_EQ(choice["finish_reason"], "tool_calls");
+  EXPECT_EQ(choice["message"]["content"], "Checking.");
+  ASSERT_EQ(choice["message"]["tool_calls"].size(), 1u);
+  EXPECT_EQ(choice["message"]["tool_calls"][0]["function"]["name"], "f");
+  EXPECT_EQ(
+      json::parse(
+          choice["message"]["tool_calls"][0]["function"]["arguments"].get<std::string>())["x"],
+      3);
+  // The tools reached the prompt; tool_choice auto leaves the answer free.
+  EXPECT_NE(engine_.requests[0].messages[0].content[0].text.find("<tools>"), std::string::npos);
+  EXPECT_EQ(engine_.requests[0].constraint.kind, OutputConstraint::Kind::kNone);
+
+  auto streamed = Chat(WithTools(true));
+  ASSERT_TRUE(streamed);
+  const auto events = Events(streamed->body);
+  std::string content;
+  std::vector<json> calls;
+  std::string finish;
+  for (const json& e : events) {
+    if (!e.is_object() || e["choices"].empty()) continue;
+    const json& c = e["choices"][0];
+    content += c["delta"].value("content", "");
+    if (c["delta"].contains("tool_calls"))
+      for (const json& call : c["delta"]["tool_calls"]) calls.push_back(call);
+    if (c["finish_reason"].is_string()) finish = c["finish_reason"];
+  }
+  EXPECT_EQ(content, "Checking.\n");
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0]["index"], 0);
+  EXPECT_EQ(calls[0]["function"]["name"], "f");
+  EXPECT_EQ(finish, "tool_calls");
+
+  // Required: the request carries the constraint of the function's arguments.
+  json required = WithTools(false);
+  required["tool_choice"] = "required";
+  ASSERT_TRUE(Chat(required));
+  EXPECT_EQ(engine_.requests.back().constraint.kind, OutputConstraint::Kind::kGrammar);
+
+  // No tools: the same text is content.
+  auto plain = Chat(Simple());
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(json::parse(plain->body)["choices"][0]["finish_reason"], "stop");
+}
+
+}  // namespace
+}  // namespace qwenvl::server

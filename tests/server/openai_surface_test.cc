@@ -372,6 +372,49 @@ TEST_F(SurfaceTest, StreamedChatChunksCarryTheLogprobsOfTheirText) {
   EXPECT_EQ(streamed.size(), 5u);  // four pieces and the held-back token; not the end token
 }
 
+// With tools offered, text inside a <tool_call> block is held until the call is whole: its tokens'
+// logprobs go with the chunk that carries the call, so the stream still carries every token once.
+TEST_F(SurfaceTest, ToolCallsWithNChoicesAndLogprobs) {
+  engine_.script.pieces = {"Checking.\n<tool_",
+                           "call>\n{\"name\": \"f\", \"arguments\": {\"x\": 3}}\n</tool", "_call>"};
+  StartServer();
+  json body = Simple();
+  body["tools"] = json::parse(R"([{"type":"function","function":{"name":"f","parameters":
+      {"type":"object","properties":{"x":{"type":"integer"}}}}}])");
+  body["n"] = 2;
+  body["logprobs"] = true;
+  const json whole = Body(Chat(body));
+  ASSERT_EQ(whole["choices"].size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    const json& c = whole["choices"][i];
+    EXPECT_EQ(c["finish_reason"], "tool_calls");
+    EXPECT_EQ(c["message"]["content"], "Checking.");
+    EXPECT_EQ(c["message"]["tool_calls"][0]["function"]["name"], "f");
+    EXPECT_EQ(c["logprobs"]["content"].size(), 3u);
+  }
+  body["stream"] = true;
+  const auto events = StreamOf(Chat(body));
+  std::map<int, int> calls, tokens;
+  std::map<int, std::string> finish;
+  for (size_t i = 0; i + 1 < events.size(); ++i) {
+    const json& c = events[i]["choices"][0];
+    const int index = c["index"];
+    if (c["delta"].contains("tool_calls")) {
+      ++calls[index];
+      EXPECT_EQ(c["delta"]["tool_calls"][0]["index"], 0);
+    }
+    if (c["logprobs"].is_object()) {
+      tokens[index] += static_cast<int>(c["logprobs"]["content"].size());
+    }
+    if (c["finish_reason"].is_string()) finish[index] = c["finish_reason"];
+  }
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(calls[i], 1) << i;
+    EXPECT_EQ(tokens[i], 3) << i;  // each token once, whatever chunk carried it
+    EXPECT_EQ(finish[i], "tool_calls") << i;
+  }
+}
+
 // --- n choices -------------------------------------------------------------------------------
 
 TEST_F(SurfaceTest, NChatChoicesHaveTheirOwnSeedsAndOneUsage) {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Browser and OpenAI-client tests of `qwenvl serve` on the trained demo checkpoint (data/demo/model).
+# Browser, OpenAI-client and ollama-client tests of `qwenvl serve` on the trained demo checkpoint
+# (data/demo/model).
 #   tests/web/run.sh [QWENVL_BINARY]
 # Exits 77 (CTest: skipped) with a message when node/npm or chromium is missing.
 # Environment: SERVER_READY_TIMEOUT (seconds the server may take to listen, default 60) and
@@ -100,7 +101,7 @@ echo "server at $url (ready after $((SECONDS - start)) s)"
 export QWENVL_URL="$url" CHROMIUM="$chromium" QWENVL_ROOT="$root" QWENVL_BINARY="$qwenvl"
 export SCREENSHOT="${SCREENSHOT:-$(dirname "$qwenvl")/web_screenshot.png}"  # beside the binary, as in CTest
 status=0
-for script in openai_client.test.mjs browser.test.mjs grammar_oracle.test.mjs; do
+for script in openai_client.test.mjs ollama_client.test.mjs structured_output.test.mjs browser.test.mjs grammar_oracle.test.mjs; do
   started=$SECONDS
   rc=0
   # TMPDIR: the browser's profile and temporary files go with the work folder, whatever happens.
