@@ -58,6 +58,8 @@ void CheckAccepted(const qwenvl::server::ChatRequest& chat,
   QWENVL_CHECK(!s.repetition_penalty || InRange(*s.repetition_penalty, 0.01f, 10));
   QWENVL_CHECK(InRange(s.presence_penalty, -2, 2) && InRange(s.frequency_penalty, -2, 2));
   QWENVL_CHECK(s.stop.size() <= 16);
+  QWENVL_CHECK(s.logprobs >= -1 && s.logprobs <= 20);
+  QWENVL_CHECK(chat.n >= 1 && chat.n <= options.max_choices);
   QWENVL_CHECK(!chat.request.messages.empty());
   int media_count = 0;
   for (const qwenvl::Message& m : chat.request.messages) {

@@ -51,6 +51,12 @@ void AddServeCommand(CLI::App& app) {
       ->check(CLI::Range(1, 256));
   cmd->add_option("--queue", args->queued, "Requests allowed to wait beyond --parallel (then 429)")
       ->check(CLI::Range(0, 100000));
+  cmd->add_option("--served-model-name", s.served_model_names,
+                  "Name the model answers to in requests' \"model\" (repeatable; the first is "
+                  "the one reported). Without it, any name is accepted and the folder's name is "
+                  "reported")
+      ->type_name("NAME")
+      ->take_all();
   cmd->add_option("--api-key", s.api_key,
                   "Require 'Authorization: Bearer KEY' on /v1/*, /api/* and /metrics");
   cmd->add_flag("--metrics-public", s.metrics_public, "Serve /metrics without the API key");

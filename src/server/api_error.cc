@@ -37,16 +37,16 @@ ApiError BadRequest(const std::string& message, const std::string& param, const 
   return ApiError(400, message, param, code);
 }
 
-ApiError FromEngineError(const Error& error) {
+ApiError FromEngineError(const Error& error, const std::string& param) {
   switch (error.code()) {
     case ErrorCode::kOutOfRange:
-      return ApiError(400, error.what(), "messages", "context_length_exceeded");
+      return ApiError(400, error.what(), param, "context_length_exceeded");
     case ErrorCode::kInvalidArgument:
     case ErrorCode::kNotFound:
     case ErrorCode::kCorruptFile:
     case ErrorCode::kUnsupported:
     case ErrorCode::kIo:
-      return ApiError(400, error.what(), "messages", ErrorCodeName(error.code()));
+      return ApiError(400, error.what(), param, ErrorCodeName(error.code()));
     case ErrorCode::kInternal:
       break;
   }

@@ -31,7 +31,8 @@ ApiError BadRequest(const std::string& message, const std::string& param = "",
                     const std::string& code = "invalid_value");
 
 // The HTTP form of an engine error raised while the request ran (bad picture, prompt over the
-// context, ...): 400 for input problems, 500 for internal ones.
-ApiError FromEngineError(const Error& error);
+// context, ...): 400 for input problems, naming `param` (the request's input), 500 for internal
+// ones.
+ApiError FromEngineError(const Error& error, const std::string& param = "messages");
 
 }  // namespace qwenvl::server

@@ -25,6 +25,8 @@ class LocalEngineClient : public EngineClient {
   std::string RenderPrompt(const Request& request) const override {
     return engine_->RenderPrompt(request);
   }
+  int64_t vocab_size() const override { return engine_->vocab_size(); }
+  int queue_capacity() const override { return engine_->options().max_queued; }
 
  private:
   std::unique_ptr<Engine> engine_;

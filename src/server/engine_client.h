@@ -25,6 +25,9 @@ class EngineClient {
                                  bool skip_special_tokens) const = 0;
   virtual std::string TokenBytes(TokenId id) const = 0;
   virtual std::string RenderPrompt(const Request& request) const = 0;
+  virtual int64_t vocab_size() const = 0;  // token ids are in [0, vocab_size)
+  // Requests Submit accepts at once into an empty queue (EngineOptions::max_queued).
+  virtual int queue_capacity() const = 0;
 };
 
 // Takes ownership of a loaded engine.

@@ -6,6 +6,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -21,6 +22,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/url/pct_string_view.hpp>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -29,11 +31,14 @@
 
 #include "server/api_error.h"
 #include "server/chat_handler.h"
+#include "server/completion_handler.h"
+#include "server/generation_schema.h"
 #include "server/media_source.h"
 #include "server/ollama_handler.h"
 #include "server/ollama_response.h"
 #include "server/openai_response.h"
 #include "server/request_policy.h"
+#include "server/token_endpoints.h"
 #include "server/url_fetch.h"
 #include "server/web_assets.h"
 
@@ -49,6 +54,23 @@ namespace {
 
 constexpr auto kNoThrow = net::as_tuple(net::use_awaitable);
 constexpr std::string_view kChatPath = "/v1/chat/completions";
+constexpr std::string_view kCompletionsPath = "/v1/completions";
+constexpr std::string_view kModelsPath = "/v1/models";
+// llama-server's tokenizer endpoints, beside the OpenAI API.
+constexpr std::string_view kTokenizePath = "/tokenize";
+constexpr std::string_view kDetokenizePath = "/detokenize";
+constexpr std::string_view kApplyTemplatePath = "/apply-template";
+
+// The routes that run the model: their requests are counted by status in the metrics.
+bool IsGenerationPath(std::string_view path) {
+  return path == kChatPath || path == kCompletionsPath || path == "/api/chat" ||
+         path == "/api/generate";
+}
+// The routes that take a JSON body, as application/json (ollama's /api/ takes any type).
+bool IsJsonPostPath(std::string_view path) {
+  return path == kChatPath || path == kCompletionsPath || path == kTokenizePath ||
+         path == kDetokenizePath || path == kApplyTemplatePath;
+}
 // After a drain's deadline has ended the running requests, connections get this long to flush.
 constexpr auto kDrainFlush = std::chrono::seconds(5);
 // Refusals of connections past the limit in flight at once; beyond, a socket is just closed.
@@ -77,6 +99,9 @@ void CheckOptions(const ServerOptions& o) {
   }
   check(o.shutdown_timeout.count() >= 0, "shutdown timeout must not be negative");
   check(o.max_media_items >= 0, "max media items must not be negative");
+  for (const std::string& name : o.served_model_names) {
+    check(!name.empty(), "served model names must not be empty");
+  }
 }
 
 std::string Iso8601Now() {
@@ -126,6 +151,10 @@ struct HttpServer::Impl {
   // Header-only checks, before the body is read: nothing is read that would be refused anyway.
   std::optional<ApiError> Admit(const HttpExchange::Request& req) const;
   bool OriginAllowed(const HttpExchange::Request& req) const;
+  // The names /v1/models lists: the served names, or the model folder's name.
+  std::vector<std::string> ServedNames() const;
+  // GET /v1/models/{id}, the id percent-decoded (clients escape the '/' of "org/name").
+  net::awaitable<void> SendModel(HttpExchange& ex, std::string_view escaped_id);
   void AddCommonHeaders(const HttpExchange::Request& req, http::fields& fields) const;
   void Log(const AccessRecord& r) const;
   void BeginDrain();
@@ -157,6 +186,31 @@ bool HttpServer::Impl::OriginAllowed(const HttpExchange::Request& req) const {
   return OriginMatches(origin->value(), req[http::field::host], options.cors_origin);
 }
 
+std::vector<std::string> HttpServer::Impl::ServedNames() const {
+  if (options.served_model_names.empty()) return {engine.model_name()};
+  return options.served_model_names;
+}
+
+// With served names, an id is known when it is one of them. Without, the server answers to any
+// name (as its generation endpoints do), so every id is reported as served, under that id.
+net::awaitable<void> HttpServer::Impl::SendModel(HttpExchange& ex, std::string_view escaped_id) {
+  const auto decoded = boost::urls::make_pct_string_view(escaped_id);
+  if (!decoded || decoded->empty()) {
+    co_await ex.SendError(
+        ApiError(400, "malformed model id in the path", "model", "invalid_value"));
+    co_return;
+  }
+  const std::string id = decoded->decode();
+  if (!ModelAccepted(id, chat.schema)) {
+    co_await ex.SendError(ApiError(404,
+                                   "The model '" + id + "' does not exist; this server serves '" +
+                                       chat.schema.model_name + "'",
+                                   "model", "model_not_found"));
+    co_return;
+  }
+  co_await ex.SendJson(200, ModelJson(id, engine.model_name(), engine.context_length(), started));
+}
+
 void HttpServer::Impl::AddCommonHeaders(const HttpExchange::Request& req,
                                         http::fields& fields) const {
   fields.set(http::field::server, "qwenvl");
@@ -181,12 +235,13 @@ std::optional<ApiError> HttpServer::Impl::Admit(const HttpExchange::Request& req
                     "", "origin_not_allowed", "permission_error");
   }
   if (req.method() == http::verb::options) return std::nullopt;
-  const bool needs_key = path.starts_with("/v1/") || IsOllamaPath(path) ||
+  const bool needs_key = path.starts_with("/v1/") || IsOllamaPath(path) || path == kTokenizePath ||
+                         path == kDetokenizePath || path == kApplyTemplatePath ||
                          (path == "/metrics" && !options.metrics_public);
   if (needs_key && !ApiKeyMatches(req[http::field::authorization], options.api_key)) {
     return ApiError(401, "Incorrect API key provided", "", "invalid_api_key");
   }
-  if (path == kChatPath && req.method() == http::verb::post) {
+  if (IsJsonPostPath(path) && req.method() == http::verb::post) {
     if (const auto e = CheckJsonContentType(req[http::field::content_type])) return e;
   }
   return std::nullopt;
@@ -213,27 +268,41 @@ net::awaitable<void> HttpServer::Impl::Route(HttpExchange& ex) {
     co_await HandleOllama(ex, chat, started);
     co_return;
   }
-  if (path == kChatPath) {
+  if (IsJsonPostPath(path)) {
     if (method != http::verb::post) {
       co_await ex.SendError(
           ApiError(405, "use POST for " + std::string(path), "", "method_not_allowed"));
       co_return;
     }
-    co_await HandleChatCompletion(ex, chat);
+    if (path == kChatPath) {
+      co_await HandleChatCompletion(ex, chat);
+    } else if (path == kCompletionsPath) {
+      co_await HandleTextCompletion(ex, chat);
+    } else if (path == kTokenizePath) {
+      co_await HandleTokenize(ex, chat);
+    } else if (path == kDetokenizePath) {
+      co_await HandleDetokenize(ex, chat);
+    } else {
+      co_await HandleApplyTemplate(ex, chat);
+    }
     co_return;
   }
+  const bool model_path = path.starts_with(std::string(kModelsPath) + "/");
   if (method != http::verb::get && method != http::verb::head) {
-    co_await ex.SendError(
-        ApiError(path == "/v1/models" || path == "/health" || path == "/metrics" ? 405 : 404,
-                 "no route for " + std::string(req.method_string()) + " " + std::string(path), "",
-                 "not_found"));
+    co_await ex.SendError(ApiError(
+        path == kModelsPath || model_path || path == "/health" || path == "/metrics" ? 405 : 404,
+        "no route for " + std::string(req.method_string()) + " " + std::string(path), "",
+        "not_found"));
     co_return;
   }
-  if (path == "/v1/models") {
-    co_await ex.SendJson(200, ModelsJson(engine.model_name(), started));
+  if (path == kModelsPath) {
+    co_await ex.SendJson(
+        200, ModelsJson(ServedNames(), engine.model_name(), engine.context_length(), started));
+  } else if (model_path) {
+    co_await SendModel(ex, path.substr(kModelsPath.size() + 1));
   } else if (path == "/health") {
     const json body = {{"status", draining ? "draining" : "ok"},
-                       {"model", engine.model_name()},
+                       {"model", chat.schema.model_name},
                        {"active_requests", metrics.active()},
                        {"queue_length", metrics.waiting()}};
     co_await ex.SendJson(draining ? 503 : 200, body);
@@ -379,7 +448,7 @@ net::awaitable<void> HttpServer::Impl::Serve(tcp::socket socket) {
     // A request the server will not read to its end gets its answer and the connection closes.
     auto refuse = [&](const ApiError& e) -> net::awaitable<void> {
       co_await ex.SendError(e);
-      if (PathOf(record.target) == kChatPath) metrics.CountRequest(e.status());
+      if (IsGenerationPath(PathOf(record.target))) metrics.CountRequest(e.status());
       Log(record);
     };
     if (header_ec) {
@@ -488,7 +557,12 @@ HttpServer::HttpServer(EngineClient& engine, ServerOptions options) {
   CheckOptions(options);
   impl_ = std::make_unique<Impl>(engine, std::move(options));
   Impl& s = *impl_;
-  s.chat.schema.model_name = engine.model_name();
+  s.chat.schema.model_name = s.options.served_model_names.empty()
+                                 ? engine.model_name()
+                                 : s.options.served_model_names.front();
+  s.chat.schema.served_names = s.options.served_model_names;
+  // Each choice is one engine request: a request may not ask for more than the queue holds.
+  s.chat.schema.max_choices = std::clamp(engine.queue_capacity(), 1, 16);
   s.chat.schema.context_length = engine.context_length();
   s.chat.schema.max_media_items = s.options.max_media_items;
   s.chat.schema.max_image_pixels = s.options.max_image_pixels;

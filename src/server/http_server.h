@@ -1,6 +1,9 @@
 // `qwenvl serve`: the OpenAI-compatible HTTP/1.1 server (Boost.Beast on one Asio event loop).
 //   POST /v1/chat/completions   chat, whole or streamed (SSE)
-//   GET  /v1/models             the served model
+//   POST /v1/completions        text completions of raw prompts (no chat template)
+//   GET  /v1/models             the served model, under each of its names
+//   GET  /v1/models/{id}        one of them
+//   POST /tokenize, /detokenize, /apply-template   the tokenizer and template (token_endpoints.h)
 //   GET  /health                {"status": "ok"} (503 "draining" while shutting down)
 //   GET  /metrics               Prometheus text (behind the API key when one is set)
 //   GET  /                      the built-in web page (index.html, app.js, style.css)
@@ -19,6 +22,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "server/engine_client.h"
 #include "server/metrics.h"
@@ -33,6 +37,9 @@ struct ServerOptions {
   bool reuse_port =
       false;            // SO_REUSEPORT: several servers share the port (off: in use is an error)
   std::string api_key;  // empty: no authentication
+  // The names clients may give as "model"; the first is the one the server reports. Empty: any
+  // name is accepted and the model folder's name is reported.
+  std::vector<std::string> served_model_names;
   bool metrics_public = false;  // /metrics without the API key
   // Cross-origin browser access: empty = none (requests carrying a foreign Origin get 403);
   // an origin such as "https://app.example.com", or "*" for any.

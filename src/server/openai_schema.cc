@@ -9,6 +9,8 @@
 #include <utility>
 
 #include "server/api_error.h"
+#include "server/generation_schema.h"
+#include "server/json_fields.h"
 #include "server/structured_output.h"
 #include "server/tool_calls.h"
 
@@ -18,88 +20,9 @@ namespace {
 // Ordered: function schemas and call arguments reach the prompt in the order the client wrote them.
 using json = nlohmann::ordered_json;
 
-const char* TypeName(const json& v) { return v.type_name(); }
-
-[[noreturn]] void WrongType(const std::string& param, const char* expected, const json& v) {
-  throw BadRequest(param + " must be " + expected + ", got " + TypeName(v), param, "invalid_type");
-}
-
 // A video has at least 2 frames (the temporal patch) and at most qwen-vl-utils' FPS_MAX_FRAMES.
 constexpr int64_t kMinFrames = 2;
 constexpr int64_t kMaxFrames = 768;
-
-template <typename T>
-std::string RangeText(T lo, T hi) {
-  return "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
-}
-
-std::string RealText(double v) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%g", v);
-  return text;
-}
-
-// An optional integer field: absent or null gives nullopt. Only a JSON integer literal is an
-// integer (3.5, 3.0, 1e3 and booleans are not), and its exact value is compared with [lo, hi]
-// before it is narrowed to T: nlohmann keeps non-negative integers as uint64 and negative ones as
-// int64, so reading either as T first could wrap (4294967297 as an int is 1).
-template <typename T>
-std::optional<T> ReadInteger(const json& object, const char* key, const std::string& param, T lo,
-                             T hi) {
-  auto it = object.find(key);
-  if (it == object.end() || it->is_null()) return std::nullopt;
-  const std::string expected = "an integer in " + RangeText(lo, hi);
-  if (!it->is_number_integer()) {
-    throw BadRequest(param + " must be " + expected + ", got " +
-                         (it->is_number() ? it->dump() : std::string(TypeName(*it))),
-                     param, "invalid_type");
-  }
-  const auto in_range = [&](auto v) {
-    return std::cmp_less_equal(lo, v) && std::cmp_less_equal(v, hi);
-  };
-  const bool ok =
-      it->is_number_unsigned() ? in_range(it->get<uint64_t>()) : in_range(it->get<int64_t>());
-  if (!ok) throw BadRequest(param + " must be " + expected + ", got " + it->dump(), param);
-  return it->get<T>();
-}
-
-// An optional number field (integer or not), finite, in [lo, hi], or (lo, hi] when lo_open. The
-// check is made on the double before any narrowing to float, which would be undefined past
-// FLT_MAX.
-std::optional<double> ReadReal(const json& object, const char* key, const std::string& param,
-                               double lo, double hi, bool lo_open = false) {
-  auto it = object.find(key);
-  if (it == object.end() || it->is_null()) return std::nullopt;
-  const std::string range = (lo_open ? "(" : "[") + RealText(lo) + ", " + RealText(hi) + "]";
-  if (!it->is_number()) WrongType(param, ("a number in " + range).c_str(), *it);
-  const double v = it->get<double>();
-  if (!std::isfinite(v) || (lo_open ? v <= lo : v < lo) || v > hi) {
-    throw BadRequest(param + " must be a number in " + range + ", got " + it->dump(), param);
-  }
-  return v;
-}
-
-std::optional<float> ReadFloat(const json& object, const char* key, const std::string& param,
-                               double lo, double hi, bool lo_open = false) {
-  const auto v = ReadReal(object, key, param, lo, hi, lo_open);
-  if (!v) return std::nullopt;
-  return static_cast<float>(*v);
-}
-
-bool ReadBool(const json& object, const char* key, const std::string& param, bool& out) {
-  auto it = object.find(key);
-  if (it == object.end() || it->is_null()) return false;
-  if (!it->is_boolean()) WrongType(param, "a boolean", *it);
-  out = it->get<bool>();
-  return true;
-}
-
-// An absent field leaves `out` as it was, so that the keys on a part and those inside its url
-// object combine.
-template <typename T>
-void Assign(std::optional<T> value, std::optional<T>& out) {
-  if (value) out = value;
-}
 
 // qwen-vl-utils / LMDeploy preprocessing keys, read from `object` (the part or its url object).
 void ReadMediaOptions(const json& object, const std::string& param, const SchemaOptions& options,
@@ -275,79 +198,21 @@ void ParseMessages(const json& body, const SchemaOptions& options, ChatRequest& 
   }
 }
 
-void ParseStop(const json& body, SamplingParams& sampling) {
-  auto stop = body.find("stop");
-  if (stop == body.end() || stop->is_null()) return;
-  if (stop->is_string()) {
-    sampling.stop.push_back(stop->get<std::string>());
-    return;
-  }
-  if (!stop->is_array()) WrongType("stop", "a string or a list of strings", *stop);
-  if (stop->size() > 16) throw BadRequest("stop accepts at most 16 strings", "stop");
-  for (const auto& s : *stop) {
-    if (!s.is_string()) WrongType("stop[]", "a string", s);
-    sampling.stop.push_back(s.get<std::string>());
-  }
-}
-
-void ParseSampling(const json& body, const SchemaOptions& options, SamplingParams& s) {
-  // max_completion_tokens replaces max_tokens in the OpenAI API; when both are sent it wins, and
-  // both must be valid.
-  const auto max_completion_tokens = ReadInteger<int64_t>(
-      body, "max_completion_tokens", "max_completion_tokens", 1, options.context_length);
-  const auto max_tokens =
-      ReadInteger<int64_t>(body, "max_tokens", "max_tokens", 1, options.context_length);
-  if (max_completion_tokens || max_tokens) {
-    s.max_new_tokens = max_completion_tokens ? *max_completion_tokens : *max_tokens;
-  }
-  Assign(ReadFloat(body, "temperature", "temperature", 0.0, 2.0), s.temperature);
-  // The sampler refuses top_p 0: it would keep no token at all.
-  Assign(ReadFloat(body, "top_p", "top_p", 0.0, 1.0, /*lo_open=*/true), s.top_p);
-  // -1 (vLLM's spelling) and 0 both turn top-k off; the sampler knows only 0.
-  if (const auto top_k = ReadInteger<int>(body, "top_k", "top_k", -1, 1 << 20)) {
-    s.top_k = std::max(*top_k, 0);
-  }
-  Assign(ReadFloat(body, "min_p", "min_p", 0.0, 1.0), s.min_p);
-  Assign(ReadFloat(body, "repetition_penalty", "repetition_penalty", 0.01, 10.0),
-         s.repetition_penalty);
-  if (const auto v = ReadFloat(body, "presence_penalty", "presence_penalty", -2.0, 2.0)) {
-    s.presence_penalty = *v;
-  }
-  if (const auto v = ReadFloat(body, "frequency_penalty", "frequency_penalty", -2.0, 2.0)) {
-    s.frequency_penalty = *v;
-  }
-  // The sampler's seed is a uint64; a negative seed would alias a large one.
-  Assign(ReadInteger<uint64_t>(body, "seed", "seed", 0, std::numeric_limits<uint64_t>::max()),
-         s.seed);
-  ParseStop(body, s);
-}
-
 void ParseTopLevel(const json& body, const SchemaOptions& options, ChatRequest& out) {
-  if (auto model = body.find("model"); model != body.end() && !model->is_null()) {
-    if (!model->is_string()) WrongType("model", "a string", *model);
-    out.model = model->get<std::string>();
-    if (!out.model.empty() && out.model != options.model_name) {
-      throw ApiError(404,
-                     "The model '" + out.model + "' does not exist; this server serves '" +
-                         options.model_name + "'",
-                     "model", "model_not_found");
-    }
-  }
-  if (auto n = body.find("n"); n != body.end() && !n->is_null()) {
-    if (!n->is_number_integer()) WrongType("n", "an integer", *n);
-    if (*n != 1) {
-      throw BadRequest("only n=1 is supported, got n=" + n->dump(), "n", "unsupported_value");
-    }
-  }
-  ReadBool(body, "stream", "stream", out.stream);
-  if (auto so = body.find("stream_options"); so != body.end() && !so->is_null()) {
-    if (!so->is_object()) WrongType("stream_options", "an object", *so);
-    ReadBool(*so, "include_usage", "stream_options.include_usage", out.include_usage);
-  }
+  GenerationFields fields;
+  ParseGenerationFields(body, options, fields, out.request.sampling);
+  out.model = fields.model;
+  out.n = fields.n;
+  out.stream = fields.stream;
+  out.include_usage = fields.include_usage;
+  // OpenAI's chat logprobs: a switch, and how many alternatives each token lists.
   bool logprobs = false;
-  if (ReadBool(body, "logprobs", "logprobs", logprobs) && logprobs) {
-    throw BadRequest("logprobs are not supported", "logprobs", "unsupported_value");
+  ReadBool(body, "logprobs", "logprobs", logprobs);
+  const auto top_logprobs = ReadInteger<int>(body, "top_logprobs", "top_logprobs", 0, 20);
+  if (top_logprobs && !logprobs) {
+    throw BadRequest("top_logprobs needs logprobs: true", "top_logprobs");
   }
+  if (logprobs) out.request.sampling.logprobs = top_logprobs.value_or(0);
 }
 
 }  // namespace
@@ -360,7 +225,6 @@ ChatRequest ParseChatRequest(std::string_view body_text, const SchemaOptions& op
   if (!body.is_object()) WrongType("body", "a JSON object", body);
   ChatRequest out;
   ParseTopLevel(body, options, out);
-  ParseSampling(body, options, out.request.sampling);
   ParseMessages(body, options, out);
   out.request.constraint = ParseOutputConstraint(body);
   const std::optional<ToolsRequest> tools = ParseTools(body);

@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "qwenvl/engine.h"
 #include "server/media_source.h"
@@ -23,7 +24,10 @@
 namespace qwenvl::server {
 
 struct SchemaOptions {
-  std::string model_name;  // "model" must equal it (or be absent / empty)
+  std::string model_name;  // the name the server reports (answers' "model" when none was asked)
+  // The "model" values accepted (absent and empty always are); empty: any name (one model).
+  std::vector<std::string> served_names;
+  int max_choices = 16;  // engine requests one HTTP request may make (n, times prompts)
   int64_t context_length = 32768;
   int max_media_items = 16;                      // pictures and videos per request
   int64_t max_image_pixels = 16384LL * 28 * 28;  // largest max_pixels / resized area accepted
@@ -31,8 +35,9 @@ struct SchemaOptions {
 };
 
 struct ChatRequest {
-  Request request;
+  Request request;  // one choice's; the n choices differ in their seeds (seed, seed + 1, ...)
   std::string model;
+  int n = 1;
   bool stream = false;
   bool include_usage = false;             // stream_options.include_usage
   bool tool_calls = false;                // tools offered: answers are searched for calls
@@ -40,7 +45,8 @@ struct ChatRequest {
 };
 
 // Throws ApiError: 400 for malformed JSON, wrong types and out-of-range values, 404 for an unknown
-// model.
+// model. The fields shared with /v1/completions are those of generation_schema.h; chat's own are
+// messages, logprobs (bool) and top_logprobs (0..20, with logprobs only).
 ChatRequest ParseChatRequest(std::string_view body, const SchemaOptions& options);
 
 }  // namespace qwenvl::server

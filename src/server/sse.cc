@@ -13,8 +13,8 @@ std::string SseEvent(const json& data) {
 std::string SseDone() { return "data: [DONE]\n\n"; }
 
 json ChunkJson(const CompletionMeta& meta, const json& delta, const char* finish_reason,
-               const json& extra) {
-  json choice = {{"index", 0}, {"delta", delta}, {"logprobs", nullptr}};
+               const json& extra, int index, const json& logprobs) {
+  json choice = {{"index", index}, {"delta", delta}, {"logprobs", logprobs}};
   choice["finish_reason"] = finish_reason ? json(finish_reason) : json(nullptr);
   json chunk = {{"id", meta.id},
                 {"object", "chat.completion.chunk"},
@@ -28,6 +28,11 @@ json ChunkJson(const CompletionMeta& meta, const json& delta, const char* finish
 json UsageChunkJson(const CompletionMeta& meta, const Result& result) {
   return {{"id", meta.id},       {"object", "chat.completion.chunk"}, {"created", meta.created},
           {"model", meta.model}, {"choices", json::array()},          {"usage", UsageJson(result)}};
+}
+
+json UsageChunkJson(const CompletionMeta& meta, const Usage& usage, const char* object) {
+  return {{"id", meta.id},       {"object", object},         {"created", meta.created},
+          {"model", meta.model}, {"choices", json::array()}, {"usage", UsageJson(usage)}};
 }
 
 }  // namespace qwenvl::server

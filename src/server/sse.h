@@ -12,11 +12,14 @@ namespace qwenvl::server {
 std::string SseEvent(const nlohmann::json& data);
 std::string SseDone();
 
-// A chat.completion.chunk: choices[{index 0, delta, logprobs null, finish_reason}]; `finish_reason`
+// A chat.completion.chunk: choices[{index, delta, logprobs, finish_reason}]; `finish_reason`
 // null while streaming. `extra`, when not null, is added as the "qwenvl" field (final chunk).
 nlohmann::json ChunkJson(const CompletionMeta& meta, const nlohmann::json& delta,
-                         const char* finish_reason, const nlohmann::json& extra = nullptr);
+                         const char* finish_reason, const nlohmann::json& extra = nullptr,
+                         int index = 0, const nlohmann::json& logprobs = nullptr);
 // The usage chunk of stream_options.include_usage: empty choices and the usage object.
 nlohmann::json UsageChunkJson(const CompletionMeta& meta, const Result& result);
+nlohmann::json UsageChunkJson(const CompletionMeta& meta, const Usage& usage,
+                              const char* object = "chat.completion.chunk");
 
 }  // namespace qwenvl::server

@@ -179,6 +179,55 @@ TEST(ServeCliTest, PicturesOneAfterAnotherAnswerLikeAFreshServer) {
   }
 }
 
+TEST(ServeCliTest, ServedModelNamesAreListedAndChecked) {
+  ServeProcess p(
+      "--port 0 --served-model-name qwen --served-model-name Qwen/Qwen2.5-VL-3B-Instruct");
+  const int port = p.WaitForPort();
+  ASSERT_GT(port, 0) << p.err();
+  const auto models = server::testing::Fetch(port, "GET", "/v1/models");
+  ASSERT_TRUE(models);
+  const json data = json::parse(models->body)["data"];
+  ASSERT_EQ(data.size(), 2u) << models->body;
+  EXPECT_EQ(data[0]["id"], "qwen");
+  EXPECT_EQ(data[1]["id"], "Qwen/Qwen2.5-VL-3B-Instruct");
+  const auto unknown = server::testing::Fetch(port, "GET", "/v1/models/other");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+  const auto empty = testing::RunQwenvl(
+      "serve -m " QWENVL_DEMO_MODEL_DIR " --port 0 --served-model-name ''", true);
+  EXPECT_NE(empty.status, 0);
+  EXPECT_THAT(empty.out, HasSubstr("served model names must not be empty"));
+}
+
+// The tokenizer endpoints on the model's own tokenizer: special tokens written in the text are
+// recognized, ids round-trip, and an id past the vocabulary is refused.
+TEST(ServeCliTest, TokenizerEndpointsUseTheModelsTokenizer) {
+  ServeProcess p("--port 0");
+  const int port = p.WaitForPort();
+  ASSERT_GT(port, 0) << p.err();
+  auto post = [port](const std::string& path, const json& body) {
+    auto r = server::testing::Fetch(port, "POST", path, body.dump());
+    EXPECT_TRUE(r);
+    return r ? std::make_pair(r->status, json::parse(r->body, nullptr, false))
+             : std::make_pair(0, json());
+  };
+  const auto [status, tokens] = post("/tokenize", {{"content", "<|im_start|>user\nhi"}});
+  ASSERT_EQ(status, 200) << tokens.dump();
+  ASSERT_GE(tokens["tokens"].size(), 3u);
+  EXPECT_EQ(tokens["tokens"][0], 151644);  // <|im_start|> is one token
+  const auto [back_status, back] = post("/detokenize", {{"tokens", tokens["tokens"]}});
+  EXPECT_EQ(back_status, 200);
+  EXPECT_EQ(back["content"], "<|im_start|>user\nhi");
+  const auto [bad_status, bad] = post("/detokenize", {{"tokens", json::array({151665})}});
+  EXPECT_EQ(bad_status, 400);
+  EXPECT_EQ(bad["error"]["param"], "tokens[0]");
+  const auto [template_status, rendered] =
+      post("/apply-template", {{"messages", {{{"role", "user"}, {"content", "hi"}}}}});
+  EXPECT_EQ(template_status, 200);
+  EXPECT_THAT(rendered["prompt"].get<std::string>(),
+              HasSubstr("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"));
+}
+
 TEST(ServeCliTest, SigtermWithAnIdleConnectionExitsPromptly) {
   ServeProcess p("--port 0");
   const int port = p.WaitForPort();

@@ -1,5 +1,7 @@
 // A scripted EngineClient for the server tests: streams fixed text pieces from its own threads, can
-// fail a request, refuse when "full", and reports how requests ended.
+// fail a request, refuse when "full", and reports how requests ended. Each piece is one "token":
+// with SamplingParams::logprobs >= 0 it is reported to Request::on_token before its text, with
+// made-up but fixed logprobs (FakeLogprob), and listed in Result::logprobs.
 #pragma once
 
 #include <atomic>
@@ -22,9 +24,38 @@ class FakeEngineClient : public EngineClient {
     std::optional<Error> error;  // reported by on_done before any text
     FinishReason finish = FinishReason::kStop;
     std::vector<MediaInfo> media;
-    int64_t prompt_tokens = 10;
+    int64_t prompt_tokens = 10;       // of a chat request (a token-id prompt counts its ids)
     std::vector<TokenId> prompt_ids;  // Result::prompt_ids, unless the request gave its own
+    // Tokens chosen after the pieces whose text never comes (as a stop string's): reported to
+    // on_token and in the result's tokens, not streamed.
+    std::vector<std::string> held_back;
+    // Reports one more token to on_token at the end, not in the result (an end-of-text token).
+    bool report_end_token = false;
+    // Puts "[seed N] " before the first piece of a seeded request, so that tests see which
+    // request gave which answer.
+    bool tag_seed = false;
   };
+
+  // The logprob given to the i-th token of an answer, and to its j-th alternative (j = 0 is the
+  // token itself: the fake always chose the likeliest).
+  static float FakeLogprob(size_t i, size_t j = 0) {
+    return -0.125f * static_cast<float>(i + 1) - static_cast<float>(j);
+  }
+  static TokenId FakeTokenId(size_t i) { return static_cast<TokenId>('a' + i % 26); }
+  static TokenLogprob FakeToken(size_t i, const std::string& text, int top) {
+    TokenLogprob t;
+    t.token = FakeTokenId(i);
+    t.text = text;
+    t.logprob = FakeLogprob(i);
+    for (int j = 0; j < top; ++j) {
+      TokenLogprob alternative;
+      alternative.token = j == 0 ? t.token : 200 + j;
+      alternative.text = j == 0 ? text : "alt" + std::to_string(j);
+      alternative.logprob = FakeLogprob(i, static_cast<size_t>(j));
+      t.top.push_back(std::move(alternative));
+    }
+    return t;
+  }
 
   ~FakeEngineClient() override {
     std::vector<std::thread> threads;
@@ -45,10 +76,8 @@ class FakeEngineClient : public EngineClient {
     requests.push_back(request);
     auto handle = std::make_shared<Handle>();
     handle->waiting = parallel > 0;
-    Script run = script;
-    if (request.prompt_ids) run.prompt_ids = *request.prompt_ids;
-    threads_.emplace_back([this, handle, script = std::move(run), on_text, on_done] {
-      Run(script, *handle, on_text, on_done);
+    threads_.emplace_back([this, handle, script = script, request, on_text, on_done] {
+      Run(script, request, *handle, on_text, on_done);
     });
     return handle;
   }
@@ -57,7 +86,9 @@ class FakeEngineClient : public EngineClient {
   int64_t context_length() const override { return 4096; }
   // A byte tokenizer: token id = byte value; the template joins "role: text" lines.
   std::vector<TokenId> Tokenize(std::string_view text) const override {
-    return std::vector<TokenId>(text.begin(), text.end());
+    std::vector<TokenId> ids;
+    for (const char c : text) ids.push_back(static_cast<unsigned char>(c));
+    return ids;
   }
   std::string Detokenize(const std::vector<TokenId>& ids, bool) const override {
     std::string text;
@@ -68,6 +99,8 @@ class FakeEngineClient : public EngineClient {
   std::string TokenBytes(TokenId id) const override {
     return id >= 0 && id < 256 ? std::string(1, static_cast<char>(id)) : std::string();
   }
+  int64_t vocab_size() const override { return 256; }
+  int queue_capacity() const override { return queue; }
   std::string RenderPrompt(const Request& request) const override {
     std::string out;
     for (const Message& m : request.messages) {
@@ -99,6 +132,7 @@ class FakeEngineClient : public EngineClient {
   Script script;
   int max_in_flight = 0;  // 0: unlimited (beyond it Submit throws: queue full)
   int parallel = 0;       // requests run at once, the others wait queued; 0: all run
+  int queue = 64;         // what queue_capacity() reports
   std::vector<Request> requests;
   std::atomic<int> cancelled_count{0};
   std::atomic<int> completed_count{0};
@@ -131,28 +165,53 @@ class FakeEngineClient : public EngineClient {
     slot_cv_.notify_all();
   }
 
-  void Run(const Script& s, Handle& handle, const StreamCallback& on_text,
+  void Run(const Script& s, const Request& request, Handle& handle, const StreamCallback& on_text,
            const DoneCallback& on_done) {
     Result result;
     result.prompt_tokens = s.prompt_tokens;
-    result.prompt_ids = s.prompt_ids;
+    result.prompt_ids = request.prompt_ids ? *request.prompt_ids : s.prompt_ids;
+    if (request.prompt_ids) {
+      result.prompt_tokens = static_cast<int64_t>(request.prompt_ids->size());
+    }
     result.media = s.media;
     result.finish_reason = s.finish;
+    const int top = request.sampling.logprobs;
+    // Reports the next token (before its text, as the engine does).
+    // The fake's answer tokens are 'a', 'b', ... whatever their text.
+    auto choose = [&](const std::string& text) {
+      const size_t i = result.tokens.size();
+      result.tokens.push_back(FakeTokenId(i));
+      ++result.completion_tokens;
+      if (top < 0) return;
+      result.logprobs.push_back(FakeToken(i, text, top));
+      if (request.on_token) request.on_token(result.logprobs.back());
+    };
     const bool ran = TakeSlot(handle);
     if (!ran) result.finish_reason = FinishReason::kCancelled;
     if (ran && !s.error) {
-      for (const auto& piece : s.pieces) {
+      std::vector<std::string> pieces = s.pieces;
+      if (s.tag_seed && request.sampling.seed && !pieces.empty()) {
+        pieces[0] = "[seed " + std::to_string(*request.sampling.seed) + "] " + pieces[0];
+      }
+      for (const auto& piece : pieces) {
         if (s.piece_delay_ms)
           std::this_thread::sleep_for(std::chrono::milliseconds(s.piece_delay_ms));
-        if (handle.cancelled || !on_text(piece)) {
+        if (handle.cancelled) break;
+        choose(piece);
+        if (!on_text(piece)) {
           handle.cancelled = true;
-          result.finish_reason = FinishReason::kCancelled;
           break;
         }
-        if (result.completion_tokens == 0) ++answering_count;
+        if (result.completion_tokens == 1) ++answering_count;
         result.text += piece;
-        result.tokens.push_back(static_cast<TokenId>('a' + result.completion_tokens % 26));
-        ++result.completion_tokens;
+      }
+      if (handle.cancelled) {
+        result.finish_reason = FinishReason::kCancelled;
+      } else {
+        for (const auto& piece : s.held_back) choose(piece);
+        if (s.report_end_token && top >= 0 && request.on_token) {
+          request.on_token(FakeToken(result.tokens.size(), "<end>", top));
+        }
       }
     }
     if (ran) GiveSlot();

@@ -81,6 +81,7 @@ TEST_F(ServerTest, ErrorsHaveTheOpenAiShapeAndStatus) {
   ServerOptions options;
   options.api_key = "secret";
   options.max_body_bytes = 2000;
+  options.served_model_names = {"fake-model"};  // without, any model name is accepted
   StartServer(options);
   const std::map<std::string, std::string> auth = {{"Authorization", "Bearer secret"}};
   auto expect_error = [](const std::optional<Reply>& res, int status, const std::string& code) {

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "server/api_error.h"
+#include "server/generation_schema.h"
 
 namespace qwenvl::server {
 namespace {
@@ -14,6 +15,8 @@ namespace {
 SchemaOptions Options() {
   SchemaOptions o;
   o.model_name = "m";
+  o.served_names = {"m", "alias"};
+  o.max_choices = 8;
   o.context_length = 1000;
   o.max_media_items = 2;
   o.max_image_pixels = 1000000;
@@ -193,7 +196,10 @@ TEST(OpenAiSchema, EveryErrorCase) {
        "model"},
       {"model not string", R"({"model":1,"messages":[{"role":"user","content":"x"}]})", 400,
        "model"},
-      {"n=2", WithUser("\"x\"", R"(,"n":2)"), 400, "n"},
+      {"n over the limit", WithUser("\"x\"", R"(,"n":9)"), 400, "n"},
+      {"n zero", WithUser("\"x\"", R"(,"n":0)"), 400, "n"},
+      {"n string", WithUser("\"x\"", R"(,"n":"2")"), 400, "n"},
+      {"n float", WithUser("\"x\"", R"(,"n":2.0)"), 400, "n"},
       {"max_tokens string", WithUser("\"x\"", R"(,"max_tokens":"5")"), 400, "max_tokens"},
       {"max_tokens zero", WithUser("\"x\"", R"(,"max_tokens":0)"), 400, "max_tokens"},
       {"max_tokens over context", WithUser("\"x\"", R"(,"max_tokens":5000)"), 400, "max_tokens"},
@@ -211,7 +217,19 @@ TEST(OpenAiSchema, EveryErrorCase) {
        "stream_options"},
       {"include_usage not bool", WithUser("\"x\"", R"(,"stream_options":{"include_usage":1})"), 400,
        "stream_options.include_usage"},
-      {"logprobs", WithUser("\"x\"", R"(,"logprobs":true)"), 400, "logprobs"},
+      {"logprobs not bool", WithUser("\"x\"", R"(,"logprobs":1)"), 400, "logprobs"},
+      {"top_logprobs without logprobs", WithUser("\"x\"", R"(,"top_logprobs":2)"), 400,
+       "top_logprobs"},
+      {"top_logprobs with logprobs false",
+       WithUser("\"x\"", R"(,"logprobs":false,"top_logprobs":2)"), 400, "top_logprobs"},
+      {"top_logprobs over 20", WithUser("\"x\"", R"(,"logprobs":true,"top_logprobs":21)"), 400,
+       "top_logprobs"},
+      {"top_logprobs negative", WithUser("\"x\"", R"(,"logprobs":true,"top_logprobs":-1)"), 400,
+       "top_logprobs"},
+      {"top_logprobs float", WithUser("\"x\"", R"(,"logprobs":true,"top_logprobs":1.5)"), 400,
+       "top_logprobs"},
+      {"logit_bias set", WithUser("\"x\"", R"(,"logit_bias":{"50256":-100})"), 400, "logit_bias"},
+      {"logit_bias not object", WithUser("\"x\"", R"(,"logit_bias":[1])"), 400, "logit_bias"},
       {"tools not a list", WithUser("\"x\"", R"(,"tools":{})"), 400, "tools"},
   };
   for (const auto& c : cases) {
@@ -340,7 +358,44 @@ TEST(OpenAiSchema, NumbersAtTheEdgesOfTheirRanges) {
                              R"("max_frames":4}])"))
                 .param(),
             "messages[0].content[0].min_frames");
-  EXPECT_EQ(ErrorOf(WithUser("\"x\"", R"(,"n":18446744073709551615)")).code(), "unsupported_value");
+  EXPECT_EQ(ErrorOf(WithUser("\"x\"", R"(,"n":18446744073709551615)")).param(), "n");
+  EXPECT_EQ(ErrorOf(WithUser("\"x\"", R"(,"n":4294967297)")).param(), "n");
+}
+
+TEST(OpenAiSchema, LogprobsNChoicesAndModelNames) {
+  auto chat =
+      ParseChatRequest(WithUser("\"x\"", R"(,"n":8,"logprobs":true,"top_logprobs":20)"), Options());
+  EXPECT_EQ(chat.n, 8);
+  EXPECT_EQ(chat.request.sampling.logprobs, 20);
+  chat = ParseChatRequest(WithUser("\"x\"", R"(,"logprobs":true)"), Options());
+  EXPECT_EQ(chat.request.sampling.logprobs, 0);  // the chosen tokens, no alternatives
+  chat = ParseChatRequest(WithUser("\"x\"", R"(,"logprobs":false,"logit_bias":{})"), Options());
+  EXPECT_EQ(chat.request.sampling.logprobs, -1);
+  EXPECT_EQ(chat.n, 1);
+
+  // Every served name is accepted, and echoed; absent and empty names too.
+  for (const char* model : {R"("m")", R"("alias")", R"("")", "null"}) {
+    chat = ParseChatRequest(
+        std::string(R"({"model":)") + model + R"(,"messages":[{"role":"user","content":"x"}]})",
+        Options());
+  }
+  EXPECT_EQ(
+      ParseChatRequest(R"({"model":"alias","messages":[{"role":"user","content":"x"}]})", Options())
+          .model,
+      "alias");
+  // Without served names, any name is.
+  SchemaOptions any = Options();
+  any.served_names.clear();
+  chat = ParseChatRequest(
+      R"({"model":"Qwen/Qwen2.5-VL-3B-Instruct","messages":[{"role":"user","content":"x"}]})", any);
+  EXPECT_EQ(chat.model, "Qwen/Qwen2.5-VL-3B-Instruct");
+  EXPECT_TRUE(ModelAccepted("anything", any));
+  EXPECT_FALSE(ModelAccepted("anything", Options()));
+  EXPECT_TRUE(ModelAccepted("", Options()));
+  // The limit of choices is stated.
+  const ApiError e = ErrorOf(WithUser("\"x\"", R"(,"n":9)"));
+  EXPECT_NE(std::string(e.what()).find("8"), std::string::npos) << e.what();
+  EXPECT_EQ(e.code(), "too_many_choices");
 }
 
 TEST(OpenAiSchema, DecodeBase64) {
