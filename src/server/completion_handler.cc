@@ -133,6 +133,7 @@ boost::asio::awaitable<void> HandleTextCompletion(HttpExchange& ex, ChatContext&
     for (size_t p = 0; p < c.prompts.size(); ++p) {
       Request request;
       request.sampling = c.sampling;
+      request.constraint = c.constraint;
       request.prompt_ids = std::move(c.prompts[p].ids);
       gen.AddChoices(std::move(request), c.fields.n, static_cast<int>(p));
       echo.insert(echo.end(), static_cast<size_t>(c.fields.n), c.prompts[p].text);

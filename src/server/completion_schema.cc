@@ -5,6 +5,7 @@
 
 #include "server/api_error.h"
 #include "server/json_fields.h"
+#include "server/structured_output.h"
 
 namespace qwenvl::server {
 namespace {
@@ -142,6 +143,7 @@ CompletionRequest ParseCompletionRequest(std::string_view body_text, const Schem
           "best_of", "unsupported_value");
     }
   }
+  out.constraint = ParseOutputConstraint(body);
   out.prompts = ParsePrompts(body, out.echo, options, tokenizer);
   const int most = std::max(options.max_choices, 1);
   if (out.prompts.size() * static_cast<size_t>(out.fields.n) > static_cast<size_t>(most)) {

@@ -40,7 +40,8 @@ struct CompletionPrompt {
 struct CompletionRequest {
   std::vector<CompletionPrompt> prompts;
   GenerationFields fields;
-  SamplingParams sampling;  // logprobs: -1 or 0..5
+  SamplingParams sampling;      // logprobs: -1 or 0..5
+  OutputConstraint constraint;  // response_format, grammar, json_schema, ... (structured_output.h)
   bool echo = false;
 };
 

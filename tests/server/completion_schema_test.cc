@@ -177,3 +177,24 @@ TEST(CompletionSchema, APromptMayFillTheContextButOne) {
 
 }  // namespace
 }  // namespace qwenvl::server
+
+namespace qwenvl::server {
+namespace {
+
+TEST(CompletionSchema, StructuredOutputFieldsAsInChat) {
+  auto c = Parse(R"({"prompt":"x","response_format":{"type":"json_object"}})");
+  EXPECT_EQ(c.constraint.kind, OutputConstraint::Kind::kJsonObject);
+  c = Parse(R"({"prompt":"x","grammar":"root ::= \"a\""})");
+  EXPECT_EQ(c.constraint.kind, OutputConstraint::Kind::kGrammar);
+  EXPECT_EQ(Parse(R"({"prompt":"x"})").constraint.kind, OutputConstraint::Kind::kNone);
+  try {
+    Parse(R"({"prompt":"x","json_schema":{"type":"integer","minimum":0}})");
+    ADD_FAILURE() << "accepted an unenforceable schema";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status(), 400);
+    EXPECT_EQ(e.param(), "json_schema");
+  }
+}
+
+}  // namespace
+}  // namespace qwenvl::server
