@@ -49,6 +49,8 @@ class ByteTokenizer : public qwenvl::server::EngineClient {
     }
     return out;
   }
+  int64_t vocab_size() const override { return 256; }
+  int queue_capacity() const override { return 64; }
 };
 
 qwenvl::server::SchemaOptions Options() {
