@@ -7,7 +7,7 @@ namespace qwenvl::server {
 
 using json = nlohmann::ordered_json;
 
-void WrongType(const std::string& param, const char* expected, const json& v) {
+void WrongType(const std::string& param, const std::string& expected, const json& v) {
   throw BadRequest(param + " must be " + expected + ", got " + v.type_name(), param,
                    "invalid_type");
 }
@@ -23,7 +23,7 @@ std::optional<double> ReadReal(const json& object, const char* key, const std::s
   auto it = object.find(key);
   if (it == object.end() || it->is_null()) return std::nullopt;
   const std::string range = (lo_open ? "(" : "[") + RealText(lo) + ", " + RealText(hi) + "]";
-  if (!it->is_number()) WrongType(param, ("a number in " + range).c_str(), *it);
+  if (!it->is_number()) WrongType(param, "a number in " + range, *it);
   const double v = it->get<double>();
   if (!std::isfinite(v) || (lo_open ? v <= lo : v < lo) || v > hi) {
     throw BadRequest(param + " must be a number in " + range + ", got " + it->dump(), param);

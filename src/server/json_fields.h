@@ -15,7 +15,7 @@
 
 namespace qwenvl::server {
 
-[[noreturn]] void WrongType(const std::string& param, const char* expected,
+[[noreturn]] void WrongType(const std::string& param, const std::string& expected,
                             const nlohmann::ordered_json& v);
 
 std::string RealText(double v);

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "server/api_error.h"
+#include "server/json_fields.h"
 #include "server/media_source.h"
 #include "server/structured_output.h"
 
@@ -17,17 +18,6 @@ namespace {
 
 // Ordered: a format schema's properties are answered in the order the client wrote them.
 using json = nlohmann::ordered_json;
-
-[[noreturn]] void WrongType(const std::string& param, const std::string& expected, const json& v) {
-  throw BadRequest(param + " must be " + expected + ", got " + v.type_name(), param,
-                   "invalid_type");
-}
-
-std::string RealText(double v) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%g", v);
-  return text;
-}
 
 // ollama reads its fields into Go types: an integer field takes any JSON number with an integral
 // value (100 and 100.0 alike, as Go's decoder gives ollama a float64 either way); a fraction or a
