@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/progress_display.h"
 #include "cli/run_options.h"
 #include "qwenvl/engine.h"
 #include "util/error.h"
@@ -21,6 +22,7 @@ struct ChatOptions {
   MediaBudgetOptions budget;
   std::optional<std::string> system;
   bool stats = false;
+  bool quiet = false;
 };
 
 std::string Trim(const std::string& s) {
@@ -31,7 +33,11 @@ std::string Trim(const std::string& s) {
 
 class Chat {
  public:
-  explicit Chat(const ChatOptions& o) : o_(o), engine_(Engine::Load(o.model.ToEngineOptions())) {
+  explicit Chat(const ChatOptions& o)
+      : o_(o),
+        progress_(ProgressDisplay::ModeFor(o.quiet, stderr)),
+        engine_(Engine::Load(o.model.ToEngineOptions(), progress_.Callback())) {
+    progress_.Clear();
     session_ = engine_->NewSession();
   }
 
@@ -92,11 +98,14 @@ class Chat {
     request.system_prompt = o_.system;
     request.sampling = o_.generation.ToSamplingParams();
     request.constraint = o_.generation.ToConstraint();
-    const Result r = session_->Generate(request, [](std::string_view t) {
+    request.on_progress = progress_.Callback();
+    const Result r = session_->Generate(request, [this](std::string_view t) {
+      progress_.Clear();
       std::fwrite(t.data(), 1, t.size(), stdout);
       std::fflush(stdout);
       return true;
     });
+    progress_.Clear();
     std::fprintf(stdout, "\n");
     history_.push_back(std::move(user));
     history_.push_back(Message::Text("assistant", r.text));
@@ -109,6 +118,7 @@ class Chat {
   }
 
   const ChatOptions& o_;
+  ProgressDisplay progress_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<Session> session_;
   std::vector<Message> history_;
@@ -125,6 +135,7 @@ void AddChatCommand(CLI::App& app) {
   AddMediaBudgetOptions(cmd, o->budget);
   cmd->add_option("--system", o->system, "System prompt (default: the template's)");
   cmd->add_flag("--stats", o->stats, "Print token counts and speed after each answer");
+  cmd->add_flag("-q,--quiet", o->quiet, "No progress lines on standard error");
   cmd->callback([o] { Chat(*o).Loop(); });
 }
 

@@ -8,6 +8,8 @@
 int main(int argc, char** argv) {
   CLI::App app{"qwenvl: a native inference engine for Qwen2.5-VL vision-language models"};
   app.require_subcommand(1);
+  // Every option's default shows in --help (options registered later inherit this).
+  app.option_defaults()->always_capture_default();
   app.set_version_flag("--version", "qwenvl 0.1.0");
   qwenvl::cli::AddTokenizeCommand(app);
   qwenvl::cli::AddTemplateCommand(app);
@@ -19,6 +21,10 @@ int main(int argc, char** argv) {
   qwenvl::cli::AddBenchCommand(app);
   qwenvl::cli::AddServeCommand(app);
   qwenvl::cli::AddGrammarCommand(app);
+  if (argc <= 1) {  // bare `qwenvl`: the commands, as --help shows them
+    std::printf("%s", app.help().c_str());
+    return 0;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
