@@ -204,8 +204,11 @@ void AddRunCommand(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand("run", "Ask one question about images and videos");
   AddModelOptions(cmd, o->model);
-  cmd->add_option("--image", o->images, "A picture (repeatable; JPEG, PNG, WebP, GIF, BMP)");
-  cmd->add_option("--video", o->videos, "A video file or a folder of frames (repeatable)");
+  // Lists have no default worth showing ("[]").
+  cmd->add_option("--image", o->images, "A picture (repeatable; JPEG, PNG, WebP, GIF, BMP)")
+      ->default_str("");
+  cmd->add_option("--video", o->videos, "A video file or a folder of frames (repeatable)")
+      ->default_str("");
   auto* prompt =
       cmd->add_option("-p,--prompt", o->prompt, "The question (-: read it from standard input)");
   cmd->add_option("-f,--file", o->prompt_file,

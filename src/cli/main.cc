@@ -6,7 +6,7 @@
 #include "util/error.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"qwenvl: a native inference engine for Qwen2.5-VL vision-language models"};
+  CLI::App app{"qwenvl: a native inference engine for Qwen2.5-VL vision-language models", "qwenvl"};
   app.require_subcommand(1);
   // Every option's default shows in --help (options registered later inherit this).
   app.option_defaults()->always_capture_default();

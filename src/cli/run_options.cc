@@ -86,7 +86,7 @@ void AddGenerationOptions(CLI::App* cmd, GenerationOptions& o) {
   cmd->add_option("--repetition-penalty", o.repetition_penalty,
                   "Penalty on tokens already present (transformers semantics)");
   cmd->add_option("--seed", o.seed, "Seed for reproducible sampling");
-  cmd->add_option("--stop", o.stop, "Stop string (repeatable)");
+  cmd->add_option("--stop", o.stop, "Stop string (repeatable)")->default_str("");
   auto* schema = cmd->add_option("--json-schema", o.json_schema_file,
                                  "Answer JSON valid under this JSON Schema file");
   auto* grammar =

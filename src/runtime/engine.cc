@@ -75,19 +75,27 @@ std::unique_ptr<Engine> Engine::Load(const EngineOptions& options,
   const auto start = std::chrono::steady_clock::now();
   if (options.context_length < 16)
     throw Error(ErrorCode::kInvalidArgument, "context length must be at least 16 tokens");
+  // Layers are reported as they are bound, all but the last: the phase ends (done == total) once
+  // the rest (tokenizer, template, configs) is loaded too, with the whole load's time.
+  const auto report = [&on_progress, start](int64_t done, int64_t total) {
+    on_progress(Progress{.phase = Progress::Phase::kLoad,
+                         .done = done,
+                         .total = total,
+                         .unit = "layers",
+                         .elapsed_ms = std::chrono::duration<double, std::milli>(
+                                           std::chrono::steady_clock::now() - start)
+                                           .count()});
+  };
+  int64_t layers = 0;
   std::function<void(int64_t, int64_t)> on_layer_bound;
   if (on_progress)
-    on_layer_bound = [&on_progress, start](int64_t done, int64_t total) {
-      on_progress(Progress{.phase = Progress::Phase::kLoad,
-                           .done = done,
-                           .total = total,
-                           .unit = "layers",
-                           .elapsed_ms = std::chrono::duration<double, std::milli>(
-                                             std::chrono::steady_clock::now() - start)
-                                             .count()});
+    on_layer_bound = [&report, &layers](int64_t done, int64_t total) {
+      layers = total;
+      if (done < total) report(done, total);
     };
   std::unique_ptr<Engine> engine(new Engine());
   engine->impl_ = std::make_unique<Impl>(options, on_layer_bound);
+  if (on_progress && layers > 0) report(layers, layers);
   engine->impl_->load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return engine;
