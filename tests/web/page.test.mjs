@@ -109,6 +109,10 @@ try {
       ': progress {not json',                                            // malformed: ignored
       { phase: 'vision', done: 9, total: 8, elapsed_ms: 1300, eta_ms: 0 },  // done > total: ignored
       { phase: 'audio', done: 1, total: 2 },                               // unknown phase: ignored
+      { phase: 'vision', done: -1, total: 8 },                             // negative: ignored
+      { phase: 'vision', done: '4', total: 8 },                            // not a number: ignored
+      `: progress {"phase":"vision","done":5,"total":8,"pad":"${'x'.repeat(200000)}"`,  // cut off
+      { phase: 'vision', done: 6, total: 8, eta_ms: 1e12 },                // estimate past a day: left out
       { phase: 'vision', done: 8, total: 8, elapsed_ms: 3300, eta_ms: 0 },
       { phase: 'prefill', done: 40, total: 92, elapsed_ms: 3500, eta_ms: 4400 },
     ],
@@ -126,7 +130,7 @@ try {
 
   const statuses = await page.evaluate(() => window.statusLog);
   const progressShown = statuses.filter((s) => /^(encoding|reading)/.test(s));
-  assert.deepEqual(progressShown, ['encoding picture 3/8 · ~2 s left', 'encoding picture 8/8',
+  assert.deepEqual(progressShown, ['encoding picture 3/8 · ~2 s left', 'encoding picture 6/8', 'encoding picture 8/8',
                                    'reading prompt 40/92 · ~4 s left'], JSON.stringify(statuses));
   assert.ok(statuses.indexOf('generating…') > statuses.indexOf('reading prompt 40/92 · ~4 s left'), JSON.stringify(statuses));
   assert.match(statuses.at(-1), /^4 tokens in \d+\.\d s$/);
@@ -190,6 +194,13 @@ try {
   assert.deepEqual(await titles(), ['Big one', 'What is in the picture?']);
   await open(page);
   assert.deepEqual(await titles(), ['Big one', 'What is in the picture?']);
+
+  // Storage written by something else (unreadable): the page starts with no conversations and works.
+  await page.evaluate(() => localStorage.setItem('qwenvl.conversations.v1', '{"not": "a list"'));
+  await open(page);
+  assert.deepEqual(await titles(), []);
+  await ask(page, 'Fresh', { pieces: ['Yes.'] });
+  assert.deepEqual(await titles(), ['Fresh']);
 
   assert.deepEqual(external, [], 'the page loads nothing from outside');
   console.log(`ok - web page features: progress (${progressShown.length} lines), markdown sanitised, system prompt and ` +

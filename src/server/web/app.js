@@ -363,7 +363,7 @@ function startNewChat() {
 
 function openConversation(id) {
   const c = Conversations.load(id);
-  if (!c || state.controller) return;
+  if (!c || state.controller) return false;
   startNewChat();
   state.conversationId = c.id;
   state.history = c.messages;
@@ -376,6 +376,7 @@ function openConversation(id) {
   for (const extra of state.grounding) drawGrounding(extra);
   Conversations.setCurrent(c.id);
   renderConversationList();
+  return true;
 }
 
 function renderConversationList() {
@@ -430,7 +431,7 @@ async function init() {
   setBusy(false);
   if (!markdownReady) $('storage-note').textContent = 'answers shown as plain text (no markdown libraries)';
   const current = Conversations.current();
-  if (current) openConversation(current); else renderConversationList();
+  if (!current || !openConversation(current)) renderConversationList();
   try {
     const models = await (await fetch('/v1/models')).json();
     state.model = models.data?.[0]?.id;
