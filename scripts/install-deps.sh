@@ -7,7 +7,7 @@ set -euo pipefail
 
 # Building and running qwenvl.
 build_packages=(
-  # toolchain
+  # toolchain (build-essential brings dpkg-dev: dpkg-shlibdeps for the Debian package's Depends)
   build-essential cmake ninja-build pkg-config xz-utils
   # core libraries
   nlohmann-json3-dev libcli11-dev libhwy-dev libonig-dev libutf8proc-dev
@@ -30,8 +30,6 @@ test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev time
   # browser tests of the web page (tests/web, driven by Playwright)
   chromium
-  # the Debian package and its test (tests/install/deb.sh): dpkg-shlibdeps
-  dpkg-dev
   # reference comparisons in benchmarks (PIL + numpy)
   python3 python3-pil python3-numpy
 )
