@@ -195,7 +195,17 @@ try {
   await open(page);
   assert.deepEqual(await titles(), ['Big one', 'What is in the picture?']);
 
-  // Storage written by something else (unreadable): the page starts with no conversations and works.
+  // Storage written by something else: entries of another shape are left out, unreadable storage is
+  // an empty list, and the page works on.
+  await page.evaluate(() => localStorage.setItem('qwenvl.conversations.v1', JSON.stringify([
+    { id: 'a', title: 'bad content', messages: [{ role: 'user', content: 5 }] },
+    { id: 'b', title: 'bad part', messages: [{ role: 'user', content: [null] }] },
+    { id: 'c', title: 'kept', messages: [{ role: 'user', content: 'hi' }], grounding: [{ grounding: 'x' }] },
+  ])));
+  await page.evaluate(() => localStorage.setItem('qwenvl.current', 'c'));
+  await open(page);
+  assert.deepEqual(await titles(), ['kept']);
+  assert.equal(await page.textContent('.msg.user .text'), 'hi');
   await page.evaluate(() => localStorage.setItem('qwenvl.conversations.v1', '{"not": "a list"'));
   await open(page);
   assert.deepEqual(await titles(), []);

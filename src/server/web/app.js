@@ -367,13 +367,15 @@ function openConversation(id) {
   startNewChat();
   state.conversationId = c.id;
   state.history = c.messages;
-  state.grounding = c.grounding || [];
+  state.grounding = Array.isArray(c.grounding) ? c.grounding : [];
   $('system').value = c.system || '';
   for (const m of c.messages) {
     if (m.role === 'user') showUserMessage(m);
     else addMessage('assistant', typeof m.content === 'string' ? m.content : '');
   }
-  for (const extra of state.grounding) drawGrounding(extra);
+  for (const extra of state.grounding) {
+    try { drawGrounding(extra); } catch { /* a stored extra of another shape: not drawn */ }
+  }
   Conversations.setCurrent(c.id);
   renderConversationList();
   return true;

@@ -18,11 +18,17 @@ const Conversations = (() => {
   const MAX_TOTAL_CHARS = 4 * 1024 * 1024;
   const TITLE_CHARS = 60;
 
+  // What the page wrote: anything else in the key (another version, a hand edit) is left out.
+  const isPart = (p) => p && typeof p === 'object' && typeof p.type === 'string';
+  const isMessage = (m) => m && typeof m.role === 'string' &&
+    (typeof m.content === 'string' || (Array.isArray(m.content) && m.content.every(isPart)));
+  const isConversation = (c) => c && typeof c.id === 'string' && typeof c.title === 'string' &&
+    Array.isArray(c.messages) && c.messages.every(isMessage);
+
   function readAll() {
     try {
       const all = JSON.parse(localStorage.getItem(KEY) || '[]');
-      return Array.isArray(all) ? all.filter((c) => c && typeof c.id === 'string' &&
-                                                   Array.isArray(c.messages)) : [];
+      return Array.isArray(all) ? all.filter(isConversation) : [];
     } catch {
       return [];  // unreadable (edited by hand, another version): start afresh
     }
