@@ -164,6 +164,12 @@ try {
   assert.match(second.messages[2].content, /^Three \*\*shapes\*\* and `code`:/);
   assert.deepEqual(second.messages[3].content, [{ type: 'text', text: 'And the colours?' }]);
 
+  // A long answer (rendered at intervals past 4096 characters) is shown whole at its end.
+  const paragraphs = Array.from({ length: 60 }, (_, i) => `Paragraph **${i}** ${'word '.repeat(30)}\n\n`);
+  await ask(page, 'Long', { pieces: paragraphs });
+  assert.deepEqual(await page.$$eval('.msg.assistant:last-child .text strong', (ss) => ss.map((e) => e.textContent)),
+                   paragraphs.map((_, i) => String(i)));
+
   // New chat: empty page, no system prompt, the old conversation still listed.
   await page.click('#clear');
   assert.equal(await page.$$eval('.msg', (ms) => ms.length), 0);

@@ -259,6 +259,22 @@ function settings() {
   return { temperature: num('temperature'), max_tokens: num('max-tokens'), top_p: num('top-p') };
 }
 
+// Every update re-renders the whole answer: a short one at once, a long one (whose markdown takes
+// longer to parse) at most every RENDER_INTERVAL_MS, so that a long answer costs linear time, not
+// quadratic. flushRender shows what has arrived when the answer ends or is stopped.
+const RENDER_AT_ONCE_CHARS = 4096;
+const RENDER_INTERVAL_MS = 100;
+function scheduleRender(view) {
+  if (view.raw.length < RENDER_AT_ONCE_CHARS) { renderAnswer(view.body, view.raw); return; }
+  view.pendingRender ??= setTimeout(() => flushRender(view), RENDER_INTERVAL_MS);
+}
+function flushRender(view) {
+  if (view.pendingRender === undefined) return;
+  clearTimeout(view.pendingRender);
+  view.pendingRender = undefined;
+  renderAnswer(view.body, view.raw);
+}
+
 async function streamAnswer(view, body) {
   const headers = { 'Content-Type': 'application/json' };
   if ($('api-key').value) headers.Authorization = `Bearer ${$('api-key').value}`;
@@ -289,7 +305,7 @@ async function streamAnswer(view, body) {
       if (!answering) setStatus('generating…');
       answering = true;
       view.raw += choice.delta.content;
-      renderAnswer(view.body, view.raw);
+      scheduleRender(view);
     }
     if (chunk.qwenvl) { extra = chunk.qwenvl; drawGrounding(extra); }
   }
@@ -332,6 +348,12 @@ async function send() {
       setStatus('error');
     }
   } finally {
+    if (view.div.classList.contains('error')) {
+      clearTimeout(view.pendingRender);  // the error message stays
+      view.pendingRender = undefined;
+    } else {
+      flushRender(view);
+    }
     state.controller = null;
     setBusy(false);
     saveCurrent();
