@@ -6,6 +6,7 @@
 # Exits 77 (CTest: skipped) when not root, when apt-get or dpkg-shlibdeps is missing, or when a
 # qwenvl package is already installed (the test would replace and then remove it).
 set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
 build="$(realpath "$1")"
 if [ "$(id -u)" -ne 0 ]; then echo "SKIP: installing a package needs root"; exit 77; fi
 for tool in apt-get dpkg-deb dpkg-shlibdeps cpack; do
@@ -64,6 +65,12 @@ cd "$work"
 answer="$(/usr/bin/qwenvl run -m /usr/share/qwenvl/demo-model --image /usr/share/qwenvl/demo.png \
   -p "What shapes are in this image?" --max-tokens 40 --threads 2)"
 echo "installed demo answers: $answer"
-expected="A blue square, a red square and a blue square."
+expected="$(python3 -c '
+import json, sys
+for c in json.load(open(sys.argv[1]))["cases"]:
+    if c["image"] == "scenes/scene03.png" and c["question"] == "What shapes are in this image?":
+        print(c["reference_text"])
+' "$here/../../data/demo/cases.json")"
+[ -n "$expected" ] || fail "data/demo/cases.json has no reference answer for scene03"
 [ "$answer" = "$expected" ] || fail "the demo answered '$answer', not the reference '$expected'"
 echo "ok - package $(basename "$deb"): installed, --version, demo from /usr, removed"
