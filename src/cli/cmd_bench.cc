@@ -258,8 +258,7 @@ void RunBench(const BenchArgs& a) {
   const model::Model m(a.model_dir, *backend,
                        {.text = ParseWeightPrecision(a.weights),
                         .vision = ParseWeightPrecision(a.vision_weights),
-                        .resident_text = !a.mmap,
-                        .on_layer_bound = nullptr});
+                        .resident_text = !a.mmap});
   const double load_s = SecondsSince(load_start);
   const BenchInput in = MakeInput(m, a, width, height);
   // Warm-up, not timed: a small picture and a short prompt touch every weight once, so that the

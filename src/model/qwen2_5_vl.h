@@ -45,7 +45,7 @@ struct ModelOptions {
   bool resident_text = false;  // BindOptions::resident for the decoder
   // Called after each vision block's and each decoder layer's weights are in place, with the
   // layers bound so far and the total (vision depth + decoder layers): load progress.
-  std::function<void(int64_t done, int64_t total)> on_layer_bound;
+  std::function<void(int64_t done, int64_t total)> on_layer_bound = nullptr;
 };
 
 class Model {

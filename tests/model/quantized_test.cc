@@ -236,8 +236,7 @@ TEST(QuantizedWeights, WeightBytesPerTokenFollowsPrecision) {
 // embedding lookups reading the copy, nothing left pointing into the file mapping.
 TEST(ResidentWeights, SameLogitsAsTheMappedFile) {
   const Model& mapped = TestModels::Get("small");
-  const Model resident(mapped.folder().dir, TestBackend(),
-                       {.resident_text = true, .on_layer_bound = nullptr});
+  const Model resident(mapped.folder().dir, TestBackend(), {.resident_text = true});
   const ReplayCase c = LoadReplayCase(kCaseDir + "/small.image.json");
   EXPECT_EQ(PromptLogits(mapped, c.Prompt()), PromptLogits(resident, c.Prompt()));
   EXPECT_EQ(resident.decoder().WeightBytesPerToken(), mapped.decoder().WeightBytesPerToken());
