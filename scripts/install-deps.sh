@@ -12,6 +12,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev time
   # core libraries
   nlohmann-json3-dev libcli11-dev libhwy-dev libonig-dev libutf8proc-dev
+  # line editing and history of `qwenvl chat`
+  libedit-dev
   # media
   libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
@@ -21,6 +23,8 @@ packages=(
   libboost1.81-dev libboost-url1.81-dev libssl-dev
   # browser tests of the web page (tests/web, driven by Playwright); Node.js below
   chromium
+  # `qwenvl chat` driven in a pseudo-terminal (tests/cli/chat_pty_test.py)
+  python3-pexpect
   # reference comparisons in benchmarks (PIL + numpy)
   python3 python3-pil python3-numpy
 )
