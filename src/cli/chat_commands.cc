@@ -197,6 +197,7 @@ bool HasImageExtension(std::string_view path) {
 
 void MultilineReader::Clear() {
   open_ = false;
+  too_long_ = false;
   text_.clear();
 }
 
@@ -218,15 +219,26 @@ MultilineReader::Outcome MultilineReader::Feed(std::string_view line) {
       if (line.size() > kMaxBytes) return {Status::kTooLong, {}};
       return {Status::kMessage, std::string(line), true};
     }
+    if (line.size() >= kMaxBytes) {
+      too_long_ = true;
+      return out;
+    }
     text_.append(line);
     text_.push_back('\n');
-    if (text_.size() > kMaxBytes) return Clear(), Outcome{Status::kTooLong, {}};
     return out;
   }
   const bool closes =
       line.size() >= kQuotes.size() && line.substr(line.size() - kQuotes.size()) == kQuotes;
   if (closes) line.remove_suffix(kQuotes.size());
-  if (text_.size() + line.size() + 1 > kMaxBytes) return Clear(), Outcome{Status::kTooLong, {}};
+  // Over the limit: the rest of the message is skipped up to its closing quotes, so that none of
+  // its lines is taken for a message or a command.
+  if (too_long_ || text_.size() + line.size() + 1 > kMaxBytes) {
+    too_long_ = true;
+    text_.clear();
+    if (!closes) return out;
+    Clear();
+    return {Status::kTooLong, {}};
+  }
   text_.append(line);
   if (!closes) {
     text_.push_back('\n');

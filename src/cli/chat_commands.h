@@ -57,7 +57,8 @@ bool HasImageExtension(std::string_view path);
 // Multi-line messages as ollama reads them: a line starting with `"""` opens one (the rest of the
 // line is its first line), a line ending with `"""` closes it (what comes before is its last
 // line); `"""text"""` is a one-line message. Lines in between are kept as typed, commands
-// included. Any other line is a message of its own.
+// included. Any other line is a message of its own. A message over kMaxBytes is dropped whole:
+// its lines are skipped up to the closing quotes, which report kTooLong.
 class MultilineReader {
  public:
   static constexpr size_t kMaxBytes = size_t{1} << 20;  // a message's limit
@@ -73,6 +74,7 @@ class MultilineReader {
 
  private:
   bool open_ = false;
+  bool too_long_ = false;  // over kMaxBytes: skipping to the closing quotes
   std::string text_;
 };
 

@@ -14,8 +14,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void Note(const std::string& text) { std::fprintf(stderr, "%s\n", text.c_str()); }
-void Problem(const std::string& text) { std::fprintf(stderr, "error: %s\n", text.c_str()); }
+// Whole strings (a typed NUL byte included), not C strings.
+void Note(const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stderr);
+  std::fputc('\n', stderr);
+}
+void Problem(const std::string& text) { Note("error: " + text); }
 
 std::string Absolute(const std::string& path) {
   std::error_code ec;

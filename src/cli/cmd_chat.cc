@@ -49,7 +49,10 @@ void Chat(const ChatOptions& o) {
   bool quit_armed = false;  // Ctrl-C at an empty prompt; a second one leaves
   for (;;) {
     LineEditor::Input in = editor.Read(multiline.open() ? "... " : ">>> ");
-    if (in.status == LineEditor::Status::kEnd) break;
+    if (in.status == LineEditor::Status::kEnd) {
+      if (multiline.open()) std::fprintf(stderr, "(an unterminated \"\"\" message was dropped)\n");
+      break;
+    }
     if (in.status == LineEditor::Status::kInterrupted) {
       if (multiline.open()) {
         multiline.Clear();
