@@ -253,9 +253,11 @@ MultilineReader::Outcome MultilineReader::Feed(std::string_view line) {
 
 std::string ApplySetting(std::string_view argument, const SamplingParams& defaults,
                          SamplingParams& s, int64_t max_tokens_limit) {
-  auto [name, rest] = SplitWord(argument);
+  // Plain variables, not structured bindings: the lambda below captures them (clang 14).
+  std::string_view name, rest, value, extra;
+  std::tie(name, rest) = SplitWord(argument);
   if (name == "parameter") std::tie(name, rest) = SplitWord(rest);
-  auto [value, extra] = SplitWord(rest);
+  std::tie(value, extra) = SplitWord(rest);
   if (name.empty()) return "usage: /set NAME VALUE (see /set for the names)";
   if (value.empty()) return "/set " + std::string(name) + ": a value is missing";
   if (!extra.empty()) return "/set " + std::string(name) + ": one value expected";
