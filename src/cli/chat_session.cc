@@ -60,7 +60,7 @@ std::string HelpText() {
          "Up and down arrows recall earlier lines; the history is kept between runs.\n";
 }
 
-ChatSession::ChatSession(Engine& engine, SessionSettings settings, const InterruptScope& interrupts)
+ChatSession::ChatSession(Engine& engine, SessionSettings settings, InterruptScope& interrupts)
     : engine_(engine),
       settings_(std::move(settings)),
       sampling_(settings_.sampling),
@@ -275,8 +275,15 @@ void ChatSession::Turn(const std::string& text) {
   std::stable_partition(user.media.begin(), user.media.end(),
                         [](const Attachment& a) { return a.kind == Media::Kind::kImage; });
   Result r;
+  struct Busy {
+    InterruptScope& interrupts;
+    explicit Busy(InterruptScope& i) : interrupts(i) { interrupts.SetBusy(true); }
+    ~Busy() { interrupts.SetBusy(false); }
+  };
   try {
     const Request request = BuildRequest(user);
+    const Busy busy(interrupts_);
+    // The session's KV cache keeps the earlier turns; a Ctrl-C is seen at the next token.
     r = session_->Generate(request, [this](std::string_view t) {
       std::fwrite(t.data(), 1, t.size(), stdout);
       std::fflush(stdout);

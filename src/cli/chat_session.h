@@ -27,7 +27,7 @@ struct SessionSettings {
 
 class ChatSession {
  public:
-  ChatSession(Engine& engine, SessionSettings settings, const InterruptScope& interrupts);
+  ChatSession(Engine& engine, SessionSettings settings, InterruptScope& interrupts);
 
   // A line typed at the prompt (a command or a message). Returns false for /quit.
   bool Handle(const std::string& line);
@@ -51,7 +51,7 @@ class ChatSession {
   Engine& engine_;
   SessionSettings settings_;
   SamplingParams sampling_;
-  const InterruptScope& interrupts_;
+  InterruptScope& interrupts_;
   std::unique_ptr<Session> session_;
   Transcript transcript_;
   std::vector<Attachment> pending_;

@@ -14,14 +14,28 @@ namespace {
 
 // Globals because a signal handler can reach nothing else; one scope at a time.
 std::atomic<bool> g_interrupted{false};
+std::atomic<bool> g_busy{false};
+std::atomic<int> g_busy_presses{0};
 int g_pipe[2] = {-1, -1};
 struct sigaction g_previous;
 
-static_assert(std::atomic<bool>::is_always_lock_free, "the handler needs a lock-free flag");
+static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_always_lock_free,
+              "the handler needs lock-free atomics");
 
 extern "C" void OnInterrupt(int) {
   const int saved = errno;
   g_interrupted.store(true, std::memory_order_relaxed);
+  if (g_busy.load(std::memory_order_relaxed)) {
+    const int presses = g_busy_presses.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (presses == 2) {
+      static constexpr char kNote[] =
+          "\n(the answer stops at its first token; Ctrl-C once more quits now)\n";
+      [[maybe_unused]] const ssize_t w = ::write(STDERR_FILENO, kNote, sizeof kNote - 1);
+    } else if (presses >= 3) {
+      ::signal(SIGINT, SIG_DFL);
+      ::raise(SIGINT);
+    }
+  }
   const char byte = 1;
   // Non-blocking: a full pipe already says "interrupted".
   [[maybe_unused]] const ssize_t n = ::write(g_pipe[1], &byte, 1);
@@ -58,5 +72,10 @@ bool InterruptScope::Take() {
 }
 
 bool InterruptScope::pending() const { return g_interrupted.load(std::memory_order_relaxed); }
+
+void InterruptScope::SetBusy(bool busy) {
+  g_busy_presses.store(0);
+  g_busy.store(busy);
+}
 
 }  // namespace qwenvl::cli

@@ -19,6 +19,10 @@ class InterruptScope {
   bool Take();
   // Whether Ctrl-C was pressed, without clearing (cheap: for the token loop).
   bool pending() const;
+  // While busy (an answer is computed), the first Ctrl-C asks it to stop; an answer can only stop
+  // between tokens, so a picture's encoding or a long prefill goes on: the second Ctrl-C says so,
+  // and the third ends the process at once (the default action of SIGINT).
+  void SetBusy(bool busy);
 };
 
 }  // namespace qwenvl::cli

@@ -101,13 +101,15 @@ TEST_F(ChatScript, CommandsPathsAndMultilineMessages) {
 // loaded from its file into a fresh process (all computed anew) give the same greedy answer.
 TEST_F(ChatScript, LoadedConversationAnswersAsTheLiveOne) {
   const std::string saved = (dir_ / "one turn.json").string();
-  const std::string first = "/set max_tokens 12\n/image " + kScene +
-                            "\nWhat color is the circle?\n/save '" + saved + "'\n";
+  // The picture comes from the command line (chat --image) in the live run.
+  const std::string first =
+      "/set max_tokens 12\nWhat color is the circle?\n/save '" + saved + "'\n";
   const std::string second = "How many shapes are there?\n/save '" + saved + ".2'\n";
-  const auto live = RunQwenvl("chat -m " + kDemo, true, first + second);
+  const auto live = RunQwenvl("chat -m " + kDemo + " --image " + kScene, true, first + second);
   ASSERT_EQ(live.status, 0) << live.out;
   const nlohmann::json a = ReadJson(saved + ".2");
   ASSERT_EQ(a["messages"].size(), 4u) << a;
+  EXPECT_EQ(a["messages"][0]["images"], nlohmann::json::array({kScene}));
   const auto loaded =
       RunQwenvl("chat -m " + kDemo, true, "/set max_tokens 12\n/load '" + saved + "'\n" + second);
   ASSERT_EQ(loaded.status, 0) << loaded.out;
