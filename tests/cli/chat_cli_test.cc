@@ -60,6 +60,9 @@ TEST_F(ChatScript, CommandsPathsAndMultilineMessages) {
       "/image " +
       escaped +
       "/scene\\ 0.png\n"
+      "/image " +
+      pics +
+      "/scene 0.png\n"  // unquoted, with a space: taken whole as it names a file
       "\"" +
       pics +
       "/scene 0.png\"\n"  // a message that is a path
@@ -90,9 +93,11 @@ TEST_F(ChatScript, CommandsPathsAndMultilineMessages) {
   EXPECT_EQ(doc["system"], "Answer briefly.");
   ASSERT_EQ(doc["messages"].size(), 2u) << doc;
   EXPECT_EQ(doc["messages"][0]["content"], "How many shapes\nare there?");
-  // The escaped path and the message that was a path: both attached, by absolute path.
-  EXPECT_EQ(doc["messages"][0]["images"],
-            nlohmann::json::array({pics + "/scene 0.png", pics + "/scene 0.png"}));
+  // The escaped path, the unquoted one and the message that was a path: all attached, by
+  // absolute path.
+  EXPECT_EQ(
+      doc["messages"][0]["images"],
+      nlohmann::json::array({pics + "/scene 0.png", pics + "/scene 0.png", pics + "/scene 0.png"}));
   EXPECT_EQ(doc["messages"][1]["role"], "assistant");
   EXPECT_FALSE(fs::exists(dir_ / "state")) << "a script wrote a history file";
 }

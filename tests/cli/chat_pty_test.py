@@ -31,7 +31,7 @@ def spawn(binary, model, home):
     env = dict(os.environ, HOME=home, XDG_STATE_HOME=os.path.join(home, "state"), TERM="xterm")
     env.pop("QWENVL_KERNELS", None)
     child = pexpect.spawn(binary, ["chat", "-m", model, "--threads", "2"], env=env,
-                          encoding="utf-8", codec_errors="replace", timeout=30,
+                          encoding="utf-8", codec_errors="replace", timeout=90,
                           dimensions=(50, 400))
     child.logfile_read = open(os.path.join(home, "transcript.log"), "a")
     child.expect_exact(PROMPT)
