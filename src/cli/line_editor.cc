@@ -1,6 +1,7 @@
 #include "cli/line_editor.h"
 
 #include <histedit.h>
+#include <langinfo.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <clocale>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 namespace qwenvl::cli {
@@ -45,8 +47,10 @@ LineEditor::LineEditor(InterruptScope& interrupts, std::string history_path)
     : interrupts_(interrupts), history_path_(std::move(history_path)) {
   interactive_ = ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
   if (!interactive_) return;
-  // libedit measures and prints characters by the locale: UTF-8 text needs LC_CTYPE set.
+  // libedit measures and prints characters by the locale: UTF-8 text needs LC_CTYPE set. Under a
+  // locale of another character set (LANG unset: "C", ASCII), C.UTF-8, which glibc always has.
   std::setlocale(LC_CTYPE, "");
+  if (std::strcmp(nl_langinfo(CODESET), "UTF-8") != 0) std::setlocale(LC_CTYPE, "C.UTF-8");
   el_ = el_init("qwenvl", stdin, stdout, stderr);
   history_ = history_init();
   if (el_ == nullptr || history_ == nullptr) {

@@ -51,6 +51,8 @@ def run(binary, model, scene, home):
 
     child = spawn(binary, model, home)
     command(child, "/set max_tokens 12", r"\(set\)")
+    # UTF-8 typed in, whatever the locale (LANG is unset in CI).
+    command(child, "/system Réponds brièvement ✓", r"system prompt set")
     # A path with a space, escaped as a terminal writes a dragged-in file, under ~.
     command(child, r"/image ~/my\ pics/scene\ one.png", r"scene one\.png attached")
     command(child, "How many shapes are there?", r"There (are \d+ shapes|is 1 shape)")
@@ -61,10 +63,11 @@ def run(binary, model, scene, home):
     child.expect_exact(PROMPT)
     first = os.path.join(home, "first.json")
     command(child, "/save %s" % first, r"4 messages saved")
-    with open(first) as f:
+    with open(first, encoding="utf-8") as f:
         doc = json.load(f)
     asked = [m["content"] for m in doc["messages"] if m["role"] == "user"]
     assert asked == ["How many shapes are there?"] * 2, asked
+    assert doc["system"] == "Réponds brièvement ✓", doc["system"]
     assert doc["messages"][0]["images"] == [os.path.join(pictures, "scene one.png")], doc
     # Quoted, and a missing file: an error, and the conversation goes on.
     command(child, "/image '%s'" % os.path.join(pictures, "scene one.png"), r"attached")
@@ -99,7 +102,7 @@ def run(binary, model, scene, home):
     child.expect_exact(PROMPT)
     saved = os.path.join(home, "saved chat.json")
     command(child, "/save '%s'" % saved, r"3 messages saved")
-    with open(saved) as f:
+    with open(saved, encoding="utf-8") as f:
         doc = json.load(f)
     roles = [m["role"] for m in doc["messages"]]
     assert roles == ["user", "user", "assistant"], roles
@@ -108,7 +111,7 @@ def run(binary, model, scene, home):
     assert doc["messages"][2]["content"].strip(), doc["messages"][2]
     # A broken file is refused and the conversation stays as it was.
     broken = os.path.join(home, "broken.json")
-    with open(broken, "w") as f:
+    with open(broken, "w", encoding="utf-8") as f:
         f.write('{"format": "qwenvl-chat", "version": 1, "messages": [{"role": "robot"')
     command(child, "/load %s" % broken, r"not valid JSON \(the conversation is unchanged\)")
     command(child, "/load '%s'" % saved, r"3 messages loaded")
@@ -119,7 +122,7 @@ def run(binary, model, scene, home):
     assert child.exitstatus == 0, (child.exitstatus, child.signalstatus)
 
     history = os.path.join(home, "state", "qwenvl", "chat_history")
-    with open(history) as f:
+    with open(history, encoding="utf-8") as f:
         # libedit writes its history with vis(3) escapes: \040 for a space.
         text = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), f.read())
     assert "\nHow many shapes are there?\n" in text, text
