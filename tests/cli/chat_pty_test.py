@@ -33,7 +33,7 @@ def spawn(binary, model, home):
     child = pexpect.spawn(binary, ["chat", "-m", model, "--threads", "2"], env=env,
                           encoding="utf-8", codec_errors="replace", timeout=90,
                           dimensions=(50, 400))
-    child.logfile_read = open(os.path.join(home, "transcript.log"), "a")
+    child.logfile_read = open(os.path.join(home, "transcript.log"), "a", encoding="utf-8")
     child.expect_exact(PROMPT)
     return child
 
