@@ -1,0 +1,140 @@
+// `-m ORG/NAME`, `qwenvl list` and `qwenvl rm` on a Hugging Face cache laid out as `hf download`
+// leaves it, through the built binary (HF_HUB_CACHE points at a scratch folder).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cli_runner.h"
+#include "util/sha256.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+const std::string kCommit = "fedcba9876543210fedcba9876543210fedcba98";
+
+class HubCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cache_ = fs::temp_directory_path() /
+             ("qwenvl_hubcli_" + std::to_string(::getpid()) + "_" +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(cache_);
+    fs::create_directories(cache_);
+    env_ = "HF_HUB_CACHE=" + cache_.string() + " HF_HOME=" + cache_.string() + " ";
+  }
+  void TearDown() override { fs::remove_all(cache_); }
+
+  // The tokenizer and config files of the published 3B model, as `hf download` stores them.
+  void WriteHfFolder(const std::string& org, const std::string& name) {
+    const fs::path repo = cache_ / ("models--" + org + "--" + name);
+    for (const char* file : {"config.json", "tokenizer.json", "tokenizer_config.json"}) {
+      std::ifstream in(std::string(QWENVL_TEST_DATA "/qwen2.5-vl-3b-instruct/") + file,
+                       std::ios::binary);
+      std::stringstream s;
+      s << in.rdbuf();
+      const std::string content = s.str();
+      const std::string etag = qwenvl::Sha256Hex(
+          std::span(reinterpret_cast<const uint8_t*>(content.data()), content.size()));
+      fs::create_directories(repo / "blobs");
+      std::ofstream(repo / "blobs" / etag, std::ios::binary) << content;
+      fs::create_directories(repo / "snapshots" / kCommit);
+      fs::create_symlink("../../blobs/" + etag, repo / "snapshots" / kCommit / file);
+    }
+    fs::create_directories(repo / "refs");
+    std::ofstream(repo / "refs" / "main") << kCommit;
+  }
+
+  // The binary with the cache variables set, stdin closed (not a terminal: no question asked).
+  qwenvl::cli::testing::CommandResult Run(const std::string& args,
+                                          const std::string& prefix = "") const {
+    const std::string cmd =
+        prefix + env_ + QWENVL_BINARY_DIR "/qwenvl " + args + " 2>&1 </dev/null";
+    qwenvl::cli::testing::CommandResult r;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (p == nullptr) return r;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+    const int status = ::pclose(p);
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+  }
+
+  fs::path cache_;
+  std::string env_;
+};
+
+TEST_F(HubCliTest, ModelByNameResolvesFromTheCache) {
+  WriteHfFolder("Qwen", "Qwen2.5-VL-3B-Instruct");
+  const auto direct =
+      Run(std::string("tokenize -m ") + QWENVL_TEST_DATA + "/qwen2.5-vl-3b-instruct 'Hello world'");
+  ASSERT_EQ(direct.status, 0) << direct.out;
+  const auto by_name = Run("tokenize -m Qwen/Qwen2.5-VL-3B-Instruct 'Hello world'");
+  EXPECT_EQ(by_name.status, 0) << by_name.out;
+  EXPECT_EQ(by_name.out, direct.out);
+  const auto by_commit =
+      Run("tokenize -m Qwen/Qwen2.5-VL-3B-Instruct@" + kCommit + " 'Hello world'");
+  EXPECT_EQ(by_commit.out, direct.out);
+}
+
+TEST_F(HubCliTest, ALocalFolderWins) {
+  // A folder named like a hub model, in the working directory, is used as it is.
+  const fs::path local = cache_ / "work" / "Qwen" / "Local";
+  fs::create_directories(local);
+  fs::copy_file(QWENVL_TEST_DATA "/qwen2.5-vl-3b-instruct/tokenizer.json",
+                local / "tokenizer.json");
+  const auto r = Run("tokenize -m Qwen/Local 'Hi'", "cd " + (cache_ / "work").string() + " && ");
+  EXPECT_EQ(r.status, 0) << r.out;
+}
+
+TEST_F(HubCliTest, AMissingModelNamesThePullCommand) {
+  const auto r = Run("tokenize -m Org/Missing@v2 'Hi'");
+  EXPECT_NE(r.status, 0);
+  EXPECT_THAT(r.out, HasSubstr("qwenvl pull Org/Missing --revision v2"));
+  EXPECT_THAT(r.out, HasSubstr(cache_.string()));
+  const auto run = Run("run -m Org/Missing -p hi");
+  EXPECT_NE(run.status, 0);
+  EXPECT_THAT(run.out, HasSubstr("qwenvl pull Org/Missing"));
+}
+
+TEST_F(HubCliTest, ListAndRm) {
+  EXPECT_THAT(Run("list").out, HasSubstr("no models"));
+  WriteHfFolder("Org", "A");
+  WriteHfFolder("Org", "B");
+  const auto list = Run("list");
+  EXPECT_EQ(list.status, 0) << list.out;
+  EXPECT_THAT(list.out, HasSubstr("Org/A"));
+  EXPECT_THAT(list.out, HasSubstr("Org/B"));
+  EXPECT_THAT(list.out, HasSubstr(kCommit.substr(0, 12)));
+  EXPECT_THAT(list.out, HasSubstr("complete"));
+  const auto rm = Run("rm Org/A");
+  EXPECT_EQ(rm.status, 0) << rm.out;
+  EXPECT_FALSE(fs::exists(cache_ / "models--Org--A"));
+  EXPECT_TRUE(fs::exists(cache_ / "models--Org--B"));
+  const auto again = Run("rm Org/A");
+  EXPECT_NE(again.status, 0);
+  EXPECT_THAT(again.out, HasSubstr("not in the cache"));
+}
+
+TEST_F(HubCliTest, HostileNamesAreRefused) {
+  fs::create_directories(cache_ / "victim");
+  for (const std::string& bad :
+       std::vector<std::string>{"../victim", "/tmp", "a/../../victim", "Org/A/../..", "a--b/c",
+                                "'Org/A;x'", std::string(300, 'a') + "/b"}) {
+    const auto r = Run("rm " + bad);
+    EXPECT_NE(r.status, 0) << bad;
+    EXPECT_THAT(r.out, HasSubstr("not a hub model name")) << bad;
+    const auto p = Run("pull " + bad);
+    EXPECT_NE(p.status, 0) << bad;
+  }
+  EXPECT_TRUE(fs::exists(cache_ / "victim"));
+  EXPECT_NE(Run("pull Org/A --revision ../x").status, 0);
+}
+
+}  // namespace
