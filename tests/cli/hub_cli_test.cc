@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "../hub/hub_double.h"
 #include "cli_runner.h"
 #include "util/sha256.h"
 
@@ -135,6 +136,37 @@ TEST_F(HubCliTest, HostileNamesAreRefused) {
   }
   EXPECT_TRUE(fs::exists(cache_ / "victim"));
   EXPECT_NE(Run("pull Org/A --revision ../x").status, 0);
+}
+
+TEST_F(HubCliTest, PullsFromHfEndpointThenRunsByName) {
+  qwenvl::hub::testing::HubDouble hub;
+  qwenvl::hub::testing::DoubleRepo repo;
+  repo.commit = kCommit;
+  for (const char* file : {"config.json", "tokenizer.json"}) {
+    std::ifstream in(std::string(QWENVL_TEST_DATA "/qwen2.5-vl-3b-instruct/") + file,
+                     std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    repo.files.push_back({file, s.str(), false, {}});
+  }
+  repo.files.push_back({"model.safetensors", std::string(123456, 'q'), true, {}});
+  hub.AddRepo("Org/Model", repo);
+  const std::string endpoint = "HF_ENDPOINT=" + hub.Endpoint() + " ";
+  const auto pull = Run("pull Org/Model", endpoint);
+  ASSERT_EQ(pull.status, 0) << pull.out;
+  // Not a terminal: one line per file, then the snapshot folder on stdout.
+  EXPECT_THAT(pull.out, HasSubstr("[3/3] "));
+  EXPECT_THAT(pull.out, HasSubstr("model.safetensors 123.5 kB"));
+  EXPECT_THAT(pull.out,
+              HasSubstr((cache_ / "models--Org--Model" / "snapshots" / kCommit).string()));
+  const auto again = Run("pull Org/Model", endpoint);
+  EXPECT_THAT(again.out, HasSubstr("already in the cache"));
+  const auto tokens = Run("tokenize -m Org/Model 'Hello world'");
+  const auto direct =
+      Run(std::string("tokenize -m ") + QWENVL_TEST_DATA + "/qwen2.5-vl-3b-instruct 'Hello world'");
+  EXPECT_EQ(tokens.status, 0) << tokens.out;
+  EXPECT_EQ(tokens.out, direct.out);
+  EXPECT_THAT(Run("list").out, HasSubstr("Org/Model"));
 }
 
 }  // namespace
