@@ -2,6 +2,8 @@
 // Hugging Face hub into the Hugging Face cache (see src/hub/).
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 
@@ -48,6 +50,7 @@ void AddPullCommand(CLI::App& app) {
     options.jobs = args->jobs;
     std::fprintf(stderr, "pulling %s@%s from %s into %s\n", ref.RepoId().c_str(),
                  ref.revision.c_str(), settings.endpoint.c_str(), settings.cache_root.c_str());
+    const auto start = std::chrono::steady_clock::now();
     PullProgress progress(stderr, isatty(STDERR_FILENO) != 0);
     hub::PullResult r;
     try {
@@ -57,8 +60,13 @@ void AddPullCommand(CLI::App& app) {
       throw;
     }
     progress.Finish();
-    std::fprintf(stderr, "%zu files, %s downloaded\n", r.files,
-                 HumanBytes(r.bytes_downloaded).c_str());
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::fprintf(stderr, "%zu files, %s downloaded in %.1f s (%s/s)\n", r.files,
+                 HumanBytes(r.bytes_downloaded).c_str(), seconds,
+                 HumanBytes(static_cast<uint64_t>(static_cast<double>(r.bytes_downloaded) /
+                                                  std::max(seconds, 1e-3)))
+                     .c_str());
     std::printf("%s\n", r.snapshot.c_str());
   });
 }

@@ -54,8 +54,9 @@ class HubCliTest : public ::testing::Test {
   // The binary with the cache variables set, stdin closed (not a terminal: no question asked).
   qwenvl::cli::testing::CommandResult Run(const std::string& args,
                                           const std::string& prefix = "") const {
-    const std::string cmd =
-        prefix + env_ + QWENVL_BINARY_DIR "/qwenvl " + args + " 2>&1 </dev/null";
+    return Shell(prefix + env_ + QWENVL_BINARY_DIR "/qwenvl " + args + " 2>&1 </dev/null");
+  }
+  static qwenvl::cli::testing::CommandResult Shell(const std::string& cmd) {
     qwenvl::cli::testing::CommandResult r;
     FILE* p = ::popen(cmd.c_str(), "r");
     if (p == nullptr) return r;
@@ -138,8 +139,8 @@ TEST_F(HubCliTest, HostileNamesAreRefused) {
   EXPECT_NE(Run("pull Org/A --revision ../x").status, 0);
 }
 
-TEST_F(HubCliTest, PullsFromHfEndpointThenRunsByName) {
-  qwenvl::hub::testing::HubDouble hub;
+// The hub double serving Org/Model: the published tokenizer and config, and a 123456-byte LFS file.
+qwenvl::hub::testing::DoubleRepo TokenizerRepo() {
   qwenvl::hub::testing::DoubleRepo repo;
   repo.commit = kCommit;
   for (const char* file : {"config.json", "tokenizer.json"}) {
@@ -150,7 +151,12 @@ TEST_F(HubCliTest, PullsFromHfEndpointThenRunsByName) {
     repo.files.push_back({file, s.str(), false, {}});
   }
   repo.files.push_back({"model.safetensors", std::string(123456, 'q'), true, {}});
-  hub.AddRepo("Org/Model", repo);
+  return repo;
+}
+
+TEST_F(HubCliTest, PullsFromHfEndpointThenRunsByName) {
+  qwenvl::hub::testing::HubDouble hub;
+  hub.AddRepo("Org/Model", TokenizerRepo());
   const std::string endpoint = "HF_ENDPOINT=" + hub.Endpoint() + " ";
   const auto pull = Run("pull Org/Model", endpoint);
   ASSERT_EQ(pull.status, 0) << pull.out;
@@ -167,6 +173,28 @@ TEST_F(HubCliTest, PullsFromHfEndpointThenRunsByName) {
   EXPECT_EQ(tokens.status, 0) << tokens.out;
   EXPECT_EQ(tokens.out, direct.out);
   EXPECT_THAT(Run("list").out, HasSubstr("Org/Model"));
+}
+
+// On a terminal (a pseudo-terminal from script(1)) a missing model is offered for download; the
+// answer decides.
+TEST_F(HubCliTest, OnATerminalAMissingModelIsOffered) {
+  qwenvl::hub::testing::HubDouble hub;
+  hub.AddRepo("Org/Model", TokenizerRepo());
+  const auto in_terminal = [&](const std::string& answer) {
+    return Shell("printf '" + answer + "\\n' | script -qec \"" + env_ +
+                 "HF_ENDPOINT=" + hub.Endpoint() + " " + QWENVL_BINARY_DIR +
+                 "/qwenvl tokenize -m Org/Model Hello\" /dev/null 2>&1");
+  };
+  const auto no = in_terminal("n");
+  EXPECT_NE(no.status, 0) << no.out;
+  EXPECT_THAT(no.out, HasSubstr("pull it now? [y/N]"));
+  EXPECT_THAT(no.out, HasSubstr("qwenvl pull Org/Model"));
+  EXPECT_FALSE(fs::exists(cache_ / "models--Org--Model"));
+  const auto yes = in_terminal("y");
+  EXPECT_EQ(yes.status, 0) << yes.out;
+  EXPECT_THAT(yes.out, HasSubstr("\r\033[K[3/3]"));  // the redrawn progress line
+  EXPECT_THAT(yes.out, HasSubstr("[9707]"));         // "Hello" tokenized
+  EXPECT_TRUE(fs::exists(cache_ / "models--Org--Model" / "snapshots" / kCommit / "config.json"));
 }
 
 }  // namespace
