@@ -89,6 +89,8 @@ class HubDouble {
   std::atomic<size_t> extra_blob_bytes{0};
   // The blob host answers every GET with a redirect to another of its URLs, forever.
   std::atomic<bool> endless_redirects{false};
+  // The next blob GET sends its headers and 1 byte, then nothing until the client gives up.
+  std::atomic<bool> stall_next_blob{false};
   // The blob host ignores Range and answers 200 with the whole file.
   std::atomic<bool> ignore_range{false};
 
@@ -304,6 +306,15 @@ class HubDouble {
                         std::to_string(content.size() - 1) + "/" + std::to_string(content.size()));
     }
     const std::string body = content.substr(from);
+    if (stall_next_blob.exchange(false)) {
+      Send(fd, Head(status, headers, body.size()) + body.substr(0, 1));
+      char byte;
+      while (!stopping_) {  // until the peer closes the connection
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 20) > 0 && ::recv(fd, &byte, 1, 0) <= 0) break;
+      }
+      return false;
+    }
     const long drop = drop_next_blob_after.exchange(-1);
     if (drop >= 0) {
       Send(fd, Head(status, headers, body.size()) + body.substr(0, static_cast<size_t>(drop)));

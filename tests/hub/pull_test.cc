@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "hub/cache_layout.h"
 #include "hub_double.h"
@@ -227,6 +228,44 @@ TEST_F(PullTest, EndlessRedirectsStop) {
   int blob_requests = 0;
   for (const auto& s : hub_.Requests()) blob_requests += s.blob_host;
   EXPECT_LE(blob_requests, kMaxRedirects + 1);
+}
+
+TEST_F(PullTest, AStalledTransferGivesUp) {
+  hub_.AddRepo("Org/Model", ModelRepo());
+  hub_.stall_next_blob = true;
+  options_.include = {"model-00001-of-00002.safetensors"};
+  options_.retries = 0;
+  options_.limits.stall_timeout_s = 1;
+  try {
+    Pull(settings_, ref_, options_);
+    FAIL() << "a stalled transfer did not end";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kIo) << e.what();
+    EXPECT_NE(std::string(e.what()).find("run the pull again to resume"), std::string::npos)
+        << e.what();
+  }
+  // What arrived is kept for the next pull to resume.
+  const std::string sha = ModelRepo().files[2].Sha256();
+  EXPECT_EQ(fs::file_size(Repo() / "blobs" / (sha + ".incomplete")), 1u);
+}
+
+// Two pulls of one model at once (two processes would do the same): each blob is written once,
+// under huggingface_hub's lock file, and both end with the complete folder.
+TEST_F(PullTest, ConcurrentPullsShareTheCache) {
+  const DoubleRepo repo = ModelRepo();
+  hub_.AddRepo("Org/Model", repo);
+  std::optional<PullResult> a, b;
+  std::thread other([&] { a = Pull(settings_, ref_, options_); });
+  b = Pull(settings_, ref_, options_);
+  other.join();
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->bytes_downloaded + b->bytes_downloaded, [&] {
+    uint64_t total = 0;
+    for (const DoubleFile& f : repo.files) total += f.content.size();
+    return total;
+  }());
+  for (const DoubleFile& f : repo.files) EXPECT_EQ(Read(a->snapshot / f.path), f.content);
+  EXPECT_TRUE(fs::exists(settings_.cache_root / ".locks" / "models--Org--Model"));
 }
 
 TEST_F(PullTest, AGatedModelNeedsTheToken) {
