@@ -28,8 +28,11 @@ void AddListCommand(CLI::App& app) {
         for (size_t i = 1; i < m.revisions.size(); ++i) revision += "," + m.revisions[i];
       }
       std::string status = "complete";
-      if (m.incomplete_blobs) status = std::to_string(m.incomplete_blobs) + " partial downloads";
-      if (m.missing_files) status = std::to_string(m.missing_files) + " files missing";
+      const auto count = [](int n, const char* what) {
+        return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+      };
+      if (m.incomplete_blobs) status = count(m.incomplete_blobs, "partial download");
+      if (m.missing_files) status = count(m.missing_files, "missing file");
       if (m.files == 0) status = "empty";
       std::printf("%-44s %-24s %-12s %10s %6d  %s\n", m.repo_id.c_str(), revision.c_str(),
                   commit.substr(0, 12).c_str(), HumanBytes(m.size_on_disk).c_str(), m.files,
