@@ -19,6 +19,8 @@ build_packages=(
   # server: HTTP/1.1 on Boost.Beast over Boost.Asio (one event loop, our own sockets and deadlines),
   # Boost.URL for parsing remote media URLs, OpenSSL for https fetches
   libboost1.81-dev libboost-url1.81-dev libssl-dev
+  # qwenvl pull: the Hugging Face hub over https (redirects, Range resume, connection reuse)
+  libcurl4-openssl-dev
 )
 
 # The tests, the checks, the benchmarks and the fuzzers. Node.js and npm (checked by command
