@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
   qwenvl::cli::AddBenchCommand(app);
   qwenvl::cli::AddServeCommand(app);
   qwenvl::cli::AddGrammarCommand(app);
+  qwenvl::cli::AddPullCommand(app);
+  qwenvl::cli::AddListCommand(app);
+  qwenvl::cli::AddRmCommand(app);
   if (argc <= 1) {  // bare `qwenvl`: the commands, as --help shows them
     std::printf("%s", app.help().c_str());
     return 0;
