@@ -24,6 +24,7 @@ inline constexpr int64_t kNoTimestamp = INT64_MIN;
 struct PacketRun {
   int64_t begin = 0;
   int64_t end = 0;
+  bool operator==(const PacketRun&) const = default;
 };
 
 class PacketIndex {
