@@ -66,7 +66,8 @@ VideoPlan PlanVideoFrames(const std::vector<std::string>& image_paths, const Vid
 // A video file (mp4, mov, mkv, webm, avi, ...). Only the sampled frames are kept, each resized when
 // decoded. If the stream ends before a sampled frame (frame count metadata larger than the stream),
 // the frames are sampled again from the count actually decoded. before_decode, if set, sees the
-// plan of each decode pass first. A decoded frame with more pixels than the stream header gives is
+// plan of each decode pass first. Frames are resized and patchified a slice at a time; the result
+// holds every slice's patches. A decoded frame with more pixels than the stream header gives is
 // refused (the plan's memory bound would not hold). Throws Error on any bad input.
 PreprocessedVideo PreprocessVideoFile(const std::string& path, const VideoOptions& options,
                                       const PatchifyOptions& patchify,
@@ -86,7 +87,7 @@ PreprocessedVideo PreprocessVideoMemory(std::span<const uint8_t> data, const std
 // length by repeating the last frame, and the fps is options.fps. All frames must come out the same
 // size. Every image's header is read first (sizes, `limits`, before_decode), then the images are
 // decoded and resized one at a time, so one full-size frame is held at once besides the resized
-// ones.
+// ones of one temporal slice.
 PreprocessedVideo PreprocessVideoFrames(const std::vector<std::string>& image_paths,
                                         const VideoOptions& options,
                                         const PatchifyOptions& patchify,
