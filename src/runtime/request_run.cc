@@ -126,15 +126,18 @@ void RequestRun::BeginPrefill(SequenceState& state, const std::function<void()>&
   std::vector<double> spg;
   std::vector<float> features;
   const auto tv = Clock::now();
-  // Progress in encoder blocks over the media encoded now: each item is depth blocks; an item the
-  // cache answers is taken out of the total.
+  // Progress in encoder blocks over the media encoded now: each item is depth blocks; an item that
+  // needs none (the cache answers, or a video encoded while it was decoded) is taken out of the
+  // total, and the phase still ends with a report of done == total.
   const int64_t depth = context_.model->config().vision.depth;
   int64_t blocks_total =
       depth * static_cast<int64_t>(media_.size() - std::min(cached_media, media_.size()));
   int64_t blocks_done = 0;
+  int64_t reported_total = -1;  // the total of the last report
   std::function<void()> each_block = between_blocks;
   if (request_.on_progress) {
     each_block = [&] {
+      reported_total = blocks_total;
       ReportProgress(Progress::Phase::kVision, ++blocks_done, blocks_total, "blocks", tv);
       if (between_blocks) between_blocks();
     };
@@ -145,16 +148,18 @@ void RequestRun::BeginPrefill(SequenceState& state, const std::function<void()>&
       const PreparedMedia& m = *media_[i];
       if (m.kind != kind) continue;
       bool hit = false;
+      const int64_t blocks_before = blocks_done;
       const auto f = caches_.GetVisionFeatures(m, context_.model->vision(), &hit, each_block);
+      blocks_total -= depth - (blocks_done - blocks_before);
       features.insert(features.end(), f->begin(), f->end());
       (pass == 0 ? image_grids : video_grids).push_back(m.grid);
       if (pass == 1) spg.push_back(m.second_per_grid_t);
-      if (hit) {
-        ++result_.cached_media;
-        blocks_total -= depth;
-      }
+      if (hit) ++result_.cached_media;
     }
   }
+  if (request_.on_progress && blocks_done > 0 && blocks_done == blocks_total &&
+      reported_total != blocks_total)
+    ReportProgress(Progress::Phase::kVision, blocks_done, blocks_total, "blocks", tv);
   result_.timings.vision_ms = MsSince(tv);
   const model::PromptInput input{.input_ids = std::span(ids_).subspan(reuse_),
                                  .images = {{}, image_grids},
