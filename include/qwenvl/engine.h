@@ -3,6 +3,7 @@
 // built on this API alone.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -157,6 +158,12 @@ struct Request {
   std::function<void(const TokenLogprob&)> on_token;
   // Progress of the vision encoding and of the prefill (Progress), until the first token.
   ProgressCallback on_progress;
+  // For Engine::Generate and Session::Generate (Submit's handle has Cancel()): when this flag
+  // turns true the request stops at the next point it looks, between the encoder's blocks, video
+  // slices, prompt pieces and tokens, and the result reports FinishReason::kCancelled. A session
+  // whose prompt was cut short starts its next turn without the reused cache. Must outlive the
+  // call; may be set from another thread or a signal handler.
+  const std::atomic<bool>* cancel = nullptr;
   std::optional<std::string> system_prompt;  // convenience: prepended as a system message
   bool add_vision_id = false;
 };

@@ -167,17 +167,22 @@ Result RunOn(Engine::Impl& e, runtime::SequenceState& state, const Request& requ
   CheckMediaBeforeDecoding(e.context, request);
   // The run owns a copy of the request (media bytes included): it holds nothing of the caller's.
   runtime::RequestRun run(e.context, e.caches, request, on_text);
-  run.Prepare();
-  std::lock_guard<std::recursive_mutex> lock(e.context.compute_mu);
-  // With a progress callback the prompt goes in pieces of the size the decoder computes at once
-  // anyway (the same work), each reported.
-  run.Prefill(state, request.on_progress ? model::AppendOptions{}.chunk_rows
-                                         : std::numeric_limits<int64_t>::max());
+  run.WatchCancel();
   try {
-    while (!run.done()) run.Step();
-  } catch (...) {
-    state.Reset();
-    throw;
+    run.Prepare();
+    std::lock_guard<std::recursive_mutex> lock(e.context.compute_mu);
+    // With a progress callback or a cancel flag the prompt goes in pieces of the size the decoder
+    // computes at once anyway (the same work), each reported and each a point to stop at.
+    run.Prefill(state, request.on_progress || request.cancel ? model::AppendOptions{}.chunk_rows
+                                                             : std::numeric_limits<int64_t>::max());
+    try {
+      while (!run.done()) run.Step();
+    } catch (...) {
+      state.Reset();
+      throw;
+    }
+  } catch (const runtime::RunCancelled&) {
+    run.AbandonPrefill();  // a state holding part of the prompt starts afresh
   }
   return run.TakeResult();
 }

@@ -5,14 +5,15 @@
 namespace qwenvl::runtime {
 
 std::shared_ptr<const PreparedMedia> MediaCaches::GetPrepared(const Media& m,
-                                                              const MediaSettings& settings) {
+                                                              const MediaSettings& settings,
+                                                              const SliceProgress& on_slice) {
   const std::string key = MediaKey(m, settings);
   {
     std::lock_guard<std::mutex> lock(prepared_mu_);
     if (const auto* hit = prepared_.Find(key)) return *hit;
   }
   // Outside the lock: ClearCaches need not wait for a decode.
-  auto prepared = std::make_shared<PreparedMedia>(PrepareMedia(m, settings));
+  auto prepared = std::make_shared<PreparedMedia>(PrepareMedia(m, settings, on_slice));
   std::lock_guard<std::mutex> lock(prepared_mu_);
   prepared_.Put(key, prepared);
   return prepared;

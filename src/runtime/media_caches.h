@@ -27,7 +27,8 @@ class MediaCaches {
 
   // The item prepared with `settings`, from the cache or prepared now (PrepareMedia: its errors).
   // Preparing runs on settings.pool: the caller holds the lock that serialises work on it.
-  std::shared_ptr<const PreparedMedia> GetPrepared(const Media& m, const MediaSettings& settings);
+  std::shared_ptr<const PreparedMedia> GetPrepared(const Media& m, const MediaSettings& settings,
+                                                   const SliceProgress& on_slice = nullptr);
 
   // The vision encoder's rows for m: those it was prepared with (a video encoded as it was
   // decoded), from the cache (*hit = true), or encoded now. The caller holds
