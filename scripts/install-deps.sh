@@ -21,6 +21,9 @@ packages=(
   libboost1.81-dev libboost-url1.81-dev libssl-dev
   # browser tests of the web page (tests/web, driven by Playwright); Node.js below
   chromium
+  # scale-out (deploy/, tests/deploy): HAProxy in front of the replicas (local-cluster.sh, the
+  # cluster test), curl for their health checks
+  haproxy curl
   # reference comparisons in benchmarks (PIL + numpy)
   python3 python3-pil python3-numpy
 )
@@ -37,6 +40,9 @@ done
 # are checked, not the package names.
 if ! command -v node >/dev/null 2>&1; then missing+=(nodejs); fi
 if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
+# kubectl renders deploy/k8s with its kustomize (tests/deploy/check.sh): Debian's kubernetes-client
+# unless a kubectl from elsewhere is there (the two cannot be installed together).
+if ! command -v kubectl >/dev/null 2>&1; then missing+=(kubernetes-client); fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all packages present"

@@ -32,17 +32,15 @@ Message Message::Text(std::string role, std::string text) {
   return m;
 }
 
-namespace {
-std::string ModelName(const std::string& model_dir) {
+std::string Engine::FolderModelName(const std::string& model_dir) {
   std::string name = std::filesystem::path(model_dir).lexically_normal().filename().string();
   if (name.empty()) name = std::filesystem::path(model_dir).parent_path().filename().string();
   return name;
 }
-}  // namespace
 
 Engine::Impl::Impl(const EngineOptions& options)
     : options(options),
-      model_name(ModelName(options.model_dir)),
+      model_name(Engine::FolderModelName(options.model_dir)),
       context(options),
       scheduler(context, caches,
                 runtime::SchedulerOptions{.max_parallel = options.max_parallel,
@@ -68,6 +66,24 @@ std::string Engine::model_name() const { return impl_->model_name; }
 double Engine::load_seconds() const { return impl_->load_seconds; }
 
 void Engine::ClearCaches() { impl_->caches.Clear(); }
+
+EngineStats Engine::stats() const {
+  const runtime::SchedulerStats s = impl_->scheduler.stats();
+  const runtime::MediaCaches::VisionStats v = impl_->caches.vision_stats();
+  EngineStats out;
+  out.requests_waiting = s.queued;
+  out.requests_running = s.active;
+  out.kv_rows_used = s.kv_rows_used;
+  out.kv_rows_capacity = s.kv_rows_capacity;
+  out.vision_cache_entries = v.entries;
+  out.vision_cache_bytes = v.bytes;
+  out.vision_cache_hits_total = v.hits;
+  out.vision_cache_misses_total = v.misses;
+  out.prefix_cache_hit_tokens_total = s.prefix_hit_tokens;
+  out.prefix_cache_media_total = s.prefix_media;
+  out.prompt_tokens_total = s.prompt_tokens;
+  return out;
+}
 std::string Engine::RenderPrompt(const Request& request) const {
   return impl_->context.Render(request);
 }

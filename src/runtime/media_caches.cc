@@ -24,11 +24,16 @@ std::shared_ptr<const std::vector<float>> MediaCaches::GetVisionFeatures(
   {
     std::lock_guard<std::mutex> lock(vision_mu_);
     if (const auto* cached = vision_.Find(m.key)) {
+      ++vision_hits_;
       *hit = true;
       return *cached;
     }
   }
   *hit = false;
+  {
+    std::lock_guard<std::mutex> lock(vision_mu_);
+    ++vision_misses_;
+  }
   // Outside the lock: ClearCaches need not wait for a whole encoding.
   const model::GridThw grid = m.grid;
   auto features = std::make_shared<const std::vector<float>>(
@@ -45,6 +50,12 @@ void MediaCaches::Clear() {
   }
   std::lock_guard<std::mutex> lock(vision_mu_);
   vision_.Clear();
+}
+
+MediaCaches::VisionStats MediaCaches::vision_stats() const {
+  std::lock_guard<std::mutex> lock(vision_mu_);
+  return {static_cast<int64_t>(vision_.size()), static_cast<int64_t>(vision_.cost()), vision_hits_,
+          vision_misses_};
 }
 
 }  // namespace qwenvl::runtime
