@@ -3,21 +3,22 @@
 # scale-out setup (deploy/haproxy/haproxy.cfg) and how the tests run it.
 #
 #   deploy/local-cluster.sh --replicas N --model DIR --port P [--run-dir D] [--qwenvl BIN]
-#                           [--drain-delay S] [-- SERVE_OPTIONS...]
+#                           [--drain-delay S] [--round-robin] [-- SERVE_OPTIONS...]
 #
 # HAProxy listens on 127.0.0.1:P, replica I (1..N) on 127.0.0.1:P+I, HAProxy's stats and Prometheus
 # metrics on 127.0.0.1:P+N+1. Each replica is started by D/replica-I.sh (run it again to restart
 # one: it writes its pid), logs to D/replica-I.log and has its pid in D/replica-I.pid; HAProxy's is D/haproxy.pid and
 # its log D/haproxy.log. One line is printed when every replica answers /health and HAProxy
 # forwards; SIGTERM or SIGINT stops everything (the replicas drain). Options after -- go to every
-# `qwenvl serve` (e.g. -- --threads 1 --parallel 2).
+# `qwenvl serve` (e.g. -- --threads 1 --parallel 2). --round-robin: requests without an affinity key
+# go round-robin instead of to the least loaded replica (for comparisons).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 replicas=""; model=""; port=""; run_dir=""; drain_delay=2
 qwenvl="$(command -v qwenvl || true)"
-[[ -x "$here/../build/src/cli/qwenvl" ]] && qwenvl="$here/../build/src/cli/qwenvl"
+[[ -x "$here/../build/qwenvl" ]] && qwenvl="$here/../build/qwenvl"
 serve_args=()
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
   case "$1" in
     --replicas) replicas="${2:-}"; shift 2 ;;
@@ -26,6 +27,7 @@ while (($#)); do
     --run-dir) run_dir="${2:-}"; shift 2 ;;
     --qwenvl) qwenvl="${2:-}"; shift 2 ;;
     --drain-delay) drain_delay="${2:-}"; shift 2 ;;
+    --round-robin) export QWENVL_ROUND_ROBIN=1; shift ;;
     --) shift; serve_args=("$@"); break ;;
     -h|--help) usage ;;
     *) echo "local-cluster: unknown option $1" >&2; usage ;;

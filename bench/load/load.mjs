@@ -6,7 +6,9 @@
 //   node bench/load/load.mjs --url http://127.0.0.1:8080 --clients 16 --seconds 30 \
 //        --image data/demo/scenes/scene15.png --pid SERVER_PID [--max-tokens 64] [--json out.json]
 //        [--images DIR] [--turns T] [--affinity none|header|user] [--metrics URL,URL...]
-// --images: each conversation takes the next picture of DIR (instead of --image for all);
+// --images: each conversation takes the next picture of DIR (instead of --image for all), made its
+// own by a PNG text chunk naming the conversation (same pixels, other bytes: the replicas' caches,
+// keyed by content, see a new picture, as with real users' pictures);
 // --affinity header: each conversation sends its id as X-Session-Id; user: as the OpenAI "user".
 // Also a module: the cluster test imports chat(), conversation() and scrape().
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -127,11 +129,36 @@ export function pictureDataUrl(file) {
   return `data:image/png;base64,${readFileSync(file).toString('base64')}`;
 }
 
+const crcTable = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function crc32(bytes) {
+  let c = 0xffffffff;
+  for (const b of bytes) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+// The PNG with a tEXt chunk ("qwenvl" = tag) before its IEND chunk (the last 12 bytes).
+export function taggedPng(png, tag) {
+  const data = Buffer.concat([Buffer.from('tEXtqwenvl\0', 'latin1'), Buffer.from(tag, 'latin1')]);
+  const chunk = Buffer.alloc(data.length + 8);
+  chunk.writeUInt32BE(data.length - 4, 0);
+  data.copy(chunk, 4);
+  chunk.writeUInt32BE(crc32(data), data.length + 4);
+  return Buffer.concat([png.subarray(0, png.length - 12), chunk, png.subarray(png.length - 12)]);
+}
+
 async function main() {
   const args = parseArgs();
-  const pictures = args.images
-    ? readdirSync(args.images).filter((f) => f.endsWith('.png')).sort().map((f) => pictureDataUrl(join(args.images, f)))
-    : [args.image ? pictureDataUrl(args.image) : null];
+  const files = args.images
+    ? readdirSync(args.images).filter((f) => f.endsWith('.png')).sort().map((f) => readFileSync(join(args.images, f)))
+    : [];
+  const single = args.image ? pictureDataUrl(args.image) : null;
+  const picture = (n) => (files.length
+    ? `data:image/png;base64,${taggedPng(files[n % files.length], `conversation-${n}`).toString('base64')}`
+    : single);
   const metricsUrls = args.metrics ? args.metrics.split(',') : [];
   const before = await Promise.all(metricsUrls.map(scrape));
   const results = [];
@@ -147,7 +174,7 @@ async function main() {
     while (performance.now() < deadline) {
       const n = next++;
       results.push(...await conversation(args.url, {
-        id: `conversation-${n}`, picture: pictures[n % pictures.length], turns: args.turns,
+        id: `conversation-${n}`, picture: picture(n), turns: args.turns,
         affinity: args.affinity, maxTokens: args.maxTokens, question: args.question }));
     }
   };
@@ -185,4 +212,4 @@ async function main() {
   if (args.json) writeFileSync(args.json, JSON.stringify({ report, rss }, null, 1));
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) await main();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -44,12 +44,28 @@ async function waitStatus(i, want, seconds) {
   }
 }
 
-// Where each probe key lands now: one short request per key, one at a time (no load, so the
-// bound on load does not move any).
+// Requests HAProxy's backends hold now. The bound on load counts them: HAProxy lets go of a
+// request a moment after its client has the whole answer.
+async function haproxyBusy() {
+  const csv = await (await fetch(statsUrl, { signal: AbortSignal.timeout(5000) })).text();
+  let busy = 0;
+  for (const line of csv.split('\n')) {
+    const f = line.split(',');
+    if (f[1] === 'BACKEND' && f[0].startsWith('replicas')) busy += Number(f[4]);
+  }
+  return busy;
+}
+
+// Where each probe key lands now: one short request per key, each sent when HAProxy holds no
+// other (no load, so the bound on load moves none).
 const probeKeys = Array.from({ length: 24 }, (_, k) => `probe-${k}`);
 async function placement() {
   const where = {};
   for (const key of probeKeys) {
+    for (let t = 0; (await haproxyBusy()) > 0; t++) {
+      if (t > 500) throw new Error('HAProxy never became idle');
+      await sleep(10);
+    }
     const r = await chat(url, { messages: text('hello'), maxTokens: 2, session: key });
     assert.equal(r.status, 200, `probe ${key}: ${r.status}`);
     where[key] = r.instance;
