@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <string>
 
 #include "server_fixture.h"
@@ -46,7 +47,7 @@ TEST_F(ScaleOutTest, NoInstanceHeaderWithoutAName) {
 }
 
 TEST_F(ScaleOutTest, InstanceNamesThatCannotBeAHeaderAreRefused) {
-  for (const std::string bad :
+  for (const std::string& bad :
        {std::string("two words"), std::string("line\r\nX-Evil: 1"), std::string("tab\there"),
         std::string(254, 'a'), std::string("caf\xc3\xa9")}) {
     ServerOptions o;
@@ -70,11 +71,11 @@ TEST_F(ScaleOutTest, LoadingUntilTheEngineIsReady) {
   EXPECT_EQ(refused->status, 503);
   EXPECT_EQ(json::parse(refused->body)["error"]["code"], "model_loading");
   EXPECT_EQ(engine_.submitted(), 0);
-  const auto ollama = Fetch(port_, "POST", "/api/chat", R"({"model":"m","messages":[]})");
+  const auto ollama = testing::Fetch(port_, "POST", "/api/chat", R"({"model":"m","messages":[]})");
   ASSERT_TRUE(ollama);
   EXPECT_EQ(ollama->status, 503);
-  const auto tokenize = Fetch(port_, "POST", "/tokenize", R"({"content":"hi"})",
-                              {{"Content-Type", "application/json"}});
+  const auto tokenize = testing::Fetch(port_, "POST", "/tokenize", R"({"content":"hi"})",
+                                       {{"Content-Type", "application/json"}});
   ASSERT_TRUE(tokenize);
   EXPECT_EQ(tokenize->status, 503);
   const auto metrics = Get("/metrics");
@@ -152,6 +153,7 @@ TEST_F(ScaleOutTest, MetricsCarryTheEngineGaugesUnderBothNames) {
   EXPECT_THAT(t, HasSubstr("# TYPE vllm:time_to_first_token_seconds histogram\n"));
   EXPECT_THAT(t, HasSubstr("# TYPE vllm:time_per_output_token_seconds histogram\n"));
   // Every sample line is "name{labels} value" or "name value": nothing unescaped breaks a line.
+  const std::regex kSample(R"(^[a-z_:]+(\{.*\})? [-+0-9.eInf]+$)");
   size_t pos = 0;
   while (pos < t.size()) {
     const size_t end = t.find('\n', pos);
@@ -159,7 +161,7 @@ TEST_F(ScaleOutTest, MetricsCarryTheEngineGaugesUnderBothNames) {
     const std::string line = t.substr(pos, end - pos);
     pos = end + 1;
     if (line.starts_with("#")) continue;
-    EXPECT_THAT(line, ::testing::MatchesRegex(R"(^[a-z_:]+(\{.*\})? [-+0-9.eInf]+$)")) << line;
+    EXPECT_TRUE(std::regex_match(line, kSample)) << line;
   }
 }
 
