@@ -8,8 +8,8 @@
 # HAProxy listens on 127.0.0.1:P, replica I (1..N) on 127.0.0.1:P+I, HAProxy's stats and Prometheus
 # metrics on 127.0.0.1:P+N+1. Each replica is started by D/replica-I.sh (run it again to restart
 # one: it writes its pid), logs to D/replica-I.log and has its pid in D/replica-I.pid; HAProxy's is D/haproxy.pid and
-# its log D/haproxy.log. One line is printed when every replica answers /health and HAProxy
-# forwards; SIGTERM or SIGINT stops everything (the replicas drain). Options after -- go to every
+# its log D/haproxy.log. One line is printed when HAProxy's health checks have every replica up;
+# SIGTERM or SIGINT stops everything (the replicas drain). Options after -- go to every
 # `qwenvl serve` (e.g. -- --threads 1 --parallel 2). --round-robin: requests without an affinity key
 # go round-robin instead of to the least loaded replica (for comparisons).
 set -euo pipefail
@@ -90,13 +90,13 @@ done
 haproxy -db -f "$here/haproxy/haproxy.cfg" > "$run_dir/haproxy.log" 2>&1 < /dev/null &
 echo $! > "$run_dir/haproxy.pid"
 
-# Ready: every replica's /health is 200 and HAProxy forwards one (the model load takes the time).
+# Ready: HAProxy's health checks have every replica up, in both backends (the model load takes
+# the time; a replica that answers /health is in after two good checks).
 ready() {
-  local i
-  for ((i = 1; i <= replicas; i++)); do
-    curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$((port + i))/health" || return 1
-  done
-  curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$port/health"
+  local up
+  up="$(curl -sf --max-time 2 "http://$QWENVL_STATS/;csv" |
+    awk -F, '$1 ~ /^replicas/ && $2 ~ /^replica[0-9]+$/ && $18 ~ /^UP/' | wc -l)" || return 1
+  ((up == 2 * replicas))
 }
 until ready; do
   for f in "$run_dir"/replica-*.pid "$run_dir/haproxy.pid"; do
