@@ -7,8 +7,8 @@
 #
 # HAProxy listens on 127.0.0.1:P, replica I (1..N) on 127.0.0.1:P+I, HAProxy's stats and Prometheus
 # metrics on 127.0.0.1:P+N+1. Each replica is started by D/replica-I.sh (run it again to restart
-# one: it writes its pid), logs to D/replica-I.log and has its pid in D/replica-I.pid; HAProxy's is D/haproxy.pid and
-# its log D/haproxy.log. One line is printed when HAProxy's health checks have every replica up;
+# one: it writes its pid), logs to D/replica-I.log and has its pid in D/replica-I.pid; HAProxy's
+# is D/haproxy.pid and its log D/haproxy.log. One line is printed when HAProxy's health checks have every replica up;
 # SIGTERM or SIGINT stops everything (the replicas drain). Options after -- go to every
 # `qwenvl serve` (e.g. -- --threads 1 --parallel 2). --round-robin: requests without an affinity key
 # go round-robin instead of to the least loaded replica (for comparisons).
