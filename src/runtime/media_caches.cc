@@ -32,7 +32,13 @@ std::shared_ptr<const std::vector<float>> MediaCaches::GetVisionFeatures(
   *hit = false;
   {
     std::lock_guard<std::mutex> lock(vision_mu_);
-    ++vision_misses_;
+    ++vision_misses_;  // encoded below, or while it was decoded (a streamed video)
+    // A video encoded while it was decoded (MediaSettings::video_encoder) brings its rows along;
+    // they are kept like any encoding, so that a repeat counts as cached.
+    if (m.features) {
+      vision_.Put(m.key, m.features);
+      return m.features;
+    }
   }
   // Outside the lock: ClearCaches need not wait for a whole encoding.
   const model::GridThw grid = m.grid;
