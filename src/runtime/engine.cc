@@ -33,18 +33,16 @@ Message Message::Text(std::string role, std::string text) {
   return m;
 }
 
-namespace {
-std::string ModelName(const std::string& model_dir) {
+std::string Engine::FolderModelName(const std::string& model_dir) {
   std::string name = std::filesystem::path(model_dir).lexically_normal().filename().string();
   if (name.empty()) name = std::filesystem::path(model_dir).parent_path().filename().string();
   return name;
 }
-}  // namespace
 
 Engine::Impl::Impl(const EngineOptions& options,
                    const std::function<void(int64_t, int64_t)>& on_layer_bound)
     : options(options),
-      model_name(ModelName(options.model_dir)),
+      model_name(Engine::FolderModelName(options.model_dir)),
       context(options, on_layer_bound),
       scheduler(context, caches,
                 runtime::SchedulerOptions{.max_parallel = options.max_parallel,
@@ -123,6 +121,23 @@ std::vector<MediaInfo> Engine::PlanMedia(const Request& request) const {
   return out;
 }
 
+EngineStats Engine::stats() const {
+  const runtime::SchedulerStats s = impl_->scheduler.stats();
+  const runtime::MediaCaches::VisionStats v = impl_->caches.vision_stats();
+  EngineStats out;
+  out.requests_waiting = s.queued;
+  out.requests_running = s.active;
+  out.kv_rows_used = s.kv_rows_used;
+  out.kv_rows_capacity = s.kv_rows_capacity;
+  out.vision_cache_entries = v.entries;
+  out.vision_cache_bytes = v.bytes;
+  out.vision_cache_hits_total = v.hits;
+  out.vision_cache_misses_total = v.misses;
+  out.prefix_cache_hit_tokens_total = s.prefix_hit_tokens;
+  out.prefix_cache_media_total = s.prefix_media;
+  out.prompt_tokens_total = s.prompt_tokens;
+  return out;
+}
 std::string Engine::RenderPrompt(const Request& request) const {
   return impl_->context.Render(request);
 }

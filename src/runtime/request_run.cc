@@ -129,6 +129,7 @@ void RequestRun::BeginPrefill(SequenceState& state, const std::function<void()>&
   state.Truncate(reuse_);
   // Media whose pads lie in the reused prefix are already in the cache.
   const size_t cached_media = state.media_keys.size();
+  reused_media_ = static_cast<int64_t>(cached_media);
   // Vision features of the new media, from the engine's cache or encoded now (one item at a
   // time: attention never crosses items, §3.4), images first as the model expects.
   std::vector<model::GridThw> image_grids, video_grids;

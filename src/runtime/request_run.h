@@ -60,6 +60,10 @@ class RequestRun {
   bool ContinuePrefill(int64_t max_rows);
   void AbandonPrefill();
   bool prefilled() const { return prefilled_; }
+  // After BeginPrefill: the prompt tokens and media kept from the sequence's cache.
+  int64_t reused_tokens() const { return reuse_; }
+  int64_t reused_media() const { return reused_media_; }
+  int64_t prompt_tokens() const { return static_cast<int64_t>(ids_.size()); }
   bool cancelled() const { return cancelled_; }
   bool done() const { return done_; }
   // Samples the next token from the current logits, streams its text, and feeds it to the model
@@ -114,6 +118,7 @@ class RequestRun {
   bool watch_cancel_ = false;
   std::optional<model::PendingAppend> pending_;          // between BeginPrefill and the last piece
   int64_t reuse_ = 0;                                    // cached prompt tokens kept
+  int64_t reused_media_ = 0;                             // media among them
   std::chrono::steady_clock::time_point prefill_start_;  // after the vision encoding
   bool prepared_ = false;
   bool prefilled_ = false;
