@@ -4,6 +4,15 @@
 #include "media/preprocessor_config.h"
 #include "runtime/prompt.h"
 
+namespace qwenvl {
+
+KvType ResolvedKvType(const EngineOptions& options) {
+  if (options.kv_type) return *options.kv_type;
+  return options.kernels == "f32" ? KvType::kF32 : KvType::kBf16;
+}
+
+}  // namespace qwenvl
+
 namespace qwenvl::runtime {
 
 namespace {
@@ -29,7 +38,8 @@ ModelContext::ModelContext(const EngineOptions& options)
           options.model_dir, *backend,
           model::ModelOptions{.text = options.text_weights,
                               .vision = options.vision_weights,
-                              .resident_text = options.resident_weights})),
+                              .resident_text = options.resident_weights,
+                              .kv = ResolvedKvType(options)})),
       tokenizer(text::Tokenizer::FromModelDir(options.model_dir)),
       chat_template(text::ChatTemplate::FromModelDir(options.model_dir)),
       media_settings(LoadMediaSettings(options, *pool)),
