@@ -1,7 +1,8 @@
-// KV caches stored as bf16 and q8 (KvType): the orders a cache can be filled in (chunked prefill,
-// batched decode steps, a copied prefix) store the same values as one whole prefill, so their
-// answers must agree to the last bit for each type; the types' accuracy against a float32 cache
-// (KL of next-token distributions, figures printed for the README); the memory each takes.
+// KV caches stored as bf16 and q8 (KvType): batched decode steps and a copied prefix store the
+// same values as one sequence alone, so their answers agree to the last bit for each type; chunked
+// prefill agrees within the attention kernel's summation order (see its test); the types' accuracy
+// against a float32 cache (KL of next-token distributions, figures printed for the README); the
+// memory each takes.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -56,9 +57,17 @@ class KvTypes : public ::testing::TestWithParam<KvType> {
   ReplayCase text_ = LoadReplayCase(kCaseDir + "/small.text.json");
 };
 
-// A prompt with an image fed in pieces of 1, 3 and 7 tokens (chunked prefill): the same stored
-// rows as one Append, so a decode step afterwards gives the same logits, bit for bit.
-TEST_P(KvTypes, ChunkedPrefillEqualsWholePrefill) {
+// A prompt with an image fed in pieces of 1, 3 and 7 tokens (chunked prefill) against one Append.
+// Not bit for bit: pieces of another size take kernel paths that depend on the row count (the
+// tolerance of ContinueAppend.PiecesEqualOneAppend; one is the attention kernel's AVX-512 path,
+// which sums the values of rows sharing their visible keys in groups, AccumulateValueRows, and of
+// a row alone with interleaved accumulators, AccumulateValues), so the hidden states differ in the
+// last bits already with a float32 cache (1.7e-6 on the logits, on AVX-512); bf16 and q8
+// then round some of those keys and values the other way, a step of 2⁻⁸ or max|x|/127, which
+// grows the difference (measured 1.0e-4 bf16, 2.6e-4 q8). Bounds about 10× that; the greedy next
+// token is the same.
+TEST_P(KvTypes, ChunkedPrefillMatchesWholePrefill) {
+  const double bound = GetParam() == KvType::kF32 ? 1e-5 : 3e-3;
   const PromptInput prompt = image_.Prompt();
   Sequence whole(model(), 512);
   whole.Append(prompt, {});
@@ -68,7 +77,11 @@ TEST_P(KvTypes, ChunkedPrefillEqualsWholePrefill) {
     PendingAppend pending = s.BeginAppend(prompt, {});
     while (!s.ContinueAppend(pending, piece, {})) {
     }
-    EXPECT_EQ(MaxAbsDiff(s.Step(7), step), 0.0) << piece;
+    const double diff = MaxAbsDiff(s.Step(7), step);
+    std::printf("[ kv ] %s chunked prefill, pieces of %lld: max logit difference %.2e\n",
+                KvTypeName(GetParam()), static_cast<long long>(piece), diff);
+    EXPECT_LT(diff, bound) << piece;
+    EXPECT_EQ(Argmax(s.logits()), Argmax(step)) << piece;
   }
 }
 
