@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "model/qwen2_5_vl.h"
+#include "model/replay.h"
 #include "model/replay_case.h"
 #include "test_models.h"
 
@@ -260,6 +261,46 @@ TEST(KvTypeAccuracy, DemoCheckpointKlAgainstFloat32) {
   EXPECT_LT(s8.mean(), kDemoBounds.q8);
   EXPECT_GT(sb.argmax_same, sb.rows * 99 / 100);
   EXPECT_GT(s8.argmax_same, s8.rows * 98 / 100);
+}
+
+// The 9 fixture cases replayed (qwenvl replay's checks) with each cache type against the float32
+// reference of transformers: the logit errors grow with the rounding, printed for the README.
+// Bounds: measured maxima over the cases about 3×; bf16 keeps every greedy id of every case.
+TEST(KvTypeAccuracy, FixtureReplays) {
+  const char* names[] = {"tiny.text",        "tiny.image",  "tiny.two_images",
+                         "tiny.video",       "small.text",  "small.image",
+                         "small.two_images", "small.video", "small.image_video"};
+  struct Type {
+    KvType type;
+    double bound;
+  };
+  for (const Type& t : {Type{KvType::kBf16, 0.1}, Type{KvType::kQ8, 0.3}}) {
+    std::unique_ptr<Model> models[2];
+    double topk = 0, lse = 0;
+    int64_t match = 0, total = 0;
+    for (const char* name : names) {
+      const int p = std::string(name).rfind("tiny", 0) == 0 ? 0 : 1;
+      if (!models[p]) {
+        models[p] = std::make_unique<Model>(TestModels::Get(p == 0 ? "tiny" : "small").folder().dir,
+                                            TestBackend(), ModelOptions{.kv = t.type});
+      }
+      const ReplayCase c = LoadReplayCase(kCaseDir + "/" + name + ".json");
+      const ReplayReport r = RunReplay(*models[p], c, {});
+      ASSERT_TRUE(r.max_abs_topk_logit && r.max_abs_logsumexp) << name;
+      topk = std::max(topk, *r.max_abs_topk_logit);
+      lse = std::max(lse, *r.max_abs_logsumexp);
+      match += r.greedy_match;
+      total += r.greedy_total;
+    }
+    std::printf(
+        "[ kv ] replay kv %-4s 9 cases: max topk logit error %.2e, max logsumexp error "
+        "%.2e, greedy ids %lld/%lld\n",
+        KvTypeName(t.type), topk, lse, static_cast<long long>(match),
+        static_cast<long long>(total));
+    EXPECT_LT(topk, t.bound) << KvTypeName(t.type);
+    EXPECT_GT(topk, 2e-3) << "no rounding visible";  // f32 stays within 2e-3 (ReplayParity)
+    if (t.type == KvType::kBf16) EXPECT_EQ(match, total);
+  }
 }
 
 // Storage per token and layer: f32 4 bytes a value, bf16 2, q8 1 + 4 per block of 32.
