@@ -131,8 +131,8 @@ TEST_P(KvTypes, ReferenceBackendAgrees) {
   const Model ref(TestModels::Get("small").folder().dir, testing::TestReferenceBackend(),
                   {.kv = GetParam()});
   Sequence a(model(), 512), b(ref, 512);
-  a.Append(image_.Prompt(), {});
-  b.Append(image_.Prompt(), {});
+  a.Append(text_.Prompt(), {});
+  b.Append(text_.Prompt(), {});
   EXPECT_LT(MaxAbsDiff(a.Step(7), b.Step(7)), 1e-3);
   EXPECT_EQ(Argmax(a.logits()), Argmax(b.logits()));
 }
@@ -265,7 +265,8 @@ TEST(KvTypeAccuracy, DemoCheckpointKlAgainstFloat32) {
 
 // The 9 fixture cases replayed (qwenvl replay's checks) with each cache type against the float32
 // reference of transformers: the logit errors grow with the rounding, printed for the README.
-// Bounds: measured maxima over the cases about 3×; bf16 keeps every greedy id of every case.
+// Measured: bf16 1.27e-2 (top-k logits), 216/216 greedy ids; q8 4.9e-2, 201/216 (the random test
+// models' flat distributions have near ties that q8's rounding flips). Bounds about 3× that.
 TEST(KvTypeAccuracy, FixtureReplays) {
   const char* names[] = {"tiny.text",        "tiny.image",  "tiny.two_images",
                          "tiny.video",       "small.text",  "small.image",
@@ -274,7 +275,7 @@ TEST(KvTypeAccuracy, FixtureReplays) {
     KvType type;
     double bound;
   };
-  for (const Type& t : {Type{KvType::kBf16, 0.1}, Type{KvType::kQ8, 0.3}}) {
+  for (const Type& t : {Type{KvType::kBf16, 0.04}, Type{KvType::kQ8, 0.15}}) {
     std::unique_ptr<Model> models[2];
     double topk = 0, lse = 0;
     int64_t match = 0, total = 0;
@@ -299,7 +300,9 @@ TEST(KvTypeAccuracy, FixtureReplays) {
         static_cast<long long>(total));
     EXPECT_LT(topk, t.bound) << KvTypeName(t.type);
     EXPECT_GT(topk, 2e-3) << "no rounding visible";  // f32 stays within 2e-3 (ReplayParity)
-    if (t.type == KvType::kBf16) EXPECT_EQ(match, total);
+    if (t.type == KvType::kBf16) {
+      EXPECT_EQ(match, total);
+    }
   }
 }
 
