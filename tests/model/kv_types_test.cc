@@ -125,15 +125,17 @@ TEST_P(KvTypes, CopiedPrefixEqualsFreshPrefill) {
   EXPECT_EQ(MaxAbsDiff(shared.Step(ids[10]), fresh_logits), 0.0);
 }
 
-// The reference backend (scalar kernels) reads the same stored rows: its logits agree with the
-// CPU backend's within float noise.
+// The reference backend (scalar kernels, double sums) stores and reads the rows with the same
+// functions: its logits agree with the CPU backend's within float noise, which a q8 cache turns
+// into an occasional step of max|x|/127 in a stored value (measured 1.9e-3 on this prompt).
 TEST_P(KvTypes, ReferenceBackendAgrees) {
+  const double bound = GetParam() == KvType::kQ8 ? 1e-2 : 1e-3;
   const Model ref(TestModels::Get("small").folder().dir, testing::TestReferenceBackend(),
                   {.kv = GetParam()});
   Sequence a(model(), 512), b(ref, 512);
   a.Append(text_.Prompt(), {});
   b.Append(text_.Prompt(), {});
-  EXPECT_LT(MaxAbsDiff(a.Step(7), b.Step(7)), 1e-3);
+  EXPECT_LT(MaxAbsDiff(a.Step(7), b.Step(7)), bound);
   EXPECT_EQ(Argmax(a.logits()), Argmax(b.logits()));
 }
 
