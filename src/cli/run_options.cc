@@ -87,12 +87,8 @@ void AddModelOptions(CLI::App* cmd, ModelOptions& o) {
                   "scalar kernels on one thread, slow)")
       ->check(CLI::IsMember(compute::BackendNames()));
   AddKernelsOption(cmd, o.kernels);
-<<<<<<< HEAD
   AddKvTypeOption(cmd, o.kv_type, "bf16 (f32 with --kernels f32)");
-  cmd->add_option("--ctx", o.context, "Context length in tokens (KV-cache capacity)");
-=======
   cmd->add_option("-c,--ctx", o.context, "Context length in tokens (KV-cache capacity)");
->>>>>>> main
   cmd->add_option("--weights", o.weights, "Decoder weights: " + WeightPrecisionChoices());
   cmd->add_flag(
       "--mmap", o.mmap,
