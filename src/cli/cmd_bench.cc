@@ -48,7 +48,8 @@ struct BenchArgs {
   std::string vision_weights = "bf16";
   int repeats = 3;
   bool json = false;
-  bool mmap = false;  // read the decoder through the file mapping (not resident)
+  bool mmap = false;    // read the decoder through the file mapping (not resident)
+  std::string kv_type;  // empty: as the engine chooses (KvTypeFor)
 };
 
 // "WxH" → {width, height}.
@@ -227,6 +228,7 @@ nlohmann::json Report(const model::Model& m, const BenchArgs& a, const BenchInpu
       {"weights", a.weights},
       {"resident_weights", !a.mmap},
       {"vision_weights", a.vision_weights},
+      {"kv_type", KvTypeName(m.kv_type())},
       {"repeats", a.repeats},
       {"load_s", load_s},
       {"image",
@@ -259,7 +261,8 @@ void RunBench(const BenchArgs& a) {
   const model::Model m(a.model_dir, *backend,
                        {.text = ParseWeightPrecision(a.weights),
                         .vision = ParseWeightPrecision(a.vision_weights),
-                        .resident_text = !a.mmap});
+                        .resident_text = !a.mmap,
+                        .kv = KvTypeFor(a.kv_type, a.kernels)});
   const double load_s = SecondsSince(load_start);
   const BenchInput in = MakeInput(m, a, width, height);
   // Warm-up, not timed: a small picture and a short prompt touch every weight once, so that the
@@ -300,6 +303,7 @@ void RunBench(const BenchArgs& a) {
       j["weight_bytes_per_token"].get<double>() / 1e6,
       j["effective_gb_per_s"]["best"].get<double>(), j["stream_read_gb_per_s"].get<double>(),
       j["peak_rss_mib"].get<double>(), pool.size(), a.weights.c_str(), a.vision_weights.c_str());
+  std::printf("kv cache %s\n", j["kv_type"].get<std::string>().c_str());
   const CpuInfo& cpu = ThisCpu();
   std::printf("cpu %s family %d model %d (%s) | kernels: %s\n", cpu.vendor.c_str(), cpu.family,
               cpu.model, cpu.brand.c_str(), KernelsLine(j["kernels"]).c_str());
@@ -323,6 +327,7 @@ void AddBenchCommand(CLI::App& app) {
                   "Compute backend: cpu, or reference (plain scalar kernels on one thread)")
       ->check(CLI::IsMember(compute::BackendNames()));
   AddKernelsOption(cmd, args->kernels);
+  AddKvTypeOption(cmd, args->kv_type, "bf16 (f32 with --kernels f32)");
   cmd->add_option("--weights", args->weights, "Decoder weights: " + WeightPrecisionChoices());
   cmd->add_flag(
       "--mmap", args->mmap,

@@ -24,7 +24,24 @@ EngineOptions ModelOptions::ToEngineOptions() const {
   e.text_weights = ParseWeightPrecision(weights);
   e.vision_weights = ParseWeightPrecision(vision_weights);
   e.resident_weights = !mmap;
+  if (!kv_type.empty()) e.kv_type = ParseKvType(kv_type);
   return e;
+}
+
+void AddKvTypeOption(CLI::App* cmd, std::string& name, const std::string& default_text) {
+  cmd->add_option("--kv-type", name,
+                  "KV-cache type: bf16 (half of f32's memory and of the bytes decode attention "
+                  "reads), q8 (int8 in blocks of 32 with a float scale, about 28%), f32 (nothing "
+                  "rounded). Default: " +
+                      default_text)
+      ->check(CLI::IsMember({"f32", "bf16", "q8"}));
+}
+
+KvType KvTypeFor(const std::string& name, const std::string& kernels) {
+  EngineOptions e;
+  e.kernels = kernels;
+  if (!name.empty()) e.kv_type = ParseKvType(name);
+  return ResolvedKvType(e);
 }
 
 void AddKernelsOption(CLI::App* cmd, std::string& spec) {
@@ -70,6 +87,7 @@ void AddModelOptions(CLI::App* cmd, ModelOptions& o) {
                   "scalar kernels on one thread, slow)")
       ->check(CLI::IsMember(compute::BackendNames()));
   AddKernelsOption(cmd, o.kernels);
+  AddKvTypeOption(cmd, o.kv_type, "bf16 (f32 with --kernels f32)");
   cmd->add_option("-c,--ctx", o.context, "Context length in tokens (KV-cache capacity)");
   cmd->add_option("--weights", o.weights, "Decoder weights: " + WeightPrecisionChoices());
   cmd->add_flag(

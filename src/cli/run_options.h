@@ -21,6 +21,7 @@ struct ModelOptions {
   std::string weights = "bf16";         // bf16 (as stored) | q8 | q4, decoder
   std::string vision_weights = "bf16";  // same, vision tower
   bool mmap = false;                    // read the decoder through the file mapping
+  std::string kv_type;                  // f32 | bf16 | q8; empty: as ResolvedKvType decides
   EngineOptions ToEngineOptions() const;
 };
 
@@ -48,6 +49,11 @@ struct MediaBudgetOptions {
 void AddModelOptions(CLI::App* cmd, ModelOptions& o);
 // --kernels SPEC, shared by the commands that compute (run, chat, serve, bench, replay).
 void AddKernelsOption(CLI::App* cmd, std::string& spec);
+// --kv-type f32|bf16|q8 (run, chat, serve, bench, replay); name stays empty when not given.
+// default_text says what an absent flag means for the command.
+void AddKvTypeOption(CLI::App* cmd, std::string& name, const std::string& default_text);
+// The KV-cache type of a command: name when given, else what the engine chooses for kernels.
+KvType KvTypeFor(const std::string& name, const std::string& kernels);
 void AddGenerationOptions(CLI::App* cmd, GenerationOptions& o);
 void AddMediaBudgetOptions(CLI::App* cmd, MediaBudgetOptions& o);
 

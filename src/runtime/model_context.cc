@@ -4,6 +4,15 @@
 #include "media/preprocessor_config.h"
 #include "runtime/prompt.h"
 
+namespace qwenvl {
+
+KvType ResolvedKvType(const EngineOptions& options) {
+  if (options.kv_type) return *options.kv_type;
+  return options.kernels == "f32" ? KvType::kF32 : KvType::kBf16;
+}
+
+}  // namespace qwenvl
+
 namespace qwenvl::runtime {
 
 namespace {
@@ -33,6 +42,7 @@ ModelContext::ModelContext(const EngineOptions& options,
           model::ModelOptions{.text = options.text_weights,
                               .vision = options.vision_weights,
                               .resident_text = options.resident_weights,
+                              .kv = ResolvedKvType(options),
                               .on_layer_bound = on_layer_bound})),
       tokenizer(text::Tokenizer::FromModelDir(options.model_dir)),
       chat_template(text::ChatTemplate::FromModelDir(options.model_dir)),
