@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/plan_output.h"
 #include "cli/run_options.h"
 #include "qwenvl/engine.h"
 #include "util/error.h"
@@ -47,7 +48,7 @@ class Chat {
       try {
         if (!Command(line)) Turn(line);
       } catch (const Error& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
+        std::fprintf(stderr, "error: %s\n", WithFlag(e).what());
       }
     }
   }
@@ -98,6 +99,8 @@ class Chat {
       return true;
     });
     std::fprintf(stdout, "\n");
+    std::fflush(stdout);
+    if (r.plan) std::fputs(PlanNotice(*r.plan).c_str(), stderr);
     history_.push_back(std::move(user));
     history_.push_back(Message::Text("assistant", r.text));
     if (o_.stats)

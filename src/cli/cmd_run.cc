@@ -10,8 +10,10 @@
 
 #include "cli/commands.h"
 #include "cli/grounding_output.h"
+#include "cli/plan_output.h"
 #include "cli/run_options.h"
 #include "qwenvl/engine.h"
+#include "runtime/request_plan.h"
 #include "util/error.h"
 
 namespace qwenvl::cli {
@@ -107,13 +109,20 @@ void Run(const RunOptions& o, CLI::App* cmd) {
   const Request request = BuildRequest(o, cmd);
   auto engine = Engine::Load(o.model.ToEngineOptions());
   const bool stream = !o.json;
-  const Result result = engine->Generate(request, [stream](std::string_view text) {
-    if (stream) {
-      std::fwrite(text.data(), 1, text.size(), stdout);
-      std::fflush(stdout);
-    }
-    return true;
-  });
+  Result result;
+  try {
+    result = engine->Generate(request, [stream](std::string_view text) {
+      if (stream) {
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        std::fflush(stdout);
+      }
+      return true;
+    });
+  } catch (const Error& e) {
+    throw WithFlag(e);
+  }
+  // Said before the answer's statistics, on stderr (with --json too: stdout stays one object).
+  if (result.plan) std::fputs(PlanNotice(*result.plan).c_str(), stderr);
   const GroundingOutput grounding = ExtractGrounding(request, result);
   if (!o.boxes_png.empty()) WriteBoxesPng(grounding, o.boxes_png);
   if (o.json) {
@@ -124,6 +133,7 @@ void Run(const RunOptions& o, CLI::App* cmd) {
     j["completion_tokens"] = result.completion_tokens;
     j["timings"] = TimingsJson(*engine, result);
     j["media"] = MediaJson(result.media);
+    if (result.plan) j["plan"] = runtime::RequestPlanJson(*result.plan);
     j["grounding"] = GroundingJson(grounding);
     if (o.logprobs >= 0) {
       j["logprobs"] = nlohmann::ordered_json::array();
