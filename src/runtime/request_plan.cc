@@ -165,9 +165,11 @@ class ItemPlanner {
       };
       const int64_t floor = MinPixels();
       const int64_t chosen = RoundToTokens(LargestFitting(floor, before, fits), floor, fits);
-      item_.settings.max_pixels = chosen;
-      change.max_pixels_before = before;
-      change.max_pixels_after = chosen;
+      if (chosen != before) {  // unchanged: left unset, as the request had it
+        item_.settings.max_pixels = chosen;
+        change.max_pixels_before = before;
+        change.max_pixels_after = chosen;
+      }
     } else {
       const int64_t total_before = item_.settings.total_pixels.value_or(media::kVideoTotalPixels);
       const int64_t frames_before = item_.requested.frames;
@@ -200,9 +202,13 @@ class ItemPlanner {
         const int64_t floor = FloorTotalPixels(frames);
         const int64_t chosen =
             RoundToTokens(LargestFitting(floor, total_before, fits), floor, fits);
-        item_.settings.total_pixels = chosen;
-        change.total_pixels_before = total_before;
-        change.total_pixels_after = chosen;
+        // Unchanged (frames at the per-frame floor whatever the total, e.g. a small video raised
+        // to min_pixels): left unset, as the request had it.
+        if (chosen != total_before) {
+          item_.settings.total_pixels = chosen;
+          change.total_pixels_before = total_before;
+          change.total_pixels_after = chosen;
+        }
       }
     }
     change.tokens_after = PlanFromProbe(*item_.probe, item_.settings, config_).tokens;

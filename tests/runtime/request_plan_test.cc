@@ -158,7 +158,7 @@ TEST(RequestPlan, ALargeScreenshotIsLoweredInWholeTokens) {
   ASSERT_EQ(p.plan.changes.size(), 1u);
   EXPECT_EQ(p.plan.changes[0].max_pixels_before, kConfig.max_pixels);
   EXPECT_EQ(*p.settings[0].max_pixels % (28 * 28), 0);
-  EXPECT_EQ(p.plan.changes[0].tokens_before, 4669);
+  EXPECT_EQ(p.plan.changes[0].tokens_before, 4641);
   ExpectConsistent(c, p, 20, 512, 2048);
   Media larger = p.settings[0];
   *larger.max_pixels += 28 * 28;
