@@ -1,5 +1,7 @@
 # qwenvl: the two entry points of the README, and the steps they are made of.
-#   make demo   install what is needed, build, answer questions about a picture with the demo checkpoint
+#   make demo   install only what building qwenvl needs, build the program (no tests), answer
+#               questions about a picture with the demo checkpoint
+#   make package  build the Debian package build/qwenvl_<version>_<arch>.deb (cmake/Package.cmake)
 #   make test   install what is needed, check the formatting (clang-format-14), build with -Werror,
 #               run every test, then the sanitizer builds (ASan/UBSan, ThreadSanitizer) and a
 #               short run of every fuzz target
@@ -17,25 +19,35 @@ CMAKE_FLAGS ?=
 SANITIZER_FLAGS = -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG"
 
-.PHONY: all deps build demo test test-release test-asan test-tsan test-fuzz format clean
+.PHONY: all deps deps-demo build demo package test test-release test-asan test-tsan test-fuzz format clean
 
 all: build
 
 deps:
 	./scripts/install-deps.sh
 
-$(BUILD)/build.ninja:
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+deps-demo:
+	./scripts/install-deps.sh --demo
 
-build: deps $(BUILD)/build.ninja
+# Every build names QWENVL_TESTS and QWENVL_BENCH: the demo's configuration (without the test
+# packages) and the others' share the build folder.
+build: deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DQWENVL_TESTS=ON -DQWENVL_BENCH=ON $(CMAKE_FLAGS)
 	ninja -C $(BUILD) -j $(JOBS)
 
-demo: build
+# The program and the demo checkpoint only: no tests, benchmarks or test packages.
+demo: deps-demo
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DQWENVL_TESTS=OFF -DQWENVL_BENCH=OFF $(CMAKE_FLAGS)
+	ninja -C $(BUILD) -j $(JOBS) qwenvl demo_model
 	./scripts/demo.sh $(BUILD)
+
+package: build
+	cd $(BUILD) && cpack -G DEB
 
 test: deps
 	./scripts/check-format.sh
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DQWENVL_WERROR=ON $(CMAKE_FLAGS)
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DQWENVL_WERROR=ON \
+	  -DQWENVL_TESTS=ON -DQWENVL_BENCH=ON $(CMAKE_FLAGS)
 	ninja -C $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
 	$(MAKE) test-asan

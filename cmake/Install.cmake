@@ -33,3 +33,14 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/qwenvlConfigVersion.cmake
   VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/qwenvlConfig.cmake ${PROJECT_BINARY_DIR}/qwenvlConfigVersion.cmake
   DESTINATION ${config_dir})
+
+# The demo checkpoint (unpacked by cmake/DemoModel.cmake) and a picture from its test scenes, so that
+# an installed qwenvl answers without a download:
+#   qwenvl run -m /usr/share/qwenvl/demo-model --image /usr/share/qwenvl/demo.png -p "How many shapes are there?"
+set(QWENVL_INSTALL_DATADIR ${CMAKE_INSTALL_DATADIR}/qwenvl)
+install(DIRECTORY ${QWENVL_DEMO_MODEL_DIR}/ DESTINATION ${QWENVL_INSTALL_DATADIR}/demo-model
+  FILES_MATCHING PATTERN "*.json" PATTERN "model.safetensors")
+install(FILES ${PROJECT_SOURCE_DIR}/data/demo/scenes/scene03.png DESTINATION ${QWENVL_INSTALL_DATADIR}
+  RENAME demo.png)
+install(FILES ${PROJECT_SOURCE_DIR}/data/demo/README.md DESTINATION ${QWENVL_INSTALL_DATADIR}
+  RENAME demo-model.md)

@@ -100,20 +100,24 @@ class Reader {
   std::string prefix_;
 };
 
+// A key the file omits takes transformers' default (Qwen2_5_VLVisionConfig), as the reference
+// stack does: the published 32B and 72B configs list only the keys that differ from those
+// defaults (no depth, num_heads, patch_size, window_size, fullatt_block_indexes, ...).
 VisionConfig ParseVision(const Reader& r) {
   VisionConfig v;
-  v.depth = r.Int("depth");
-  v.hidden_size = r.Int("hidden_size");
-  v.intermediate_size = r.Int("intermediate_size");
-  v.num_heads = r.Int("num_heads");
+  v.depth = r.Int("depth", 32);
+  v.hidden_size = r.Int("hidden_size", 3584);
+  v.intermediate_size = r.Int("intermediate_size", 3420);
+  v.num_heads = r.Int("num_heads", 16);
   v.in_channels = r.Int("in_chans", r.Int("in_channels", 3));
-  v.out_hidden_size = r.Int("out_hidden_size");
-  v.patch_size = r.Int("patch_size");
-  v.spatial_merge_size = r.Int("spatial_merge_size");
-  v.temporal_patch_size = r.Int("temporal_patch_size");
-  v.window_size = r.Int("window_size");
-  v.fullatt_block_indexes = r.IntList("fullatt_block_indexes");
-  v.tokens_per_second = r.Number("tokens_per_second");
+  v.out_hidden_size = r.Int("out_hidden_size", 3584);
+  v.patch_size = r.Int("patch_size", 14);
+  v.spatial_merge_size = r.Int("spatial_merge_size", 2);
+  v.temporal_patch_size = r.Int("temporal_patch_size", 2);
+  v.window_size = r.Int("window_size", 112);
+  v.fullatt_block_indexes = r.Find("fullatt_block_indexes") ? r.IntList("fullatt_block_indexes")
+                                                            : std::vector<int64_t>{7, 15, 23, 31};
+  v.tokens_per_second = r.Number("tokens_per_second", 4);
   return v;
 }
 

@@ -19,6 +19,9 @@ std::string_view ContentType(std::string_view name) {
 bool FindWebAsset(std::string_view url_path, WebAsset& out) {
   std::string_view name = url_path == "/" ? "index.html" : url_path;
   if (!name.empty() && name[0] == '/') name.remove_prefix(1);
+  // Browsers and tools that ignore the page's <link rel="icon"> ask for /favicon.ico; modern ones
+  // all show an SVG icon served under that name.
+  if (name == "favicon.ico") name = "favicon.svg";
   for (size_t i = 0; i < kEmbeddedWebFileCount; ++i) {
     const EmbeddedFile& f = kEmbeddedWebFiles[i];
     if (name == f.name) {

@@ -90,8 +90,8 @@ TEST(ModelConfig, MissingAndWrongKeysAreNamed) {
   j.erase("hidden_size");
   ExpectError(j, "hidden_size is missing");
   j = Published();
-  j["vision_config"].erase("depth");
-  ExpectError(j, "vision_config.depth is missing");
+  j["vision_config"]["depth"] = "32";
+  ExpectError(j, "vision_config.depth must be an integer");
   j = Published();
   j["num_attention_heads"] = "sixteen";
   ExpectError(j, "num_attention_heads must be an integer");
@@ -111,6 +111,34 @@ TEST(ModelConfig, MissingAndWrongKeysAreNamed) {
   j["vision_config"]["out_hidden_size"] = 1024;
   ExpectError(j, "out_hidden_size");
   ExpectError(json::array(), "not a JSON object");
+}
+
+// The 32B and 72B configs as published name only the vision keys that differ from transformers'
+// defaults; the others take those defaults, as in transformers.
+TEST(ModelConfig, OmittedVisionKeysTakeTransformersDefaults) {
+  json j = Published();
+  j["hidden_size"] = 8192;
+  j["num_attention_heads"] = 64;
+  j["num_key_value_heads"] = 8;
+  j["vision_config"] = {{"hidden_size", 1280},       {"in_chans", 3},
+                        {"intermediate_size", 3456}, {"model_type", "qwen2_5_vl"},
+                        {"out_hidden_size", 8192},   {"spatial_patch_size", 14},
+                        {"tokens_per_second", 2},    {"torch_dtype", "bfloat16"}};
+  const ModelConfig c = ParseModelConfig(j.dump(), "cfg.json");
+  EXPECT_EQ(c.vision.depth, 32);
+  EXPECT_EQ(c.vision.hidden_size, 1280);
+  EXPECT_EQ(c.vision.intermediate_size, 3456);
+  EXPECT_EQ(c.vision.num_heads, 16);
+  EXPECT_EQ(c.vision.out_hidden_size, 8192);
+  EXPECT_EQ(c.vision.patch_size, 14);
+  EXPECT_EQ(c.vision.spatial_merge_size, 2);
+  EXPECT_EQ(c.vision.temporal_patch_size, 2);
+  EXPECT_EQ(c.vision.window_size, 112);
+  EXPECT_EQ(c.vision.fullatt_block_indexes, (std::vector<int64_t>{7, 15, 23, 31}));
+  EXPECT_EQ(c.vision.tokens_per_second, 2);
+  // A default that contradicts a given key is still checked: depth 32 holds no block 40.
+  j["vision_config"]["fullatt_block_indexes"] = {7, 40};
+  ExpectError(j, "fullatt_block_indexes");
 }
 
 // A token id too large for TokenId is refused, not narrowed into another, valid id.

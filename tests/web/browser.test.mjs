@@ -31,11 +31,13 @@ browser.setDefaultTimeout(STEP_TIMEOUT);
 // Runs in the page: installs the recorder (window.qwenvlLog). Entries: 'streaming' and 'idle' for the
 // state the page changed to, 'text' for an update of the answer's text, 'stop' when the recorder
 // pressed Stop itself (window.qwenvlStopAtText: at the first text of the answer, in the same turn of
-// the page's event loop as that update, so that the answer is still streaming).
+// the page's event loop as that update, so that the answer is still streaming). What the answer
+// showed then is kept as HTML: it is rendered as markdown, and its first update may be an empty
+// code block (the opening ```json of a grounding answer).
 function installRecorder() {
   window.qwenvlLog = [];
   window.qwenvlStopAtText = false;
-  window.qwenvlTextAtStop = null;
+  window.qwenvlHtmlAtStop = null;
   let last = document.body.dataset.state;
   const observer = new MutationObserver((records) => {
     records.forEach((r, i) => {
@@ -49,7 +51,7 @@ function installRecorder() {
         window.qwenvlLog.push('text');
         if (window.qwenvlStopAtText) {
           window.qwenvlStopAtText = false;
-          window.qwenvlTextAtStop = r.target.textContent;
+          window.qwenvlHtmlAtStop = r.target.innerHTML;
           document.getElementById('stop').click();
           window.qwenvlLog.push('stop');
         }
@@ -67,14 +69,15 @@ async function ask(page, { stopAtFirstText = false } = {}) {
                       stopAtFirstText);
   await page.click('#send');
   await page.waitForFunction(() => window.qwenvlLog.includes('idle'));
-  const { log, textAtStop } = await page.evaluate(() => ({ log: [...window.qwenvlLog],
-                                                           textAtStop: window.qwenvlTextAtStop }));
+  const { log, htmlAtStop } = await page.evaluate(() => ({ log: [...window.qwenvlLog],
+                                                           htmlAtStop: window.qwenvlHtmlAtStop }));
   return {
     log: log.filter((e, i) => !(e === 'text' && log[i - 1] === 'text')),
     updates: log.filter((e) => e === 'text').length,
     text: await page.textContent('.msg.assistant:last-child .text'),
+    html: await page.innerHTML('.msg.assistant:last-child .text'),
     status: await page.textContent('#status'),
-    textAtStop,
+    htmlAtStop,
   };
 }
 
@@ -96,6 +99,9 @@ try {
   await page.waitForSelector('#attachments img');
   await page.click('#settings summary');  // open the settings
   await page.fill('#max-tokens', '60');
+  // A picture budget the server must accept (image_url.max_pixels); 256 tokens hold the 224x224
+  // scene unresized, so the box below is still the model's.
+  await page.selectOption('#image-budget', '256');
   await page.fill('#prompt', 'Locate the red circle and output its bbox coordinates in JSON format.');
 
   // Streaming: the answer's text is updated while the page is busy, and the page is idle after it.
@@ -124,8 +130,8 @@ try {
   const stopped = await ask(page, { stopAtFirstText: true });
   assert.deepEqual(stopped.log, ['streaming', 'text', 'stop', 'idle'], JSON.stringify(stopped));
   assert.equal(stopped.status, 'stopped');
-  assert.ok(stopped.textAtStop.length > 0, JSON.stringify(stopped));
-  assert.equal(stopped.text, stopped.textAtStop);
+  assert.ok(stopped.htmlAtStop.length > 0, JSON.stringify(stopped));
+  assert.equal(stopped.html, stopped.htmlAtStop);
 
   // After a stopped answer the page and the server go on: a new chat's question gets the demo
   // answer (the stopped text, whose length depends on timing, is not part of its prompt).
@@ -140,7 +146,7 @@ try {
   assert.match(after.status, /^\d+ tokens in \d+\.\d s$/, after.status);
 
   console.log(`ok - web page: streamed answer (${first.updates} updates), ${boxes.length} box drawn, ` +
-              `stopped after "${stopped.textAtStop}", answered again (${process.env.SCREENSHOT})`);
+              `stopped after "${stopped.htmlAtStop}", answered again (${process.env.SCREENSHOT})`);
 } catch (e) {
   console.log(`not ok - web page\n  ${e.stack}`);
   if (page) {

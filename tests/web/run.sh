@@ -101,7 +101,7 @@ echo "server at $url (ready after $((SECONDS - start)) s)"
 export QWENVL_URL="$url" CHROMIUM="$chromium" QWENVL_ROOT="$root" QWENVL_BINARY="$qwenvl"
 export SCREENSHOT="${SCREENSHOT:-$(dirname "$qwenvl")/web_screenshot.png}"  # beside the binary, as in CTest
 status=0
-for script in openai_client.test.mjs ollama_client.test.mjs structured_output.test.mjs browser.test.mjs grammar_oracle.test.mjs; do
+for script in openai_client.test.mjs ollama_client.test.mjs structured_output.test.mjs browser.test.mjs page.test.mjs grammar_oracle.test.mjs; do
   started=$SECONDS
   rc=0
   # TMPDIR: the browser's profile and temporary files go with the work folder, whatever happens.

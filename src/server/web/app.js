@@ -1,7 +1,10 @@
 // qwenvl web page: a chat with pictures and videos over the server's OpenAI-compatible API.
-// The answer streams in over SSE (fetch + ReadableStream); boxes and points of a grounding answer
-// come from the "qwenvl" field of the final chunk (original-picture coordinates) and are drawn as an
-// SVG overlay on the picture. No external resources.
+// The answer streams in over SSE (fetch + ReadableStream) and is rendered as markdown (marked, its
+// HTML sanitised by DOMPurify; plain text when the page was built without them); while a picture is
+// encoded and the prompt read, the server's progress comments are shown. Boxes and points of a
+// grounding answer come from the "qwenvl" field of the final chunk (original-picture coordinates) and
+// are drawn as an SVG overlay on the picture. Conversations are kept in the browser's localStorage
+// (conversations.js). No external resources.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -10,10 +13,47 @@ const COLORS = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#42d4f4'
 
 const state = {
   attachments: [],  // {kind: 'image'|'video', dataUrl, name}
-  history: [],      // OpenAI messages sent so far
+  history: [],      // OpenAI messages sent so far (without the system prompt)
+  grounding: [],    // the "qwenvl" extras of the answers, redrawn when a conversation is reopened
   figures: [],      // one per picture/video of the conversation, in prompt order
+  conversationId: null,
   controller: null,
 };
+
+// Markdown to sanitised HTML; null when the libraries are not embedded (the page shows plain text).
+const markdownReady = typeof window.marked?.parse === 'function' &&
+                      typeof window.DOMPurify?.sanitize === 'function';
+function renderAnswer(el, text) {
+  if (!markdownReady) { el.textContent = text; return; }
+  el.classList.add('markdown');
+  // No pictures, styles or forms from an answer: the page loads nothing from elsewhere.
+  el.innerHTML = DOMPurify.sanitize(marked.parse(text, { async: false }).trim(), {
+    FORBID_TAGS: ['img', 'picture', 'video', 'audio', 'source', 'style', 'form', 'input', 'button'],
+    FORBID_ATTR: ['style'],
+  });
+}
+
+// ": progress {...}" SSE comments sent before the first token (OpenAI clients ignore comments).
+// Returns the parsed object, or null for any other line or a malformed one.
+function parseProgress(line) {
+  const prefix = ': progress ';
+  if (!line.startsWith(prefix)) return null;
+  let p;
+  try { p = JSON.parse(line.slice(prefix.length)); } catch { return null; }
+  if (!p || typeof p !== 'object' || (p.phase !== 'vision' && p.phase !== 'prefill')) return null;
+  const count = (v) => Number.isSafeInteger(v) && v >= 0;
+  if (!count(p.done) || !count(p.total) || p.done > p.total) return null;
+  return p;
+}
+
+function progressText(p) {
+  const what = p.phase === 'vision' ? 'encoding picture' : 'reading prompt';
+  const steps = p.total > 0 ? ` ${p.done}/${p.total}` : ' …';
+  // The estimate, when there is one (none at the end of a phase, none past a day).
+  const eta = Number.isFinite(p.eta_ms) && p.eta_ms > 0 && p.eta_ms < 864e5
+    ? ` · ~${Math.max(1, Math.round(p.eta_ms / 1000))} s left` : '';
+  return `${what}${steps}${eta}`;
+}
 
 function setStatus(text) { $('status').textContent = text; }
 
@@ -71,27 +111,64 @@ function addMessage(role, text) {
   media.className = 'media';
   const body = document.createElement('div');
   body.className = 'text';
-  body.textContent = text;
+  if (role === 'assistant' && text) renderAnswer(body, text); else body.textContent = text;
   div.append(media, body);
   $('chat').append(div);
   div.scrollIntoView({ block: 'end' });
-  return { div, media, body };
+  return { div, media, body, raw: text };
+}
+
+// Shows a picture or video of a user message (the server numbers them in the same order).
+function addFigure(view, kind, src) {
+  const figure = document.createElement('div');
+  figure.className = 'figure';
+  figure.append(mediaElement(kind, src));
+  view.media.append(figure);
+  state.figures.push(figure);
+}
+
+// In place of a picture that was not kept in the browser's storage (not sent again, not numbered).
+function addPlaceholder(view, kind) {
+  const note = document.createElement('div');
+  note.className = 'dropped';
+  note.textContent = `(${kind} too large to keep in this browser)`;
+  view.media.append(note);
+}
+
+function imageBudget() {
+  const tokens = parseInt($('image-budget').value, 10);
+  // One token of Qwen2.5-VL covers a 28x28 patch of the resized picture.
+  return Number.isFinite(tokens) ? tokens * 28 * 28 : undefined;
 }
 
 function buildUserMessage(text, attachments, view) {
   const content = [];
+  const maxPixels = imageBudget();
   for (const a of attachments) {
-    const figure = document.createElement('div');
-    figure.className = 'figure';
-    figure.append(mediaElement(a.kind, a.dataUrl));
-    view.media.append(figure);
-    state.figures.push(figure);
-    content.push(a.kind === 'video'
-      ? { type: 'video_url', video_url: { url: a.dataUrl } }
-      : { type: 'image_url', image_url: { url: a.dataUrl } });
+    addFigure(view, a.kind, a.dataUrl);
+    if (a.kind === 'video') {
+      content.push({ type: 'video_url', video_url: { url: a.dataUrl } });
+    } else {
+      const image = { url: a.dataUrl };
+      if (maxPixels) image.max_pixels = maxPixels;
+      content.push({ type: 'image_url', image_url: image });
+    }
   }
   if (text) content.push({ type: 'text', text });
   return { role: 'user', content };
+}
+
+// Shows a stored user message: its pictures and videos, then its text.
+function showUserMessage(message) {
+  const parts = typeof message.content === 'string'
+    ? [{ type: 'text', text: message.content }] : message.content;
+  const text = parts.filter((p) => p.type === 'text').map((p) => p.text).join('\n');
+  const view = addMessage('user', text);
+  for (const p of parts) {
+    if (p.type === 'image_url') addFigure(view, 'image', p.image_url?.url);
+    else if (p.type === 'video_url') addFigure(view, 'video', p.video_url?.url);
+    else if (p.type === 'dropped_media') addPlaceholder(view, p.kind);
+  }
 }
 
 // Draws grounding items (original-picture coordinates) over the figure they refer to.
@@ -151,7 +228,8 @@ function drawGrounding(extra) {
   }
 }
 
-// Yields the JSON payload of each "data:" event of an SSE response body.
+// Yields each line of an SSE response body that matters here: {data} for a "data:" line,
+// {progress} for a progress comment.
 async function* sseEvents(body) {
   const reader = body.getReader();
   const decoder = new TextDecoder();
@@ -165,7 +243,12 @@ async function* sseEvents(body) {
       const event = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);
       for (const line of event.split('\n')) {
-        if (line.startsWith('data: ')) yield line.slice(6);
+        if (line.startsWith('data: ')) {
+          yield { data: line.slice(6) };
+        } else {
+          const progress = parseProgress(line);
+          if (progress) yield { progress };
+        }
       }
     }
   }
@@ -174,6 +257,22 @@ async function* sseEvents(body) {
 function settings() {
   const num = (id) => { const v = parseFloat($(id).value); return Number.isFinite(v) ? v : undefined; };
   return { temperature: num('temperature'), max_tokens: num('max-tokens'), top_p: num('top-p') };
+}
+
+// Every update re-renders the whole answer: a short one at once, a long one (whose markdown takes
+// longer to parse) at most every RENDER_INTERVAL_MS, so that a long answer costs linear time, not
+// quadratic. flushRender shows what has arrived when the answer ends or is stopped.
+const RENDER_AT_ONCE_CHARS = 4096;
+const RENDER_INTERVAL_MS = 100;
+function scheduleRender(view) {
+  if (view.raw.length < RENDER_AT_ONCE_CHARS) { renderAnswer(view.body, view.raw); return; }
+  view.pendingRender ??= setTimeout(() => flushRender(view), RENDER_INTERVAL_MS);
+}
+function flushRender(view) {
+  if (view.pendingRender === undefined) return;
+  clearTimeout(view.pendingRender);
+  view.pendingRender = undefined;
+  renderAnswer(view.body, view.raw);
 }
 
 async function streamAnswer(view, body) {
@@ -186,24 +285,31 @@ async function streamAnswer(view, body) {
     const err = await response.json().catch(() => ({}));
     throw new Error(err.error?.message || `HTTP ${response.status}`);
   }
-  let text = '';
   let usage = null;
+  let extra = null;
+  let answering = false;
   const { signal } = state.controller;
-  for await (const data of sseEvents(response.body)) {
+  for await (const { data, progress } of sseEvents(response.body)) {
     // Stop takes effect at once: events that had already arrived are not shown after it.
     signal.throwIfAborted();
+    if (progress) {
+      if (!answering) setStatus(progressText(progress));
+      continue;
+    }
     if (data === '[DONE]') break;
     const chunk = JSON.parse(data);
     if (chunk.error) throw new Error(chunk.error.message);
     if (chunk.usage) usage = chunk.usage;
     const choice = chunk.choices?.[0];
     if (choice?.delta?.content) {
-      text += choice.delta.content;
-      view.body.textContent = text;
+      if (!answering) setStatus('generating…');
+      answering = true;
+      view.raw += choice.delta.content;
+      scheduleRender(view);
     }
-    if (chunk.qwenvl) drawGrounding(chunk.qwenvl);
+    if (chunk.qwenvl) { extra = chunk.qwenvl; drawGrounding(extra); }
   }
-  return { text, usage };
+  return { text: view.raw, usage, extra };
 }
 
 async function send() {
@@ -218,19 +324,23 @@ async function send() {
   const view = addMessage('assistant', '');
   state.controller = new AbortController();
   setBusy(true);
-  setStatus('generating…');
+  setStatus('waiting for the server…');
   const started = performance.now();
   try {
-    const body = { model: state.model, messages: state.history, stream: true,
+    const system = $('system').value.trim();
+    const history = Conversations.forRequest(state.history);
+    const messages = system ? [{ role: 'system', content: system }, ...history] : history;
+    const body = { model: state.model, messages, stream: true,
                    stream_options: { include_usage: true }, ...settings() };
-    const { text: answer, usage } = await streamAnswer(view, body);
+    const { text: answer, usage, extra } = await streamAnswer(view, body);
     state.history.push({ role: 'assistant', content: answer });
+    if (extra) state.grounding.push(extra);
     const secs = (performance.now() - started) / 1000;
     setStatus(usage ? `${usage.completion_tokens} tokens in ${secs.toFixed(1)} s` : 'done');
   } catch (e) {
     if (e.name === 'AbortError') {
       setStatus('stopped');
-      state.history.push({ role: 'assistant', content: view.body.textContent });
+      state.history.push({ role: 'assistant', content: view.raw });
     } else {
       view.div.classList.add('error');
       view.body.textContent = e.message;
@@ -238,8 +348,83 @@ async function send() {
       setStatus('error');
     }
   } finally {
+    if (view.div.classList.contains('error')) {
+      clearTimeout(view.pendingRender);  // the error message stays
+      view.pendingRender = undefined;
+    } else {
+      flushRender(view);
+    }
     state.controller = null;
     setBusy(false);
+    saveCurrent();
+  }
+}
+
+// The current conversation into the browser's storage (after every answer, stopped ones included).
+function saveCurrent() {
+  if (state.history.length === 0) return;
+  state.conversationId ??= Conversations.newId();
+  const note = Conversations.save({
+    id: state.conversationId, system: $('system').value, messages: state.history,
+    grounding: state.grounding,
+  });
+  $('storage-note').textContent = note;
+  renderConversationList();
+}
+
+function startNewChat() {
+  state.history = [];
+  state.grounding = [];
+  state.figures = [];
+  state.conversationId = null;
+  $('chat').replaceChildren();
+  $('system').value = '';
+  setStatus('');
+  renderConversationList();
+}
+
+function openConversation(id) {
+  const c = Conversations.load(id);
+  if (!c || state.controller) return false;
+  startNewChat();
+  state.conversationId = c.id;
+  state.history = c.messages;
+  state.grounding = Array.isArray(c.grounding) ? c.grounding : [];
+  $('system').value = c.system || '';
+  for (const m of c.messages) {
+    if (m.role === 'user') showUserMessage(m);
+    else addMessage('assistant', typeof m.content === 'string' ? m.content : '');
+  }
+  for (const extra of state.grounding) {
+    try { drawGrounding(extra); } catch { /* a stored extra of another shape: not drawn */ }
+  }
+  Conversations.setCurrent(c.id);
+  renderConversationList();
+  return true;
+}
+
+function renderConversationList() {
+  const list = $('conversations');
+  list.replaceChildren();
+  for (const c of Conversations.list()) {
+    const li = document.createElement('li');
+    if (c.id === state.conversationId) li.className = 'current';
+    const open = document.createElement('button');
+    open.className = 'open';
+    open.textContent = c.title;
+    open.title = new Date(c.updated).toLocaleString();
+    open.onclick = () => openConversation(c.id);
+    const remove = document.createElement('button');
+    remove.className = 'delete';
+    remove.textContent = '×';
+    remove.title = `delete "${c.title}"`;
+    remove.onclick = () => {
+      Conversations.remove(c.id);
+      if (c.id === state.conversationId && !state.controller) startNewChat();
+      renderConversationList();
+    };
+    li.append(open, remove);
+    list.append(li);
   }
 }
 
@@ -262,17 +447,15 @@ function setupInput() {
   });
   $('send').onclick = send;
   $('stop').onclick = () => state.controller?.abort();
-  $('clear').onclick = () => {
-    state.history = [];
-    state.figures = [];
-    $('chat').replaceChildren();
-    setStatus('');
-  };
+  $('clear').onclick = () => { if (!state.controller) { startNewChat(); Conversations.setCurrent(null); } };
 }
 
 async function init() {
   setupInput();
   setBusy(false);
+  if (!markdownReady) $('storage-note').textContent = 'answers shown as plain text (no markdown libraries)';
+  const current = Conversations.current();
+  if (!current || !openConversation(current)) renderConversationList();
   try {
     const models = await (await fetch('/v1/models')).json();
     state.model = models.data?.[0]?.id;
