@@ -121,8 +121,8 @@ void Run(const RunOptions& o, CLI::App* cmd) {
   } catch (const Error& e) {
     throw WithFlag(e);
   }
-  // Said before the answer's statistics, on stderr (with --json too: stdout stays one object).
-  if (result.plan) std::fputs(PlanNotice(*result.plan).c_str(), stderr);
+  // On stderr (with --json too: stdout stays one object), after the answer's line.
+  const std::string notice = result.plan ? PlanNotice(*result.plan) : "";
   const GroundingOutput grounding = ExtractGrounding(request, result);
   if (!o.boxes_png.empty()) WriteBoxesPng(grounding, o.boxes_png);
   if (o.json) {
@@ -142,11 +142,14 @@ void Run(const RunOptions& o, CLI::App* cmd) {
     // Token bytes may hold a piece of a UTF-8 character: replaced in "text" ("bytes" has them).
     std::printf("%s\n",
                 j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+    std::fflush(stdout);
+    std::fputs(notice.c_str(), stderr);
     return;
   }
   std::printf("\n");
   if (o.logprobs >= 0) PrintLogprobs(result);
   std::fflush(stdout);  // the answer before the statistics on stderr
+  std::fputs(notice.c_str(), stderr);
   const Timings& t = result.timings;
   std::fprintf(stderr,
                "[%lld prompt tokens, %lld new; load %.0f ms, preprocess %.0f ms, vision %.0f ms, "
