@@ -11,12 +11,16 @@ build_packages=(
   build-essential cmake ninja-build pkg-config xz-utils
   # core libraries
   nlohmann-json3-dev libcli11-dev libhwy-dev libonig-dev libutf8proc-dev
+  # line editing and history of `qwenvl chat`
+  libedit-dev
   # media
   libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   # server: HTTP/1.1 on Boost.Beast over Boost.Asio (one event loop, our own sockets and deadlines),
   # Boost.URL for parsing remote media URLs, OpenSSL for https fetches
   libboost1.81-dev libboost-url1.81-dev libssl-dev
+  # qwenvl pull: the Hugging Face hub over https (redirects, Range resume, connection reuse)
+  libcurl4-openssl-dev
 )
 
 # The tests, the checks, the benchmarks and the fuzzers. Node.js and npm (checked by command
@@ -30,6 +34,8 @@ test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev time
   # browser tests of the web page (tests/web, driven by Playwright)
   chromium
+  # `qwenvl chat` driven in a pseudo-terminal (tests/cli/chat_pty_test.py)
+  python3-pexpect
   # reference comparisons in benchmarks (PIL + numpy)
   python3 python3-pil python3-numpy
 )

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/model_argument.h"
 #include "cli/run_options.h"
 #include "compute/backends.h"
 #include "compute/cpu_backend.h"
@@ -310,7 +311,9 @@ void AddBenchCommand(CLI::App& app) {
   auto args = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand(
       "bench", "Measure load, vision encoder, prefill and decode speed and memory on a model");
-  cmd->add_option("-m,--model", args->model_dir, "Model folder")->required();
+  cmd->add_option("-m,--model", args->model_dir, "Model folder or hub name ORG/NAME[@REV]")
+      ->required()
+      ->transform(ModelArgument());
   cmd->add_option("--image-size", args->image_size,
                   "Synthetic picture WIDTHxHEIGHT (resized at the model's pixel budget)");
   cmd->add_option("--prompt-tokens", args->prompt_tokens, "Prefill length in tokens");

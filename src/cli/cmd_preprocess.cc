@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/model_argument.h"
 #include "cli/preprocess_video.h"
 #include "io/safetensors_writer.h"
 #include "media/image_decode.h"
@@ -95,8 +96,10 @@ void AddPreprocessCommand(CLI::App& app) {
   auto* image = cmd->add_option("--image", opts->image, "image file (JPEG, PNG, WebP, GIF, BMP)");
   for (CLI::Option* video : AddVideoCliOptions(cmd, &opts->video)) image->excludes(video);
   cmd->add_option(
-      "-m,--model", opts->model_dir,
-      "model folder (or file) with preprocessor_config.json; default: published values");
+         "-m,--model", opts->model_dir,
+         "model folder (or file) with preprocessor_config.json, or hub name ORG/NAME[@REV]; "
+         "default: published values")
+      ->transform(ModelArgument());
   cmd->add_option("--out", opts->out, "output .safetensors file")->required();
   auto* mn = cmd->add_option("--min-pixels", opts->min_pixels, "smallest pixel budget");
   auto* mx = cmd->add_option("--max-pixels", opts->max_pixels, "largest pixel budget");

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/model_argument.h"
 #include "cli/run_options.h"
 #include "compute/backends.h"
 #include "model/qwen2_5_vl.h"
@@ -59,7 +60,9 @@ void AddReplayCommand(CLI::App& app) {
       "replay",
       "Run a reference case (prefill, logits at every position, greedy decoding) and "
       "print its errors against the reference as JSON");
-  cmd->add_option("-m,--model", args->model_dir, "Model folder")->required();
+  cmd->add_option("-m,--model", args->model_dir, "Model folder or hub name ORG/NAME[@REV]")
+      ->required()
+      ->transform(ModelArgument());
   cmd->add_option("--case", args->case_path, "Case file MODEL.CASE.json")->required();
   cmd->add_option("--dump", args->dump_path,
                   "Write our values (reference tensor names, plus greedy_ids) to this safetensors "

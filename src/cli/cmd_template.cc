@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/model_argument.h"
 #include "text/chat_template.h"
 #include "util/error.h"
 #include "util/mapped_file.h"
@@ -64,8 +65,10 @@ void AddTemplateCommand(CLI::App& app) {
   CLI::App* cmd =
       app.add_subcommand("template", "Render a conversation with the model's chat template");
   cmd->add_option("-m,--model", opts->model_dir,
-                  "Model directory (chat_template.json or tokenizer_config.json)")
-      ->required();
+                  "Model directory (chat_template.json or tokenizer_config.json) or hub name "
+                  "ORG/NAME[@REV]")
+      ->required()
+      ->transform(ModelArgument());
   cmd->add_option("--messages", opts->messages_file, "JSON file: an array of chat messages")
       ->required();
   cmd->add_option("--context", opts->context_file,

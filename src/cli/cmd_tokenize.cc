@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/model_argument.h"
 #include "text/tokenizer.h"
 #include "util/error.h"
 #include "util/mapped_file.h"
@@ -98,8 +99,10 @@ void RunTokenize(const TokenizeOptions& opts) {
 void AddTokenizeCommand(CLI::App& app) {
   auto opts = std::make_shared<TokenizeOptions>();
   CLI::App* cmd = app.add_subcommand("tokenize", "Encode text to token ids, or decode ids (JSON)");
-  cmd->add_option("-m,--model", opts->model_dir, "Model directory holding tokenizer.json")
-      ->required();
+  cmd->add_option("-m,--model", opts->model_dir,
+                  "Model directory holding tokenizer.json, or hub name ORG/NAME[@REV]")
+      ->required()
+      ->transform(ModelArgument());
   CLI::Option* text =
       cmd->add_option("text", opts->text, "Text to encode, or with --decode a JSON array of ids");
   cmd->add_option("--file", opts->file,

@@ -17,5 +17,8 @@ void AddPreprocessCommand(CLI::App& app);
 void AddBenchCommand(CLI::App& app);
 void AddServeCommand(CLI::App& app);
 void AddGrammarCommand(CLI::App& app);
+void AddPullCommand(CLI::App& app);
+void AddListCommand(CLI::App& app);
+void AddRmCommand(CLI::App& app);
 
 }  // namespace qwenvl::cli

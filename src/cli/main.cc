@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   qwenvl::cli::AddBenchCommand(app);
   qwenvl::cli::AddServeCommand(app);
   qwenvl::cli::AddGrammarCommand(app);
+  qwenvl::cli::AddPullCommand(app);
+  qwenvl::cli::AddListCommand(app);
+  qwenvl::cli::AddRmCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli/model_argument.h"
 #include "compute/backends.h"
 #include "util/error.h"
 
@@ -57,8 +58,11 @@ void MediaBudgetOptions::ApplyTo(Media& m) const {
 }
 
 void AddModelOptions(CLI::App* cmd, ModelOptions& o) {
-  cmd->add_option("-m,--model", o.model_dir, "Model folder (config.json, safetensors, tokenizer)")
-      ->required();
+  cmd->add_option("-m,--model", o.model_dir,
+                  "Model folder (config.json, safetensors, tokenizer) or hub name "
+                  "ORG/NAME[@REV] from the Hugging Face cache (see `qwenvl pull`)")
+      ->required()
+      ->transform(ModelArgument());
   cmd->add_option("--threads", o.threads, "Worker threads (0: one per core)");
   cmd->add_option("--backend", o.backend,
                   "Compute backend: cpu (SIMD kernels over the threads) or reference (plain "
