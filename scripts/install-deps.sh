@@ -38,6 +38,8 @@ test_packages=(
   python3-pexpect
   # reference comparisons in benchmarks (PIL + numpy)
   python3 python3-pil python3-numpy
+  # bench/long_video.sh: makes long clips and times `ffmpeg -f null` decoding next to the engine's
+  ffmpeg
 )
 
 packages=("${build_packages[@]}")

@@ -8,13 +8,15 @@ namespace qwenvl::runtime {
 
 namespace {
 
-MediaSettings LoadMediaSettings(const EngineOptions& options, ThreadPool& pool) {
+MediaSettings LoadMediaSettings(const EngineOptions& options, ThreadPool& pool,
+                                const model::VisionEncoder& encoder) {
   MediaSettings s;
   s.preprocessor = media::LoadPreprocessorConfig(options.model_dir);
   s.max_decoded_image_pixels = options.max_decoded_image_pixels;
   s.max_media_pixel_bytes = options.max_media_pixel_bytes;
   s.token_budget = options.context_length;
   s.pool = &pool;
+  s.video_encoder = &encoder;
   return s;
 }
 
@@ -32,7 +34,7 @@ ModelContext::ModelContext(const EngineOptions& options)
                               .resident_text = options.resident_weights})),
       tokenizer(text::Tokenizer::FromModelDir(options.model_dir)),
       chat_template(text::ChatTemplate::FromModelDir(options.model_dir)),
-      media_settings(LoadMediaSettings(options, *pool)),
+      media_settings(LoadMediaSettings(options, *pool, model->vision())),
       generation_defaults(LoadGenerationDefaults(options.model_dir, model->config().eos_token_ids)),
       constraints(tokenizer, model->config().text.vocab_size, generation_defaults.eos_token_ids) {}
 
