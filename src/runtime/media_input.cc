@@ -213,8 +213,9 @@ PreparedMedia PrepareVideo(const Media& m, const MediaSettings& s) {
     const media::VideoPlanCheck restart = [&](const media::VideoPlan& video) {
       check(video);
       features->clear();  // a second decode pass starts over
-      features->reserve(static_cast<size_t>(PlanVideo(video, frame_list, s.preprocessor).tokens *
-                                            s.video_encoder->config().out_hidden_size));
+      features->reserve(
+          static_cast<size_t>(PlanFromVideoPlan(video, frame_list, s.preprocessor).tokens *
+                              s.video_encoder->config().out_hidden_size));
     };
     const media::VideoSliceCallback encode = [&](media::VideoSlice&& slice) {
       const model::GridThw grid{1, slice.patches.grid_h, slice.patches.grid_w};
