@@ -282,19 +282,24 @@ void ChatSession::Turn(const std::string& text) {
     ~Busy() { interrupts.SetBusy(false); }
   };
   try {
-    const Request request = BuildRequest(user);
+    Request request = BuildRequest(user);
+    ProgressDisplay* const progress = settings_.progress;
+    if (progress != nullptr) request.on_progress = progress->Callback();
     const Busy busy(interrupts_);
     // The session's KV cache keeps the earlier turns; a Ctrl-C is seen at the next token.
-    r = session_->Generate(request, [this](std::string_view t) {
+    r = session_->Generate(request, [this, progress](std::string_view t) {
+      if (progress != nullptr) progress->Clear();  // the answer starts on a clean line
       std::fwrite(t.data(), 1, t.size(), stdout);
       std::fflush(stdout);
       return !interrupts_.pending();
     });
   } catch (const Error& e) {
+    if (settings_.progress != nullptr) settings_.progress->Clear();
     std::fprintf(stdout, "\n");
     Problem(std::string(WithFlag(e).what()) + " (the message was not sent)");
     return;
   }
+  if (settings_.progress != nullptr) settings_.progress->Clear();
   std::fprintf(stdout, "\n");
   std::fflush(stdout);
   // Budgets lowered to fit the context (each turn plans the whole conversation again).

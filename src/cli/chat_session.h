@@ -12,6 +12,7 @@
 #include "cli/chat_commands.h"
 #include "cli/chat_transcript.h"
 #include "cli/interrupt.h"
+#include "cli/progress_display.h"
 #include "cli/run_options.h"
 #include "qwenvl/engine.h"
 
@@ -23,6 +24,8 @@ struct SessionSettings {
   MediaBudgetOptions budget;
   std::optional<std::string> system;
   bool stats = false;
+  // Shows the vision encoding and prefill of each turn (cleared before the answer); none: null.
+  ProgressDisplay* progress = nullptr;
 };
 
 class ChatSession {

@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/interrupt.h"
 #include "cli/line_editor.h"
+#include "cli/progress_display.h"
 #include "cli/run_options.h"
 #include "qwenvl/engine.h"
 
@@ -26,16 +27,21 @@ struct ChatOptions {
   std::optional<std::string> system;
   std::vector<std::string> images, videos;
   bool stats = false;
+  bool quiet = false;
 };
 
 void Chat(const ChatOptions& o) {
-  const std::unique_ptr<Engine> engine = Engine::Load(o.model.ToEngineOptions());
+  ProgressDisplay progress(ProgressDisplay::ModeFor(o.quiet, stderr));
+  const std::unique_ptr<Engine> engine =
+      Engine::Load(o.model.ToEngineOptions(), progress.Callback());
+  progress.Clear();
   chat::SessionSettings settings;
   settings.sampling = o.generation.ToSamplingParams();
   settings.constraint = o.generation.ToConstraint();
   settings.budget = o.budget;
   settings.system = o.system;
   settings.stats = o.stats;
+  settings.progress = &progress;
   // From here Ctrl-C belongs to the conversation (during the load it still ends the program).
   InterruptScope interrupts;
   chat::ChatSession session(*engine, std::move(settings), interrupts);
@@ -103,6 +109,7 @@ void AddChatCommand(CLI::App& app) {
   cmd->add_option("--video", o->videos,
                   "A video (file or folder of frames) for the first message (repeatable)");
   cmd->add_flag("--stats", o->stats, "Print token counts and speed after each answer");
+  cmd->add_flag("-q,--quiet", o->quiet, "No progress lines on standard error");
   cmd->callback([o] { Chat(*o); });
 }
 

@@ -22,7 +22,8 @@ MediaSettings LoadMediaSettings(const EngineOptions& options, ThreadPool& pool,
 
 }  // namespace
 
-ModelContext::ModelContext(const EngineOptions& options)
+ModelContext::ModelContext(const EngineOptions& options,
+                           const std::function<void(int64_t, int64_t)>& on_layer_bound)
     : context_length(options.context_length),
       pool(std::make_unique<ThreadPool>(options.threads)),  // also quantizes q8/q4 weights
       backend(compute::MakeBackend(options.backend, *pool,
@@ -31,7 +32,8 @@ ModelContext::ModelContext(const EngineOptions& options)
           options.model_dir, *backend,
           model::ModelOptions{.text = options.text_weights,
                               .vision = options.vision_weights,
-                              .resident_text = options.resident_weights})),
+                              .resident_text = options.resident_weights,
+                              .on_layer_bound = on_layer_bound})),
       tokenizer(text::Tokenizer::FromModelDir(options.model_dir)),
       chat_template(text::ChatTemplate::FromModelDir(options.model_dir)),
       media_settings(LoadMediaSettings(options, *pool, model->vision())),
