@@ -17,7 +17,7 @@ struct ModelOptions {
   int threads = 0;
   std::string backend = "cpu";
   std::string kernels = "auto";
-  int64_t context = 16384;
+  int64_t context = 0;                  // 0: the engine's default (EngineOptions::context_length)
   std::string weights = "bf16";         // bf16 (as stored) | q8 | q4, decoder
   std::string vision_weights = "bf16";  // same, vision tower
   bool mmap = false;                    // read the decoder through the file mapping
@@ -43,6 +43,7 @@ struct GenerationOptions {
 struct MediaBudgetOptions {
   std::optional<int64_t> min_pixels, max_pixels;
   std::optional<double> fps;
+  std::optional<int64_t> max_frames, total_pixels;  // videos
   void ApplyTo(Media& m) const;
 };
 
