@@ -1,7 +1,7 @@
 // Ctrl-C for an interactive command: while an InterruptScope lives, SIGINT does not end the
 // process; it sets a flag and writes a byte to a pipe (the self-pipe trick), so that a loop waiting
-// in poll() wakes up and a running answer sees the flag (Request::cancel) at its next step. The handler does only
-// async-signal-safe things: an atomic store and a write(2).
+// in poll() wakes up and a running answer sees the flag (Request::cancel) at its next step. The
+// handler does only async-signal-safe things: an atomic store and a write(2).
 #pragma once
 
 #include <atomic>
