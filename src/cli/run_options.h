@@ -20,6 +20,7 @@ struct ModelOptions {
   std::string weights = "bf16";         // bf16 (as stored) | q8 | q4, decoder
   std::string vision_weights = "bf16";  // same, vision tower
   bool mmap = false;                    // read the decoder through the file mapping
+  bool no_weight_cache = false;         // quantize at every load, cache nothing
   EngineOptions ToEngineOptions() const;
 };
 
@@ -47,6 +48,8 @@ struct MediaBudgetOptions {
 void AddModelOptions(CLI::App* cmd, ModelOptions& o);
 // --kernels SPEC, shared by the commands that compute (run, chat, serve, bench, replay).
 void AddKernelsOption(CLI::App* cmd, std::string& spec);
+// --no-weight-cache (EngineOptions::weight_cache = "off").
+void AddNoWeightCacheFlag(CLI::App* cmd, bool& off);
 void AddGenerationOptions(CLI::App* cmd, GenerationOptions& o);
 void AddMediaBudgetOptions(CLI::App* cmd, MediaBudgetOptions& o);
 

@@ -42,9 +42,13 @@ void CheckPadCount(const char* kind, int64_t pads, TokenId token, int64_t rows) 
 Model::Model(const std::string& dir, compute::Backend& backend, const ModelOptions& options)
     : backend_(&backend),
       folder_(std::make_unique<io::ModelFolder>(io::ModelFolder::Open(dir))),
-      vision_(backend, *folder_, BindOptions{.precision = options.vision}),
+      vision_(backend, *folder_,
+              BindOptions{.precision = options.vision, .cache = options.weight_cache}),
       decoder_(backend, *folder_,
-               BindOptions{.precision = options.text, .resident = options.resident_text}) {
+               BindOptions{.precision = options.text,
+                           .resident = options.resident_text,
+                           .cache = options.weight_cache}) {
+  if (options.weight_cache != nullptr) options.weight_cache->Commit();
   if (folder_->config.vision.out_hidden_size != folder_->config.text.hidden_size) {
     throw Error(ErrorCode::kCorruptFile,
                 dir + "/config.json: vision out_hidden_size " +
