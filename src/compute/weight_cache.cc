@@ -200,6 +200,14 @@ std::optional<std::vector<WeightCacheEntry>> ParseWeightCacheFile(std::span<cons
   return entries;
 }
 
+void SealWeightCacheHeader(std::span<uint8_t> file) {
+  if (file.size() < kHeaderBytes) return;
+  const uint64_t data_offset = Get<uint64_t>(file, 40);
+  if (data_offset < kHeaderBytes || data_offset > file.size()) return;
+  const uint64_t h = HeaderHash(file.first(data_offset));
+  std::memcpy(file.data() + kHashOffset, &h, sizeof h);
+}
+
 bool WeightCacheEntryIntact(std::span<const uint8_t> file, const WeightCacheEntry& e) {
   return XXH3_64bits(file.data() + e.offset, e.bytes) == e.hash;
 }

@@ -47,6 +47,9 @@ constexpr uint64_t kWeightCacheAlignment = 64;
 std::optional<std::vector<WeightCacheEntry>> ParseWeightCacheFile(std::span<const uint8_t> file,
                                                                   WeightFormat format,
                                                                   std::string_view key);
+// Writes the header hash of file's bytes, as its data offset field states, when that offset lies
+// in the file (the fuzz target seals mutated headers so that the table parser is reached).
+void SealWeightCacheHeader(std::span<uint8_t> file);
 // Whether the entry's bytes (in bounds, as ParseWeightCacheFile checked) hash as recorded.
 bool WeightCacheEntryIntact(std::span<const uint8_t> file, const WeightCacheEntry& e);
 
