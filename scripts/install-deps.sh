@@ -11,6 +11,8 @@ build_packages=(
   build-essential cmake ninja-build pkg-config xz-utils
   # core libraries
   nlohmann-json3-dev libcli11-dev libhwy-dev libonig-dev libutf8proc-dev
+  # line editing and history of `qwenvl chat`
+  libedit-dev
   # media
   libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
@@ -34,8 +36,12 @@ test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev time
   # browser tests of the web page (tests/web, driven by Playwright)
   chromium
+  # `qwenvl chat` driven in a pseudo-terminal (tests/cli/chat_pty_test.py)
+  python3-pexpect
   # reference comparisons in benchmarks (PIL + numpy)
   python3 python3-pil python3-numpy
+  # bench/long_video.sh: makes long clips and times `ffmpeg -f null` decoding next to the engine's
+  ffmpeg
 )
 
 packages=("${build_packages[@]}")

@@ -17,6 +17,23 @@
 
 namespace qwenvl {
 
+// Work done so far in one of the long phases, for a progress display. Reported by the runtime as
+// the work completes: after each layer bound at load, each vision encoder block (over all the
+// media a request encodes now; media from the engine's cache count for nothing), and each piece of
+// prompt prefilled. The last report of a phase has done == total.
+struct Progress {
+  enum class Phase { kLoad, kVision, kPrefill };
+  Phase phase = Phase::kLoad;
+  int64_t done = 0;
+  int64_t total = 0;
+  const char* unit = "";  // "layers", "blocks", "tokens"
+  double elapsed_ms = 0;  // since the phase began
+};
+const char* ProgressPhaseName(Progress::Phase phase);  // "load", "vision", "prefill"
+// Called on the thread doing the work (the caller's for Load and Generate, the scheduler's for
+// Submit), between two pieces of it: it must return quickly.
+using ProgressCallback = std::function<void(const Progress&)>;
+
 struct EngineOptions {
   std::string model_dir;
   int threads = 0;  // 0: one per core
@@ -142,6 +159,8 @@ struct Request {
   // Called for each chosen token (with SamplingParams::logprobs >= 0), on the engine's thread,
   // before the text of that token is streamed; as Result::logprobs, not for the final stop token.
   std::function<void(const TokenLogprob&)> on_token;
+  // Progress of the vision encoding and of the prefill (Progress), until the first token.
+  ProgressCallback on_progress;
   std::optional<std::string> system_prompt;  // convenience: prepended as a system message
   bool add_vision_id = false;
 };
@@ -220,6 +239,9 @@ class Engine {
  public:
   // Throws qwenvl::Error (include/qwenvl/error.h) naming the folder and the problem.
   static std::unique_ptr<Engine> Load(const EngineOptions& options);
+  // Load, reporting Progress::Phase::kLoad after each layer of weights is in place.
+  static std::unique_ptr<Engine> Load(const EngineOptions& options,
+                                      const ProgressCallback& on_progress);
   ~Engine();
 
   // One-shot request on a fresh context.
@@ -233,6 +255,11 @@ class Engine {
   // with the Error on the calling thread, before Submit returns.
   std::shared_ptr<RequestHandle> Submit(Request request, StreamCallback on_text,
                                         DoneCallback on_done);
+
+  // How the request's media will be fed to the model (sizes and vision tokens; no frame_indices),
+  // planned from their headers alone, nothing decoded. Throws Error as a request would (unreadable
+  // file, too many pixels).
+  std::vector<MediaInfo> PlanMedia(const Request& request) const;
 
   // Prompt text after the chat template, before placeholder expansion (for inspection).
   std::string RenderPrompt(const Request& request) const;

@@ -328,7 +328,7 @@ void AddBenchCommand(CLI::App& app) {
                   "Synthetic picture WIDTHxHEIGHT (resized at the model's pixel budget)");
   cmd->add_option("--prompt-tokens", args->prompt_tokens, "Prefill length in tokens");
   cmd->add_option("--gen-tokens", args->gen_tokens, "Decode steps");
-  cmd->add_option("--threads", args->threads, "Worker threads (0: one per core)");
+  cmd->add_option("-t,--threads", args->threads, "Worker threads (0: one per core)");
   cmd->add_option("--backend", args->backend,
                   "Compute backend: cpu, or reference (plain scalar kernels on one thread)")
       ->check(CLI::IsMember(compute::BackendNames()));

@@ -1,16 +1,21 @@
-// `qwenvl chat`: a multi-turn conversation in the terminal. Earlier turns (with their pictures)
-// stay in the context and their KV cache is reused: each turn computes only its new tokens.
-//   /image PATH   attach a picture to the next message     /video PATH   attach a video
-//   /reset        forget the conversation                  /quit         leave
+// `qwenvl chat`: a multi-turn conversation in the terminal, with line editing and a history kept
+// between runs (libedit), slash commands (/help lists them), `"""` multi-line messages, and
+// Ctrl-C that stops an answer without ending the conversation. Earlier turns (with their
+// pictures) stay in the context and their KV cache is reused: each turn computes only its new
+// tokens. When stdin is not a terminal, lines are read plainly (no prompt, no history file).
 #include <cstdio>
-#include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "cli/chat_commands.h"
+#include "cli/chat_session.h"
 #include "cli/commands.h"
+#include "cli/interrupt.h"
+#include "cli/line_editor.h"
+#include "cli/progress_display.h"
 #include "cli/run_options.h"
 #include "qwenvl/engine.h"
-#include "util/error.h"
 
 namespace qwenvl::cli {
 namespace {
@@ -20,112 +25,92 @@ struct ChatOptions {
   GenerationOptions generation;
   MediaBudgetOptions budget;
   std::optional<std::string> system;
+  std::vector<std::string> images, videos;
   bool stats = false;
+  bool quiet = false;
 };
 
-std::string Trim(const std::string& s) {
-  const size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
+void Chat(const ChatOptions& o) {
+  ProgressDisplay progress(ProgressDisplay::ModeFor(o.quiet, stderr));
+  const std::unique_ptr<Engine> engine =
+      Engine::Load(o.model.ToEngineOptions(), progress.Callback());
+  progress.Clear();
+  chat::SessionSettings settings;
+  settings.sampling = o.generation.ToSamplingParams();
+  settings.constraint = o.generation.ToConstraint();
+  settings.budget = o.budget;
+  settings.system = o.system;
+  settings.stats = o.stats;
+  settings.progress = &progress;
+  // From here Ctrl-C belongs to the conversation (during the load it still ends the program).
+  InterruptScope interrupts;
+  chat::ChatSession session(*engine, std::move(settings), interrupts);
+  LineEditor editor(interrupts, LineEditor::DefaultHistoryPath());
+  std::fprintf(stderr, "qwenvl chat: %s loaded in %.1f s. /help for help, Ctrl-D to leave.\n",
+               engine->model_name().c_str(), engine->load_seconds());
+  for (const auto& p : o.images) session.Attach(Media::Kind::kImage, p);
+  for (const auto& p : o.videos) session.Attach(Media::Kind::kVideo, p);
 
-class Chat {
- public:
-  explicit Chat(const ChatOptions& o) : o_(o), engine_(Engine::Load(o.model.ToEngineOptions())) {
-    session_ = engine_->NewSession();
-  }
-
-  void Loop() {
-    std::fprintf(stderr,
-                 "qwenvl chat: %s loaded in %.1f s. /image PATH, /video PATH, /reset, /quit\n",
-                 engine_->model_name().c_str(), engine_->load_seconds());
-    std::string line;
-    while (Prompt(), std::getline(std::cin, line)) {
-      line = Trim(line);
-      if (line.empty()) continue;
-      if (line == "/quit" || line == "/exit") break;
-      try {
-        if (!Command(line)) Turn(line);
-      } catch (const Error& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
+  chat::MultilineReader multiline;
+  bool quit_armed = false;  // Ctrl-C at an empty prompt; a second one leaves
+  for (;;) {
+    LineEditor::Input in = editor.Read(multiline.open() ? "... " : ">>> ");
+    if (in.status == LineEditor::Status::kEnd) {
+      if (multiline.open()) std::fprintf(stderr, "(an unterminated \"\"\" message was dropped)\n");
+      break;
+    }
+    if (in.status == LineEditor::Status::kInterrupted) {
+      if (multiline.open()) {
+        multiline.Clear();
+        quit_armed = false;
+        continue;
       }
+      if (!in.text.empty() || !quit_armed) {
+        if (in.text.empty()) std::fprintf(stderr, "(Ctrl-C again or Ctrl-D to leave)\n");
+        quit_armed = in.text.empty();
+        continue;
+      }
+      break;
     }
-  }
-
- private:
-  void Prompt() {
-    std::fprintf(stdout, "> ");
-    std::fflush(stdout);
-  }
-
-  // Returns true when the line was a command.
-  bool Command(const std::string& line) {
-    if (line == "/reset") {
-      history_.clear();
-      pending_.clear();
-      session_->Reset();
-      std::fprintf(stderr, "(conversation cleared)\n");
-      return true;
+    quit_armed = false;
+    if (in.status == LineEditor::Status::kTooLong) {
+      std::fprintf(stderr, "error: a line longer than %zu bytes, dropped\n",
+                   LineEditor::kMaxLineBytes);
+      multiline.Clear();
+      continue;
     }
-    for (const auto& [prefix, kind] :
-         {std::pair{"/image ", Media::Kind::kImage}, std::pair{"/video ", Media::Kind::kVideo}}) {
-      if (line.rfind(prefix, 0) != 0) continue;
-      Media m = MediaFromPath(kind, Trim(line.substr(std::string(prefix).size())));
-      o_.budget.ApplyTo(m);
-      pending_.push_back({ContentPart::Type::kMedia, {}, std::move(m)});
-      std::fprintf(stderr, "(attached to your next message)\n");
-      return true;
+    editor.Remember(in.text);
+    const chat::MultilineReader::Outcome m = multiline.Feed(in.text);
+    if (m.status == chat::MultilineReader::Status::kMore) continue;
+    if (m.status == chat::MultilineReader::Status::kTooLong) {
+      std::fprintf(stderr, "error: a message longer than %zu bytes, dropped\n",
+                   chat::MultilineReader::kMaxBytes);
+      continue;
     }
-    if (line[0] == '/') throw Error(ErrorCode::kInvalidArgument, "unknown command " + line);
-    return false;
+    if (m.quoted) {
+      session.Send(m.text);
+    } else if (!session.Handle(m.text)) {
+      break;
+    }
+    interrupts.Take();  // a Ctrl-C meant for an answer that had just ended
   }
-
-  void Turn(const std::string& text) {
-    Message user;
-    user.role = "user";
-    user.content = std::move(pending_);
-    pending_.clear();
-    user.content.push_back({ContentPart::Type::kText, text, {}});
-    Request request;
-    request.messages = history_;
-    request.messages.push_back(user);
-    request.system_prompt = o_.system;
-    request.sampling = o_.generation.ToSamplingParams();
-    request.constraint = o_.generation.ToConstraint();
-    const Result r = session_->Generate(request, [](std::string_view t) {
-      std::fwrite(t.data(), 1, t.size(), stdout);
-      std::fflush(stdout);
-      return true;
-    });
-    std::fprintf(stdout, "\n");
-    history_.push_back(std::move(user));
-    history_.push_back(Message::Text("assistant", r.text));
-    if (o_.stats)
-      std::fprintf(
-          stderr, "[%lld prompt tokens (%lld reused), %lld new, %.1f tokens/s]\n",
-          static_cast<long long>(r.prompt_tokens), static_cast<long long>(r.cached_prompt_tokens),
-          static_cast<long long>(r.completion_tokens),
-          r.timings.decode_ms > 0 ? r.completion_tokens * 1000.0 / r.timings.decode_ms : 0.0);
-  }
-
-  const ChatOptions& o_;
-  std::unique_ptr<Engine> engine_;
-  std::unique_ptr<Session> session_;
-  std::vector<Message> history_;
-  std::vector<ContentPart> pending_;
-};
+}
 
 }  // namespace
 
 void AddChatCommand(CLI::App& app) {
   auto o = std::make_shared<ChatOptions>();
-  CLI::App* cmd = app.add_subcommand("chat", "Multi-turn chat in the terminal");
+  CLI::App* cmd = app.add_subcommand("chat", "Multi-turn chat in the terminal (/help inside)");
   AddModelOptions(cmd, o->model);
   AddGenerationOptions(cmd, o->generation);
   AddMediaBudgetOptions(cmd, o->budget);
   cmd->add_option("--system", o->system, "System prompt (default: the template's)");
+  cmd->add_option("--image", o->images, "A picture for the first message (repeatable)");
+  cmd->add_option("--video", o->videos,
+                  "A video (file or folder of frames) for the first message (repeatable)");
   cmd->add_flag("--stats", o->stats, "Print token counts and speed after each answer");
-  cmd->callback([o] { Chat(*o).Loop(); });
+  cmd->add_flag("-q,--quiet", o->quiet, "No progress lines on standard error");
+  cmd->callback([o] { Chat(*o); });
 }
 
 }  // namespace qwenvl::cli

@@ -3,13 +3,20 @@
 //   qwenvl run -m DIR --image shelf.jpg -p "Locate every bottle, output bbox in JSON" --boxes
 //   out.png
 //   qwenvl run -m DIR -p "Hello" --logprobs 3   (each answer token with its log-probability)
+//   echo "Describe it." | qwenvl run -m DIR --image photo.jpg -p -    (-f FILE: from a file)
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/grounding_output.h"
+#include "cli/progress_display.h"
 #include "cli/run_options.h"
 #include "qwenvl/engine.h"
 #include "util/error.h"
@@ -22,16 +29,18 @@ struct RunOptions {
   GenerationOptions generation;
   MediaBudgetOptions budget;
   std::vector<std::string> images, videos;
-  std::string prompt;
+  std::string prompt;       // -p TEXT, or "-": standard input
+  std::string prompt_file;  // -f FILE
   std::optional<std::string> system;
   std::string boxes_png;
   bool json = false;
+  bool quiet = false;
   bool add_vision_id = false;
   int logprobs = -1;
 };
 
 // Images and videos in the order they were given on the command line, before the text.
-Request BuildRequest(const RunOptions& o, CLI::App* cmd) {
+Request BuildRequest(const RunOptions& o, const std::string& prompt, CLI::App* cmd) {
   Message user;
   user.role = "user";
   size_t next_image = 0, next_video = 0;
@@ -43,7 +52,7 @@ Request BuildRequest(const RunOptions& o, CLI::App* cmd) {
     o.budget.ApplyTo(m);
     user.content.push_back({ContentPart::Type::kMedia, {}, std::move(m)});
   }
-  user.content.push_back({ContentPart::Type::kText, o.prompt, {}});
+  user.content.push_back({ContentPart::Type::kText, prompt, {}});
   Request r;
   r.messages.push_back(std::move(user));
   r.system_prompt = o.system;
@@ -103,17 +112,56 @@ void PrintLogprobs(const Result& r) {
   }
 }
 
+// --boxes OUT.png is checked before the model loads: a picture to draw on, and a file that can be
+// written (an existing one writable and no folder, else a writable folder to create it in).
+void CheckBoxesOutput(const RunOptions& o) {
+  if (o.boxes_png.empty()) return;
+  if (o.images.empty())
+    throw Error(ErrorCode::kInvalidArgument,
+                "--boxes " + o.boxes_png + " needs a picture in the request (--image)");
+  namespace fs = std::filesystem;
+  const fs::path out(o.boxes_png);
+  std::error_code ec;
+  if (fs::is_directory(out, ec))
+    throw Error(ErrorCode::kInvalidArgument, "--boxes " + o.boxes_png + ": is a folder");
+  if (fs::exists(out, ec)) {
+    if (::access(out.c_str(), W_OK) != 0)
+      throw Error(ErrorCode::kInvalidArgument,
+                  "--boxes " + o.boxes_png + ": cannot write (" + std::strerror(errno) + ")");
+    return;
+  }
+  const fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  if (!fs::is_directory(dir, ec))
+    throw Error(ErrorCode::kNotFound, "--boxes " + o.boxes_png + ": no folder " + dir.string());
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    throw Error(ErrorCode::kInvalidArgument, "--boxes " + o.boxes_png + ": cannot write in " +
+                                                 dir.string() + " (" + std::strerror(errno) + ")");
+}
+
 void Run(const RunOptions& o, CLI::App* cmd) {
-  const Request request = BuildRequest(o, cmd);
-  auto engine = Engine::Load(o.model.ToEngineOptions());
+  const std::string prompt = ResolvePrompt(o.prompt, o.prompt_file);
+  CheckBoxesOutput(o);
+  Request request = BuildRequest(o, prompt, cmd);
+  ProgressDisplay progress(ProgressDisplay::ModeFor(o.quiet, stderr));
+  auto engine = Engine::Load(o.model.ToEngineOptions(), progress.Callback());
+  progress.Clear();
+  if (!o.quiet) {
+    const std::vector<MediaInfo> planned = engine->PlanMedia(request);  // headers only
+    for (size_t i = 0; i < planned.size(); ++i)
+      if (auto warning = LargeMediaWarning(planned[i], static_cast<int>(i), kLargeMediaTokens))
+        std::fprintf(stderr, "%s\n", warning->c_str());
+  }
+  request.on_progress = progress.Callback();
   const bool stream = !o.json;
-  const Result result = engine->Generate(request, [stream](std::string_view text) {
+  const Result result = engine->Generate(request, [stream, &progress](std::string_view text) {
+    progress.Clear();  // the answer starts on a clean line
     if (stream) {
       std::fwrite(text.data(), 1, text.size(), stdout);
       std::fflush(stdout);
     }
     return true;
   });
+  progress.Clear();
   const GroundingOutput grounding = ExtractGrounding(request, result);
   if (!o.boxes_png.empty()) WriteBoxesPng(grounding, o.boxes_png);
   if (o.json) {
@@ -156,9 +204,16 @@ void AddRunCommand(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand("run", "Ask one question about images and videos");
   AddModelOptions(cmd, o->model);
-  cmd->add_option("--image", o->images, "A picture (repeatable; JPEG, PNG, WebP, GIF, BMP)");
-  cmd->add_option("--video", o->videos, "A video file or a folder of frames (repeatable)");
-  cmd->add_option("-p,--prompt", o->prompt, "The question")->required();
+  // Lists have no default worth showing ("[]").
+  cmd->add_option("--image", o->images, "A picture (repeatable; JPEG, PNG, WebP, GIF, BMP)")
+      ->default_str("");
+  cmd->add_option("--video", o->videos, "A video file or a folder of frames (repeatable)")
+      ->default_str("");
+  auto* prompt =
+      cmd->add_option("-p,--prompt", o->prompt, "The question (-: read it from standard input)");
+  cmd->add_option("-f,--file", o->prompt_file,
+                  "Read the question from this file (UTF-8, 4 MiB at most)")
+      ->excludes(prompt);
   cmd->add_option("--system", o->system, "System prompt (default: the template's)");
   AddGenerationOptions(cmd, o->generation);
   AddMediaBudgetOptions(cmd, o->budget);
@@ -166,6 +221,8 @@ void AddRunCommand(CLI::App& app) {
   cmd->add_option("--boxes", o->boxes_png,
                   "Draw the located objects of the answer on the picture, write PNG");
   cmd->add_flag("--json", o->json, "Print one JSON object: text, tokens, timings, boxes");
+  cmd->add_flag("-q,--quiet", o->quiet,
+                "No progress lines and no large-picture warning on standard error");
   cmd->add_option("--logprobs", o->logprobs,
                   "Print each answer token's log-probability with this many of the most likely "
                   "tokens (0 to 20), from the distribution it was drawn from")

@@ -69,8 +69,10 @@ nlohmann::ordered_json GroundingJson(const GroundingOutput& g) {
     nlohmann::ordered_json j;
     j["label"] = g.resized[i].label;
     j["media_index"] = g.media_index;
-    j[box ? "bbox_2d" : "point_2d"] = g.resized[i].coords;
-    j[box ? "bbox_2d_original" : "point_2d_original"] = g.original[i].coords;
+    // As the server's qwenvl.grounding: the original picture's pixels under the model's own name,
+    // the model's resized frame beside them.
+    j[box ? "bbox_2d" : "point_2d"] = g.original[i].coords;
+    j[box ? "bbox_2d_resized" : "point_2d_resized"] = g.resized[i].coords;
     arr.push_back(j);
   }
   return arr;

@@ -6,8 +6,10 @@
 #include "util/error.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"qwenvl: a native inference engine for Qwen2.5-VL vision-language models"};
+  CLI::App app{"qwenvl: a native inference engine for Qwen2.5-VL vision-language models", "qwenvl"};
   app.require_subcommand(1);
+  // Every option's default shows in --help (options registered later inherit this).
+  app.option_defaults()->always_capture_default();
   app.set_version_flag("--version", "qwenvl 0.1.0");
   qwenvl::cli::AddTokenizeCommand(app);
   qwenvl::cli::AddTemplateCommand(app);
@@ -22,6 +24,10 @@ int main(int argc, char** argv) {
   qwenvl::cli::AddPullCommand(app);
   qwenvl::cli::AddListCommand(app);
   qwenvl::cli::AddRmCommand(app);
+  if (argc <= 1) {  // bare `qwenvl`: the commands, as --help shows them
+    std::printf("%s", app.help().c_str());
+    return 0;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,11 +1,15 @@
 #include "cli/run_options.h"
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "cli/model_argument.h"
 #include "compute/backends.h"
+#include "text/utf8.h"
 #include "util/error.h"
 
 namespace qwenvl::cli {
@@ -61,13 +65,13 @@ void AddModelOptions(CLI::App* cmd, ModelOptions& o) {
                   "ORG/NAME[@REV] from the Hugging Face cache (see `qwenvl pull`)")
       ->required()
       ->transform(ModelArgument());
-  cmd->add_option("--threads", o.threads, "Worker threads (0: one per core)");
+  cmd->add_option("-t,--threads", o.threads, "Worker threads (0: one per core)");
   cmd->add_option("--backend", o.backend,
                   "Compute backend: cpu (SIMD kernels over the threads) or reference (plain "
                   "scalar kernels on one thread, slow)")
       ->check(CLI::IsMember(compute::BackendNames()));
   AddKernelsOption(cmd, o.kernels);
-  cmd->add_option("--ctx", o.context, "Context length in tokens (KV-cache capacity)");
+  cmd->add_option("-c,--ctx", o.context, "Context length in tokens (KV-cache capacity)");
   cmd->add_option("--weights", o.weights, "Decoder weights: " + WeightPrecisionChoices());
   cmd->add_flag(
       "--mmap", o.mmap,
@@ -86,15 +90,16 @@ void AddNoWeightCacheFlag(CLI::App* cmd, bool& off) {
 }
 
 void AddGenerationOptions(CLI::App* cmd, GenerationOptions& o) {
-  cmd->add_option("--max-tokens", o.max_tokens, "Most new tokens");
-  cmd->add_option("--temperature", o.temperature, "Sampling temperature (0: greedy)");
+  cmd->add_option("-n,--max-tokens", o.max_tokens, "Most new tokens");
+  cmd->add_option("--temperature,--temp", o.temperature,
+                  "Sampling temperature (0: greedy; default: the model's generation_config.json)");
   cmd->add_option("--top-k", o.top_k, "Keep the k most likely tokens");
   cmd->add_option("--top-p", o.top_p, "Keep the smallest set with this probability mass");
   cmd->add_option("--min-p", o.min_p, "Drop tokens below this fraction of the top probability");
   cmd->add_option("--repetition-penalty", o.repetition_penalty,
                   "Penalty on tokens already present (transformers semantics)");
   cmd->add_option("--seed", o.seed, "Seed for reproducible sampling");
-  cmd->add_option("--stop", o.stop, "Stop string (repeatable)");
+  cmd->add_option("--stop", o.stop, "Stop string (repeatable)")->default_str("");
   auto* schema = cmd->add_option("--json-schema", o.json_schema_file,
                                  "Answer JSON valid under this JSON Schema file");
   auto* grammar =
@@ -135,6 +140,53 @@ void AddMediaBudgetOptions(CLI::App* cmd, MediaBudgetOptions& o) {
   cmd->add_option("--min-pixels", o.min_pixels, "Smallest resized area of each picture");
   cmd->add_option("--max-pixels", o.max_pixels, "Largest resized area of each picture");
   cmd->add_option("--fps", o.fps, "Video sampling rate (frames per second, default 2)");
+}
+
+std::string ReadBounded(std::FILE* in, size_t max_bytes) {
+  std::string out;
+  char buf[65536];
+  while (out.size() <= max_bytes) {
+    const size_t want = std::min(sizeof buf, max_bytes + 1 - out.size());
+    const size_t n = std::fread(buf, 1, want, in);
+    if (n == 0) break;
+    out.append(buf, n);
+  }
+  return out;
+}
+
+std::string ResolvePrompt(const std::string& prompt_option, const std::string& file_option) {
+  const bool from_stdin = prompt_option == "-";
+  if (!prompt_option.empty() && !file_option.empty())
+    throw Error(ErrorCode::kInvalidArgument, "give the prompt with -p or -f, not both");
+  if (prompt_option.empty() && file_option.empty())
+    throw Error(ErrorCode::kInvalidArgument,
+                "no prompt: give it with -p TEXT, -p - (read from standard input) or -f FILE");
+  if (!from_stdin && file_option.empty()) return prompt_option;
+  const std::string source = from_stdin ? std::string("standard input") : file_option;
+  std::string text;
+  if (from_stdin) {
+    text = ReadBounded(stdin, kMaxPromptFileBytes);
+  } else {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::is_directory(file_option, ec))
+      throw Error(ErrorCode::kInvalidArgument, "-f " + source + ": is a folder, not a file");
+    std::FILE* f = std::fopen(file_option.c_str(), "rb");
+    if (f == nullptr)
+      throw Error(ErrorCode::kNotFound,
+                  "-f " + source + ": cannot read the prompt file (" + std::strerror(errno) + ")");
+    text = ReadBounded(f, kMaxPromptFileBytes);
+    std::fclose(f);
+  }
+  if (text.size() > kMaxPromptFileBytes)
+    throw Error(ErrorCode::kOutOfRange, "the prompt from " + source + " is larger than " +
+                                            std::to_string(kMaxPromptFileBytes >> 20) + " MiB");
+  if (!text::IsValidUtf8(text))
+    throw Error(ErrorCode::kInvalidArgument, "the prompt from " + source + " is not UTF-8 text");
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (text.empty())
+    throw Error(ErrorCode::kInvalidArgument, "the prompt from " + source + " is empty");
+  return text;
 }
 
 Media MediaFromPath(Media::Kind kind, const std::string& path) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,6 +53,17 @@ void AddKernelsOption(CLI::App* cmd, std::string& spec);
 void AddNoWeightCacheFlag(CLI::App* cmd, bool& off);
 void AddGenerationOptions(CLI::App* cmd, GenerationOptions& o);
 void AddMediaBudgetOptions(CLI::App* cmd, MediaBudgetOptions& o);
+
+// The most bytes a prompt read from a file or standard input may hold (-f FILE, -p -): far more
+// than any context holds as text (4 MiB is about a million tokens), small enough to read at once.
+inline constexpr size_t kMaxPromptFileBytes = size_t{4} << 20;
+
+// The prompt of -p TEXT, -p - (standard input) or -f FILE (one of them, not both), without the
+// trailing line breaks of a file. Throws Error naming the source: neither or both given, an
+// unreadable file or a folder, more than kMaxPromptFileBytes, text that is not UTF-8, empty text.
+std::string ResolvePrompt(const std::string& prompt_option, const std::string& file_option);
+// Reads at most max_bytes + 1 bytes of `in` (the one more tells that the source is too large).
+std::string ReadBounded(std::FILE* in, size_t max_bytes);
 
 // A media item for a path: a folder or a list of images makes a video from frames.
 Media MediaFromPath(Media::Kind kind, const std::string& path);

@@ -43,8 +43,8 @@ struct FileCloser {
 
 }  // namespace
 
-void WriteSafetensors(const std::string& path, const std::vector<TensorSpec>& specs,
-                      const std::function<void(size_t, std::vector<uint8_t>&)>& produce) {
+void WriteSafetensorsChunked(const std::string& path, const std::vector<TensorSpec>& specs,
+                             const std::function<void(size_t, const ChunkWriter&)>& produce) {
   std::unique_ptr<FILE, FileCloser> f(std::fopen(path.c_str(), "wb"));
   if (!f) throw Error(ErrorCode::kIo, path + ": cannot create: " + std::strerror(errno));
   const std::string header = HeaderJson(specs);
@@ -53,15 +53,28 @@ void WriteSafetensors(const std::string& path, const std::vector<TensorSpec>& sp
   for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(n >> (8 * i));
   bool ok = std::fwrite(len, 1, 8, f.get()) == 8 &&
             std::fwrite(header.data(), 1, header.size(), f.get()) == header.size();
-  std::vector<uint8_t> bytes;
   for (size_t i = 0; ok && i < specs.size(); ++i) {
-    bytes.clear();
-    produce(i, bytes);
-    QWENVL_CHECK(bytes.size() == specs[i].nbytes());
-    ok = std::fwrite(bytes.data(), 1, bytes.size(), f.get()) == bytes.size();
+    size_t written = 0;
+    produce(i, [&](std::span<const uint8_t> piece) {
+      QWENVL_CHECK(written + piece.size() <= specs[i].nbytes());
+      if (ok) ok = std::fwrite(piece.data(), 1, piece.size(), f.get()) == piece.size();
+      written += piece.size();
+    });
+    QWENVL_CHECK(!ok || written == specs[i].nbytes());
   }
   if (!ok || std::fflush(f.get()) != 0)
     throw Error(ErrorCode::kIo, path + ": write failed: " + std::strerror(errno));
+}
+
+void WriteSafetensors(const std::string& path, const std::vector<TensorSpec>& specs,
+                      const std::function<void(size_t, std::vector<uint8_t>&)>& produce) {
+  std::vector<uint8_t> bytes;
+  WriteSafetensorsChunked(path, specs, [&](size_t i, const ChunkWriter& write) {
+    bytes.clear();
+    produce(i, bytes);
+    QWENVL_CHECK(bytes.size() == specs[i].nbytes());
+    write(bytes);
+  });
 }
 
 void WriteSafetensors(const std::string& path, const std::vector<OwnedTensor>& tensors) {

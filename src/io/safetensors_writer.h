@@ -27,6 +27,13 @@ struct TensorSpec {
 void WriteSafetensors(const std::string& path, const std::vector<TensorSpec>& specs,
                       const std::function<void(size_t, std::vector<uint8_t>&)>& produce);
 
+// The same with each tensor's bytes handed over in pieces: produce(i, write) calls write as often
+// as it likes, the pieces of tensor i together exactly specs[i].nbytes() bytes (checked), so that a
+// tensor made piece by piece (a video's patches, one temporal slice at a time) is never held whole.
+using ChunkWriter = std::function<void(std::span<const uint8_t>)>;
+void WriteSafetensorsChunked(const std::string& path, const std::vector<TensorSpec>& specs,
+                             const std::function<void(size_t, const ChunkWriter&)>& produce);
+
 // Convenience for small in-memory tensors.
 struct OwnedTensor {
   TensorSpec spec;

@@ -34,11 +34,63 @@ VideoPlan PlanFromInfo(const VideoStreamInfo& info, int64_t total_frames,
   return plan;
 }
 
+// Gathers resized frames into temporal patches and hands each on when full; Finish pads the last
+// one (an odd frame list) by repeating its last frame, as Patchify pads a whole list.
+class SliceBuilder {
+ public:
+  SliceBuilder(const PatchifyOptions& patchify, const VideoSliceCallback& on_slice)
+      : patchify_(patchify), on_slice_(on_slice) {
+    frames_.reserve(static_cast<size_t>(std::max(patchify.temporal_patch, 1)));
+  }
+  void Reset() {
+    frames_.clear();
+    slices_ = 0;
+    frames_in_ = 0;
+  }
+  void Add(RgbImage&& frame) {
+    frames_.push_back(std::move(frame));
+    ++frames_in_;
+    if (static_cast<int>(frames_.size()) == patchify_.temporal_patch) Emit();
+  }
+  void Finish() {
+    if (!frames_.empty()) Emit();
+  }
+  int64_t slices() const { return slices_; }
+  int64_t frames_in() const { return frames_in_; }
+  int64_t grid_h() const { return grid_h_; }
+  int64_t grid_w() const { return grid_w_; }
+
+ private:
+  void Emit() {
+    VideoSlice slice{.t = slices_, .patches = Patchify(frames_, patchify_)};
+    grid_h_ = slice.patches.grid_h;
+    grid_w_ = slice.patches.grid_w;
+    frames_.clear();
+    ++slices_;
+    on_slice_(std::move(slice));
+  }
+
+  const PatchifyOptions& patchify_;
+  const VideoSliceCallback& on_slice_;
+  std::vector<RgbImage> frames_;
+  int64_t slices_ = 0;
+  int64_t frames_in_ = 0;
+  int64_t grid_h_ = 0;
+  int64_t grid_w_ = 0;
+};
+
+void FinishGrid(PreprocessedVideo& out, const SliceBuilder& slices) {
+  out.patches.values.clear();
+  out.patches.grid_t = slices.slices();
+  out.patches.grid_h = slices.grid_h();
+  out.patches.grid_w = slices.grid_w();
+}
+
 // One decode pass for `total_frames`: true when every sampled frame arrived.
 bool SampleAndDecode(VideoReader& reader, const std::string& name, int64_t total_frames,
                      const VideoOptions& options, const PatchifyOptions& patchify,
                      const VideoPlanCheck& before_decode, PreprocessedVideo& out,
-                     std::vector<RgbImage>& frames) {
+                     SliceBuilder& slices) {
   const VideoStreamInfo& info = reader.info();
   const VideoPlan plan = PlanFromInfo(info, total_frames, options);
   if (before_decode) before_decode(plan);
@@ -47,8 +99,7 @@ bool SampleAndDecode(VideoReader& reader, const std::string& name, int64_t total
   out.resized_height = size.height;
   out.resized_width = size.width;
   out.total_frames = total_frames;
-  frames.clear();
-  frames.reserve(static_cast<size_t>(plan.nframes));
+  slices.Reset();
   const int64_t header_pixels = int64_t{info.width} * info.height;
   const int64_t decoded =
       reader.DecodeFrames(out.frame_indices, [&](int64_t index, RgbImage&& frame) {
@@ -59,35 +110,57 @@ bool SampleAndDecode(VideoReader& reader, const std::string& name, int64_t total
                           ", larger than the stream's " + std::to_string(info.width) + "x" +
                           std::to_string(info.height));
         }
-        frames.push_back(ResizeTo(std::move(frame), size, patchify.pool));
+        slices.Add(ResizeTo(std::move(frame), size, patchify.pool));
       });
-  if (frames.size() == out.frame_indices.size()) return true;
+  if (slices.frames_in() == static_cast<int64_t>(out.frame_indices.size())) {
+    slices.Finish();
+    return true;
+  }
   out.total_frames = decoded;  // the stream ended early: this is its real length
   return false;
 }
 
-PreprocessedVideo PreprocessFromReader(VideoReader& reader, const std::string& name,
-                                       const VideoOptions& options, const PatchifyOptions& patchify,
-                                       const VideoPlanCheck& before_decode) {
+PreprocessedVideo StreamFromReader(VideoReader& reader, const std::string& name,
+                                   const VideoOptions& options, const PatchifyOptions& patchify,
+                                   const VideoPlanCheck& before_decode,
+                                   const VideoSliceCallback& on_slice) {
   const VideoStreamInfo& info = reader.info();
   PreprocessedVideo out;
   out.orig_width = info.width;
   out.orig_height = info.height;
   out.video_fps = info.fps;
-  std::vector<RgbImage> frames;  // the sampled frames, resized
+  SliceBuilder slices(patchify, on_slice);
   if (!SampleAndDecode(reader, name, info.total_frames, options, patchify, before_decode, out,
-                       frames)) {
+                       slices)) {
     // Metadata promised more frames than the stream holds (truncated file, bad nb_frames): sample
     // again from the decoded count, as a reader that counts by decoding (torchvision) would.
     const int64_t decoded = out.total_frames;
-    if (!SampleAndDecode(reader, name, decoded, options, patchify, before_decode, out, frames)) {
+    if (!SampleAndDecode(reader, name, decoded, options, patchify, before_decode, out, slices)) {
       throw Error(ErrorCode::kCorruptFile,
                   name + ": the video stream decodes differently on a second pass");
     }
   }
-  const auto nframes = static_cast<int64_t>(frames.size());
-  out.patches = Patchify(frames, patchify);
-  FillTiming(out, nframes);
+  FinishGrid(out, slices);
+  FillTiming(out, slices.frames_in());
+  return out;
+}
+
+// The whole-clip result from a stream: the slices' rows one after the other.
+template <class StreamFn>
+PreprocessedVideo Collect(const VideoPlanCheck& before_decode, StreamFn&& stream) {
+  std::vector<float> values;
+  const VideoPlanCheck restart = [&](const VideoPlan& plan) {
+    values.clear();  // a second pass starts over
+    if (before_decode) before_decode(plan);
+  };
+  PreprocessedVideo out = stream(restart, [&](VideoSlice&& slice) {
+    if (values.empty()) {
+      values = std::move(slice.patches.values);
+    } else {
+      values.insert(values.end(), slice.patches.values.begin(), slice.patches.values.end());
+    }
+  });
+  out.patches.values = std::move(values);
   return out;
 }
 
@@ -162,19 +235,37 @@ VideoPlan PlanVideoFrames(const std::vector<std::string>& image_paths, const Vid
   return PlanFrameList(image_paths, options, limits, &headers);
 }
 
+PreprocessedVideo StreamVideoFile(const std::string& path, const VideoOptions& options,
+                                  const PatchifyOptions& patchify, const VideoLimits& limits,
+                                  const VideoPlanCheck& before_decode,
+                                  const VideoSliceCallback& on_slice) {
+  VideoReader reader = VideoReader::OpenFile(path, limits);
+  return StreamFromReader(reader, path, options, patchify, before_decode, on_slice);
+}
+
+PreprocessedVideo StreamVideoMemory(std::span<const uint8_t> data, const std::string& name,
+                                    const VideoOptions& options, const PatchifyOptions& patchify,
+                                    const VideoLimits& limits, const VideoPlanCheck& before_decode,
+                                    const VideoSliceCallback& on_slice) {
+  VideoReader reader = VideoReader::OpenMemory(data, name, limits);
+  return StreamFromReader(reader, name, options, patchify, before_decode, on_slice);
+}
+
 PreprocessedVideo PreprocessVideoFile(const std::string& path, const VideoOptions& options,
                                       const PatchifyOptions& patchify, const VideoLimits& limits,
                                       const VideoPlanCheck& before_decode) {
-  VideoReader reader = VideoReader::OpenFile(path, limits);
-  return PreprocessFromReader(reader, path, options, patchify, before_decode);
+  return Collect(before_decode, [&](const VideoPlanCheck& check, const VideoSliceCallback& sink) {
+    return StreamVideoFile(path, options, patchify, limits, check, sink);
+  });
 }
 
 PreprocessedVideo PreprocessVideoMemory(std::span<const uint8_t> data, const std::string& name,
                                         const VideoOptions& options,
                                         const PatchifyOptions& patchify, const VideoLimits& limits,
                                         const VideoPlanCheck& before_decode) {
-  VideoReader reader = VideoReader::OpenMemory(data, name, limits);
-  return PreprocessFromReader(reader, name, options, patchify, before_decode);
+  return Collect(before_decode, [&](const VideoPlanCheck& check, const VideoSliceCallback& sink) {
+    return StreamVideoMemory(data, name, options, patchify, limits, check, sink);
+  });
 }
 
 PreprocessedVideo PreprocessVideoRgbFrames(std::span<const RgbImage> frames, double video_fps,
@@ -201,10 +292,10 @@ PreprocessedVideo PreprocessVideoRgbFrames(std::span<const RgbImage> frames, dou
   return out;
 }
 
-PreprocessedVideo PreprocessVideoFrames(const std::vector<std::string>& image_paths,
-                                        const VideoOptions& options,
-                                        const PatchifyOptions& patchify, const DecodeLimits& limits,
-                                        const VideoPlanCheck& before_decode) {
+PreprocessedVideo StreamVideoFrames(const std::vector<std::string>& image_paths,
+                                    const VideoOptions& options, const PatchifyOptions& patchify,
+                                    const DecodeLimits& limits, const VideoPlanCheck& before_decode,
+                                    const VideoSliceCallback& on_slice) {
   std::vector<ImageHeader> headers;
   const VideoPlan plan = PlanFrameList(image_paths, options, limits, &headers);
   if (before_decode) before_decode(plan);
@@ -213,23 +304,32 @@ PreprocessedVideo PreprocessVideoFrames(const std::vector<std::string>& image_pa
   out.orig_height = plan.orig_height;
   out.resized_width = plan.resized.width;
   out.resized_height = plan.resized.height;
-  std::vector<RgbImage> frames;
-  frames.reserve(image_paths.size() + 1);
+  SliceBuilder slices(patchify, on_slice);
   for (size_t i = 0; i < image_paths.size(); ++i) {
     DecodeLimits frame_limits = limits;
     frame_limits.expected_width = headers[i].width;
     frame_limits.expected_height = headers[i].height;
-    frames.push_back(
+    slices.Add(
         ResizeTo(DecodeImageFile(image_paths[i], frame_limits), plan.resized, patchify.pool));
   }
-  out.total_frames = static_cast<int64_t>(frames.size());
+  slices.Finish();  // pads an odd list with its last frame
+  out.total_frames = slices.frames_in();
   for (int64_t i = 0; i < out.total_frames; ++i) out.frame_indices.push_back(i);
   out.video_fps = options.fps;
   // qwen-vl-utils returns element fps for frame lists, and that becomes the processor's fps.
   out.sample_fps = options.fps;
   out.second_per_grid_ts = SecondPerGridT(out.sample_fps);
-  out.patches = Patchify(frames, patchify);  // pads an odd list with its last frame
+  FinishGrid(out, slices);
   return out;
+}
+
+PreprocessedVideo PreprocessVideoFrames(const std::vector<std::string>& image_paths,
+                                        const VideoOptions& options,
+                                        const PatchifyOptions& patchify, const DecodeLimits& limits,
+                                        const VideoPlanCheck& before_decode) {
+  return Collect(before_decode, [&](const VideoPlanCheck& check, const VideoSliceCallback& sink) {
+    return StreamVideoFrames(image_paths, options, patchify, limits, check, sink);
+  });
 }
 
 }  // namespace qwenvl::media

@@ -1,6 +1,8 @@
 // The video pipeline (model-spec §7): decode → sample frames (§7.1, §7.2) → one size for all frames
 // (§7.3) → resize each kept frame as soon as it is decoded → normalize and flatten (§6.4, §6.5,
-// §7.4).
+// §7.4), one temporal patch (two frames) at a time: the Stream functions hand each slice on as soon
+// as its frames are in, so that memory holds a slice and not the clip; the Preprocess functions
+// collect the slices into one tensor.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +45,15 @@ struct VideoPlan {
 // Called with the plan before a decode pass starts; throws to refuse the item.
 using VideoPlanCheck = std::function<void(const VideoPlan&)>;
 
+// One temporal patch of a video: `temporal_patch` resized frames (the last slice of an odd frame
+// list padded by repeating its last frame), flattened as Patchify does with grid_t = 1. The rows of
+// the whole clip are the slices' rows in order (Patchify's rows are t-major, model-spec §6.5).
+struct VideoSlice {
+  int64_t t = 0;  // temporal index, 0-based
+  Patches patches;
+};
+using VideoSliceCallback = std::function<void(VideoSlice&& slice)>;
+
 // The plans of the three kinds of source (opening the container or reading the image headers
 // only). Throw Error as the Preprocess functions below do for what headers already show.
 VideoPlan PlanVideoFile(const std::string& path, const VideoOptions& options,
@@ -55,7 +66,8 @@ VideoPlan PlanVideoFrames(const std::vector<std::string>& image_paths, const Vid
 // A video file (mp4, mov, mkv, webm, avi, ...). Only the sampled frames are kept, each resized when
 // decoded. If the stream ends before a sampled frame (frame count metadata larger than the stream),
 // the frames are sampled again from the count actually decoded. before_decode, if set, sees the
-// plan of each decode pass first. A decoded frame with more pixels than the stream header gives is
+// plan of each decode pass first. Frames are resized and patchified a slice at a time; the result
+// holds every slice's patches. A decoded frame with more pixels than the stream header gives is
 // refused (the plan's memory bound would not hold). Throws Error on any bad input.
 PreprocessedVideo PreprocessVideoFile(const std::string& path, const VideoOptions& options,
                                       const PatchifyOptions& patchify,
@@ -75,12 +87,31 @@ PreprocessedVideo PreprocessVideoMemory(std::span<const uint8_t> data, const std
 // length by repeating the last frame, and the fps is options.fps. All frames must come out the same
 // size. Every image's header is read first (sizes, `limits`, before_decode), then the images are
 // decoded and resized one at a time, so one full-size frame is held at once besides the resized
-// ones.
+// ones of one temporal slice.
 PreprocessedVideo PreprocessVideoFrames(const std::vector<std::string>& image_paths,
                                         const VideoOptions& options,
                                         const PatchifyOptions& patchify,
                                         const DecodeLimits& limits = {},
                                         const VideoPlanCheck& before_decode = nullptr);
+
+// The Preprocess functions above, streamed: on_slice gets every slice in order as soon as its
+// frames are decoded and resized; the result holds the facts and the grid (patches.grid_t counts
+// the slices) but no values. before_decode is called at the start of every decode pass: when the
+// stream ends before a sampled frame it is sampled again from the decoded count and a second pass
+// runs, so a sink that collects slices starts over when before_decode is called again (or refuses
+// the second plan by throwing).
+PreprocessedVideo StreamVideoFile(const std::string& path, const VideoOptions& options,
+                                  const PatchifyOptions& patchify, const VideoLimits& limits,
+                                  const VideoPlanCheck& before_decode,
+                                  const VideoSliceCallback& on_slice);
+PreprocessedVideo StreamVideoMemory(std::span<const uint8_t> data, const std::string& name,
+                                    const VideoOptions& options, const PatchifyOptions& patchify,
+                                    const VideoLimits& limits, const VideoPlanCheck& before_decode,
+                                    const VideoSliceCallback& on_slice);
+PreprocessedVideo StreamVideoFrames(const std::vector<std::string>& image_paths,
+                                    const VideoOptions& options, const PatchifyOptions& patchify,
+                                    const DecodeLimits& limits, const VideoPlanCheck& before_decode,
+                                    const VideoSliceCallback& on_slice);
 
 // Decoded frames already in memory (all of the video, same size): sampled, resized and flattened as
 // PreprocessVideoFile does.

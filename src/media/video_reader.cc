@@ -14,8 +14,10 @@ extern "C" {
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 
 #include "media/video_frame_convert.h"
+#include "media/video_packet_index.h"
 #include "util/error.h"
 
 namespace qwenvl::media {
@@ -92,6 +94,7 @@ struct DecodePass {
   const std::string& name;
   std::span<const int64_t> indices;  // ascending
   const VideoReader::FrameCallback& on_frame;
+  DecodeStats& stats;
 
   size_t next = 0;      // next wanted position in `indices`
   int64_t decoded = 0;  // frames the decoder has output so far
@@ -113,6 +116,7 @@ struct DecodePass {
         last_error = rc;
         return false;
       }
+      ++stats.frames_out;
       if (frame->width > limits.max_width || frame->height > limits.max_height) {
         Fail(ErrorCode::kOutOfRange, "decoded frame " + std::to_string(frame->width) + "x" +
                                          std::to_string(frame->height) + " exceeds the limit");
@@ -146,6 +150,7 @@ struct DecodePass {
       }
       if (packet->stream_index == stream_index) {
         const int send_rc = avcodec_send_packet(codec, packet.get());
+        ++stats.packets_sent;
         if (send_rc < 0 && send_rc != AVERROR(EAGAIN)) last_error = send_rc;
         done = Drain();
       }
@@ -163,6 +168,154 @@ struct DecodePass {
   }
 };
 
+// A pass that feeds the decoder only the packet runs the wanted frames depend on (PacketIndex),
+// recognising each output frame by its timestamp. Run() returns false, with `next` the first wanted
+// frame not delivered, as soon as the stream does not decode as indexed; the caller then decodes
+// the rest frame by frame.
+struct SparsePass {
+  AVFormatContext* format;
+  AVCodecContext* codec;
+  int stream_index;
+  const VideoLimits& limits;
+  const std::string& name;
+  const PacketIndex& index;
+  std::span<const int64_t> indices;  // ascending, each < index.frames()
+  const VideoReader::FrameCallback& on_frame;
+  DecodeStats& stats;
+
+  size_t next = 0;
+  int64_t read_pos = -1;             // decode position of the last packet of the stream read
+  std::vector<char> wanted_at = {};  // by decode position: a wanted frame's packet
+  std::unique_ptr<AVPacket, PacketDeleter> packet{av_packet_alloc()};
+  std::unique_ptr<AVFrame, FrameDeleter> frame{av_frame_alloc()};
+  std::unique_ptr<VideoFrameConverter> converter = nullptr;
+
+  // Packets closer than this are read and dropped rather than sought past: a seek costs a drain of
+  // the decoder's pipeline and a demuxer reposition.
+  static constexpr int64_t kSeekGap = 16;
+
+  bool Wanted(int64_t f) const { return std::binary_search(indices.begin(), indices.end(), f); }
+
+  // Takes the frames the decoder has ready; false when one is not what the index says.
+  bool Receive() {
+    while (true) {
+      const int rc = avcodec_receive_frame(codec, frame.get());
+      if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return true;
+      if (rc < 0) return false;  // a damaged frame: counted frame by frame instead
+      ++stats.frames_out;
+      if (frame->width > limits.max_width || frame->height > limits.max_height) {
+        throw Error(ErrorCode::kOutOfRange,
+                    name + ": decoded frame " + std::to_string(frame->width) + "x" +
+                        std::to_string(frame->height) + " exceeds the limit");
+      }
+      const int64_t pts = frame->pts != AV_NOPTS_VALUE ? frame->pts : frame->best_effort_timestamp;
+      const int64_t f = pts == AV_NOPTS_VALUE ? -1 : index.FrameOfPts(pts);
+      if (f < 0) return false;
+      if (next < indices.size() && f == indices[next]) {
+        RgbImage rgb = converter->ToRgb(*frame);
+        for (; next + 1 < indices.size() && indices[next + 1] == f; ++next) {
+          on_frame(f, RgbImage(rgb));
+        }
+        on_frame(f, std::move(rgb));
+        ++next;
+      } else if (next < indices.size() && f > indices[next] && Wanted(f)) {
+        return false;  // a wanted frame was passed over
+      }
+      av_frame_unref(frame.get());
+    }
+  }
+
+  // Reads the next packet of the stream into `packet`; false at the end or on a packet the index
+  // does not know.
+  bool ReadPacket() {
+    while (true) {
+      if (av_read_frame(format, packet.get()) < 0) return false;
+      if (packet->stream_index == stream_index) {
+        read_pos = packet->pts == AV_NOPTS_VALUE ? -1 : index.PositionOfPts(packet->pts);
+        if (read_pos < 0) {
+          av_packet_unref(packet.get());
+          return false;
+        }
+        return true;
+      }
+      av_packet_unref(packet.get());
+    }
+  }
+
+  // Puts the demuxer just before packet `pos`.
+  bool SeekTo(int64_t pos) {
+    if (pos > read_pos + kSeekGap) {
+      const PacketEntry& key = index.packets()[static_cast<size_t>(pos)];
+      const int64_t ts = key.dts != kNoTimestamp ? std::min(key.dts, key.pts) : key.pts;
+      ++stats.seeks;
+      if (av_seek_frame(format, stream_index, ts, AVSEEK_FLAG_BACKWARD) < 0) return false;
+      read_pos = -1;
+      // The demuxer lands on a key packet at or before ts; the packets up to pos are dropped.
+      // Landing after pos would lose frames: the pass gives way.
+      while (true) {
+        const int64_t before = read_pos;
+        if (!ReadPacket()) return false;
+        if (read_pos == pos) return true;
+        av_packet_unref(packet.get());
+        if (read_pos > pos || (before >= 0 && read_pos < before)) return false;
+      }
+    }
+    while (read_pos + 1 < pos) {
+      if (!ReadPacket()) return false;
+      av_packet_unref(packet.get());
+    }
+    return ReadPacket() && read_pos == pos;
+  }
+
+  // Feeds the packet in `packet` (at read_pos), non-reference frames skipped unless wanted.
+  bool Feed() {
+    codec->skip_frame =
+        wanted_at[static_cast<size_t>(read_pos)] ? AVDISCARD_DEFAULT : AVDISCARD_NONREF;
+    const int rc = avcodec_send_packet(codec, packet.get());
+    av_packet_unref(packet.get());
+    ++stats.packets_sent;
+    if (rc < 0 && rc != AVERROR(EAGAIN)) return false;
+    return Receive();
+  }
+
+  // Outputs what the decoder holds and makes it ready for a run that does not follow on.
+  bool DrainAndReset() {
+    avcodec_send_packet(codec, nullptr);
+    const bool ok = Receive();
+    avcodec_flush_buffers(codec);
+    return ok;
+  }
+
+  bool Run() {
+    if (!packet || !frame) throw Error(ErrorCode::kOutOfRange, name + ": out of memory decoding");
+    converter = std::make_unique<VideoFrameConverter>(name);
+    wanted_at.assign(index.packets().size(), 0);
+    for (const int64_t f : indices) wanted_at[static_cast<size_t>(index.PositionOfFrame(f))] = 1;
+    const std::vector<PacketRun> runs = index.RunsFor(indices);
+    bool ok = true;
+    for (size_t r = 0; ok && r < runs.size(); ++r) {
+      const PacketRun& run = runs[r];
+      // A run that starts right after the last packet read goes on without a break.
+      if (run.begin != read_pos + 1) {
+        ok = (read_pos < 0 || DrainAndReset()) && SeekTo(run.begin) && Feed();
+      }
+      while (ok && read_pos + 1 < run.end) ok = ReadPacket() && Feed();
+      // Every wanted frame of the run is out once the decoder is drained; the next run's frames
+      // come after (runs are in decode order and frames in presentation order agree at keys).
+      const bool last = r + 1 == runs.size();
+      const bool gap = !last && runs[r + 1].begin != read_pos + 1;
+      if (ok && (last || gap)) {
+        ok = DrainAndReset();
+        if (ok && next < indices.size() && index.PositionOfFrame(indices[next]) < run.end) {
+          ok = false;
+        }
+      }
+    }
+    codec->skip_frame = AVDISCARD_DEFAULT;
+    return ok && next == indices.size();
+  }
+};
+
 }  // namespace
 
 struct VideoReader::State {
@@ -176,6 +329,8 @@ struct VideoReader::State {
   int stream_index = -1;
   bool rewound = true;  // positioned at the first packet
   VideoStreamInfo info;
+  std::optional<PacketIndex> index;  // built by the first sparse decode
+  DecodeStats stats;
 
   ~State() { Close(); }
   void Close();
@@ -184,6 +339,14 @@ struct VideoReader::State {
   void OpenDecoder();
   void ReadStreamInfo();
   int64_t CountPackets();
+  void Rewind() {
+    if (!rewound) {
+      Close();
+      Open();
+    }
+    rewound = false;
+  }
+  const PacketIndex& Index();
   [[noreturn]] void Fail(ErrorCode code, const std::string& what) const {
     throw Error(code, name + ": " + what);
   }
@@ -262,6 +425,7 @@ void VideoReader::State::OpenDecoder() {
   int rc = avcodec_parameters_to_context(codec, par);
   if (rc >= 0) {
     codec->thread_count = limits.decoder_threads;
+    codec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
     rc = avcodec_open2(codec, decoder, nullptr);
   }
   if (rc < 0) {
@@ -290,6 +454,29 @@ int64_t VideoReader::State::CountPackets() {
   }
   rewound = false;
   return count;
+}
+
+const PacketIndex& VideoReader::State::Index() {
+  if (index) return *index;
+  Rewind();
+  std::unique_ptr<AVPacket, PacketDeleter> packet(av_packet_alloc());
+  if (!packet) Fail(ErrorCode::kOutOfRange, "out of memory indexing packets");
+  std::vector<PacketEntry> entries;
+  while (av_read_frame(format, packet.get()) >= 0) {
+    if (packet->stream_index == stream_index) {
+      entries.push_back({.pts = packet->pts == AV_NOPTS_VALUE ? kNoTimestamp : packet->pts,
+                         .dts = packet->dts == AV_NOPTS_VALUE ? kNoTimestamp : packet->dts,
+                         .key = (packet->flags & AV_PKT_FLAG_KEY) != 0,
+                         .discard = (packet->flags & AV_PKT_FLAG_DISCARD) != 0});
+    }
+    av_packet_unref(packet.get());
+    if (static_cast<int64_t>(entries.size()) > limits.max_frames) {
+      Fail(ErrorCode::kOutOfRange,
+           "more than " + std::to_string(limits.max_frames) + " frames (limit)");
+    }
+  }
+  index.emplace(std::move(entries));
+  return *index;
 }
 
 void VideoReader::State::ReadStreamInfo() {
@@ -367,23 +554,48 @@ VideoReader VideoReader::OpenMemory(std::span<const uint8_t> data, const std::st
   return VideoReader(std::move(state));
 }
 
-int64_t VideoReader::DecodeFrames(std::span<const int64_t> indices, const FrameCallback& on_frame) {
+const DecodeStats& VideoReader::last_stats() const { return state_->stats; }
+
+int64_t VideoReader::DecodeFrames(std::span<const int64_t> indices, const FrameCallback& on_frame,
+                                  DecodeMode mode) {
   State& s = *state_;
   if (!std::is_sorted(indices.begin(), indices.end()) || (!indices.empty() && indices[0] < 0)) {
     throw Error(ErrorCode::kInvalidArgument, s.name + ": frame indices must be ascending and >= 0");
   }
-  if (!s.rewound) {
-    s.Close();
-    s.Open();
+  s.stats = {};
+  size_t delivered = 0;
+  if (mode == DecodeMode::kSparse && !indices.empty()) {
+    const PacketIndex& index = s.Index();
+    // Frames past the indexed ones (a truncated stream) are counted by decoding, as kEveryFrame
+    // does.
+    if (index.usable() && indices.back() < index.frames()) {
+      s.Rewind();
+      SparsePass pass{.format = s.format,
+                      .codec = s.codec,
+                      .stream_index = s.stream_index,
+                      .limits = s.limits,
+                      .name = s.name,
+                      .index = index,
+                      .indices = indices,
+                      .on_frame = on_frame,
+                      .stats = s.stats};
+      if (pass.Run()) {
+        s.stats.sparse = true;
+        return indices.back() + 1;
+      }
+      delivered = pass.next;
+      s.stats.fell_back = true;
+    }
   }
-  s.rewound = false;
+  s.Rewind();
   DecodePass pass{.format = s.format,
                   .codec = s.codec,
                   .stream_index = s.stream_index,
                   .limits = s.limits,
                   .name = s.name,
-                  .indices = indices,
-                  .on_frame = on_frame};
+                  .indices = indices.subspan(delivered),
+                  .on_frame = on_frame,
+                  .stats = s.stats};
   return pass.Run();
 }
 

@@ -1,6 +1,6 @@
-// Demuxing and decoding a video file with FFmpeg's libraries, frame by frame, keeping only the
-// frames asked for (model-spec §7). Frames come out as 8-bit RGB converted by swscale the way the
-// reference readers (decord, torchvision/PyAV) convert them.
+// Demuxing and decoding a video file with FFmpeg's libraries, keeping only the frames asked for
+// (model-spec §7) and decoding little else (DecodeMode). Frames come out as 8-bit RGB converted by
+// swscale the way the reference readers (decord, torchvision/PyAV) convert them.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +18,31 @@ struct VideoLimits {
   int max_width = 16384;
   int max_height = 16384;
   int64_t max_frames = 1 << 20;  // frames counted or decoded
-  int decoder_threads = 0;       // 0: FFmpeg chooses
+  int decoder_threads = 0;       // 0: FFmpeg chooses (frame and slice threads)
+};
+
+// How DecodeFrames reaches the wanted frames.
+enum class DecodeMode {
+  // Feeds the decoder only the packets the wanted frames depend on: frames are numbered by
+  // presentation time from an index of the stream's packets (one demux pass, no decoding), the
+  // packets between samples that no sample refers to are skipped (skip_frame = AVDISCARD_NONREF
+  // for the frames that are not wanted), and the demuxer seeks to the key packet before a sample
+  // when the samples lie further apart than the key packets. Each frame delivered is checked
+  // against the index by its timestamp; a stream whose packets cannot be indexed (no or repeated
+  // timestamps, a first packet that is not a key) or that does not decode as indexed goes on with
+  // kEveryFrame from where it was, so the frames delivered are the same either way.
+  kSparse,
+  // Decodes every frame from the first and counts the frames the decoder outputs.
+  kEveryFrame,
+};
+
+// What the last DecodeFrames call did (tests and benchmarks read it).
+struct DecodeStats {
+  bool sparse = false;       // the sparse decode delivered every frame
+  bool fell_back = false;    // the sparse decode gave way to kEveryFrame
+  int64_t packets_sent = 0;  // packets fed to the decoder
+  int64_t frames_out = 0;    // frames the decoder output (skipped frames are not output)
+  int64_t seeks = 0;         // av_seek_frame calls
 };
 
 struct VideoStreamInfo {
@@ -50,14 +74,17 @@ class VideoReader {
 
   const VideoStreamInfo& info() const;
 
-  // Decodes from the first frame and calls on_frame(index, frame) for every decoded frame whose
-  // index (0-based, in presentation order as the decoder outputs it) is in `indices` (ascending;
-  // repeats allowed, each gets its own call). Stops after the last wanted index. Returns the number
-  // of frames decoded, which is less than the last index + 1 when the stream ends early (truncated
-  // file, frame count metadata too large). Throws Error(kCorruptFile) if no frame at all can be
+  // Calls on_frame(index, frame) for every frame whose index (0-based, in presentation order as the
+  // decoder outputs it) is in `indices` (ascending; repeats allowed, each gets its own call). Stops
+  // after the last wanted index. Returns the last wanted index + 1 when every frame arrived, or the
+  // number of frames the stream decodes to when it ends early (truncated file, frame count
+  // metadata too large). Throws Error(kCorruptFile) if no frame at all can be
   // decoded. The reader rewinds to the start first, so it may be called again.
   using FrameCallback = std::function<void(int64_t index, RgbImage&& frame)>;
-  int64_t DecodeFrames(std::span<const int64_t> indices, const FrameCallback& on_frame);
+  int64_t DecodeFrames(std::span<const int64_t> indices, const FrameCallback& on_frame,
+                       DecodeMode mode = DecodeMode::kSparse);
+
+  const DecodeStats& last_stats() const;
 
  private:
   struct State;

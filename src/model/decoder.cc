@@ -33,15 +33,17 @@ void GrowBuffer(compute::Backend& backend, compute::Buffer& b, int64_t rows, int
 }  // namespace
 
 Decoder::Decoder(compute::Backend& backend, const io::ModelFolder& folder,
-                 const BindOptions& options)
+                 const BindOptions& options, const std::function<void()>& after_layer)
     : backend_(&backend), config_(folder.config.text), mrope_(folder.config.text) {
   const io::TensorStore& store = folder.tensors;
   const io::DecoderOuterTensors outer = io::DecoderOuterTensors::Of(config_);
   const compute::HostMatrix embed = MatrixOf(io::GetExpected(store, outer.embed_tokens));
   embed_ = backend.UploadWeight(embed, {}, {});  // lookups read the stored rows
   layers_.reserve(static_cast<size_t>(config_.num_hidden_layers));
-  for (int64_t l = 0; l < config_.num_hidden_layers; ++l)
+  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
     layers_.push_back(BindLayer(backend, store, io::DecoderLayerTensors::Of(config_, l), options));
+    if (after_layer) after_layer();
+  }
   final_norm_ = LoadVector(backend, store, outer.norm);
   // §11.1: the 3B checkpoint has no lm_head.weight; the head reads the embedding matrix. When
   // the head gets a copy of its own (quantized or resident), a resident copy also serves the

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -87,8 +88,9 @@ class Decoder {
   // Uploads the weights of folder to backend (both must outlive the decoder); options.precision
   // applies to the layers' projections and the head (the embedding lookup always reads the stored
   // rows).
-  Decoder(compute::Backend& backend, const io::ModelFolder& folder,
-          const BindOptions& options = {});
+  // after_layer (optional) is called once each layer's weights are in place (load progress).
+  Decoder(compute::Backend& backend, const io::ModelFolder& folder, const BindOptions& options = {},
+          const std::function<void()>& after_layer = nullptr);
 
   const io::TextConfig& config() const { return config_; }
   int64_t hidden() const { return config_.hidden_size; }

@@ -9,6 +9,15 @@
 namespace qwenvl::model {
 namespace {
 
+// The callback a part of the model calls after each of its layers is bound: counts into `bound`
+// and reports it with the whole model's layer count (none without ModelOptions::on_layer_bound).
+std::function<void()> LayerCounter(const ModelOptions& options, const io::ModelFolder& folder,
+                                   int64_t& bound) {
+  if (!options.on_layer_bound) return nullptr;
+  const int64_t total = folder.config.vision.depth + folder.config.text.num_hidden_layers;
+  return [&options, &bound, total] { options.on_layer_bound(++bound, total); };
+}
+
 int64_t CountToken(std::span<const TokenId> ids, TokenId token) {
   return std::count(ids.begin(), ids.end(), token);
 }
@@ -43,11 +52,13 @@ Model::Model(const std::string& dir, compute::Backend& backend, const ModelOptio
     : backend_(&backend),
       folder_(std::make_unique<io::ModelFolder>(io::ModelFolder::Open(dir))),
       vision_(backend, *folder_,
-              BindOptions{.precision = options.vision, .cache = options.weight_cache}),
+              BindOptions{.precision = options.vision, .cache = options.weight_cache},
+              LayerCounter(options, *folder_, layers_bound_)),
       decoder_(backend, *folder_,
                BindOptions{.precision = options.text,
                            .resident = options.resident_text,
-                           .cache = options.weight_cache}) {
+                           .cache = options.weight_cache},
+               LayerCounter(options, *folder_, layers_bound_)) {
   if (options.weight_cache != nullptr) options.weight_cache->Commit();
   if (folder_->config.vision.out_hidden_size != folder_->config.text.hidden_size) {
     throw Error(ErrorCode::kCorruptFile,

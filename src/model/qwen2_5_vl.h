@@ -47,6 +47,9 @@ struct ModelOptions {
   // Where quantized copies are looked up and kept (null: quantized at every load); the load
   // commits it once every weight is bound.
   compute::WeightCache* weight_cache = nullptr;
+  // Called after each vision block's and each decoder layer's weights are in place, with the
+  // layers bound so far and the total (vision depth + decoder layers): load progress.
+  std::function<void(int64_t done, int64_t total)> on_layer_bound = nullptr;
 };
 
 class Model {
@@ -71,6 +74,7 @@ class Model {
  private:
   compute::Backend* backend_;
   std::unique_ptr<io::ModelFolder> folder_;  // owns the mapping every weight view points into
+  int64_t layers_bound_ = 0;                 // during construction: ModelOptions::on_layer_bound
   VisionEncoder vision_;
   Decoder decoder_;
 };

@@ -20,15 +20,17 @@ std::string GridString(const GridThw& g) {
 }  // namespace
 
 VisionEncoder::VisionEncoder(compute::Backend& backend, const io::ModelFolder& folder,
-                             const BindOptions& options)
+                             const BindOptions& options, const std::function<void()>& after_block)
     : backend_(&backend),
       config_(folder.config.vision),
       patch_embed_(BindLinear(backend, folder.tensors,
                               io::PatchEmbedTensors::Of(folder.config.vision).proj)),
       merger_(backend, folder.tensors, folder.config.vision, options) {
   blocks_.reserve(static_cast<size_t>(config_.depth));
-  for (int64_t i = 0; i < config_.depth; ++i)
+  for (int64_t i = 0; i < config_.depth; ++i) {
     blocks_.emplace_back(backend, folder.tensors, config_, i, options);
+    if (after_block) after_block();
+  }
 }
 
 void VisionEncoder::TapNatural(const compute::Tensor& x, std::span<const int64_t> window_index,

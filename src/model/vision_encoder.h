@@ -32,8 +32,10 @@ class VisionEncoder {
  public:
   // Uploads visual.* to backend (options apply to the blocks and the merger; the patch embedding
   // stays stored). backend and folder must outlive the encoder.
+  // after_block (optional) is called once each block's weights are in place (load progress).
   VisionEncoder(compute::Backend& backend, const io::ModelFolder& folder,
-                const BindOptions& options = {});
+                const BindOptions& options = {},
+                const std::function<void()>& after_block = nullptr);
 
   // pixel_values [Σ t·h·w, patch_dim] for all items in order (§3.2 merge-block order within each).
   // Returns [Σ t·h·w / merge², out_hidden] in natural order: per item, per temporal index, merged

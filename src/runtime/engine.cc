@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <limits>
 
 #include "runtime/engine_impl.h"
 #include "runtime/prompt.h"
@@ -40,10 +41,11 @@ std::string ModelName(const std::string& model_dir) {
 }
 }  // namespace
 
-Engine::Impl::Impl(const EngineOptions& options)
+Engine::Impl::Impl(const EngineOptions& options,
+                   const std::function<void(int64_t, int64_t)>& on_layer_bound)
     : options(options),
       model_name(ModelName(options.model_dir)),
-      context(options),
+      context(options, on_layer_bound),
       scheduler(context, caches,
                 runtime::SchedulerOptions{.max_parallel = options.max_parallel,
                                           .max_queued = options.max_queued,
@@ -52,12 +54,48 @@ Engine::Impl::Impl(const EngineOptions& options)
 Engine::Engine() = default;
 Engine::~Engine() = default;
 
+const char* ProgressPhaseName(Progress::Phase phase) {
+  switch (phase) {
+    case Progress::Phase::kLoad:
+      return "load";
+    case Progress::Phase::kVision:
+      return "vision";
+    case Progress::Phase::kPrefill:
+      return "prefill";
+  }
+  return "load";
+}
+
 std::unique_ptr<Engine> Engine::Load(const EngineOptions& options) {
+  return Load(options, nullptr);
+}
+
+std::unique_ptr<Engine> Engine::Load(const EngineOptions& options,
+                                     const ProgressCallback& on_progress) {
   const auto start = std::chrono::steady_clock::now();
   if (options.context_length < 16)
     throw Error(ErrorCode::kInvalidArgument, "context length must be at least 16 tokens");
+  // Layers are reported as they are bound, all but the last: the phase ends (done == total) once
+  // the rest (tokenizer, template, configs) is loaded too, with the whole load's time.
+  const auto report = [&on_progress, start](int64_t done, int64_t total) {
+    on_progress(Progress{.phase = Progress::Phase::kLoad,
+                         .done = done,
+                         .total = total,
+                         .unit = "layers",
+                         .elapsed_ms = std::chrono::duration<double, std::milli>(
+                                           std::chrono::steady_clock::now() - start)
+                                           .count()});
+  };
+  int64_t layers = 0;
+  std::function<void(int64_t, int64_t)> on_layer_bound;
+  if (on_progress)
+    on_layer_bound = [&report, &layers](int64_t done, int64_t total) {
+      layers = total;
+      if (done < total) report(done, total);
+    };
   std::unique_ptr<Engine> engine(new Engine());
-  engine->impl_ = std::make_unique<Impl>(options);
+  engine->impl_ = std::make_unique<Impl>(options, on_layer_bound);
+  if (on_progress && layers > 0) report(layers, layers);
   engine->impl_->load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return engine;
@@ -68,6 +106,23 @@ std::string Engine::model_name() const { return impl_->model_name; }
 double Engine::load_seconds() const { return impl_->load_seconds; }
 
 void Engine::ClearCaches() { impl_->caches.Clear(); }
+std::vector<MediaInfo> Engine::PlanMedia(const Request& request) const {
+  std::vector<MediaInfo> out;
+  if (request.prompt_ids) return out;  // a token prompt has no media
+  for (const Media* m : runtime::MediaInPromptOrder(request)) {
+    const runtime::MediaPlan plan = runtime::PlanMedia(*m, impl_->context.media_settings);
+    MediaInfo info;
+    info.kind = plan.kind;
+    info.original_width = static_cast<int>(plan.width);
+    info.original_height = static_cast<int>(plan.height);
+    info.resized_width = static_cast<int>(plan.resized_width);
+    info.resized_height = static_cast<int>(plan.resized_height);
+    info.tokens = plan.tokens;
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
 std::string Engine::RenderPrompt(const Request& request) const {
   return impl_->context.Render(request);
 }
@@ -114,7 +169,10 @@ Result RunOn(Engine::Impl& e, runtime::SequenceState& state, const Request& requ
   runtime::RequestRun run(e.context, e.caches, request, on_text);
   run.Prepare();
   std::lock_guard<std::recursive_mutex> lock(e.context.compute_mu);
-  run.Prefill(state);
+  // With a progress callback the prompt goes in pieces of the size the decoder computes at once
+  // anyway (the same work), each reported.
+  run.Prefill(state, request.on_progress ? model::AppendOptions{}.chunk_rows
+                                         : std::numeric_limits<int64_t>::max());
   try {
     while (!run.done()) run.Step();
   } catch (...) {

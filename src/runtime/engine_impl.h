@@ -2,6 +2,8 @@
 // scheduler of submitted requests, each knowing only the parts it uses.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <string>
 
 #include "qwenvl/engine.h"
@@ -13,7 +15,8 @@ namespace qwenvl {
 
 struct Engine::Impl {
   // Loads the folder (throws Error) and starts the scheduler's thread.
-  explicit Impl(const EngineOptions& options);
+  explicit Impl(const EngineOptions& options,
+                const std::function<void(int64_t, int64_t)>& on_layer_bound = nullptr);
 
   EngineOptions options;
   std::string model_name;  // the folder's base name

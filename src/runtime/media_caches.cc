@@ -29,6 +29,13 @@ std::shared_ptr<const std::vector<float>> MediaCaches::GetVisionFeatures(
     }
   }
   *hit = false;
+  // A video encoded while it was decoded (MediaSettings::video_encoder) brings its rows along;
+  // they are kept like any encoding, so that a repeat counts as cached.
+  if (m.features) {
+    std::lock_guard<std::mutex> lock(vision_mu_);
+    vision_.Put(m.key, m.features);
+    return m.features;
+  }
   // Outside the lock: ClearCaches need not wait for a whole encoding.
   const model::GridThw grid = m.grid;
   auto features = std::make_shared<const std::vector<float>>(

@@ -29,7 +29,8 @@ class MediaCaches {
   // Preparing runs on settings.pool: the caller holds the lock that serialises work on it.
   std::shared_ptr<const PreparedMedia> GetPrepared(const Media& m, const MediaSettings& settings);
 
-  // The vision encoder's rows for m, from the cache (*hit = true) or encoded now. The caller holds
+  // The vision encoder's rows for m: those it was prepared with (a video encoded as it was
+  // decoded), from the cache (*hit = true), or encoded now. The caller holds
   // the lock that serialises forward passes. between_blocks: as VisionEncoder::Encode's.
   std::shared_ptr<const std::vector<float>> GetVisionFeatures(
       const PreparedMedia& m, const model::VisionEncoder& encoder, bool* hit,
@@ -42,7 +43,7 @@ class MediaCaches {
   std::mutex prepared_mu_;
   LruCache<std::string, std::shared_ptr<const PreparedMedia>> prepared_{
       kPreparedBytes, [](const std::shared_ptr<const PreparedMedia>& m) {
-        return m->patches.values.size() * sizeof(float);
+        return (m->patches.values.size() + (m->features ? m->features->size() : 0)) * sizeof(float);
       }};
   std::mutex vision_mu_;
   LruCache<std::string, std::shared_ptr<const std::vector<float>>> vision_{

@@ -1,6 +1,8 @@
 #include "runtime/media_input.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -74,10 +76,18 @@ int64_t TokensOf(int64_t frames, int64_t resized_height, int64_t resized_width,
   return grid_t * grid_h * grid_w / (int64_t{config.merge_size} * config.merge_size);
 }
 
+// Resized frames held at once: a video's one temporal slice (media::StreamVideo*).
+int64_t HeldFrames(const MediaPlan& plan, const media::PreprocessorConfig& config) {
+  return plan.kind == Media::Kind::kVideo
+             ? std::min<int64_t>(plan.frames, config.temporal_patch_size)
+             : plan.frames;
+}
+
 void FinishPlan(MediaPlan& plan, const media::PreprocessorConfig& config) {
   plan.tokens = TokensOf(plan.frames, plan.resized_height, plan.resized_width, config);
+  plan.held_frames = HeldFrames(plan, config);
   plan.pixel_bytes =
-      3 * (plan.width * plan.height + plan.frames * plan.resized_width * plan.resized_height);
+      3 * (plan.width * plan.height + plan.held_frames * plan.resized_width * plan.resized_height);
 }
 
 // The size PreprocessImage will choose (the same smart_resize call).
@@ -153,14 +163,37 @@ PreparedMedia PrepareVideo(const Media& m, const MediaSettings& s) {
     CheckMediaBudget(std::span(&plan, 1), 0, s);
   };
   media::PreprocessedVideo pre;
-  if (frame_list) {
+  PreparedMedia out;
+  if (s.video_encoder != nullptr) {
+    auto features = std::make_shared<std::vector<float>>();
+    const media::VideoPlanCheck restart = [&](const media::VideoPlan& video) {
+      check(video);
+      features->clear();  // a second decode pass starts over
+      features->reserve(static_cast<size_t>(PlanVideo(video, frame_list, s.preprocessor).tokens *
+                                            s.video_encoder->config().out_hidden_size));
+    };
+    const media::VideoSliceCallback encode = [&](media::VideoSlice&& slice) {
+      const model::GridThw grid{1, slice.patches.grid_h, slice.patches.grid_w};
+      const std::vector<float> rows =
+          s.video_encoder->Encode(slice.patches.values, std::span(&grid, 1));
+      features->insert(features->end(), rows.begin(), rows.end());
+    };
+    if (frame_list) {
+      pre = media::StreamVideoFrames(m.frame_paths, options, patchify, ImageLimits(s), restart,
+                                     encode);
+    } else if (!m.path.empty()) {
+      pre = media::StreamVideoFile(m.path, options, patchify, {}, restart, encode);
+    } else {
+      pre = media::StreamVideoMemory(m.bytes, "video", options, patchify, {}, restart, encode);
+    }
+    out.features = std::move(features);
+  } else if (frame_list) {
     pre = media::PreprocessVideoFrames(m.frame_paths, options, patchify, ImageLimits(s), check);
   } else if (!m.path.empty()) {
     pre = media::PreprocessVideoFile(m.path, options, patchify, {}, check);
   } else {
     pre = media::PreprocessVideoMemory(m.bytes, "video", options, patchify, {}, check);
   }
-  PreparedMedia out;
   out.kind = Media::Kind::kVideo;
   out.grid = {pre.patches.grid_t, pre.patches.grid_h, pre.patches.grid_w};
   out.second_per_grid_t = pre.second_per_grid_ts;
@@ -254,9 +287,9 @@ void CheckMediaBudget(std::span<const MediaPlan> plans, int64_t text_tokens,
       if (plan.pixel_bytes > s.max_media_pixel_bytes) {
         throw Error(ErrorCode::kOutOfRange,
                     plan.Describe() + ": decoding it would hold " + Mib(plan.pixel_bytes) +
-                        " of pixels at once (a full-size frame and " + std::to_string(plan.frames) +
-                        " resized), above the limit of " + Mib(s.max_media_pixel_bytes) +
-                        "; send a smaller picture or fewer frames");
+                        " of pixels at once (a full-size frame and " +
+                        std::to_string(plan.held_frames) + " resized), above the limit of " +
+                        Mib(s.max_media_pixel_bytes) + "; send a smaller picture or fewer frames");
       }
     }
   }

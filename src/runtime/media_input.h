@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "media/image.h"
 #include "media/preprocessor_config.h"
 #include "model/grid.h"
+#include "model/vision_encoder.h"
 #include "qwenvl/engine.h"
 #include "util/thread_pool.h"
 
@@ -18,7 +20,10 @@ namespace qwenvl::runtime {
 
 struct PreparedMedia {
   Media::Kind kind = Media::Kind::kImage;
-  media::Patches patches;  // [t·h·w, patch_dim]
+  media::Patches patches;  // [t·h·w, patch_dim]; empty when `features` holds the encoding
+  // A video encoded as it was decoded (MediaSettings::video_encoder): the vision encoder's rows
+  // [tokens, out_hidden], the patches never held whole.
+  std::shared_ptr<const std::vector<float>> features;
   model::GridThw grid;
   double second_per_grid_t = 0.0;  // videos (§5.3)
   MediaInfo info;
@@ -34,6 +39,12 @@ struct MediaSettings {
   // Tokens a prompt may hold (the context length); 0: no bound.
   int64_t token_budget = 0;
   ThreadPool* pool = nullptr;
+  // When set, a video goes through the encoder one temporal slice (two frames) at a time as it is
+  // decoded, and PreparedMedia keeps the rows instead of the patches: the encoder's attention never
+  // crosses temporal slices (model-spec §3.4: windows and full-attention segments lie within one
+  // grid_t slice), so the rows are those of the whole clip encoded at once, and memory holds a
+  // slice instead of the clip. The caller holds the lock that serialises forward passes.
+  const model::VisionEncoder* video_encoder = nullptr;
 };
 
 // What a media item will become, known from its headers alone (no pixel decoded).
@@ -46,10 +57,12 @@ struct MediaPlan {
   int64_t frames = 1;        // decoded and kept: sampled frames, every image of a frame list
   int64_t resized_width = 0;
   int64_t resized_height = 0;
-  int64_t tokens = 0;  // vision tokens the item puts in the prompt
-  // Decoded RGB held at once while the item is prepared: one full-size frame and every resized
-  // frame (frames are decoded and resized one at a time). The decoders' own scratch (at most a
-  // few bytes a pixel of one frame) and the float patches (bounded by `tokens`) are not counted.
+  int64_t tokens = 0;       // vision tokens the item puts in the prompt
+  int64_t held_frames = 1;  // resized frames held at once while preparing
+  // Decoded RGB held at once while the item is prepared: one full-size frame and the resized frames
+  // held together (a picture: one; a video: one temporal slice, as frames are decoded, resized and
+  // patchified a slice at a time). The decoders' own scratch (at most a few bytes a pixel of one
+  // frame) and the float patches (bounded by `tokens`) are not counted.
   int64_t pixel_bytes = 0;
   // "video of 4 frames of 3584x3584 resized to 3584x3584, 32768 tokens", for messages.
   std::string Describe() const;

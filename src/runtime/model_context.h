@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -24,7 +25,9 @@ namespace qwenvl::runtime {
 struct ModelContext {
   // Loads options.model_dir (weights, tokenizer, chat template, preprocessor and generation
   // configs, in that order). Throws Error naming the file and the problem.
-  explicit ModelContext(const EngineOptions& options);
+  // on_layer_bound: model::ModelOptions::on_layer_bound (load progress).
+  explicit ModelContext(const EngineOptions& options,
+                        const std::function<void(int64_t, int64_t)>& on_layer_bound = nullptr);
   ModelContext(const ModelContext&) = delete;
   ModelContext& operator=(const ModelContext&) = delete;
 

@@ -126,19 +126,40 @@ void RequestRun::BeginPrefill(SequenceState& state, const std::function<void()>&
   std::vector<double> spg;
   std::vector<float> features;
   const auto tv = Clock::now();
+  // Progress in encoder blocks over the media encoded now: each item is depth blocks; an item that
+  // needs none (the cache answers, or a video encoded while it was decoded) is taken out of the
+  // total, and the phase still ends with a report of done == total.
+  const int64_t depth = context_.model->config().vision.depth;
+  int64_t blocks_total =
+      depth * static_cast<int64_t>(media_.size() - std::min(cached_media, media_.size()));
+  int64_t blocks_done = 0;
+  int64_t reported_total = -1;  // the total of the last report
+  std::function<void()> each_block = between_blocks;
+  if (request_.on_progress) {
+    each_block = [&] {
+      reported_total = blocks_total;
+      ReportProgress(Progress::Phase::kVision, ++blocks_done, blocks_total, "blocks", tv);
+      if (between_blocks) between_blocks();
+    };
+  }
   for (int pass = 0; pass < 2; ++pass) {
     const Media::Kind kind = pass == 0 ? Media::Kind::kImage : Media::Kind::kVideo;
     for (size_t i = cached_media; i < media_.size(); ++i) {
       const PreparedMedia& m = *media_[i];
       if (m.kind != kind) continue;
       bool hit = false;
-      const auto f = caches_.GetVisionFeatures(m, context_.model->vision(), &hit, between_blocks);
+      const int64_t blocks_before = blocks_done;
+      const auto f = caches_.GetVisionFeatures(m, context_.model->vision(), &hit, each_block);
+      blocks_total -= depth - (blocks_done - blocks_before);
       features.insert(features.end(), f->begin(), f->end());
       (pass == 0 ? image_grids : video_grids).push_back(m.grid);
       if (pass == 1) spg.push_back(m.second_per_grid_t);
       if (hit) ++result_.cached_media;
     }
   }
+  if (request_.on_progress && blocks_done > 0 && blocks_done == blocks_total &&
+      reported_total != blocks_total)
+    ReportProgress(Progress::Phase::kVision, blocks_done, blocks_total, "blocks", tv);
   result_.timings.vision_ms = MsSince(tv);
   const model::PromptInput input{.input_ids = std::span(ids_).subspan(reuse_),
                                  .images = {{}, image_grids},
@@ -148,6 +169,7 @@ void RequestRun::BeginPrefill(SequenceState& state, const std::function<void()>&
   // The state now claims only the reused prefix (Truncate); once pieces go in, a failure resets it
   // (ContinuePrefill, AbandonPrefill).
   pending_.emplace(state.sequence.BeginAppend(input, {}));
+  prefill_start_ = Clock::now();
 }
 
 bool RequestRun::ContinuePrefill(int64_t max_rows) {
@@ -162,6 +184,8 @@ bool RequestRun::ContinuePrefill(int64_t max_rows) {
     throw;
   }
   result_.timings.prefill_ms += MsSince(t0);
+  ReportProgress(Progress::Phase::kPrefill, pending_->done, pending_->size(), "tokens",
+                 prefill_start_);
   if (!finished) return false;
   const model::PositionIds& pos = pending_->positions;
   int64_t running = state.max_pos.empty() ? -1 : state.max_pos.back();
@@ -185,10 +209,17 @@ bool RequestRun::ContinuePrefill(int64_t max_rows) {
   return true;
 }
 
-void RequestRun::Prefill(SequenceState& state) {
+void RequestRun::Prefill(SequenceState& state, int64_t piece_rows) {
   BeginPrefill(state);
-  while (!ContinuePrefill(std::numeric_limits<int64_t>::max())) {
+  while (!ContinuePrefill(piece_rows)) {
   }
+}
+
+void RequestRun::ReportProgress(Progress::Phase phase, int64_t done, int64_t total,
+                                const char* unit, Clock::time_point since) const {
+  if (!request_.on_progress) return;
+  request_.on_progress(Progress{
+      .phase = phase, .done = done, .total = total, .unit = unit, .elapsed_ms = MsSince(since)});
 }
 
 void RequestRun::AbandonPrefill() {

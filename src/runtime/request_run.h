@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,7 +44,8 @@ class RequestRun {
   // What the sequence will hold once this request's prompt went in (after Prepare).
   CacheContents prompt_contents() const { return {ids_, media_keys_, media_ranges_}; }
   // Prefills the prompt on `state`, keeping its reusable prefix. `state` must outlive the steps.
-  void Prefill(SequenceState& state);
+  // piece_rows: prompt tokens fed per ContinuePrefill (each reported to Request::on_progress).
+  void Prefill(SequenceState& state, int64_t piece_rows = std::numeric_limits<int64_t>::max());
   // Prefill in pieces: BeginPrefill keeps the reusable prefix and gets the vision features (the
   // encoder runs here, or the engine's cache answers); each ContinuePrefill feeds at most max_rows
   // more prompt tokens and returns true once the whole prompt went through. On an Error the state
@@ -73,6 +75,9 @@ class RequestRun {
 
  private:
   void Finish(FinishReason reason);
+  // Request::on_progress, when set, with the time since `since`.
+  void ReportProgress(Progress::Phase phase, int64_t done, int64_t total, const char* unit,
+                      std::chrono::steady_clock::time_point since) const;
   void Emit(std::string_view text);
   // Result::logprobs' entry of a chosen token, also given to Request::on_token.
   void RecordLogprobs(TokenId token, const ChoiceLogprobs& choice);
@@ -92,8 +97,9 @@ class RequestRun {
   std::optional<grammar::GrammarMatcher> matcher_;  // with a Request::constraint
   std::vector<float> logits_;
   Result result_;
-  std::optional<model::PendingAppend> pending_;  // between BeginPrefill and the last piece
-  int64_t reuse_ = 0;                            // cached prompt tokens kept
+  std::optional<model::PendingAppend> pending_;          // between BeginPrefill and the last piece
+  int64_t reuse_ = 0;                                    // cached prompt tokens kept
+  std::chrono::steady_clock::time_point prefill_start_;  // after the vision encoding
   bool prepared_ = false;
   bool prefilled_ = false;
   bool done_ = false;

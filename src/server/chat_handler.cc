@@ -34,6 +34,9 @@ class ChatFormat : public AnswerFormat {
     }
     return j;
   }
+  // Progress as SSE comments (SseProgressComment): OpenAI's clients skip them.
+  bool streams_progress() const override { return true; }
+  std::string ProgressReport(const Progress& p) override { return SseProgressComment(p); }
   // OpenAI opens each choice with its role.
   std::string Opening() override {
     std::string out;

@@ -29,6 +29,11 @@ struct ChatRequestState {
   std::vector<TokenLogprob> unmatched;         // tokens chosen whose text has not come yet
   bool first_text = false;
   bool done = false;
+  // The latest progress report not sent yet (none once the first text came), and when a report
+  // last woke the coroutine (reports wake it at most every kProgressInterval).
+  std::optional<Progress> progress;
+  bool any_progress = false;
+  Clock::time_point progress_woke{};
   std::optional<Result> result;
   std::optional<Error> error;
   std::atomic<bool> cancelled{false};
@@ -59,6 +64,9 @@ using State = std::shared_ptr<ChatRequestState>;
 constexpr auto kNoThrow = net::as_tuple(net::use_awaitable);
 // How often a waiting request looks at its client's socket when nothing else wakes it.
 constexpr auto kPeerCheck = std::chrono::milliseconds(500);
+// Progress reports of one request sent at most this often (the last of a phase may wait for the
+// next wake-up, or be overtaken by the next report or by the first text).
+constexpr auto kProgressInterval = std::chrono::milliseconds(250);
 
 double SecondsSince(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
@@ -84,11 +92,29 @@ State Start(Request request, const Generation& gen, ChatContext& ctx,
       state->unmatched.push_back(token);
     };
   }
+  if (gen.stream && gen.format->streams_progress()) {
+    request.on_progress = [state](const Progress& p) {
+      bool wake = false;
+      {
+        std::lock_guard lock(state->mu);
+        if (state->first_text) return;
+        state->progress = p;
+        state->any_progress = true;
+        const auto now = Clock::now();
+        if (now - state->progress_woke >= kProgressInterval) {
+          state->progress_woke = now;
+          wake = true;
+        }
+      }
+      if (wake) state->Wake();
+    };
+  }
   auto on_text = [state, &metrics](std::string_view text) {
     {
       std::lock_guard lock(state->mu);
       if (!state->first_text) {
         state->first_text = true;
+        state->progress.reset();  // no progress after the first text
         metrics.FirstToken(SecondsSince(state->submitted));
       }
       state->pending.append(text);
@@ -181,6 +207,7 @@ void Record(AccessRecord& record, const Usage& usage) {
 // The choices' state as the coroutine decides from it.
 struct Outlook {
   bool any_text = false;
+  bool any_progress = false;  // a progress report came (the prompt was prepared)
   bool all_done = true;
   bool drained = false;  // a drain ended one of them
   int failed = -1;       // the first choice that ended with an error
@@ -195,6 +222,7 @@ Outlook Look(const std::vector<State>& states) {
       std::lock_guard lock(s.mu);
       done = s.done;
       o.any_text = o.any_text || s.first_text;
+      o.any_progress = o.any_progress || s.any_progress;
       if (done && s.error && o.failed < 0) o.failed = static_cast<int>(i);
     }
     o.all_done = o.all_done && done;
@@ -348,6 +376,7 @@ net::awaitable<void> Answer(HttpExchange& ex, ChatContext& ctx, Generation gen) 
   for (;;) {
     o = Look(states);
     if (o.drained || o.failed >= 0 || o.all_done || (gen.stream && o.any_text)) break;
+    if (gen.stream && format.streams_progress() && o.any_progress) break;
     if (ex.PeerGone()) {
       cancel_all();
       record.status = 499;  // "client closed request": nobody reads the answer
@@ -386,7 +415,22 @@ net::awaitable<void> Answer(HttpExchange& ex, ChatContext& ctx, Generation gen) 
     cancel_all();
     co_return;
   }
-  std::string out = format.Opening();
+  // The progress so far goes before the opening: a client that shows it sees it first.
+  std::string out;
+  std::vector<Clock::time_point> progress_sent(states.size());
+  const auto take_progress = [&](size_t i) {
+    ChatRequestState& s = *states[i];
+    std::optional<Progress> p;
+    {
+      std::lock_guard lock(s.mu);
+      if (!s.progress || Clock::now() - progress_sent[i] < kProgressInterval) return;
+      p.swap(s.progress);
+    }
+    progress_sent[i] = Clock::now();
+    out += format.ProgressReport(*p);
+  };
+  for (size_t i = 0; i < states.size(); ++i) take_progress(i);
+  out += format.Opening();
   std::vector<bool> ended(states.size(), false);
   std::vector<size_t> logprobs_sent(states.size(), 0);
   for (;;) {
@@ -398,6 +442,7 @@ net::awaitable<void> Answer(HttpExchange& ex, ChatContext& ctx, Generation gen) 
       std::string text;
       std::vector<TokenLogprob> logprobs, unmatched;
       bool done;
+      take_progress(i);
       {
         std::lock_guard lock(s.mu);
         text.swap(s.pending);

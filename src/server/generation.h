@@ -78,6 +78,11 @@ class AnswerFormat {
   virtual std::string_view stream_type() const { return "text/event-stream"; }
   // Streamed, the events before any text (chat: each choice's role).
   virtual std::string Opening() = 0;
+  // Whether a stream reports the progress of the vision encoding and the prefill before the first
+  // text (then it begins once the prompt was prepared: errors found after that end the stream with
+  // an error event instead of a 4xx status), and the bytes of one report. None by default.
+  virtual bool streams_progress() const { return false; }
+  virtual std::string ProgressReport(const Progress&) { return ""; }
   // A piece of choice `index`'s text, with the logprobs of the tokens it completes (empty when
   // none were asked for).
   virtual std::string Piece(int index, const std::string& text,

@@ -12,6 +12,23 @@ std::string SseEvent(const json& data) {
 
 std::string SseDone() { return "data: [DONE]\n\n"; }
 
+std::string SseProgressComment(const Progress& p) {
+  const auto elapsed_ms = static_cast<int64_t>(p.elapsed_ms);
+  const int64_t eta_ms =
+      p.done > 0 && p.total > p.done
+          ? static_cast<int64_t>(p.elapsed_ms * static_cast<double>(p.total - p.done) /
+                                 static_cast<double>(p.done))
+          : 0;
+  // Keys in this order, one line (ordered_json: the page reads the line as it is).
+  nlohmann::ordered_json j;
+  j["phase"] = ProgressPhaseName(p.phase);
+  j["done"] = p.done;
+  j["total"] = p.total;
+  j["elapsed_ms"] = elapsed_ms;
+  j["eta_ms"] = eta_ms;
+  return ": progress " + j.dump() + "\n\n";
+}
+
 json ChunkJson(const CompletionMeta& meta, const json& delta, const char* finish_reason,
                const json& extra, int index, const json& logprobs) {
   json choice = {{"index", index}, {"delta", delta}, {"logprobs", logprobs}};

@@ -11,6 +11,10 @@ namespace qwenvl::server {
 
 std::string SseEvent(const nlohmann::json& data);
 std::string SseDone();
+// Progress of the vision encoding or the prefill as an SSE comment, which OpenAI's clients (and
+// every SSE parser) skip: ": progress {"phase":"vision","done":3,"total":8,"elapsed_ms":1234,
+// "eta_ms":2000}" and a blank line. eta_ms: the rest at the rate so far (0 before any piece).
+std::string SseProgressComment(const Progress& progress);
 
 // A chat.completion.chunk: choices[{index, delta, logprobs, finish_reason}]; `finish_reason`
 // null while streaming. `extra`, when not null, is added as the "qwenvl" field (final chunk).

@@ -51,9 +51,15 @@ TEST(RunCli, JsonReportsTimingsAndBoxesInBothFrames) {
   ASSERT_EQ(j["grounding"].size(), 1u);
   const auto& box = j["grounding"][0];
   EXPECT_EQ(box["label"], "red square");
-  // 224×224 pictures are not resized: both frames agree.
-  EXPECT_EQ(box["bbox_2d"], box["bbox_2d_original"]);
-  EXPECT_EQ(box["bbox_2d"].size(), 4u);
+  // As in the server's qwenvl.grounding: bbox_2d in the original picture, bbox_2d_resized in the
+  // model's frame (the numbers of the answer). 224×224 pictures are not resized: both agree.
+  ASSERT_EQ(box["bbox_2d_resized"].size(), 4u);
+  EXPECT_EQ(box["bbox_2d"], box["bbox_2d_resized"]);
+  EXPECT_FALSE(box.contains("bbox_2d_original"));
+  std::string numbers;
+  for (const auto& v : box["bbox_2d_resized"])
+    numbers += (numbers.empty() ? "" : ", ") + std::to_string(static_cast<int>(v.get<double>()));
+  EXPECT_NE(j["text"].get<std::string>().find("[" + numbers + "]"), std::string::npos) << j["text"];
   // The drawing is the original picture with the box on it.
   const media::RgbImage drawn = media::DecodeImageFile(png.string());
   const media::RgbImage scene = media::DecodeImageFile(kScenes + c["image"].get<std::string>());

@@ -72,6 +72,29 @@ TEST_F(SafetensorsTest, RoundTripKeepsBytesAndShapes) {
   EXPECT_EQ(reinterpret_cast<uintptr_t>(ta.data) % 8, 0u);
 }
 
+// A tensor written in pieces (a video's patches, a slice at a time) reads back as one.
+TEST_F(SafetensorsTest, ChunkedWriteReadsBackWhole) {
+  std::vector<float> values(60);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i) * 0.5f - 3.0f;
+  const std::vector<int64_t> grid = {3, 2, 2};
+  const std::string path = (dir_ / "chunked.safetensors").string();
+  WriteSafetensorsChunked(path, {{"a", DType::kF32, {5, 12}}, {"b", DType::kI64, {3}}},
+                          [&](size_t i, const ChunkWriter& write) {
+                            if (i == 1) {
+                              write({reinterpret_cast<const uint8_t*>(grid.data()), 24});
+                              return;
+                            }
+                            const auto* p = reinterpret_cast<const uint8_t*>(values.data());
+                            for (size_t row = 0; row < 5; ++row) write({p + row * 48, 48});
+                          });
+  SafetensorsFile f(path);
+  ASSERT_EQ(f.tensors().size(), 2u);
+  EXPECT_EQ(f.tensors()[0].shape, (std::vector<int64_t>{5, 12}));
+  ASSERT_EQ(f.tensors()[0].nbytes, 240u);
+  EXPECT_EQ(std::memcmp(f.tensors()[0].data, values.data(), 240), 0);
+  EXPECT_EQ(std::memcmp(f.tensors()[1].data, grid.data(), 24), 0);
+}
+
 TEST_F(SafetensorsTest, CanonicalNames) {
   EXPECT_EQ(CanonicalTensorName("model.visual.blocks.0.norm1.weight"),
             "visual.blocks.0.norm1.weight");

@@ -34,6 +34,9 @@ class FakeEngineClient : public EngineClient {
     // Puts "[seed N] " before the first piece of a seeded request, so that tests see which
     // request gave which answer.
     bool tag_seed = false;
+    // Reported to Request::on_progress before the first piece, each after progress_delay_ms.
+    std::vector<Progress> progress;
+    int progress_delay_ms = 0;
   };
 
   // The logprob given to the i-th token of an answer, and to its j-th alternative (j = 0 is the
@@ -192,6 +195,11 @@ class FakeEngineClient : public EngineClient {
       std::vector<std::string> pieces = s.pieces;
       if (s.tag_seed && request.sampling.seed && !pieces.empty()) {
         pieces[0] = "[seed " + std::to_string(*request.sampling.seed) + "] " + pieces[0];
+      }
+      for (const Progress& p : s.progress) {
+        if (s.progress_delay_ms)
+          std::this_thread::sleep_for(std::chrono::milliseconds(s.progress_delay_ms));
+        if (request.on_progress) request.on_progress(p);
       }
       for (const auto& piece : pieces) {
         if (s.piece_delay_ms)
