@@ -65,12 +65,14 @@ test: deps
 # release build holds the project's warnings to account, and ASan/UBSan check at run time what
 # those warnings guess at.
 ASAN_SKIP = ^(Fixtures/ReplayParity\.WithinTolerances/[a-z_]+_reference|PublishedWidths/ShapePreset\.[A-Za-z]+/[a-z0-9_]+)( |$$)
+# Labels deploy and cluster (manifests, HAProxy and whole processes) add no code path the server
+# tests do not already run under the sanitizers; they run in the release build only.
 test-asan: deps
 	cmake -S . -B $(ASAN_BUILD) -G Ninja $(SANITIZER_FLAGS) \
 	  -DQWENVL_WERROR=OFF -DQWENVL_SANITIZE=ON -DQWENVL_BENCH=OFF $(CMAKE_FLAGS)
 	ninja -C $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest --output-on-failure -j $(JOBS) --timeout 1800 -LE 'web|install' -E '$(ASAN_SKIP)'
+	  ctest --output-on-failure -j $(JOBS) --timeout 1800 -LE 'web|install|deploy|cluster' -E '$(ASAN_SKIP)'
 
 # ThreadSanitizer build of the multi-threaded suites (runtime: engine, scheduler, thread pool;
 # server: HTTP server, handlers, fetches); only their test binaries and what they link are built.

@@ -36,6 +36,9 @@ test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev time
   # browser tests of the web page (tests/web, driven by Playwright)
   chromium
+  # scale-out (deploy/, tests/deploy): HAProxy in front of the replicas (local-cluster.sh, the
+  # cluster test), curl for their health checks
+  haproxy curl
   # `qwenvl chat` driven in a pseudo-terminal (tests/cli/chat_pty_test.py)
   python3-pexpect
   # reference comparisons in benchmarks (PIL + numpy)
@@ -65,6 +68,9 @@ done
 if [ $with_tests -eq 1 ]; then
   if ! command -v node >/dev/null 2>&1; then missing+=(nodejs); fi
   if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
+  # kubectl renders deploy/k8s with its kustomize (tests/deploy/check.sh): Debian's
+  # kubernetes-client, unless a kubectl from elsewhere is there (the two cannot be installed together).
+  if ! command -v kubectl >/dev/null 2>&1; then missing+=(kubernetes-client); fi
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then

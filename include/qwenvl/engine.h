@@ -3,6 +3,7 @@
 // built on this API alone.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -161,6 +162,12 @@ struct Request {
   std::function<void(const TokenLogprob&)> on_token;
   // Progress of the vision encoding and of the prefill (Progress), until the first token.
   ProgressCallback on_progress;
+  // For Engine::Generate and Session::Generate (Submit's handle has Cancel()): when this flag
+  // turns true the request stops at the next point it looks, between the encoder's blocks, video
+  // slices, prompt pieces and tokens, and the result reports FinishReason::kCancelled. A session
+  // whose prompt was cut short starts its next turn without the reused cache. Must outlive the
+  // call; may be set from another thread or a signal handler.
+  const std::atomic<bool>* cancel = nullptr;
   std::optional<std::string> system_prompt;  // convenience: prepended as a system message
   bool add_vision_id = false;
 };
@@ -197,6 +204,28 @@ struct Result {
   Timings timings;
   std::vector<MediaInfo> media;        // all media of the conversation, in prompt order
   std::vector<TokenLogprob> logprobs;  // per answer token, with SamplingParams::logprobs >= 0
+};
+
+// What the engine holds and has done so far, for monitoring and for load balancers that route on
+// load and on caches (Engine::stats). Counters (_total) only grow; the others are gauges.
+struct EngineStats {
+  int64_t requests_waiting = 0;  // submitted, not yet started (in the queue)
+  int64_t requests_running = 0;  // started: prefilling or decoding
+  // Tokens whose keys and values the sequences' KV caches hold (running requests' and those kept
+  // for follow-up turns and shared prefixes), and the most they may hold together.
+  int64_t kv_rows_used = 0;
+  int64_t kv_rows_capacity = 0;
+  // The vision encoder's cache: entries and bytes held; lookups that found an entry (hits) and
+  // pictures or videos encoded (misses).
+  int64_t vision_cache_entries = 0;
+  int64_t vision_cache_bytes = 0;
+  int64_t vision_cache_hits_total = 0;
+  int64_t vision_cache_misses_total = 0;
+  // Prompt tokens not computed because a KV cache held them (a conversation's earlier turns or a
+  // prefix shared with another request), and media among them: their encoding was not needed.
+  int64_t prefix_cache_hit_tokens_total = 0;
+  int64_t prefix_cache_media_total = 0;
+  int64_t prompt_tokens_total = 0;  // prompt tokens of the requests that started decoding
 };
 
 // Called with each new piece of answer text (always whole UTF-8 characters). Return false to
@@ -271,11 +300,16 @@ class Engine {
   int64_t vocab_size() const;
   const EngineOptions& options() const;
   std::string model_name() const;  // the folder's base name
+  // The name a model folder gets (model_name), known before it is loaded.
+  static std::string FolderModelName(const std::string& model_dir);
   double load_seconds() const;
 
   // Forgets the prepared media and vision encodings kept for later requests (their memory goes;
   // no answer changes, a repeated picture is only prepared and encoded again). Thread-safe.
   void ClearCaches();
+  // A consistent-enough snapshot (each field read atomically, not all at one instant).
+  // Thread-safe and cheap: meant to be read on every /metrics scrape.
+  EngineStats stats() const;
 
   // The implementation (src/runtime/engine_impl.h, not installed): named here for the runtime's
   // own files, reachable from no public member.

@@ -284,8 +284,11 @@ void ChatSession::Turn(const std::string& text) {
     Request request = BuildRequest(user);
     ProgressDisplay* const progress = settings_.progress;
     if (progress != nullptr) request.on_progress = progress->Callback();
+    // A Ctrl-C stops the answer at the model's next step: an encoder block, a video slice, a
+    // piece of the prompt or a token.
+    request.cancel = interrupts_.flag();
     const Busy busy(interrupts_);
-    // The session's KV cache keeps the earlier turns; a Ctrl-C is seen at the next token.
+    // The session's KV cache keeps the earlier turns.
     r = session_->Generate(request, [this, progress](std::string_view t) {
       if (progress != nullptr) progress->Clear();  // the answer starts on a clean line
       std::fwrite(t.data(), 1, t.size(), stdout);

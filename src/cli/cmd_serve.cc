@@ -3,12 +3,16 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <chrono>
 #include <cstdio>
+#include <exception>
 #include <memory>
+#include <mutex>
 
 #include "cli/commands.h"
 #include "cli/run_options.h"
 #include "server/http_server.h"
+#include "server/loading_engine_client.h"
 
 namespace qwenvl::cli {
 namespace {
@@ -23,6 +27,23 @@ void RaiseDescriptorLimit() {
   }
 }
 
+// The server listens while the model loads (its /health says "loading"); the "listening on" line
+// that scripts wait for is printed once it is both bound and loaded, whichever comes last.
+struct Startup {
+  std::mutex mu;
+  server::HttpServer* http = nullptr;
+  std::string address;  // set once bound
+  bool loaded = false;
+  std::exception_ptr failure;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+
+  void AnnounceIfReady() {  // with mu held
+    if (!loaded || address.empty()) return;
+    std::printf("qwenvl serve: listening on %s\n", address.c_str());
+    std::fflush(stdout);
+  }
+};
+
 }  // namespace
 
 void AddServeCommand(CLI::App& app) {
@@ -34,6 +55,7 @@ void AddServeCommand(CLI::App& app) {
     std::string media_root;
     std::string log_format = "text";
     double idle_s = 30, header_s = 10, body_s = 60, write_s = 30, shutdown_s = 30, fetch_s = 20;
+    double drain_delay_s = 0;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd =
@@ -98,6 +120,13 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--shutdown-timeout", args->shutdown_s,
                   "Seconds a SIGTERM lets running requests finish")
       ->check(CLI::Range(0.0, 86400.0));
+  cmd->add_option("--drain-delay", args->drain_delay_s,
+                  "Seconds a SIGTERM first only turns /health to 503 \"draining\" while serving "
+                  "as usual, so that load balancers stop routing here before the port closes")
+      ->check(CLI::Range(0.0, 3600.0));
+  cmd->add_option("--instance-name", s.instance_name,
+                  "Name of this replica, sent in an X-Qwenvl-Instance header and in /health")
+      ->type_name("NAME");
   cmd->add_option("--log-format", args->log_format, "Request log on stderr: text or json")
       ->check(CLI::IsMember({"text", "json"}));
   cmd->callback([args] {
@@ -113,6 +142,7 @@ void AddServeCommand(CLI::App& app) {
     so.body_timeout = ms(args->body_s);
     so.write_timeout = ms(args->write_s);
     so.shutdown_timeout = ms(args->shutdown_s);
+    so.drain_delay = ms(args->drain_delay_s);
     so.fetch_timeout = ms(args->fetch_s);
     so.media_root = args->media_root;
     so.log_format =
@@ -120,18 +150,37 @@ void AddServeCommand(CLI::App& app) {
     so.handle_signals = true;
     signal(SIGPIPE, SIG_IGN);  // a client that goes away must not kill the server
     RaiseDescriptorLimit();
-    server::CheckCanListen(so);  // a port in use is reported before the model loads
+    server::CheckCanListen(so);  // bad options and a port in use are reported before loading
     std::fprintf(stderr, "loading %s ...\n", options.model_dir.c_str());
-    auto engine = Engine::Load(options);
-    std::fprintf(stderr, "loaded %s in %.1f s\n", engine->model_name().c_str(),
-                 engine->load_seconds());
-    auto client = server::MakeEngineClient(std::move(engine));
-    server::HttpServer http(*client, so);
+    auto startup = std::make_shared<Startup>();
+    server::LoadingEngineClient client(options, [startup](std::exception_ptr failure) {
+      std::lock_guard lock(startup->mu);
+      startup->failure = failure;
+      if (failure) {
+        if (startup->http) startup->http->Stop();
+        return;
+      }
+      startup->loaded = true;
+      std::fprintf(
+          stderr, "loaded in %.1f s\n",
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - startup->start).count());
+      startup->AnnounceIfReady();
+    });
+    server::HttpServer http(client, so);
     const int port = http.Bind();
-    // Print the address on stdout (scripts wait for it) and flush before serving.
-    std::printf("qwenvl serve: listening on http://%s:%d\n", so.host.c_str(), port);
-    std::fflush(stdout);
+    {
+      std::lock_guard lock(startup->mu);
+      if (startup->failure) std::rethrow_exception(startup->failure);
+      startup->http = &http;
+      startup->address = "http://" + so.host + ":" + std::to_string(port);
+      startup->AnnounceIfReady();
+    }
     http.Listen();
+    {
+      std::lock_guard lock(startup->mu);
+      startup->http = nullptr;
+      if (startup->failure) std::rethrow_exception(startup->failure);
+    }
     std::fprintf(stderr, "qwenvl serve: stopped\n");
   });
 }

@@ -29,7 +29,7 @@ extern "C" void OnInterrupt(int) {
     const int presses = g_busy_presses.fetch_add(1, std::memory_order_relaxed) + 1;
     if (presses == 2) {
       static constexpr char kNote[] =
-          "\n(the answer stops at its first token; Ctrl-C once more quits now)\n";
+          "\n(stopping at the next step of the model; Ctrl-C once more quits now)\n";
       [[maybe_unused]] const ssize_t w = ::write(STDERR_FILENO, kNote, sizeof kNote - 1);
     } else if (presses >= 3) {
       ::signal(SIGINT, SIG_DFL);
@@ -72,6 +72,8 @@ bool InterruptScope::Take() {
 }
 
 bool InterruptScope::pending() const { return g_interrupted.load(std::memory_order_relaxed); }
+
+const std::atomic<bool>* InterruptScope::flag() const { return &g_interrupted; }
 
 void InterruptScope::SetBusy(bool busy) {
   g_busy_presses.store(0);

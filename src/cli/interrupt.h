@@ -1,8 +1,10 @@
 // Ctrl-C for an interactive command: while an InterruptScope lives, SIGINT does not end the
 // process; it sets a flag and writes a byte to a pipe (the self-pipe trick), so that a loop waiting
-// in poll() wakes up and a running answer sees the flag between tokens. The handler does only
+// in poll() wakes up and a running answer sees the flag (Request::cancel) at its next step. The handler does only
 // async-signal-safe things: an atomic store and a write(2).
 #pragma once
+
+#include <atomic>
 
 namespace qwenvl::cli {
 
@@ -19,9 +21,12 @@ class InterruptScope {
   bool Take();
   // Whether Ctrl-C was pressed, without clearing (cheap: for the token loop).
   bool pending() const;
-  // While busy (an answer is computed), the first Ctrl-C asks it to stop; an answer can only stop
-  // between tokens, so a picture's encoding or a long prefill goes on: the second Ctrl-C says so,
-  // and the third ends the process at once (the default action of SIGINT).
+  // The flag itself, for Request::cancel: a running answer stops at its next block, slice, prompt
+  // piece or token.
+  const std::atomic<bool>* flag() const;
+  // While busy (an answer is computed), the first Ctrl-C asks it to stop (Request::cancel: at the
+  // encoder's next block, the prompt's next piece or the next token); should that not come soon,
+  // the second Ctrl-C says so, and the third ends the process at once (SIGINT's default action).
   void SetBusy(bool busy);
 };
 

@@ -33,18 +33,16 @@ Message Message::Text(std::string role, std::string text) {
   return m;
 }
 
-namespace {
-std::string ModelName(const std::string& model_dir) {
+std::string Engine::FolderModelName(const std::string& model_dir) {
   std::string name = std::filesystem::path(model_dir).lexically_normal().filename().string();
   if (name.empty()) name = std::filesystem::path(model_dir).parent_path().filename().string();
   return name;
 }
-}  // namespace
 
 Engine::Impl::Impl(const EngineOptions& options,
                    const std::function<void(int64_t, int64_t)>& on_layer_bound)
     : options(options),
-      model_name(ModelName(options.model_dir)),
+      model_name(Engine::FolderModelName(options.model_dir)),
       context(options, on_layer_bound),
       scheduler(context, caches,
                 runtime::SchedulerOptions{.max_parallel = options.max_parallel,
@@ -123,6 +121,23 @@ std::vector<MediaInfo> Engine::PlanMedia(const Request& request) const {
   return out;
 }
 
+EngineStats Engine::stats() const {
+  const runtime::SchedulerStats s = impl_->scheduler.stats();
+  const runtime::MediaCaches::VisionStats v = impl_->caches.vision_stats();
+  EngineStats out;
+  out.requests_waiting = s.queued;
+  out.requests_running = s.active;
+  out.kv_rows_used = s.kv_rows_used;
+  out.kv_rows_capacity = s.kv_rows_capacity;
+  out.vision_cache_entries = v.entries;
+  out.vision_cache_bytes = v.bytes;
+  out.vision_cache_hits_total = v.hits;
+  out.vision_cache_misses_total = v.misses;
+  out.prefix_cache_hit_tokens_total = s.prefix_hit_tokens;
+  out.prefix_cache_media_total = s.prefix_media;
+  out.prompt_tokens_total = s.prompt_tokens;
+  return out;
+}
 std::string Engine::RenderPrompt(const Request& request) const {
   return impl_->context.Render(request);
 }
@@ -167,17 +182,22 @@ Result RunOn(Engine::Impl& e, runtime::SequenceState& state, const Request& requ
   CheckMediaBeforeDecoding(e.context, request);
   // The run owns a copy of the request (media bytes included): it holds nothing of the caller's.
   runtime::RequestRun run(e.context, e.caches, request, on_text);
-  run.Prepare();
-  std::lock_guard<std::recursive_mutex> lock(e.context.compute_mu);
-  // With a progress callback the prompt goes in pieces of the size the decoder computes at once
-  // anyway (the same work), each reported.
-  run.Prefill(state, request.on_progress ? model::AppendOptions{}.chunk_rows
-                                         : std::numeric_limits<int64_t>::max());
+  run.WatchCancel();
   try {
-    while (!run.done()) run.Step();
-  } catch (...) {
-    state.Reset();
-    throw;
+    run.Prepare();
+    std::lock_guard<std::recursive_mutex> lock(e.context.compute_mu);
+    // With a progress callback or a cancel flag the prompt goes in pieces of the size the decoder
+    // computes at once anyway (the same work), each reported and each a point to stop at.
+    run.Prefill(state, request.on_progress || request.cancel ? model::AppendOptions{}.chunk_rows
+                                                             : std::numeric_limits<int64_t>::max());
+    try {
+      while (!run.done()) run.Step();
+    } catch (...) {
+      state.Reset();
+      throw;
+    }
+  } catch (const runtime::RunCancelled&) {
+    run.AbandonPrefill();  // a state holding part of the prompt starts afresh
   }
   return run.TakeResult();
 }

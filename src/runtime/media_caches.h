@@ -27,7 +27,8 @@ class MediaCaches {
 
   // The item prepared with `settings`, from the cache or prepared now (PrepareMedia: its errors).
   // Preparing runs on settings.pool: the caller holds the lock that serialises work on it.
-  std::shared_ptr<const PreparedMedia> GetPrepared(const Media& m, const MediaSettings& settings);
+  std::shared_ptr<const PreparedMedia> GetPrepared(const Media& m, const MediaSettings& settings,
+                                                   const SliceProgress& on_slice = nullptr);
 
   // The vision encoder's rows for m: those it was prepared with (a video encoded as it was
   // decoded), from the cache (*hit = true), or encoded now. The caller holds
@@ -39,13 +40,19 @@ class MediaCaches {
   // Forgets both caches (no answer changes: the next request prepares and encodes again).
   void Clear();
 
+  struct VisionStats {
+    int64_t entries = 0, bytes = 0, hits = 0, misses = 0;
+  };
+  VisionStats vision_stats() const;
+
  private:
   std::mutex prepared_mu_;
   LruCache<std::string, std::shared_ptr<const PreparedMedia>> prepared_{
       kPreparedBytes, [](const std::shared_ptr<const PreparedMedia>& m) {
         return (m->patches.values.size() + (m->features ? m->features->size() : 0)) * sizeof(float);
       }};
-  std::mutex vision_mu_;
+  mutable std::mutex vision_mu_;
+  int64_t vision_hits_ = 0, vision_misses_ = 0;  // under vision_mu_
   LruCache<std::string, std::shared_ptr<const std::vector<float>>> vision_{
       kVisionBytes,
       [](const std::shared_ptr<const std::vector<float>>& f) { return f->size() * sizeof(float); }};

@@ -153,7 +153,7 @@ PreparedMedia PrepareImage(const Media& m, const MediaSettings& s) {
   return out;
 }
 
-PreparedMedia PrepareVideo(const Media& m, const MediaSettings& s) {
+PreparedMedia PrepareVideo(const Media& m, const MediaSettings& s, const SliceProgress& on_slice) {
   media::PatchifyOptions patchify = s.preprocessor.patchify_options();
   patchify.pool = s.pool;
   const media::VideoOptions options = VideoOptionsFor(m);
@@ -166,17 +166,21 @@ PreparedMedia PrepareVideo(const Media& m, const MediaSettings& s) {
   PreparedMedia out;
   if (s.video_encoder != nullptr) {
     auto features = std::make_shared<std::vector<float>>();
+    int64_t slices = 0;
     const media::VideoPlanCheck restart = [&](const media::VideoPlan& video) {
       check(video);
       features->clear();  // a second decode pass starts over
-      features->reserve(static_cast<size_t>(PlanVideo(video, frame_list, s.preprocessor).tokens *
-                                            s.video_encoder->config().out_hidden_size));
+      const MediaPlan plan = PlanVideo(video, frame_list, s.preprocessor);
+      features->reserve(
+          static_cast<size_t>(plan.tokens * s.video_encoder->config().out_hidden_size));
+      slices = (plan.frames + 1) / 2;  // frames are padded to an even count
     };
     const media::VideoSliceCallback encode = [&](media::VideoSlice&& slice) {
       const model::GridThw grid{1, slice.patches.grid_h, slice.patches.grid_w};
       const std::vector<float> rows =
           s.video_encoder->Encode(slice.patches.values, std::span(&grid, 1));
       features->insert(features->end(), rows.begin(), rows.end());
+      if (on_slice) on_slice(slice.t + 1, std::max(slices, slice.t + 1));
     };
     if (frame_list) {
       pre = media::StreamVideoFrames(m.frame_paths, options, patchify, ImageLimits(s), restart,
@@ -321,10 +325,11 @@ void CheckRequestMedia(std::span<const Media* const> media, int64_t text_tokens,
   CheckMediaBudget(plans, text_tokens, s);
 }
 
-PreparedMedia PrepareMedia(const Media& m, const MediaSettings& s) {
+PreparedMedia PrepareMedia(const Media& m, const MediaSettings& s, const SliceProgress& on_slice) {
   CheckSources(m);
   const ReleaseFreeMemoryOnExit release;
-  PreparedMedia out = m.kind == Media::Kind::kImage ? PrepareImage(m, s) : PrepareVideo(m, s);
+  PreparedMedia out =
+      m.kind == Media::Kind::kImage ? PrepareImage(m, s) : PrepareVideo(m, s, on_slice);
   out.info.kind = m.kind;
   out.info.tokens = out.tokens(s.preprocessor.merge_size);
   out.key = MediaKey(m, s);

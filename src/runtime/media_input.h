@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -89,6 +90,10 @@ void CheckRequestMedia(std::span<const Media* const> media, int64_t text_tokens,
 // Plans the item and checks it alone (CheckMediaBudget) before decoding; decodes and resizes frames
 // one at a time; hands the freed decode buffers back to the system before returning or throwing.
 // Throws Error naming the file (or "image N") on unreadable, corrupt or out-of-budget input.
-PreparedMedia PrepareMedia(const Media& m, const MediaSettings& settings);
+// on_slice, for a video encoded while it is decoded (MediaSettings::video_encoder): called after
+// each temporal slice with the slices done and their total; it may throw to stop the work.
+using SliceProgress = std::function<void(int64_t done, int64_t total)>;
+PreparedMedia PrepareMedia(const Media& m, const MediaSettings& settings,
+                           const SliceProgress& on_slice = nullptr);
 
 }  // namespace qwenvl::runtime

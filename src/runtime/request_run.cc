@@ -61,7 +61,16 @@ void RequestRun::Prepare() {
       // without the lock, Engine::Generate or Session::Generate preparing a picture while the
       // scheduler steps its requests hangs both in ThreadPool::RunRanges.
       std::lock_guard<std::recursive_mutex> lock(context_.compute_mu);
-      media_.push_back(caches_.GetPrepared(*m, context_.media_settings));
+      // A video encoded while it is decoded reports its slices (and may be cancelled between
+      // them); other items report their encoder blocks in BeginPrefill.
+      const auto tv = Clock::now();
+      const SliceProgress on_slice = [&](int64_t done, int64_t total) {
+        ThrowIfCancelled();
+        ReportProgress(Progress::Phase::kVision, 2 * done, 2 * total, "frames", tv);
+      };
+      media_.push_back(
+          caches_.GetPrepared(*m, context_.media_settings,
+                              request_.on_progress || watch_cancel_ ? on_slice : SliceProgress{}));
     }
     media_ptrs.push_back(media_.back().get());
     media_keys_.push_back(media_.back()->key);
@@ -120,6 +129,7 @@ void RequestRun::BeginPrefill(SequenceState& state, const std::function<void()>&
   state.Truncate(reuse_);
   // Media whose pads lie in the reused prefix are already in the cache.
   const size_t cached_media = state.media_keys.size();
+  reused_media_ = static_cast<int64_t>(cached_media);
   // Vision features of the new media, from the engine's cache or encoded now (one item at a
   // time: attention never crosses items, §3.4), images first as the model expects.
   std::vector<model::GridThw> image_grids, video_grids;
@@ -135,8 +145,9 @@ void RequestRun::BeginPrefill(SequenceState& state, const std::function<void()>&
   int64_t blocks_done = 0;
   int64_t reported_total = -1;  // the total of the last report
   std::function<void()> each_block = between_blocks;
-  if (request_.on_progress) {
+  if (request_.on_progress || watch_cancel_) {
     each_block = [&] {
+      ThrowIfCancelled();
       reported_total = blocks_total;
       ReportProgress(Progress::Phase::kVision, ++blocks_done, blocks_total, "blocks", tv);
       if (between_blocks) between_blocks();
@@ -211,8 +222,7 @@ bool RequestRun::ContinuePrefill(int64_t max_rows) {
 
 void RequestRun::Prefill(SequenceState& state, int64_t piece_rows) {
   BeginPrefill(state);
-  while (!ContinuePrefill(piece_rows)) {
-  }
+  while (!ContinuePrefill(piece_rows)) ThrowIfCancelled();
 }
 
 void RequestRun::ReportProgress(Progress::Phase phase, int64_t done, int64_t total,
@@ -251,7 +261,7 @@ void RequestRun::Step() {
 
 std::optional<TokenId> RequestRun::ChooseToken() {
   if (done_) return std::nullopt;
-  if (cancelled_) return Finish(FinishReason::kCancelled), std::nullopt;
+  if (cancelled_ || CancelRequested()) return Finish(FinishReason::kCancelled), std::nullopt;
   const auto t0 = Clock::now();
   // Prefill and every step leave their logits here: a NaN/Inf means broken weights or numerics.
   for (size_t i = 0; i < logits_.size(); ++i) {

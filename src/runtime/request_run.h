@@ -25,6 +25,10 @@
 
 namespace qwenvl::runtime {
 
+// Thrown out of a synchronous run's preparation or prefill when Request::cancel turned true
+// (RequestRun::WatchCancel); the caller ends the run with AbandonPrefill.
+struct RunCancelled {};
+
 class RequestRun {
  public:
   // context and caches must outlive the run.
@@ -56,6 +60,10 @@ class RequestRun {
   bool ContinuePrefill(int64_t max_rows);
   void AbandonPrefill();
   bool prefilled() const { return prefilled_; }
+  // After BeginPrefill: the prompt tokens and media kept from the sequence's cache.
+  int64_t reused_tokens() const { return reuse_; }
+  int64_t reused_media() const { return reused_media_; }
+  int64_t prompt_tokens() const { return static_cast<int64_t>(ids_.size()); }
   bool cancelled() const { return cancelled_; }
   bool done() const { return done_; }
   // Samples the next token from the current logits, streams its text, and feeds it to the model
@@ -71,10 +79,20 @@ class RequestRun {
   // records it and keeps the sequence's new logits. step_ms: the forward pass's time.
   void TakeLogits(double step_ms);
   void Cancel() { cancelled_ = true; }
+  // Makes the run look at Request::cancel between encoder blocks, video slices and prompt pieces
+  // (throwing RunCancelled) and before each token (ending as cancelled): for Engine::Generate and
+  // Session::Generate, which have no handle to cancel with. The scheduler does not call it.
+  void WatchCancel() { watch_cancel_ = request_.cancel != nullptr; }
   Result TakeResult();
 
  private:
   void Finish(FinishReason reason);
+  bool CancelRequested() const {
+    return watch_cancel_ && request_.cancel->load(std::memory_order_relaxed);
+  }
+  void ThrowIfCancelled() const {
+    if (CancelRequested()) throw RunCancelled{};
+  }
   // Request::on_progress, when set, with the time since `since`.
   void ReportProgress(Progress::Phase phase, int64_t done, int64_t total, const char* unit,
                       std::chrono::steady_clock::time_point since) const;
@@ -97,8 +115,10 @@ class RequestRun {
   std::optional<grammar::GrammarMatcher> matcher_;  // with a Request::constraint
   std::vector<float> logits_;
   Result result_;
+  bool watch_cancel_ = false;
   std::optional<model::PendingAppend> pending_;          // between BeginPrefill and the last piece
   int64_t reuse_ = 0;                                    // cached prompt tokens kept
+  int64_t reused_media_ = 0;                             // media among them
   std::chrono::steady_clock::time_point prefill_start_;  // after the vision encoding
   bool prepared_ = false;
   bool prefilled_ = false;

@@ -70,7 +70,26 @@ std::shared_ptr<RequestHandle> Scheduler::Submit(Request request, StreamCallback
 
 SchedulerStats Scheduler::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return {static_cast<int64_t>(queue_.size()), active_.load()};
+  return {.queued = static_cast<int64_t>(queue_.size()),
+          .active = active_.load(),
+          .kv_rows_used = kv_rows_.load(),
+          .kv_rows_capacity = static_cast<int64_t>(slots_.size()) * context_.context_length,
+          .prefix_hit_tokens = prefix_hit_tokens_.load(),
+          .prefix_media = prefix_media_.load(),
+          .prompt_tokens = prompt_tokens_.load()};
+}
+
+void Scheduler::CountPrefilled(const RequestRun& run) {
+  prefix_hit_tokens_ += run.reused_tokens();
+  prefix_media_ += run.reused_media();
+  prompt_tokens_ += run.prompt_tokens();
+}
+
+void Scheduler::CountKvRows() {
+  int64_t rows = 0;
+  for (const Slot& s : slots_)
+    if (s.state) rows += static_cast<int64_t>(s.state->ids.size());
+  kv_rows_ = rows;
 }
 
 Scheduler::PrefixSource Scheduler::FindPrefix(const RequestRun& run, const Slot* except) {
@@ -217,7 +236,9 @@ void Scheduler::PrefillPiece() {
   }
   try {
     std::lock_guard<std::recursive_mutex> lock(context_.compute_mu);
-    run.ContinuePrefill(std::max<int64_t>(1, options_.prefill_chunk_tokens));
+    if (run.ContinuePrefill(std::max<int64_t>(1, options_.prefill_chunk_tokens))) {
+      CountPrefilled(run);
+    }
   } catch (const std::exception& e) {
     Fail(*next, e);
   }
@@ -284,6 +305,7 @@ void Scheduler::Loop() {
     }
     PrefillPiece();
     StepActive();
+    CountKvRows();
   }
   // Shutting down: everything still pending ends as cancelled.
   const Error stopped(ErrorCode::kInternal, "the engine is shutting down");

@@ -35,6 +35,8 @@ struct SchedulerOptions {
 struct SchedulerStats {
   int64_t queued = 0;
   int64_t active = 0;
+  int64_t kv_rows_used = 0, kv_rows_capacity = 0;
+  int64_t prefix_hit_tokens = 0, prefix_media = 0, prompt_tokens = 0;  // since the start
 };
 
 class Scheduler {
@@ -76,6 +78,8 @@ class Scheduler {
   void StartWaiting();  // Start for every waiting slot, the earliest admitted first
   void PrefillPiece();  // the next piece of one admitted request's prompt
   void StepActive();
+  void CountPrefilled(const RequestRun& run);  // a prompt went in: the prefix counters
+  void CountKvRows();                          // kv_rows_ from the sequences
   void Complete(Slot& slot, const Result* result, const Error* error);
   void Fail(Slot& slot, const std::exception& e);  // Complete with e as an Error
   Slot* PickSlot(const RequestRun& run);
@@ -89,6 +93,9 @@ class Scheduler {
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;
   std::atomic<int64_t> active_{0};
+  // Written by the scheduler's thread, read by stats() from any thread.
+  std::atomic<int64_t> kv_rows_{0};
+  std::atomic<int64_t> prefix_hit_tokens_{0}, prefix_media_{0}, prompt_tokens_{0};
   uint64_t clock_ = 0;
   bool stop_ = false;
   std::thread thread_;

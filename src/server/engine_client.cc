@@ -27,6 +27,7 @@ class LocalEngineClient : public EngineClient {
   }
   int64_t vocab_size() const override { return engine_->vocab_size(); }
   int queue_capacity() const override { return engine_->options().max_queued; }
+  EngineStats stats() const override { return engine_->stats(); }
 
  private:
   std::unique_ptr<Engine> engine_;

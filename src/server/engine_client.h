@@ -28,6 +28,10 @@ class EngineClient {
   virtual int64_t vocab_size() const = 0;  // token ids are in [0, vocab_size)
   // Requests Submit accepts at once into an empty queue (EngineOptions::max_queued).
   virtual int queue_capacity() const = 0;
+  // False while the model loads: the server then answers 503 "loading" (LoadingEngineClient).
+  virtual bool ready() const { return true; }
+  // The engine's gauges and counters for /metrics (zeros where there is no engine).
+  virtual EngineStats stats() const { return {}; }
 };
 
 // Takes ownership of a loaded engine.

@@ -28,6 +28,7 @@ struct ChatRequestState {
   std::vector<TokenLogprob> pending_logprobs;  // the tokens whose text is in `pending`
   std::vector<TokenLogprob> unmatched;         // tokens chosen whose text has not come yet
   bool first_text = false;
+  double first_text_seconds = 0;  // after submission
   bool done = false;
   // The latest progress report not sent yet (none once the first text came), and when a report
   // last woke the coroutine (reports wake it at most every kProgressInterval).
@@ -115,7 +116,8 @@ State Start(Request request, const Generation& gen, ChatContext& ctx,
       if (!state->first_text) {
         state->first_text = true;
         state->progress.reset();  // no progress after the first text
-        metrics.FirstToken(SecondsSince(state->submitted));
+        state->first_text_seconds = SecondsSince(state->submitted);
+        metrics.FirstToken(state->first_text_seconds);
       }
       state->pending.append(text);
       for (auto& token : state->unmatched) state->pending_logprobs.push_back(std::move(token));
@@ -128,9 +130,12 @@ State Start(Request request, const Generation& gen, ChatContext& ctx,
     {
       std::lock_guard lock(state->mu);
       const bool cancelled = result && result->finish_reason == FinishReason::kCancelled;
-      metrics.Finished(state->first_text, SecondsSince(state->submitted),
-                       result ? result->prompt_tokens : 0, result ? result->completion_tokens : 0,
-                       cancelled);
+      metrics.Finished({.had_first_token = state->first_text,
+                        .seconds = SecondsSince(state->submitted),
+                        .first_token_seconds = state->first_text_seconds,
+                        .prompt_tokens = result ? result->prompt_tokens : 0,
+                        .completion_tokens = result ? result->completion_tokens : 0,
+                        .cancelled = cancelled});
       if (result) state->result = *result;
       if (error) state->error = *error;
       if (!result && !error)
@@ -144,7 +149,7 @@ State Start(Request request, const Generation& gen, ChatContext& ctx,
   try {
     state->handle = ctx.engine.Submit(std::move(request), on_text, on_done);
   } catch (const Error& e) {
-    metrics.Finished(false, 0.0, 0, 0, false);
+    metrics.Finished({});
     if (e.code() == ErrorCode::kOutOfRange) {
       throw ApiError(429, std::string("the server is busy: ") + e.what(), "", "queue_full",
                      "rate_limit_error");

@@ -98,6 +98,11 @@ void CheckOptions(const ServerOptions& o) {
     check(t.count() > 0, std::string(name) + " must be positive");
   }
   check(o.shutdown_timeout.count() >= 0, "shutdown timeout must not be negative");
+  check(o.drain_delay.count() >= 0, "drain delay must not be negative");
+  // It travels in a response header: visible ASCII only, bounded.
+  check(o.instance_name.size() <= 253 && std::all_of(o.instance_name.begin(), o.instance_name.end(),
+                                                     [](char c) { return c > 0x20 && c < 0x7f; }),
+        "instance name must be at most 253 visible ASCII characters (no spaces)");
   check(o.max_media_items >= 0, "max media items must not be negative");
   for (const std::string& name : o.served_model_names) {
     check(!name.empty(), "served model names must not be empty");
@@ -158,6 +163,7 @@ struct HttpServer::Impl {
   void AddCommonHeaders(const HttpExchange::Request& req, http::fields& fields) const;
   void Log(const AccessRecord& r) const;
   void BeginDrain();
+  void CloseForDrain();  // the drain proper, after the drain delay
   void HardStop();
   void WatchSignals();
   void ConnectionClosed(std::list<Connection>::iterator it);
@@ -170,6 +176,7 @@ struct HttpServer::Impl {
   std::list<Connection> connections;
   int refusing = 0;
   bool draining = false;
+  bool announced_drain = false;  // /health says "draining" (from the drain's start, delay included)
   uint64_t next_id = 0;
   int64_t started = 0;  // Unix seconds, the "created" of /v1/models
 
@@ -214,6 +221,7 @@ net::awaitable<void> HttpServer::Impl::SendModel(HttpExchange& ex, std::string_v
 void HttpServer::Impl::AddCommonHeaders(const HttpExchange::Request& req,
                                         http::fields& fields) const {
   fields.set(http::field::server, "qwenvl");
+  if (!options.instance_name.empty()) fields.set("X-Qwenvl-Instance", options.instance_name);
   // Clients that reuse connections learn when the server will close an idle one, and stop reusing
   // it a little before: a request sent just as the server closes would otherwise be lost.
   fields.set(http::field::keep_alive, "timeout=" + std::to_string(std::max<int64_t>(
@@ -243,6 +251,10 @@ std::optional<ApiError> HttpServer::Impl::Admit(const HttpExchange::Request& req
   }
   if (IsJsonPostPath(path) && req.method() == http::verb::post) {
     if (const auto e = CheckJsonContentType(req[http::field::content_type])) return e;
+  }
+  if ((IsJsonPostPath(path) || IsOllamaPath(path)) && !engine.ready()) {
+    return ApiError(503, "the model is still loading; retry shortly", "", "model_loading",
+                    "server_error");
   }
   return std::nullopt;
 }
@@ -301,15 +313,17 @@ net::awaitable<void> HttpServer::Impl::Route(HttpExchange& ex) {
   } else if (model_path) {
     co_await SendModel(ex, path.substr(kModelsPath.size() + 1));
   } else if (path == "/health") {
-    const json body = {{"status", draining ? "draining" : "ok"},
-                       {"model", chat.schema.model_name},
-                       {"active_requests", metrics.active()},
-                       {"queue_length", metrics.waiting()}};
-    co_await ex.SendJson(draining ? 503 : 200, body);
+    const char* status = announced_drain ? "draining" : !engine.ready() ? "loading" : "ok";
+    json body = {{"status", status},
+                 {"model", chat.schema.model_name},
+                 {"active_requests", metrics.active()},
+                 {"queue_length", metrics.waiting()}};
+    if (!options.instance_name.empty()) body["instance"] = options.instance_name;
+    co_await ex.SendJson(std::string_view(status) == "ok" ? 200 : 503, body);
   } else if (path == "/metrics") {
     HttpExchange::Response res{http::status::ok, 11};
     res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-    res.body() = metrics.Render();
+    res.body() = metrics.Render(engine.stats(), chat.schema.model_name);
     co_await ex.Send(std::move(res));
   } else if (WebAsset asset; FindWebAsset(path, asset)) {
     HttpExchange::Response res{http::status::ok, 11};
@@ -503,7 +517,7 @@ net::awaitable<void> HttpServer::Impl::Serve(tcp::socket socket) {
     }
     stream.expires_never();  // the route sets its own write deadlines
     HttpExchange routed(stream, req, record, decorate, options.write_timeout,
-                        req.keep_alive() && !draining);
+                        req.keep_alive() && !announced_drain);
     if (ollama) routed.set_error_body(OllamaErrorJson);
     co_await Route(routed);
     Log(record);
@@ -513,7 +527,18 @@ net::awaitable<void> HttpServer::Impl::Serve(tcp::socket socket) {
 }
 
 void HttpServer::Impl::BeginDrain() {
-  if (draining) return HardStop();  // a second signal: stop now
+  if (announced_drain) return HardStop();  // a second signal: stop now
+  announced_drain = true;
+  if (options.drain_delay.count() == 0) return CloseForDrain();
+  // Balancers see the 503 at their next health check and stop routing here; meanwhile requests are
+  // served, each on a connection that then closes (no idle connection is left to race the close).
+  drain_timer.expires_after(options.drain_delay);
+  drain_timer.async_wait([this](beast::error_code ec) {
+    if (!ec) CloseForDrain();
+  });
+}
+
+void HttpServer::Impl::CloseForDrain() {
   draining = true;
   chat.draining = true;
   beast::error_code ignored;
@@ -545,7 +570,8 @@ void HttpServer::Impl::WatchSignals() {
     if (ec) return;
     if (options.log_file) {
       std::fprintf(options.log_file, "qwenvl serve: %s, %s\n",
-                   signal == SIGINT ? "SIGINT" : "SIGTERM", draining ? "stopping now" : "draining");
+                   signal == SIGINT ? "SIGINT" : "SIGTERM",
+                   announced_drain ? "stopping now" : "draining");
       std::fflush(options.log_file);
     }
     BeginDrain();

@@ -4,7 +4,8 @@
 //   GET  /v1/models             the served model, under each of its names
 //   GET  /v1/models/{id}        one of them
 //   POST /tokenize, /detokenize, /apply-template   the tokenizer and template (token_endpoints.h)
-//   GET  /health                {"status": "ok"} (503 "draining" while shutting down)
+//   GET  /health                {"status": "ok"}; 503 "loading" until the model is loaded and
+//                               "draining" from a SIGTERM on (load balancers stop routing here)
 //   GET  /metrics               Prometheus text (behind the API key when one is set)
 //   GET  /                      the built-in web page (index.html, app.js, style.css)
 //   /api/...                    ollama's API: chat, generate, tags, show, ps, version
@@ -65,6 +66,14 @@ struct ServerOptions {
   int64_t max_local_bytes = 256LL << 20;
   std::chrono::milliseconds fetch_timeout{20000};  // one remote fetch, redirects included
 
+  // Named in an X-Qwenvl-Instance header on every response and in /health: which replica behind a
+  // load balancer answered. Empty: no header.
+  std::string instance_name;
+  // A drain first only turns /health to 503 "draining" (and keep-alive off) for this long while
+  // serving as usual, so that load balancers polling /health stop sending requests before the
+  // listening socket closes.
+  std::chrono::milliseconds drain_delay{0};
+
   bool handle_signals = false;  // SIGTERM/SIGINT drain (a second one stops at once)
   FILE* log_file = stderr;      // one line per request; nullptr: no log
   LogFormat log_format = LogFormat::kText;
@@ -87,7 +96,8 @@ class HttpServer {
   int Bind();
   // Serves until stopped or drained; call after Bind().
   void Listen();
-  // Graceful: stop accepting, 503 for queued requests, running ones finish within
+  // Graceful: after options.drain_delay (health "draining", still serving), stop accepting, 503
+  // for queued requests, running ones finish within
   // shutdown_timeout, then each is ended with an error; Listen returns once all connections closed.
   // Thread-safe.
   void Drain();

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -241,6 +242,39 @@ TEST(ServeCliTest, SigtermWithAnIdleConnectionExitsPromptly) {
   EXPECT_EQ(p.exit_code(), 0) << p.err();
   EXPECT_LT(Clock::now() - t0, 3s);
   EXPECT_THAT(p.err(), HasSubstr("GET /health 200"));
+}
+
+// Behind a load balancer: the instance name in the header and /health; SIGTERM with a drain delay
+// turns /health to 503 "draining" while the replica still answers, then it exits.
+TEST(ServeCliTest, InstanceNameAndDrainDelay) {
+  ServeProcess p("--port 0 --instance-name cli-7 --drain-delay 2");
+  const int port = p.WaitForPort();
+  ASSERT_GT(port, 0) << p.err();
+  auto health = server::testing::Fetch(port, "GET", "/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(health->header("x-qwenvl-instance"), "cli-7");
+  EXPECT_EQ(json::parse(health->body)["instance"], "cli-7");
+  p.Signal(SIGTERM);
+  std::optional<server::testing::Reply> draining;
+  for (int i = 0; i < 100; ++i) {  // the signal is handled on the server's loop: poll briefly
+    draining = server::testing::Fetch(port, "GET", "/health");
+    if (draining && draining->status == 503) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(draining) << p.err();
+  EXPECT_EQ(draining->status, 503);
+  EXPECT_EQ(json::parse(draining->body)["status"], "draining");
+  ASSERT_TRUE(p.Exited(15s)) << p.err();
+  EXPECT_EQ(p.exit_code(), 0) << p.err();
+}
+
+TEST(ServeCliTest, AnInstanceNameThatCannotBeAHeaderIsRefusedBeforeLoading) {
+  ServeProcess p("--port 0 --instance-name 'two words'");
+  ASSERT_TRUE(p.Exited(30s));
+  EXPECT_NE(p.exit_code(), 0);
+  EXPECT_THAT(p.err(), HasSubstr("instance name"));
+  EXPECT_THAT(p.err(), ::testing::Not(HasSubstr("loading")));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <memory>
@@ -160,6 +161,96 @@ TEST_F(ProgressTest, SubmittedRequestsReportOnTheSchedulerThread) {
   for (const Progress& p : reports)
     if (p.phase == Progress::Phase::kVision) blocks = p.total;
   ExpectPhase(reports, Progress::Phase::kVision, blocks, "blocks");
+}
+
+// A video is encoded while it is decoded, a temporal slice (two frames) at a time: its vision
+// reports count frames, two at a time, up to the padded frame count.
+TEST_F(ProgressTest, StreamedVideoReportsItsFrames) {
+  auto engine = Engine::Load(Options());
+  Request r;
+  Message user;
+  user.role = "user";
+  Media m;
+  m.kind = Media::Kind::kVideo;
+  m.path = QWENVL_TEST_DATA "/video/testsrc-4s.mp4";
+  m.fps = 2.0;
+  m.max_pixels = 6272;
+  user.content.push_back({ContentPart::Type::kMedia, {}, m});
+  user.content.push_back({ContentPart::Type::kText, "What happens?", {}});
+  r.messages.push_back(std::move(user));
+  r.sampling.temperature = 0.0f;
+  r.sampling.max_new_tokens = 2;
+  const Result without = engine->Generate(r);
+  engine->ClearCaches();
+  std::vector<Progress> reports;
+  r.on_progress = [&](const Progress& p) { reports.push_back(p); };
+  const Result with = engine->Generate(r);
+  EXPECT_EQ(with.tokens, without.tokens);
+  ASSERT_EQ(with.media.size(), 1u);
+  const auto frames = static_cast<int64_t>(with.media[0].frame_indices.size() + 1) / 2 * 2;
+  ASSERT_GE(frames, 4);
+  ExpectPhase(reports, Progress::Phase::kVision, frames, "frames");
+  for (const Progress& p : reports)
+    if (p.phase == Progress::Phase::kVision) EXPECT_EQ(p.done % 2, 0);
+}
+
+// Request::cancel stops Engine::Generate and Session::Generate at the model's next step: an encoder
+// block, a video slice, a prompt piece. The session then answers its next turn as a fresh engine
+// answers the same conversation (a prompt cut short leaves no half-filled cache behind).
+TEST_F(ProgressTest, CancelStopsBeforeTheAnswerAndTheSessionGoesOn) {
+  auto engine = Engine::Load(Options());
+  auto fresh = Engine::Load(Options());
+  auto session = engine->NewSession();
+  Request first = WithPicture();
+  const Result r1 = session->Generate(first);
+  ASSERT_EQ(r1.finish_reason, FinishReason::kLength);
+  Request second = first;
+  second.messages.push_back(Message::Text("assistant", r1.text));
+  Message user;
+  user.role = "user";
+  Media picture;
+  picture.path = QWENVL_TEST_DATA "/video/frame1.png";
+  picture.max_pixels = 6272;
+  user.content.push_back({ContentPart::Type::kMedia, {}, picture});
+  std::string text;
+  for (int i = 0; i < 100; ++i) text += "again" + std::to_string(i) + " ";
+  user.content.push_back({ContentPart::Type::kText, text, {}});
+  second.messages.push_back(std::move(user));
+
+  for (const Progress::Phase phase : {Progress::Phase::kVision, Progress::Phase::kPrefill}) {
+    SCOPED_TRACE(ProgressPhaseName(phase));
+    engine->ClearCaches();  // the new picture is encoded again
+    std::atomic<bool> stop{false};
+    int reports_after_stop = 0;
+    Request cancelled = second;
+    cancelled.cancel = &stop;
+    cancelled.on_progress = [&](const Progress& p) {
+      if (stop) ++reports_after_stop;
+      if (p.phase == phase) stop = true;
+    };
+    const Result r = session->Generate(cancelled, [](std::string_view) {
+      ADD_FAILURE() << "text after the cancel";
+      return true;
+    });
+    EXPECT_EQ(r.finish_reason, FinishReason::kCancelled);
+    EXPECT_EQ(r.completion_tokens, 0);
+    EXPECT_EQ(reports_after_stop, 0);
+  }
+  // A flag already set stops the request before any model work.
+  std::atomic<bool> set{true};
+  Request early = second;
+  early.cancel = &set;
+  EXPECT_EQ(session->Generate(early).finish_reason, FinishReason::kCancelled);
+
+  const Result continued = session->Generate(second);
+  const Result reference = fresh->Generate(second);
+  EXPECT_EQ(continued.tokens, reference.tokens);
+  EXPECT_EQ(continued.text, reference.text);
+  // An unset flag changes nothing.
+  std::atomic<bool> unset{false};
+  Request watched = second;
+  watched.cancel = &unset;
+  EXPECT_EQ(fresh->Generate(watched).tokens, reference.tokens);
 }
 
 }  // namespace

@@ -104,6 +104,11 @@ class FakeEngineClient : public EngineClient {
   }
   int64_t vocab_size() const override { return 256; }
   int queue_capacity() const override { return queue; }
+  bool ready() const override { return loaded; }
+  EngineStats stats() const override {
+    std::lock_guard lock(mu_);
+    return engine_stats;
+  }
   std::string RenderPrompt(const Request& request) const override {
     std::string out;
     for (const Message& m : request.messages) {
@@ -133,9 +138,11 @@ class FakeEngineClient : public EngineClient {
   }
 
   Script script;
-  int max_in_flight = 0;  // 0: unlimited (beyond it Submit throws: queue full)
-  int parallel = 0;       // requests run at once, the others wait queued; 0: all run
-  int queue = 64;         // what queue_capacity() reports
+  int max_in_flight = 0;           // 0: unlimited (beyond it Submit throws: queue full)
+  int parallel = 0;                // requests run at once, the others wait queued; 0: all run
+  int queue = 64;                  // what queue_capacity() reports
+  std::atomic<bool> loaded{true};  // what ready() reports
+  EngineStats engine_stats;        // what stats() reports (set under no concurrent scrape)
   std::vector<Request> requests;
   std::atomic<int> cancelled_count{0};
   std::atomic<int> completed_count{0};
@@ -236,7 +243,7 @@ class FakeEngineClient : public EngineClient {
     ++completed_count;
   }
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::vector<std::thread> threads_;
   std::condition_variable slot_cv_;
   int in_flight_ = 0;

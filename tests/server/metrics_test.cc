@@ -29,14 +29,18 @@ TEST(Metrics, TracksLifecycleAndStatuses) {
   EXPECT_EQ(m.waiting(), 2);
   m.FirstToken(0.02);
   EXPECT_EQ(m.waiting(), 1);
-  m.Finished(true, 0.3, 12, 5, false);
-  m.Finished(false, 0.01, 0, 0, true);
+  m.Finished({.had_first_token = true,
+              .seconds = 0.3,
+              .first_token_seconds = 0.02,
+              .prompt_tokens = 12,
+              .completion_tokens = 5});
+  m.Finished({.seconds = 0.01, .cancelled = true});
   EXPECT_EQ(m.active(), 0);
   EXPECT_EQ(m.waiting(), 0);
   m.CountRequest(200);
   m.CountRequest(400);
   m.CountRequest(400);
-  const std::string text = m.Render();
+  const std::string text = m.Render(EngineStats{}, "m");
   EXPECT_THAT(text, HasSubstr("# TYPE qwenvl_requests_total counter\n"));
   EXPECT_THAT(text, HasSubstr("qwenvl_requests_total{status=\"200\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("qwenvl_requests_total{status=\"400\"} 2\n"));
@@ -47,6 +51,10 @@ TEST(Metrics, TracksLifecycleAndStatuses) {
   EXPECT_THAT(text, HasSubstr("qwenvl_active_requests 0\n"));
   EXPECT_THAT(text, HasSubstr("qwenvl_time_to_first_token_seconds_count 1\n"));
   EXPECT_THAT(text, HasSubstr("qwenvl_request_duration_seconds_count 2\n"));
+  // One request had tokens after its first: (0.3 - 0.02) / 4 per token.
+  EXPECT_THAT(text, HasSubstr("qwenvl_time_per_output_token_seconds_count 1\n"));
+  EXPECT_THAT(text, HasSubstr("qwenvl_time_per_output_token_seconds_sum 0.06999999"));
+  EXPECT_THAT(text, HasSubstr("vllm:time_per_output_token_seconds_count{model_name=\"m\"} 1\n"));
 }
 
 }  // namespace
