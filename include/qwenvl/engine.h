@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "qwenvl/error.h"
+#include "qwenvl/kv_type.h"
 #include "qwenvl/token_id.h"
 #include "qwenvl/weight_format.h"
 
@@ -45,7 +46,16 @@ struct EngineOptions {
   // in the user's cache folder; $QWENVL_KERNELS overrides) or a spec such as "f32" (nothing
   // rounded) or "bf16.gemm=amx-bf16,q8=int8"; see `qwenvl bench --help`.
   std::string kernels = "auto";
-  int64_t context_length = 32768;  // KV-cache capacity per sequence, in tokens
+  // KV-cache capacity per sequence, in tokens, at most the model's max_position_embeddings. 0:
+  // 32768 where max_position_embeddings allows it, halved while one sequence's full cache (of
+  // kv_type) would take more than a quarter of the machine's memory (not below 4096); options()
+  // reports the length chosen. The cache grows as a sequence fills it: a long context costs memory
+  // only when used.
+  int64_t context_length = 0;
+  // The type the KV cache stores keys and values in: bf16 (half the memory of f32 and half the
+  // bytes decode attention reads, at a KL of ~1e-5), q8 (a little over a quarter), f32 (nothing
+  // rounded). Unset: f32 when kernels is "f32" (the exact path), else bf16.
+  std::optional<KvType> kv_type;
   WeightPrecision text_weights = WeightPrecision::kStored;
   WeightPrecision vision_weights = WeightPrecision::kStored;
   // Copy the decoder's stored-precision matrices into process memory at load (unchanged) instead
@@ -71,6 +81,10 @@ struct EngineOptions {
   // decoding take a step, so a long prompt delays them by one piece at a time, not all of it.
   int64_t prefill_chunk_tokens = 128;
 };
+
+// The KV-cache type options asks for: kv_type, or when unset f32 for kernels "f32" (nothing
+// rounded) and bf16 otherwise.
+KvType ResolvedKvType(const EngineOptions& options);
 
 // A picture or a video given to the model. Exactly one source is set: a file path, encoded bytes
 // (any supported format), or for a video a list of frame image files.
@@ -182,6 +196,36 @@ struct MediaInfo {
   double second_per_grid_t = 0.0;
 };
 
+// A media item whose budget the engine lowered so that the request fits the context (the item set
+// none of the settings changed: budgets a request sets are never changed). The item was prepared
+// exactly as if the request had set the lowered values itself.
+struct BudgetChange {
+  size_t media = 0;  // index in Result::media (prompt order)
+  Media::Kind kind = Media::Kind::kImage;
+  int64_t kind_number = 1;  // 1 for the request's first picture (or video), 2 for the second...
+  int64_t tokens_before = 0, tokens_after = 0;
+  // The settings the engine chose, before -> after; 0 -> 0 where it left one alone. Pictures and
+  // frame lists: max_pixels. Videos: total_pixels, and the frames sampled (set as max_frames).
+  int64_t max_pixels_before = 0, max_pixels_after = 0;
+  int64_t total_pixels_before = 0, total_pixels_after = 0;
+  int64_t frames_before = 0, frames_after = 0;
+  // "video 1 reduced from 114840 to 15800 tokens (total_pixels 90316800 -> 12000000, 768 -> 96
+  // frames)"
+  std::string Describe() const;
+};
+
+// How a request with media was fitted in the context before any pixel was decoded (planned from
+// the files' headers): text tokens (the prompt with one placeholder per item), the answer's
+// reserve (max_new_tokens, at most a quarter of the context), and the vision tokens.
+struct RequestPlan {
+  int64_t context_length = 0;
+  int64_t text_tokens = 0;
+  int64_t reserve_tokens = 0;
+  int64_t media_tokens_requested = 0;  // at the budgets the request gave (or the defaults)
+  int64_t media_tokens = 0;            // as prepared
+  std::vector<BudgetChange> changes;   // empty: nothing was lowered
+};
+
 struct Timings {
   double preprocess_ms = 0, vision_ms = 0, prefill_ms = 0, decode_ms = 0;
   double first_token_ms = 0;  // from the start of Generate to the first streamed token
@@ -204,6 +248,8 @@ struct Result {
   Timings timings;
   std::vector<MediaInfo> media;        // all media of the conversation, in prompt order
   std::vector<TokenLogprob> logprobs;  // per answer token, with SamplingParams::logprobs >= 0
+  // Requests with media (and no prompt_ids): how they were fitted in the context.
+  std::optional<RequestPlan> plan;
 };
 
 // What the engine holds and has done so far, for monitoring and for load balancers that route on

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli/plan_output.h"
 #include "qwenvl/error.h"
 
 namespace qwenvl::cli::chat {
@@ -298,12 +299,14 @@ void ChatSession::Turn(const std::string& text) {
   } catch (const Error& e) {
     if (settings_.progress != nullptr) settings_.progress->Clear();
     std::fprintf(stdout, "\n");
-    Problem(std::string(e.what()) + " (the message was not sent)");
+    Problem(std::string(WithFlag(e).what()) + " (the message was not sent)");
     return;
   }
   if (settings_.progress != nullptr) settings_.progress->Clear();
   std::fprintf(stdout, "\n");
   std::fflush(stdout);
+  // Budgets lowered to fit the context (each turn plans the whole conversation again).
+  if (r.plan) std::fputs(PlanNotice(*r.plan).c_str(), stderr);
   transcript_.turns.push_back(std::move(user));
   if (r.finish_reason == FinishReason::kCancelled) {
     Note("(stopped; your message stays in the conversation, the partial answer does not)");

@@ -51,6 +51,7 @@ struct BenchArgs {
   bool json = false;
   bool mmap = false;  // read the decoder through the file mapping (not resident)
   bool no_weight_cache = false;
+  std::string kv_type;  // empty: as the engine chooses (KvTypeFor)
 };
 
 // "WxH" → {width, height}.
@@ -229,6 +230,7 @@ nlohmann::json Report(const model::Model& m, const BenchArgs& a, const BenchInpu
       {"weights", a.weights},
       {"resident_weights", !a.mmap},
       {"vision_weights", a.vision_weights},
+      {"kv_type", KvTypeName(m.kv_type())},
       {"repeats", a.repeats},
       {"load_s", load_s},
       {"image",
@@ -258,13 +260,9 @@ void RunBench(const BenchArgs& a) {
   const auto load_start = Clock::now();
   const std::unique_ptr<compute::Backend> backend =
       compute::MakeBackend(a.backend, pool, {.spec = a.kernels, .cache_path = ""});
-  const WeightPrecision text = ParseWeightPrecision(a.weights);
-  const WeightPrecision vision = ParseWeightPrecision(a.vision_weights);
-  const std::unique_ptr<compute::WeightCache> cache =
-      runtime::MakeModelWeightCache(a.model_dir, a.no_weight_cache ? "off" : "", text, vision);
-  const model::Model m(
-      a.model_dir, *backend,
-      {.text = text, .vision = vision, .resident_text = !a.mmap, .weight_cache = cache.get()});
+  bool mmap = false;  // read the decoder through the file mapping (not resident)
+  bool no_weight_cache = false;
+  std::string kv_type;  // empty: as the engine chooses (KvTypeFor)
   const double load_s = SecondsSince(load_start);
   const BenchInput in = MakeInput(m, a, width, height);
   // Warm-up, not timed: a small picture and a short prompt touch every weight once, so that the
@@ -310,6 +308,7 @@ void RunBench(const BenchArgs& a) {
       j["weight_bytes_per_token"].get<double>() / 1e6,
       j["effective_gb_per_s"]["best"].get<double>(), j["stream_read_gb_per_s"].get<double>(),
       j["peak_rss_mib"].get<double>(), pool.size(), a.weights.c_str(), a.vision_weights.c_str());
+  std::printf("kv cache %s\n", j["kv_type"].get<std::string>().c_str());
   const CpuInfo& cpu = ThisCpu();
   std::printf("cpu %s family %d model %d (%s) | kernels: %s\n", cpu.vendor.c_str(), cpu.family,
               cpu.model, cpu.brand.c_str(), KernelsLine(j["kernels"]).c_str());
@@ -333,6 +332,7 @@ void AddBenchCommand(CLI::App& app) {
                   "Compute backend: cpu, or reference (plain scalar kernels on one thread)")
       ->check(CLI::IsMember(compute::BackendNames()));
   AddKernelsOption(cmd, args->kernels);
+  AddKvTypeOption(cmd, args->kv_type, "bf16 (f32 with --kernels f32)");
   cmd->add_option("--weights", args->weights, "Decoder weights: " + WeightPrecisionChoices());
   cmd->add_flag(
       "--mmap", args->mmap,

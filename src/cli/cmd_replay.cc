@@ -30,6 +30,7 @@ struct ReplayArgs {
   std::string kernels = "auto";
   int64_t chunk_rows = 256;
   bool tolerance = false;
+  std::string kv_type = "f32";  // the fixtures' exact path unless asked
 };
 
 void RunReplayCommand(const ReplayArgs& args) {
@@ -37,7 +38,7 @@ void RunReplayCommand(const ReplayArgs& args) {
   ThreadPool pool(args.threads);
   const std::unique_ptr<compute::Backend> backend =
       compute::MakeBackend(args.backend, pool, {.spec = args.kernels, .cache_path = ""});
-  const model::Model m(args.model_dir, *backend);
+  const model::Model m(args.model_dir, *backend, {.kv = ParseKvType(args.kv_type)});
   const model::ReplayReport report =
       model::RunReplay(m, c, {.dump_path = args.dump_path, .chunk_rows = args.chunk_rows});
   std::printf("%s\n", report.ToJson().c_str());
@@ -73,6 +74,7 @@ void AddReplayCommand(CLI::App& app) {
                   "Compute backend: cpu, or reference (plain scalar kernels on one thread)")
       ->check(CLI::IsMember(compute::BackendNames()));
   AddKernelsOption(cmd, args->kernels);
+  AddKvTypeOption(cmd, args->kv_type, "f32 (the fixtures' exact path)");
   cmd->add_option("--chunk", args->chunk_rows, "Prefill chunk size in tokens")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--tolerance", args->tolerance,

@@ -16,9 +16,11 @@
 
 #include "cli/commands.h"
 #include "cli/grounding_output.h"
+#include "cli/plan_output.h"
 #include "cli/progress_display.h"
 #include "cli/run_options.h"
 #include "qwenvl/engine.h"
+#include "runtime/request_plan.h"
 #include "util/error.h"
 
 namespace qwenvl::cli {
@@ -153,15 +155,22 @@ void Run(const RunOptions& o, CLI::App* cmd) {
   }
   request.on_progress = progress.Callback();
   const bool stream = !o.json;
-  const Result result = engine->Generate(request, [stream, &progress](std::string_view text) {
-    progress.Clear();  // the answer starts on a clean line
-    if (stream) {
-      std::fwrite(text.data(), 1, text.size(), stdout);
-      std::fflush(stdout);
-    }
-    return true;
-  });
+  Result result;
+  try {
+    result = engine->Generate(request, [stream, &progress](std::string_view text) {
+      progress.Clear();  // the answer starts on a clean line
+      if (stream) {
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        std::fflush(stdout);
+      }
+      return true;
+    });
+  } catch (const Error& e) {
+    throw WithFlag(e);
+  }
   progress.Clear();
+  // On stderr (with --json too: stdout stays one object), after the answer's line.
+  const std::string notice = result.plan ? PlanNotice(*result.plan) : "";
   const GroundingOutput grounding = ExtractGrounding(request, result);
   if (!o.boxes_png.empty()) WriteBoxesPng(grounding, o.boxes_png);
   if (o.json) {
@@ -172,6 +181,7 @@ void Run(const RunOptions& o, CLI::App* cmd) {
     j["completion_tokens"] = result.completion_tokens;
     j["timings"] = TimingsJson(*engine, result);
     j["media"] = MediaJson(result.media);
+    if (result.plan) j["plan"] = runtime::RequestPlanJson(*result.plan);
     j["grounding"] = GroundingJson(grounding);
     if (o.logprobs >= 0) {
       j["logprobs"] = nlohmann::ordered_json::array();
@@ -180,11 +190,14 @@ void Run(const RunOptions& o, CLI::App* cmd) {
     // Token bytes may hold a piece of a UTF-8 character: replaced in "text" ("bytes" has them).
     std::printf("%s\n",
                 j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+    std::fflush(stdout);
+    std::fputs(notice.c_str(), stderr);
     return;
   }
   std::printf("\n");
   if (o.logprobs >= 0) PrintLogprobs(result);
   std::fflush(stdout);  // the answer before the statistics on stderr
+  std::fputs(notice.c_str(), stderr);
   const Timings& t = result.timings;
   std::fprintf(stderr,
                "[%lld prompt tokens, %lld new; load %.0f ms, preprocess %.0f ms, vision %.0f ms, "

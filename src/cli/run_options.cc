@@ -25,7 +25,24 @@ EngineOptions ModelOptions::ToEngineOptions() const {
   e.vision_weights = ParseWeightPrecision(vision_weights);
   e.resident_weights = !mmap;
   if (no_weight_cache) e.weight_cache = "off";
+  if (!kv_type.empty()) e.kv_type = ParseKvType(kv_type);
   return e;
+}
+
+void AddKvTypeOption(CLI::App* cmd, std::string& name, const std::string& default_text) {
+  cmd->add_option("--kv-type", name,
+                  "KV-cache type: bf16 (half of f32's memory and of the bytes decode attention "
+                  "reads), q8 (int8 in blocks of 32 with a float scale, about 28%), f32 (nothing "
+                  "rounded). Default: " +
+                      default_text)
+      ->check(CLI::IsMember({"f32", "bf16", "q8"}));
+}
+
+KvType KvTypeFor(const std::string& name, const std::string& kernels) {
+  EngineOptions e;
+  e.kernels = kernels;
+  if (!name.empty()) e.kv_type = ParseKvType(name);
+  return ResolvedKvType(e);
 }
 
 void AddKernelsOption(CLI::App* cmd, std::string& spec) {
@@ -56,7 +73,10 @@ SamplingParams GenerationOptions::ToSamplingParams() const {
 void MediaBudgetOptions::ApplyTo(Media& m) const {
   if (min_pixels) m.min_pixels = min_pixels;
   if (max_pixels) m.max_pixels = max_pixels;
-  if (fps && m.kind == Media::Kind::kVideo) m.fps = fps;
+  if (m.kind != Media::Kind::kVideo) return;
+  if (fps) m.fps = fps;
+  if (max_frames) m.max_frames = max_frames;
+  if (total_pixels) m.total_pixels = total_pixels;
 }
 
 void AddModelOptions(CLI::App* cmd, ModelOptions& o) {
@@ -71,7 +91,12 @@ void AddModelOptions(CLI::App* cmd, ModelOptions& o) {
                   "scalar kernels on one thread, slow)")
       ->check(CLI::IsMember(compute::BackendNames()));
   AddKernelsOption(cmd, o.kernels);
-  cmd->add_option("-c,--ctx", o.context, "Context length in tokens (KV-cache capacity)");
+  AddKvTypeOption(cmd, o.kv_type, "bf16 (f32 with --kernels f32)");
+  cmd->add_option("-c,--ctx", o.context,
+                  "Context length in tokens (KV-cache capacity, up to the model's "
+                  "max_position_embeddings; default 32768, less where the model or the memory "
+                  "allow less)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--weights", o.weights, "Decoder weights: " + WeightPrecisionChoices());
   cmd->add_flag(
       "--mmap", o.mmap,
@@ -140,6 +165,13 @@ void AddMediaBudgetOptions(CLI::App* cmd, MediaBudgetOptions& o) {
   cmd->add_option("--min-pixels", o.min_pixels, "Smallest resized area of each picture");
   cmd->add_option("--max-pixels", o.max_pixels, "Largest resized area of each picture");
   cmd->add_option("--fps", o.fps, "Video sampling rate (frames per second, default 2)");
+  cmd->add_option("--max-frames", o.max_frames, "Most frames sampled from each video (default 768)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--total-pixels", o.total_pixels,
+                  "Pixels of all the sampled frames of a video together (default 90316800)")
+      ->check(CLI::PositiveNumber);
+  // Unset budgets are lowered when the request would not fit the context (said on stderr); set
+  // ones are kept, or the request is refused naming the flag.
 }
 
 std::string ReadBounded(std::FILE* in, size_t max_bytes) {

@@ -17,11 +17,12 @@ struct ModelOptions {
   int threads = 0;
   std::string backend = "cpu";
   std::string kernels = "auto";
-  int64_t context = 16384;
+  int64_t context = 0;                  // 0: the engine's default (EngineOptions::context_length)
   std::string weights = "bf16";         // bf16 (as stored) | q8 | q4, decoder
   std::string vision_weights = "bf16";  // same, vision tower
   bool mmap = false;                    // read the decoder through the file mapping
   bool no_weight_cache = false;         // quantize at every load, cache nothing
+  std::string kv_type;                  // f32 | bf16 | q8; empty: as ResolvedKvType decides
   EngineOptions ToEngineOptions() const;
 };
 
@@ -43,6 +44,7 @@ struct GenerationOptions {
 struct MediaBudgetOptions {
   std::optional<int64_t> min_pixels, max_pixels;
   std::optional<double> fps;
+  std::optional<int64_t> max_frames, total_pixels;  // videos
   void ApplyTo(Media& m) const;
 };
 
@@ -51,6 +53,11 @@ void AddModelOptions(CLI::App* cmd, ModelOptions& o);
 void AddKernelsOption(CLI::App* cmd, std::string& spec);
 // --no-weight-cache (EngineOptions::weight_cache = "off").
 void AddNoWeightCacheFlag(CLI::App* cmd, bool& off);
+// --kv-type f32|bf16|q8 (run, chat, serve, bench, replay); name stays empty when not given.
+// default_text says what an absent flag means for the command.
+void AddKvTypeOption(CLI::App* cmd, std::string& name, const std::string& default_text);
+// The KV-cache type of a command: name when given, else what the engine chooses for kernels.
+KvType KvTypeFor(const std::string& name, const std::string& kernels);
 void AddGenerationOptions(CLI::App* cmd, GenerationOptions& o);
 void AddMediaBudgetOptions(CLI::App* cmd, MediaBudgetOptions& o);
 

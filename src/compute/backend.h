@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "compute/tensor.h"
+#include "qwenvl/kv_type.h"
 #include "qwenvl/token_id.h"
 
 namespace qwenvl::compute {
@@ -44,7 +45,9 @@ struct AttentionSegment {
 // Scaled dot-product attention over independent segments (variable lengths: the vision encoder's
 // windows and frames, the decoder's sequences each over its own cache):
 //   out[i, h] = softmax_j(q[i, h] · k[j, h / group] · scale) · v[j, h / group],
-// group = num_heads / num_kv_heads (grouped-query attention).
+// group = num_heads / num_kv_heads (grouped-query attention). The segments' k and v hold rows of
+// kv_type as StoreKv writes them (KvRowFloats(kv_type, num_kv_heads, head_dim) floats each);
+// attention reads that type, so a bf16 or q8 cache is never widened whole.
 struct AttentionSpec {
   std::span<const AttentionSegment> segments;
   int64_t num_heads = 0;
@@ -52,6 +55,7 @@ struct AttentionSpec {
   int64_t head_dim = 0;
   float scale = 1.0f;
   bool causal = false;
+  KvType kv_type = KvType::kF32;
 };
 
 class Backend {
@@ -74,6 +78,11 @@ class Backend {
   virtual void Download(const Tensor& src, std::span<float> dst) = 0;
   // dst = src (same shape).
   virtual void Copy(const Tensor& src, const Tensor& dst) = 0;
+  // KV-cache rows: dst [rows, KvRowFloats(type, num_kv_heads, head_dim)] = src [rows,
+  // num_kv_heads · head_dim] converted to type (kernels::StoreKvRows's layout). The same src
+  // gives the same stored bits on every backend and whatever rows are written together.
+  virtual void StoreKv(const Tensor& src, KvType type, int64_t num_kv_heads, int64_t head_dim,
+                       const Tensor& dst) = 0;
   // A matrix of the checkpoint, uploaded as `how` asks, with an optional bias (bias.view.data
   // null: none; else a [1, rows] or [rows] vector in any stored type).
   virtual Weight UploadWeight(const HostMatrix& w, const HostMatrix& bias,

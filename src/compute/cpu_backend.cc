@@ -65,7 +65,8 @@ void CpuBackend::Attention(const AttentionSpec& spec) {
   for (const AttentionSegment& s : spec.segments) {
     QWENVL_CHECK(s.q.cols() == spec.num_heads * spec.head_dim && s.out.rows() == s.q.rows() &&
                  s.out.cols() == s.q.cols() && s.k.rows() == s.v.rows() &&
-                 s.k.cols() == spec.num_kv_heads * spec.head_dim && s.v.cols() == s.k.cols());
+                 s.k.cols() == KvRowFloats(spec.kv_type, spec.num_kv_heads, spec.head_dim) &&
+                 s.v.cols() == s.k.cols());
   }
   // Many small segments (windows of ≤ 64 patches): whole segments per thread, one pool dispatch
   // per layer instead of one per window. Few large ones (frames, one prefill): the kernel spreads

@@ -117,6 +117,7 @@ kernels::AttentionArgs HostBackend::KernelArgs(const AttentionSpec& spec,
       .scale = spec.scale,
       .causal = spec.causal,
       .q_offset = s.q_offset,
+      .kv_type = spec.kv_type,
   };
 }
 
@@ -146,6 +147,15 @@ void HostBackend::Download(const Tensor& src, std::span<float> dst) {
 void HostBackend::Copy(const Tensor& src, const Tensor& dst) {
   QWENVL_CHECK(src.rows() == dst.rows() && src.cols() == dst.cols());
   CopyRows(src, dst);
+}
+
+void HostBackend::StoreKv(const Tensor& src, KvType type, int64_t num_kv_heads, int64_t head_dim,
+                          const Tensor& dst) {
+  QWENVL_CHECK(src.rows() == dst.rows() && src.cols() == num_kv_heads * head_dim &&
+               dst.cols() == KvRowFloats(type, num_kv_heads, head_dim));
+  if (src.empty()) return;
+  kernels::StoreKvRows(TensorAccess::Data(src), src.stride(), src.rows(), type, num_kv_heads,
+                       head_dim, TensorAccess::Data(dst), dst.stride());
 }
 
 Weight HostBackend::UploadWeight(const HostMatrix& m, const HostMatrix& bias,

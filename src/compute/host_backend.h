@@ -21,6 +21,8 @@ class HostBackend : public Backend {
   void Upload(std::span<const float> src, const Tensor& dst) override;
   void Download(const Tensor& src, std::span<float> dst) override;
   void Copy(const Tensor& src, const Tensor& dst) override;
+  void StoreKv(const Tensor& src, KvType type, int64_t num_kv_heads, int64_t head_dim,
+               const Tensor& dst) override;
   Weight UploadWeight(const HostMatrix& w, const HostMatrix& bias,
                       const WeightUpload& how) override;
   Buffer UploadConverted(const HostMatrix& m) override;

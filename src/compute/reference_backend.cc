@@ -52,7 +52,9 @@ void ReferenceBackend::Rotary(const RotarySpec& s) {
 void ReferenceBackend::Attention(const AttentionSpec& spec) {
   for (const AttentionSegment& s : spec.segments) {
     QWENVL_CHECK(s.q.cols() == spec.num_heads * spec.head_dim && s.out.rows() == s.q.rows() &&
-                 s.k.rows() == s.v.rows() && s.k.cols() == spec.num_kv_heads * spec.head_dim);
+                 s.k.rows() == s.v.rows() &&
+                 s.k.cols() == KvRowFloats(spec.kv_type, spec.num_kv_heads, spec.head_dim) &&
+                 s.v.cols() == s.k.cols());
     kernels::AttentionRef(KernelArgs(spec, s));
   }
 }

@@ -1,8 +1,11 @@
 // Per-target body of Attention: flash-style tiling with online softmax, no [q_len, kv_len] score
-// matrix. One task is (kv head, block of query positions); its rows are every query head of the GQA
-// group at every position of the block, so one transposed K tile serves all of them (decode: the
-// whole group). Keys are visited in fixed tiles of kKvVecs vectors from key 0, so each row's sums
-// run in one order whatever the task split (results independent of the thread count).
+// matrix. Keys and values stored as bf16 or q8 are widened to float32 a tile at a time (the key
+// tiles as they are transposed, the value rows of a tile into the task's scratch), never the whole
+// cache at once for the values. One task is (kv head, block of query positions); its rows are every
+// query head of the GQA group at every position of the block, so one transposed K tile serves all
+// of them (decode: the whole group). Keys are visited in fixed tiles of kKvVecs vectors from key 0,
+// so each row's sums run in one order whatever the task split (results independent of the thread
+// count).
 
 #if defined(QWENVL_KERNELS_ATTENTION_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef QWENVL_KERNELS_ATTENTION_INL_H_
@@ -14,11 +17,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "kernels/ops.h"
+#include "util/error.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace qwenvl::kernels::HWY_NAMESPACE {
@@ -33,11 +38,53 @@ struct FlashScratch {
   std::vector<float> scores;    // [rows][tile] scores, then probabilities
   std::vector<float> out;       // [rows][head_dim] unnormalized output accumulators
   std::vector<float> max, sum;  // [rows] running max and denominator
+  std::vector<float> vtile;     // [tile][head_dim] value rows of a tile widened (bf16, q8)
 };
 
 struct FlashTask {
   int64_t kvh, pos0, positions, group;
 };
+
+// out[0, d) = values [col0, col0 + d) of a stored bf16 or q8 row as float32 (col0 and d within
+// one head, so a q8 row's blocks start at col0).
+inline void WidenKvRow(const AttentionArgs& a, const float* row, int64_t col0, int64_t d,
+                       float* out) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const hn::RebindToUnsigned<decltype(df)> du;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  if (a.kv_type == KvType::kBf16) {
+    const hn::Rebind<uint16_t, decltype(du)> d16;
+    const auto* b = reinterpret_cast<const uint16_t*>(row) + col0;
+    int64_t c = 0;
+    for (; c + lanes <= d; c += lanes) {
+      const auto bits = hn::ShiftLeft<16>(hn::PromoteTo(du, hn::LoadU(d16, b + c)));
+      hn::StoreU(hn::BitCast(df, bits), df, out + c);
+    }
+    for (; c < d; ++c) {
+      const uint32_t u = static_cast<uint32_t>(b[c]) << 16;
+      std::memcpy(out + c, &u, sizeof u);
+    }
+    return;
+  }
+  QWENVL_DCHECK(a.kv_type == KvType::kQ8);
+  const hn::Rebind<int8_t, decltype(di)> d8;
+  const int64_t block = KvQuantBlock(a.head_dim);
+  const auto* q = reinterpret_cast<const int8_t*>(row);
+  const int8_t* scales = q + a.num_kv_heads * a.head_dim;
+  for (int64_t b0 = 0; b0 < d; b0 += block) {
+    float scale;
+    std::memcpy(&scale, scales + 4 * ((col0 + b0) / block), sizeof scale);
+    const auto vscale = hn::Set(df, scale);
+    const int8_t* qb = q + col0 + b0;
+    int64_t c = 0;
+    for (; c + lanes <= block; c += lanes) {
+      const auto x = hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(d8, qb + c)));
+      hn::StoreU(hn::Mul(x, vscale), df, out + b0 + c);
+    }
+    for (; c < block; ++c) out[b0 + c] = scale * static_cast<float>(qb[c]);
+  }
+}
 
 // Row ρ of a task: position pos0 + ρ / group, query head kvh·group + ρ % group.
 inline const float* TaskQuery(const AttentionArgs& a, const FlashTask& t, int64_t row) {
@@ -177,8 +224,8 @@ HWY_INLINE void AccumulateValueRows(const float* p, int64_t tile, int64_t count,
 // Rows [row, row + kR) with the same visible key count, when the head fits the multi-row kernel
 // (head_dim of 5 or 8 vectors on targets with 32 registers). Returns false to take one row alone.
 inline bool TileUpdateRows(const AttentionArgs& a, const FlashTask& t, int64_t row, int64_t rows,
-                           int64_t j0, int64_t count, int64_t tile, FlashScratch& s,
-                           int64_t* done) {
+                           int64_t j0, int64_t count, int64_t tile, const float* vbase,
+                           int64_t v_stride, FlashScratch& s, int64_t* done) {
 #if HWY_TARGET <= HWY_AVX3
   const hn::ScalableTag<float> df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df)), d = a.head_dim;
@@ -190,61 +237,60 @@ inline bool TileUpdateRows(const AttentionArgs& a, const FlashTask& t, int64_t r
   }
   float correction[4];
   for (int64_t r = 0; r < group; ++r) correction[r] = TileSoftmaxRow(row + r, count, tile, s);
-  const float* vbase = a.v + j0 * a.v_stride + t.kvh * d;
   const float* p = s.scores.data() + row * tile;
   float* o = s.out.data() + row * d;
   if (vecs == 5) {
-    AccumulateValueRows<4, 5>(p, tile, count, vbase, a.v_stride, correction, o, d);
+    AccumulateValueRows<4, 5>(p, tile, count, vbase, v_stride, correction, o, d);
   } else {
-    AccumulateValueRows<2, 8>(p, tile, count, vbase, a.v_stride, correction, o, d);
+    AccumulateValueRows<2, 8>(p, tile, count, vbase, v_stride, correction, o, d);
   }
   *done = group;
   return true;
 #else
-  (void)a, (void)t, (void)row, (void)rows, (void)j0, (void)count, (void)tile, (void)s, (void)done;
+  (void)a, (void)t, (void)row, (void)rows, (void)j0, (void)count, (void)tile, (void)vbase;
+  (void)v_stride, (void)s, (void)done;
   return false;
 #endif
 }
 
 // Online softmax update of one row with keys [j0, j0 + count): rescales its accumulators by
 // e^(old max − new max) and adds Σ p_j · v_j.
-inline void TileUpdateRow(const AttentionArgs& a, const FlashTask& t, int64_t row, int64_t j0,
-                          int64_t count, int64_t tile, FlashScratch& s) {
+inline void TileUpdateRow(const AttentionArgs& a, int64_t row, int64_t count, int64_t tile,
+                          const float* vbase, int64_t v_stride, FlashScratch& s) {
   const hn::ScalableTag<float> df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df)), d = a.head_dim;
   const float correction = TileSoftmaxRow(row, count, tile, s);
   const float* p = s.scores.data() + row * tile;
   float* o = s.out.data() + row * d;
-  const float* vbase = a.v + j0 * a.v_stride + t.kvh * d;
   // As many vectors per pass as the row has (up to 8): a pass of one vector alone would be
   // bound by the FMA latency, not its throughput (the vision tower's head_dim 80 is 5 vectors).
   int64_t c = 0;
   for (; c + 8 * lanes <= d; c += 8 * lanes) {
-    AccumulateValues<8>(p, count, vbase + c, a.v_stride, correction, o + c);
+    AccumulateValues<8>(p, count, vbase + c, v_stride, correction, o + c);
   }
   switch ((d - c) / lanes) {
     case 7:
     case 6:
     case 5:
-      AccumulateValues<5>(p, count, vbase + c, a.v_stride, correction, o + c);
+      AccumulateValues<5>(p, count, vbase + c, v_stride, correction, o + c);
       c += 5 * lanes;
       break;
     case 4:
-      AccumulateValues<4>(p, count, vbase + c, a.v_stride, correction, o + c);
+      AccumulateValues<4>(p, count, vbase + c, v_stride, correction, o + c);
       c += 4 * lanes;
       break;
     default:
       break;
   }
   for (; c + 2 * lanes <= d; c += 2 * lanes) {
-    AccumulateValues<2>(p, count, vbase + c, a.v_stride, correction, o + c);
+    AccumulateValues<2>(p, count, vbase + c, v_stride, correction, o + c);
   }
   for (; c + lanes <= d; c += lanes) {
-    AccumulateValues<1>(p, count, vbase + c, a.v_stride, correction, o + c);
+    AccumulateValues<1>(p, count, vbase + c, v_stride, correction, o + c);
   }
   for (; c < d; ++c) {
     float acc = o[c] * correction;
-    for (int64_t jj = 0; jj < count; ++jj) acc += p[jj] * vbase[jj * a.v_stride + c];
+    for (int64_t jj = 0; jj < count; ++jj) acc += p[jj] * vbase[jj * v_stride + c];
     o[c] = acc;
   }
 }
@@ -257,6 +303,15 @@ inline void PackKeyTile(const AttentionArgs& a, int64_t kvh, int64_t tile_index,
   const int64_t j0 = tile_index * tile, count = std::min(tile, a.kv_len - j0);
   float* kt = kt_all + (kvh * tiles + tile_index) * d * tile;
   const float* k0 = a.k + j0 * a.k_stride + kvh * d;
+  if (a.kv_type != KvType::kF32) {  // widened one key at a time, then transposed
+    thread_local std::vector<float> key;
+    key.resize(static_cast<size_t>(d));
+    for (int64_t jj = 0; jj < tile; ++jj) {
+      if (jj < count) WidenKvRow(a, a.k + (j0 + jj) * a.k_stride, kvh * d, d, key.data());
+      for (int64_t c = 0; c < d; ++c) kt[c * tile + jj] = jj < count ? key[c] : 0.0f;
+    }
+    return;
+  }
   if (count == tile) {  // whole tile: gather one column of lanes keys at a time
     const hn::ScalableTag<float> df;
     const hn::RebindToSigned<decltype(df)> di;
@@ -286,14 +341,26 @@ inline void FlashAttentionTask(const AttentionArgs& a, const FlashTask& t, const
   s.max.assign(rows, -INFINITY);
   s.sum.assign(rows, 0.0f);
   const int64_t keys = VisibleKeys(a, t, rows - 1);  // the last row sees the most
+  if (a.kv_type != KvType::kF32) s.vtile.resize(static_cast<size_t>(tile * d));
   for (int64_t j0 = 0; j0 < keys; j0 += tile) {
     s.kt = kt_all + (t.kvh * tiles + j0 / tile) * d * tile;
     TileScores(a, t, rows, tile, s);
+    const float* vbase = a.v + j0 * a.v_stride + t.kvh * d;
+    int64_t v_stride = a.v_stride;
+    if (a.kv_type != KvType::kF32) {  // this tile's value rows, widened once for all rows
+      const int64_t count = std::min(tile, keys - j0);
+      for (int64_t jj = 0; jj < count; ++jj) {
+        WidenKvRow(a, a.v + (j0 + jj) * a.v_stride, t.kvh * d, d, s.vtile.data() + jj * d);
+      }
+      vbase = s.vtile.data();
+      v_stride = d;
+    }
     for (int64_t row = 0; row < rows;) {
       const int64_t count = std::min(tile, VisibleKeys(a, t, row) - j0);
       int64_t done = 1;
-      if (count > 0 && !TileUpdateRows(a, t, row, rows, j0, count, tile, s, &done)) {
-        TileUpdateRow(a, t, row, j0, count, tile, s);
+      if (count > 0 &&
+          !TileUpdateRows(a, t, row, rows, j0, count, tile, vbase, v_stride, s, &done)) {
+        TileUpdateRow(a, row, count, tile, vbase, v_stride, s);
       }
       row += done;
     }

@@ -6,6 +6,7 @@
 
 #include "kernels/dtype.h"
 #include "kernels/matmul_kernel.h"
+#include "qwenvl/kv_type.h"
 #include "util/thread_pool.h"
 
 namespace qwenvl::kernels {
@@ -49,6 +50,8 @@ void ApplyRotaryHalf(const RotaryArgs& args);
 // q [q_len, num_heads, head_dim], k and v [kv_len, num_kv_heads, head_dim], out like q; row strides
 // given in floats. Query head h reads kv head h / (num_heads / num_kv_heads).
 // With causal, query i (absolute position q_offset + i) sees keys j <= q_offset + i.
+// k and v rows are stored as kv_type says (StoreKvRows's layout, KvRowFloats floats each; kF32:
+// plain floats); the kernels read that type and widen it a block at a time.
 struct AttentionArgs {
   const float* q;
   int64_t q_stride;
@@ -66,8 +69,20 @@ struct AttentionArgs {
   float scale;
   bool causal;
   int64_t q_offset;
+  KvType kv_type = KvType::kF32;
 };
 void Attention(const AttentionArgs& args, ThreadPool& pool);
+
+// KV-cache rows in a stored type: dst row r = src row r [num_kv_heads · head_dim] converted to
+// type (bf16 rounded to nearest even; q8 per KvQuantBlock(head_dim) block, q = round-half-even of
+// x / scale, scale = max|x| / 127, the int8 values then the float32 scales). Row strides in
+// floats; dst rows hold KvRowFloats(type, …) floats. One scalar function for every backend, so
+// that the same rows are stored bit for bit whichever backend or order writes them.
+void StoreKvRows(const float* src, int64_t src_stride, int64_t rows, KvType type,
+                 int64_t num_kv_heads, int64_t head_dim, float* dst, int64_t dst_stride);
+// dst[i] = value col0 + i of a stored row, as float32, for i < n (within one row).
+void LoadKvValues(const float* row, KvType type, int64_t num_kv_heads, int64_t head_dim,
+                  int64_t col0, int64_t n, float* dst);
 
 // Quantizes w (f32, bf16 or f16) to `to` (kQ8 or kQ4; layouts in dtype.h), rows split over
 // threads. Throws Error(kUnsupported) for other types. Used at load time, not per token.

@@ -89,23 +89,30 @@ void ApplyRotaryHalfRef(const RotaryArgs& a) {
 void AttentionRef(const AttentionArgs& a) {
   const int64_t group = a.num_heads / a.num_kv_heads, d = a.head_dim;
   std::vector<double> p(a.kv_len);
-  for (int64_t i = 0; i < a.q_len; ++i) {
-    const int64_t visible = a.causal ? std::min(a.kv_len, a.q_offset + i + 1) : a.kv_len;
-    for (int64_t h = 0; h < a.num_heads; ++h) {
-      const float* q = a.q + i * a.q_stride + h * d;
-      const int64_t kvh = h / group;
-      double max = -INFINITY, sum = 0;
-      for (int64_t j = 0; j < visible; ++j) {
-        double dot = 0;
-        for (int64_t c = 0; c < d; ++c) dot += double(q[c]) * a.k[j * a.k_stride + kvh * d + c];
-        p[j] = dot * a.scale;
-        max = std::max(max, p[j]);
-      }
-      for (int64_t j = 0; j < visible; ++j) sum += (p[j] = std::exp(p[j] - max));
-      for (int64_t c = 0; c < d; ++c) {
-        double acc = 0;
-        for (int64_t j = 0; j < visible; ++j) acc += p[j] * a.v[j * a.v_stride + kvh * d + c];
-        a.out[i * a.out_stride + h * d + c] = static_cast<float>(acc / sum);
+  // One kv head's keys and values widened to float32 [kv_len, d] (the stored type's values).
+  std::vector<float> k(static_cast<size_t>(a.kv_len * d)), v(k.size());
+  for (int64_t kvh = 0; kvh < a.num_kv_heads; ++kvh) {
+    for (int64_t j = 0; j < a.kv_len; ++j) {
+      LoadKvValues(a.k + j * a.k_stride, a.kv_type, a.num_kv_heads, d, kvh * d, d, &k[j * d]);
+      LoadKvValues(a.v + j * a.v_stride, a.kv_type, a.num_kv_heads, d, kvh * d, d, &v[j * d]);
+    }
+    for (int64_t i = 0; i < a.q_len; ++i) {
+      const int64_t visible = a.causal ? std::min(a.kv_len, a.q_offset + i + 1) : a.kv_len;
+      for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
+        const float* q = a.q + i * a.q_stride + h * d;
+        double max = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < visible; ++j) {
+          double dot = 0;
+          for (int64_t c = 0; c < d; ++c) dot += double(q[c]) * k[j * d + c];
+          p[j] = dot * a.scale;
+          max = std::max(max, p[j]);
+        }
+        for (int64_t j = 0; j < visible; ++j) sum += (p[j] = std::exp(p[j] - max));
+        for (int64_t c = 0; c < d; ++c) {
+          double acc = 0;
+          for (int64_t j = 0; j < visible; ++j) acc += p[j] * v[j * d + c];
+          a.out[i * a.out_stride + h * d + c] = static_cast<float>(acc / sum);
+        }
       }
     }
   }

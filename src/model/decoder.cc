@@ -77,9 +77,9 @@ void Decoder::Embed(std::span<const TokenId> ids, const compute::Tensor& out) co
   backend_->EmbedRows(embed_, ids, out);
 }
 
-KvCache Decoder::NewCache(int64_t capacity) const {
+KvCache Decoder::NewCache(int64_t capacity, KvType type) const {
   return KvCache(*backend_, config_.num_hidden_layers, capacity, config_.num_key_value_heads,
-                 config_.head_dim());
+                 config_.head_dim(), type);
 }
 
 void Decoder::Reserve(DecoderScratch& s, int64_t rows, int64_t logit_rows) const {
@@ -242,12 +242,16 @@ void Decoder::Attend(int64_t l, std::span<const Segment> segments, int64_t n,
   b.Rotary({.x = q, .num_heads = heads, .head_dim = head_dim, .cos = cos, .sin = sin});
   b.Rotary({.x = k, .num_heads = kv_heads, .head_dim = head_dim, .cos = cos, .sin = sin});
   s.segments.clear();
+  const KvType kv_type = segments.front().cache->type();  // one type per pass (one model's caches)
   for (const Segment& seg : segments) {
     KvCache& cache = *seg.cache;
     const int64_t start = cache.length();
-    QWENVL_CHECK(cache.row_size() == kv_dim && start + seg.rows <= cache.reserved());
-    b.Copy(k.Rows(seg.begin, seg.rows), cache.keys(l).Rows(start, seg.rows));
-    b.Copy(v.Rows(seg.begin, seg.rows), cache.values(l).Rows(start, seg.rows));
+    QWENVL_CHECK(cache.row_size() == kv_dim && cache.type() == kv_type &&
+                 start + seg.rows <= cache.reserved());
+    b.StoreKv(k.Rows(seg.begin, seg.rows), kv_type, kv_heads, head_dim,
+              cache.keys(l).Rows(start, seg.rows));
+    b.StoreKv(v.Rows(seg.begin, seg.rows), kv_type, kv_heads, head_dim,
+              cache.values(l).Rows(start, seg.rows));
     s.segments.push_back({.q = q.Rows(seg.begin, seg.rows),
                           .k = cache.keys(l).Rows(0, start + seg.rows),
                           .v = cache.values(l).Rows(0, start + seg.rows),
@@ -259,7 +263,8 @@ void Decoder::Attend(int64_t l, std::span<const Segment> segments, int64_t n,
                .num_kv_heads = kv_heads,
                .head_dim = head_dim,
                .scale = 1.0f / std::sqrt(static_cast<float>(head_dim)),
-               .causal = true});
+               .causal = true,
+               .kv_type = kv_type});
 }
 
 // logits = final_norm(x) · Wlmᵀ for the requested rows (§4: generation needs only the last),

@@ -103,8 +103,8 @@ class Decoder {
   // Throws Error for an id outside the vocabulary.
   void Embed(std::span<const TokenId> ids, const compute::Tensor& out) const;
 
-  // A cache sized for this model.
-  KvCache NewCache(int64_t capacity) const;
+  // A cache sized for this model, storing keys and values as type.
+  KvCache NewCache(int64_t capacity, KvType type = KvType::kF32) const;
 
   // Runs n = positions.size() rows appended at cache.length() (§4), then advances the cache.
   // Throws Error (before any work) when the rows do not fit in the cache.

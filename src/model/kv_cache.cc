@@ -9,11 +9,16 @@
 namespace qwenvl::model {
 
 KvCache::KvCache(compute::Backend& backend, int64_t num_layers, int64_t capacity,
-                 int64_t num_kv_heads, int64_t head_dim)
+                 int64_t num_kv_heads, int64_t head_dim, KvType type)
     : backend_(&backend),
       num_layers_(num_layers),
       capacity_(capacity),
-      row_size_(num_kv_heads * head_dim) {
+      num_kv_heads_(num_kv_heads),
+      head_dim_(head_dim),
+      row_size_(num_kv_heads * head_dim),
+      type_(type),
+      row_floats_(num_kv_heads > 0 && head_dim > 0 ? KvRowFloats(type, num_kv_heads, head_dim)
+                                                   : 0) {
   if (num_layers <= 0 || capacity <= 0 || row_size_ <= 0) {
     throw Error(ErrorCode::kInvalidArgument,
                 "KV cache: layers, capacity and row size must be positive, got " +
@@ -25,7 +30,7 @@ KvCache::KvCache(compute::Backend& backend, int64_t num_layers, int64_t capacity
 }
 
 int64_t KvCache::allocated_bytes() const {
-  return 2 * num_layers_ * reserved_ * row_size_ * static_cast<int64_t>(sizeof(float));
+  return 2 * num_layers_ * reserved_ * row_floats_ * static_cast<int64_t>(sizeof(float));
 }
 
 void KvCache::Reserve(int64_t rows) {
@@ -41,7 +46,7 @@ void KvCache::Reserve(int64_t rows) {
   target = std::min(capacity_, std::max(target, reserved_ + reserved_ / 2));
   for (auto* layers : {&keys_, &values_}) {
     for (compute::Buffer& old : *layers) {
-      compute::Buffer grown = backend_->Allocate(target, row_size_);
+      compute::Buffer grown = backend_->Allocate(target, row_floats_);
       if (length_ > 0) backend_->Copy(old.Rows(0, length_), grown.Rows(0, length_));
       old = std::move(grown);
     }
@@ -61,7 +66,8 @@ void KvCache::Advance(int64_t n) {
 
 void KvCache::CopyPrefix(const KvCache& from, int64_t rows) {
   QWENVL_CHECK(&from != this && from.backend_ == backend_ && from.num_layers_ == num_layers_ &&
-               from.row_size_ == row_size_ && rows >= 0 && rows <= from.length_);
+               from.row_size_ == row_size_ && from.type_ == type_ && rows >= 0 &&
+               rows <= from.length_);
   length_ = 0;  // nothing of the old contents is kept, so growing copies none of it
   Reserve(rows);
   if (rows > 0) {

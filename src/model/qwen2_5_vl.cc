@@ -50,6 +50,7 @@ void CheckPadCount(const char* kind, int64_t pads, TokenId token, int64_t rows) 
 
 Model::Model(const std::string& dir, compute::Backend& backend, const ModelOptions& options)
     : backend_(&backend),
+      kv_type_(options.kv),
       folder_(std::make_unique<io::ModelFolder>(io::ModelFolder::Open(dir))),
       vision_(backend, *folder_,
               BindOptions{.precision = options.vision, .cache = options.weight_cache},
@@ -128,7 +129,7 @@ compute::Buffer Model::EmbedPrompt(const PromptInput& prompt, VisionTaps* taps,
 
 Sequence::Sequence(const Model& model, int64_t capacity)
     : model_(&model),
-      cache_(model.decoder().NewCache(capacity)),
+      cache_(model.decoder().NewCache(capacity, model.kv_type())),
       logits_(static_cast<size_t>(model.decoder().vocab_size())),
       step_embed_(model.backend().Allocate(1, model.decoder().hidden())) {}
 

@@ -39,7 +39,8 @@ struct PromptInput {
   std::span<const float> features = {};
 };
 
-// Precision of each part's big matrices (weights.h).
+// Precision of each part's big matrices (weights.h), and the type the sequences' KV caches store
+// (float32 here, nothing rounded: the engine's options choose bf16 for users).
 struct ModelOptions {
   WeightPrecision text = WeightPrecision::kStored;
   WeightPrecision vision = WeightPrecision::kStored;
@@ -47,6 +48,7 @@ struct ModelOptions {
   // Where quantized copies are looked up and kept (null: quantized at every load); the load
   // commits it once every weight is bound.
   compute::WeightCache* weight_cache = nullptr;
+  KvType kv = KvType::kF32;
   // Called after each vision block's and each decoder layer's weights are in place, with the
   // layers bound so far and the total (vision depth + decoder layers): load progress.
   std::function<void(int64_t done, int64_t total)> on_layer_bound = nullptr;
@@ -63,6 +65,8 @@ class Model {
   const Decoder& decoder() const { return decoder_; }
   const VisionEncoder& vision() const { return vision_; }
   compute::Backend& backend() const { return *backend_; }
+  // The type of the KV caches of this model's sequences.
+  KvType kv_type() const { return kv_type_; }
 
   // [seq_len, hidden]: token embeddings, with the vision encoder's rows written over the image pad
   // tokens and then the video pad tokens, in order (§4: substituted, not added). All images and
@@ -73,6 +77,7 @@ class Model {
 
  private:
   compute::Backend* backend_;
+  KvType kv_type_;
   std::unique_ptr<io::ModelFolder> folder_;  // owns the mapping every weight view points into
   int64_t layers_bound_ = 0;                 // during construction: ModelOptions::on_layer_bound
   VisionEncoder vision_;

@@ -5,12 +5,17 @@
 #include <chrono>
 #include <filesystem>
 #include <limits>
+#include <optional>
 
+#include "io/model_config.h"
+#include "runtime/context_length.h"
 #include "runtime/engine_impl.h"
 #include "runtime/prompt.h"
 #include "runtime/request_check.h"
+#include "runtime/request_plan.h"
 #include "runtime/request_run.h"
 #include "util/error.h"
+#include "util/memory.h"
 
 namespace qwenvl {
 
@@ -71,8 +76,10 @@ std::unique_ptr<Engine> Engine::Load(const EngineOptions& options) {
 std::unique_ptr<Engine> Engine::Load(const EngineOptions& options,
                                      const ProgressCallback& on_progress) {
   const auto start = std::chrono::steady_clock::now();
-  if (options.context_length < 16)
-    throw Error(ErrorCode::kInvalidArgument, "context length must be at least 16 tokens");
+  EngineOptions resolved = options;
+  resolved.context_length = runtime::ResolveContextLength(
+      options.context_length, io::LoadModelConfig(options.model_dir).text, PhysicalMemoryBytes(),
+      ResolvedKvType(options));
   // Layers are reported as they are bound, all but the last: the phase ends (done == total) once
   // the rest (tokenizer, template, configs) is loaded too, with the whole load's time.
   const auto report = [&on_progress, start](int64_t done, int64_t total) {
@@ -92,7 +99,7 @@ std::unique_ptr<Engine> Engine::Load(const EngineOptions& options,
       if (done < total) report(done, total);
     };
   std::unique_ptr<Engine> engine(new Engine());
-  engine->impl_ = std::make_unique<Impl>(options, on_layer_bound);
+  engine->impl_ = std::make_unique<Impl>(resolved, on_layer_bound);
   if (on_progress && layers > 0) report(layers, layers);
   engine->impl_->load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -159,16 +166,28 @@ std::string Engine::TokenBytes(TokenId id) const {
 int64_t Engine::vocab_size() const { return impl_->context.tokenizer.vocab_size(); }
 
 namespace {
-// The request's media planned from their headers and checked against the context and the pixel
-// cap before any is decoded (RequestRun::Prepare then decodes them one after another).
-void CheckMediaBeforeDecoding(const runtime::ModelContext& context, const Request& request) {
+// The request planned before any pixel is decoded (runtime/request_plan.h): its media's headers
+// read, the budgets it left unset lowered where the context needs it, the pixel cap checked. The
+// request is changed in place (lowered budgets set on its media); nullopt for a request without
+// media.
+std::optional<RequestPlan> PlanBeforeDecoding(const runtime::ModelContext& context,
+                                              Request& request) {
   const std::vector<const Media*> media = runtime::MediaInPromptOrder(request);
-  if (media.empty() || request.prompt_ids) return;  // a token prompt has none (CheckRequest)
+  if (media.empty() || request.prompt_ids) return std::nullopt;  // token prompts: CheckRequest
   // Each item's one placeholder in the rendered prompt becomes its vision tokens.
   const auto text_tokens =
       static_cast<int64_t>(context.tokenizer.Encode(context.Render(request)).size()) -
       static_cast<int64_t>(media.size());
-  runtime::CheckRequestMedia(media, text_tokens, context.media_settings);
+  std::vector<runtime::MediaProbe> probes;
+  probes.reserve(media.size());
+  for (const Media* m : media) probes.push_back(runtime::ProbeMedia(*m, context.media_settings));
+  const runtime::PlannedMedia planned = runtime::PlanRequestMedia(
+      media, probes, text_tokens,
+      runtime::AnswerReserve(request.sampling.max_new_tokens, context.context_length),
+      context.context_length, context.media_settings.preprocessor);
+  runtime::CheckMediaBudget(planned.items, text_tokens, context.media_settings);
+  if (!planned.plan.changes.empty()) runtime::ApplyPlannedSettings(planned, request);
+  return planned.plan;
 }
 
 // The handle of a request refused before it was queued.
@@ -176,20 +195,22 @@ struct RefusedRequest : RequestHandle {
   void Cancel() override {}
 };
 
-Result RunOn(Engine::Impl& e, runtime::SequenceState& state, const Request& request,
+Result RunOn(Engine::Impl& e, runtime::SequenceState& state, const Request& given,
              const StreamCallback& on_text) {
-  runtime::CheckRequest(e.context, request);
-  CheckMediaBeforeDecoding(e.context, request);
+  runtime::CheckRequest(e.context, given);
   // The run owns a copy of the request (media bytes included): it holds nothing of the caller's.
-  runtime::RequestRun run(e.context, e.caches, request, on_text);
+  Request request = given;
+  const std::optional<RequestPlan> plan = PlanBeforeDecoding(e.context, request);
+  const bool in_pieces = request.on_progress || request.cancel;
+  runtime::RequestRun run(e.context, e.caches, std::move(request), on_text);
   run.WatchCancel();
   try {
     run.Prepare();
     std::lock_guard<std::recursive_mutex> lock(e.context.compute_mu);
     // With a progress callback or a cancel flag the prompt goes in pieces of the size the decoder
     // computes at once anyway (the same work), each reported and each a point to stop at.
-    run.Prefill(state, request.on_progress || request.cancel ? model::AppendOptions{}.chunk_rows
-                                                             : std::numeric_limits<int64_t>::max());
+    run.Prefill(
+        state, in_pieces ? model::AppendOptions{}.chunk_rows : std::numeric_limits<int64_t>::max());
     try {
       while (!run.done()) run.Step();
     } catch (...) {
@@ -199,7 +220,9 @@ Result RunOn(Engine::Impl& e, runtime::SequenceState& state, const Request& requ
   } catch (const runtime::RunCancelled&) {
     run.AbandonPrefill();  // a state holding part of the prompt starts afresh
   }
-  return run.TakeResult();
+  Result result = run.TakeResult();
+  result.plan = plan;
+  return result;
 }
 }  // namespace
 
@@ -230,12 +253,22 @@ std::unique_ptr<Session> Engine::NewSession() {
 
 std::shared_ptr<RequestHandle> Engine::Submit(Request request, StreamCallback on_text,
                                               DoneCallback on_done) {
+  std::optional<RequestPlan> plan;
   try {
     runtime::CheckRequest(impl_->context, request);
-    CheckMediaBeforeDecoding(impl_->context, request);
+    plan = PlanBeforeDecoding(impl_->context, request);
   } catch (const Error& e) {
     if (on_done) on_done(nullptr, &e);
     return std::make_shared<RefusedRequest>();
+  }
+  if (plan && on_done) {
+    // The plan is the engine's, not the run's: added to the result on its way out.
+    on_done = [plan = *plan, done = std::move(on_done)](const Result* result, const Error* error) {
+      if (result == nullptr) return done(result, error);
+      Result planned = *result;
+      planned.plan = plan;
+      done(&planned, error);
+    };
   }
   return impl_->scheduler.Submit(std::move(request), std::move(on_text), std::move(on_done));
 }

@@ -12,6 +12,8 @@
 #include "media/image_probe.h"
 #include "media/smart_resize.h"
 #include "media/video_preprocess.h"
+#include "media/video_reader.h"
+#include "media/video_sampling.h"
 #include "util/error.h"
 #include "util/mapped_file.h"
 #include "util/memory.h"
@@ -91,24 +93,64 @@ void FinishPlan(MediaPlan& plan, const media::PreprocessorConfig& config) {
 }
 
 // The size PreprocessImage will choose (the same smart_resize call).
-MediaPlan PlanImage(const media::ImageHeader& header, const Media& m,
+MediaPlan PlanImage(const MediaProbe& probe, const Media& m,
                     const media::PreprocessorConfig& config) {
   const media::ImageBudget budget = BudgetFor(m, config);
   const media::ResizedSize size = media::SmartResize(
-      budget.resized_height.value_or(header.height), budget.resized_width.value_or(header.width),
+      budget.resized_height.value_or(probe.height), budget.resized_width.value_or(probe.width),
       config.factor(), budget.min_pixels, budget.max_pixels);
   MediaPlan plan;
   plan.kind = Media::Kind::kImage;
-  plan.width = header.width;
-  plan.height = header.height;
+  plan.width = probe.width;
+  plan.height = probe.height;
   plan.resized_width = size.width;
   plan.resized_height = size.height;
   FinishPlan(plan, config);
   return plan;
 }
 
-MediaPlan PlanVideo(const media::VideoPlan& video, bool frame_list,
+// The size every image of a frame list is resized to: the image path's smart_resize (image
+// defaults unless the item sets min/max_pixels), or a requested size rounded with the image
+// defaults, as PreprocessVideoFrames resizes them (model-spec §7.3 "Frame lists").
+media::FrameSize FrameListSize(const MediaProbe& probe, const media::VideoOptions& options) {
+  if (options.resized_height || options.resized_width) {
+    return media::VideoResizedSize(static_cast<int>(probe.height), static_cast<int>(probe.width),
+                                   options, media::kFrameFactor);
+  }
+  const media::ResizedSize rs =
+      media::SmartResize(probe.height, probe.width, media::kVideoSizeFactor,
+                         options.min_pixels.value_or(media::kDefaultMinPixels),
+                         options.max_pixels.value_or(media::kDefaultMaxPixels));
+  return {static_cast<int>(rs.height), static_cast<int>(rs.width)};
+}
+
+MediaPlan PlanVideo(const MediaProbe& probe, const Media& m,
                     const media::PreprocessorConfig& config) {
+  const media::VideoOptions options = VideoOptionsFor(m);
+  MediaPlan plan;
+  plan.kind = Media::Kind::kVideo;
+  plan.frame_list = probe.frame_list;
+  plan.width = probe.width;
+  plan.height = probe.height;
+  plan.total_frames = probe.total_frames;
+  media::FrameSize size;
+  if (probe.frame_list) {
+    plan.frames = probe.total_frames;
+    size = FrameListSize(probe, options);
+  } else {
+    plan.frames = media::SmartNFrames(options, probe.total_frames, probe.video_fps);
+    size = media::VideoResizedSize(static_cast<int>(probe.height), static_cast<int>(probe.width),
+                                   options, plan.frames);
+  }
+  plan.resized_width = size.width;
+  plan.resized_height = size.height;
+  FinishPlan(plan, config);
+  return plan;
+}
+
+// The plan PreprocessVideo* hands its check: the same numbers, from the decoder's own plan.
+MediaPlan PlanFromVideoPlan(const media::VideoPlan& video, bool frame_list,
+                            const media::PreprocessorConfig& config) {
   MediaPlan plan;
   plan.kind = Media::Kind::kVideo;
   plan.frame_list = frame_list;
@@ -129,7 +171,9 @@ media::ImageHeader ProbeItem(const Media& m, const MediaSettings& s) {
 
 PreparedMedia PrepareImage(const Media& m, const MediaSettings& s) {
   const media::ImageHeader header = ProbeItem(m, s);
-  const MediaPlan plan = PlanImage(header, m, s.preprocessor);
+  const MediaPlan plan = PlanImage(
+      MediaProbe{.kind = Media::Kind::kImage, .width = header.width, .height = header.height}, m,
+      s.preprocessor);
   CheckMediaBudget(std::span(&plan, 1), 0, s);
   media::DecodeLimits limits = ImageLimits(s);
   limits.expected_width = header.width;
@@ -159,7 +203,7 @@ PreparedMedia PrepareVideo(const Media& m, const MediaSettings& s, const SlicePr
   const media::VideoOptions options = VideoOptionsFor(m);
   const bool frame_list = !m.frame_paths.empty();
   const media::VideoPlanCheck check = [&](const media::VideoPlan& video) {
-    const MediaPlan plan = PlanVideo(video, frame_list, s.preprocessor);
+    const MediaPlan plan = PlanFromVideoPlan(video, frame_list, s.preprocessor);
     CheckMediaBudget(std::span(&plan, 1), 0, s);
   };
   media::PreprocessedVideo pre;
@@ -170,7 +214,7 @@ PreparedMedia PrepareVideo(const Media& m, const MediaSettings& s, const SlicePr
     const media::VideoPlanCheck restart = [&](const media::VideoPlan& video) {
       check(video);
       features->clear();  // a second decode pass starts over
-      const MediaPlan plan = PlanVideo(video, frame_list, s.preprocessor);
+      const MediaPlan plan = PlanFromVideoPlan(video, frame_list, s.preprocessor);
       features->reserve(
           static_cast<size_t>(plan.tokens * s.video_encoder->config().out_hidden_size));
       slices = (plan.frames + 1) / 2;  // frames are padded to an even count
@@ -271,17 +315,45 @@ std::string MediaPlan::Describe() const {
          std::to_string(resized_height) + ", " + std::to_string(tokens) + " tokens";
 }
 
-MediaPlan PlanMedia(const Media& m, const MediaSettings& s) {
+MediaProbe ProbeMedia(const Media& m, const MediaSettings& s) {
   CheckSources(m);
-  if (m.kind == Media::Kind::kImage) return PlanImage(ProbeItem(m, s), m, s.preprocessor);
-  const media::VideoOptions options = VideoOptionsFor(m);
-  if (!m.frame_paths.empty()) {
-    return PlanVideo(media::PlanVideoFrames(m.frame_paths, options, ImageLimits(s)), true,
-                     s.preprocessor);
+  MediaProbe probe;
+  probe.kind = m.kind;
+  if (m.kind == Media::Kind::kImage) {
+    const media::ImageHeader header = ProbeItem(m, s);
+    probe.width = header.width;
+    probe.height = header.height;
+    return probe;
   }
-  return PlanVideo(m.path.empty() ? media::PlanVideoMemory(m.bytes, "video", options)
-                                  : media::PlanVideoFile(m.path, options),
-                   false, s.preprocessor);
+  if (!m.frame_paths.empty()) {
+    // Every image's header, and the check that they resize to one size under these settings.
+    const media::VideoPlan list =
+        media::PlanVideoFrames(m.frame_paths, VideoOptionsFor(m), ImageLimits(s));
+    probe.frame_list = true;
+    probe.width = list.orig_width;
+    probe.height = list.orig_height;
+    probe.total_frames = list.total_frames;
+    return probe;
+  }
+  const media::VideoReader reader = m.path.empty()
+                                        ? media::VideoReader::OpenMemory(m.bytes, "video")
+                                        : media::VideoReader::OpenFile(m.path);
+  const media::VideoStreamInfo& info = reader.info();
+  probe.width = info.width;
+  probe.height = info.height;
+  probe.total_frames = info.total_frames;
+  probe.video_fps = info.fps;
+  return probe;
+}
+
+MediaPlan PlanFromProbe(const MediaProbe& probe, const Media& m,
+                        const media::PreprocessorConfig& config) {
+  return probe.kind == Media::Kind::kImage ? PlanImage(probe, m, config)
+                                           : PlanVideo(probe, m, config);
+}
+
+MediaPlan PlanMedia(const Media& m, const MediaSettings& s) {
+  return PlanFromProbe(ProbeMedia(m, s), m, s.preprocessor);
 }
 
 void CheckMediaBudget(std::span<const MediaPlan> plans, int64_t text_tokens,

@@ -69,12 +69,31 @@ struct MediaPlan {
   std::string Describe() const;
 };
 
+// What the headers of a media item say, all the sizing rules need (no pixel decoded).
+struct MediaProbe {
+  Media::Kind kind = Media::Kind::kImage;
+  bool frame_list = false;
+  int64_t width = 0;  // of the picture, the stream, or the first image of a frame list
+  int64_t height = 0;
+  int64_t total_frames = 1;  // in the video's stream header; images of a frame list; a picture: 1
+  double video_fps = 0.0;    // of the stream (videos from a file or bytes)
+};
+
+// Reads the item's headers: the image header, the container's stream info, or every image of a
+// frame list (checked to resize to one size under the item's settings). Throws Error as
+// PrepareMedia does for what headers show (max_decoded_image_pixels included).
+MediaProbe ProbeMedia(const Media& m, const MediaSettings& settings);
+
+// The sizing rules PrepareMedia applies, from the probe and the item's settings alone (a pure
+// function: the planner calls it with lowered settings). Throws Error(kInvalidArgument) for
+// settings the rules refuse.
+MediaPlan PlanFromProbe(const MediaProbe& probe, const Media& m,
+                        const media::PreprocessorConfig& config);
+
 // Content key of a media item without decoding it (hash of the file or bytes plus settings).
 std::string MediaKey(const Media& m, const MediaSettings& settings);
 
-// Reads the item's headers (image header, container stream info, every image of a frame list) and
-// applies the sizing rules PrepareMedia applies. Throws Error as PrepareMedia does for what headers
-// show (max_decoded_image_pixels included).
+// PlanFromProbe(ProbeMedia(m, settings), m, settings.preprocessor).
 MediaPlan PlanMedia(const Media& m, const MediaSettings& settings);
 
 // Refuses, with Error(kOutOfRange) naming the sizes and the budget, an item whose pixel_bytes pass

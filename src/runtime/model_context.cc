@@ -5,6 +5,15 @@
 #include "runtime/model_weight_cache.h"
 #include "runtime/prompt.h"
 
+namespace qwenvl {
+
+KvType ResolvedKvType(const EngineOptions& options) {
+  if (options.kv_type) return *options.kv_type;
+  return options.kernels == "f32" ? KvType::kF32 : KvType::kBf16;
+}
+
+}  // namespace qwenvl
+
 namespace qwenvl::runtime {
 
 namespace {
@@ -37,6 +46,7 @@ ModelContext::ModelContext(const EngineOptions& options,
                               .vision = options.vision_weights,
                               .resident_text = options.resident_weights,
                               .weight_cache = weight_cache.get(),
+                              .kv = ResolvedKvType(options),
                               .on_layer_bound = on_layer_bound})),
       tokenizer(text::Tokenizer::FromModelDir(options.model_dir)),
       chat_template(text::ChatTemplate::FromModelDir(options.model_dir)),

@@ -123,6 +123,7 @@ boost::asio::awaitable<void> HandleChatCompletion(HttpExchange& ex, ChatContext&
     gen.stream = chat.stream;
     gen.include_usage = chat.include_usage;
     gen.temp_files = std::move(chat.temp_files);
+    gen.media_fields = std::move(chat.media_fields);
     const bool logprobs = chat.request.sampling.logprobs >= 0;
     gen.AddChoices(std::move(chat.request), chat.n, 0);
     // The answer names the model as the request did (a client may send a name of its own).

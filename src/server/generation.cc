@@ -154,7 +154,7 @@ State Start(Request request, const Generation& gen, ChatContext& ctx,
       throw ApiError(429, std::string("the server is busy: ") + e.what(), "", "queue_full",
                      "rate_limit_error");
     }
-    throw FromEngineError(e, gen.input_param);
+    throw FromEngineError(e, gen.ParamOf(e));
   }
   ctx.live.insert(state);
   return state;
@@ -288,6 +288,22 @@ std::string AnswerFormat::StreamError(const ApiError& error) {
   return SseEvent(error.ToJson()) + SseDone();
 }
 
+std::string Generation::ParamOf(const Error& error) const {
+  // "media[K].NAME"
+  const std::string& field = error.field();
+  const size_t close = field.find("].");
+  if (field.rfind("media[", 0) != 0 || close == std::string::npos) return input_param;
+  size_t k = 0;
+  try {
+    k = std::stoul(field.substr(6, close - 6));
+  } catch (const std::exception&) {
+    return input_param;
+  }
+  if (k >= media_fields.size()) return input_param;
+  const auto it = media_fields[k].find(field.substr(close + 2));
+  return it == media_fields[k].end() ? input_param : it->second;
+}
+
 void Generation::AddChoices(Request request, int n, int prompt) {
   const std::optional<uint64_t> seed = request.sampling.seed;
   for (int k = 0; k < n; ++k) {
@@ -338,6 +354,7 @@ net::awaitable<void> AnswerGeneration(HttpExchange& ex, ChatContext& ctx, ChatRe
   gen.stream = chat.stream;
   gen.include_usage = chat.include_usage;
   gen.temp_files = std::move(chat.temp_files);
+  gen.media_fields = std::move(chat.media_fields);
   gen.AddChoices(std::move(chat.request), chat.n, 0);
   gen.format = std::make_unique<WriterFormat>(writer);
   co_await Answer(ex, ctx, std::move(gen));
@@ -400,8 +417,8 @@ net::awaitable<void> Answer(HttpExchange& ex, ChatContext& ctx, Generation gen) 
   }
   if (o.failed >= 0) {
     cancel_all();
-    const ApiError e =
-        FromEngineError(*states[static_cast<size_t>(o.failed)]->error, gen.input_param);
+    const ApiError e = FromEngineError(*states[static_cast<size_t>(o.failed)]->error,
+                                       gen.ParamOf(*states[static_cast<size_t>(o.failed)]->error));
     co_await ex.SendError(e);
     ctx.metrics.CountRequest(e.status());
     co_return;
@@ -485,7 +502,8 @@ net::awaitable<void> Answer(HttpExchange& ex, ChatContext& ctx, Generation gen) 
     } else if (failed >= 0) {
       cancel_all();
       out += format.StreamError(
-          FromEngineError(*states[static_cast<size_t>(failed)]->error, gen.input_param));
+          FromEngineError(*states[static_cast<size_t>(failed)]->error,
+                          gen.ParamOf(*states[static_cast<size_t>(failed)]->error)));
     } else if (all_ended) {
       const Usage usage = SumUsage(Results(states), gen.prompt_of);
       out += format.Closing(usage, gen.include_usage);

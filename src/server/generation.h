@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <exception>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -110,11 +111,16 @@ struct Generation {
   bool include_usage = false;
   std::shared_ptr<TempFiles> temp_files;  // kept until every choice is done
   std::string input_param = "messages";   // what an engine's refusal of the input names
+  // Per media item in prompt order: budget key -> its JSON field (ChatRequest::media_fields).
+  std::vector<std::map<std::string, std::string>> media_fields;
   std::unique_ptr<AnswerFormat> format;
 
   // Appends n choices of `request` for prompt `prompt`. With a seed, choice k gets seed + k
   // (modulo 2^64), so that the n answers differ and each can be reproduced.
   void AddChoices(Request request, int n, int prompt);
+  // The field an engine refusal names: the client's JSON field of the media budget the error is
+  // about (Error::field), else input_param.
+  std::string ParamOf(const Error& error) const;
 };
 
 // Parses the body with `parse` on the parse executor (base64 payloads, remote fetches and

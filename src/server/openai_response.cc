@@ -6,6 +6,7 @@
 #include <random>
 
 #include "runtime/grounding.h"
+#include "runtime/request_plan.h"
 #include "text/utf8.h"
 
 namespace qwenvl::server {
@@ -109,14 +110,17 @@ json QwenvlExtraJson(const Result& result) {
   json media = json::array();
   for (const auto& m : result.media) media.push_back(MediaJson(m));
   const Timings& t = result.timings;
-  return {{"grounding", GroundingJson(result)},
-          {"media", media},
-          {"timings",
-           {{"preprocess_ms", t.preprocess_ms},
-            {"vision_ms", t.vision_ms},
-            {"prefill_ms", t.prefill_ms},
-            {"decode_ms", t.decode_ms},
-            {"first_token_ms", t.first_token_ms}}}};
+  json extra = {{"grounding", GroundingJson(result)},
+                {"media", media},
+                {"timings",
+                 {{"preprocess_ms", t.preprocess_ms},
+                  {"vision_ms", t.vision_ms},
+                  {"prefill_ms", t.prefill_ms},
+                  {"decode_ms", t.decode_ms},
+                  {"first_token_ms", t.first_token_ms}}}};
+  // How the request was fitted in the context (media budgets lowered, if any).
+  if (result.plan) extra["plan"] = runtime::RequestPlanJson(*result.plan);
+  return extra;
 }
 
 json CompletionJson(const CompletionMeta& meta, const Result& result) {

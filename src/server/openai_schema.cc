@@ -85,6 +85,16 @@ ContentPart ParseMediaPart(const json& part, const std::string& type, const std:
   const std::string field = param + "." + type;
   ReadMediaOptions(part, param, options, cp.media);
   if (value->is_object()) ReadMediaOptions(*value, field, options, cp.media);
+  // Where each budget came from (the url object's wins, as it is read last).
+  std::map<std::string, std::string>& fields = out.media_fields.emplace_back();
+  for (const char* key : {"min_pixels", "max_pixels", "resized_height", "resized_width", "fps",
+                          "nframes", "min_frames", "max_frames", "total_pixels"}) {
+    if (value->is_object() && value->contains(key)) {
+      fields[key] = field + "." + key;
+    } else if (part.contains(key)) {
+      fields[key] = param + "." + key;
+    }
+  }
   if (type == "video" && value->is_array()) {
     if (std::cmp_less(value->size(), kMinFrames) || std::cmp_greater(value->size(), kMaxFrames)) {
       throw BadRequest(field + " must list " + std::to_string(kMinFrames) + " to " +

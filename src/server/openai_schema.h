@@ -13,6 +13,7 @@
 // min_frames, max_frames, total_pixels) may sit on the part or inside its image_url/video_url.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -42,6 +43,9 @@ struct ChatRequest {
   bool include_usage = false;             // stream_options.include_usage
   bool tool_calls = false;                // tools offered: answers are searched for calls
   std::shared_ptr<TempFiles> temp_files;  // keeps written frame files alive while the request runs
+  // Per media item in prompt order: each budget key it set -> the JSON field it was read from, so
+  // that an engine refusal naming "media[K].total_pixels" names the client's own field.
+  std::vector<std::map<std::string, std::string>> media_fields;
 };
 
 // Throws ApiError: 400 for malformed JSON, wrong types and out-of-range values, 404 for an unknown

@@ -1,5 +1,7 @@
 #include "util/memory.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 
@@ -37,6 +39,13 @@ void ReleaseFreeMemory() {
 }
 
 int64_t ResidentBytes() { return StatusKilobytes("VmRSS"); }
+
+int64_t PhysicalMemoryBytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0) return -1;
+  return static_cast<int64_t>(pages) * page_size;
+}
 int64_t PeakResidentBytes() { return StatusKilobytes("VmHWM"); }
 
 bool ResetPeakResident() {

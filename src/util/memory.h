@@ -15,6 +15,8 @@ void ReleaseFreeMemory();
 // Resident set size now and its high-water mark since the start or the last ResetPeakResident, in
 // bytes, from /proc/self/status; -1 where that file or the field is not available.
 int64_t ResidentBytes();
+// The machine's physical memory in bytes (sysconf); -1 if unknown.
+int64_t PhysicalMemoryBytes();
 int64_t PeakResidentBytes();
 
 // Sets the high-water mark back to the current resident size (writes "5" to

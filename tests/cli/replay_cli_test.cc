@@ -76,6 +76,28 @@ TEST_F(ReplayCli, BadKernelSpecIsAnErrorNamingIt) {
   }
 }
 
+// --kv-type: a bf16 or q8 cache is replayed against the float32 fixtures, with errors that grow
+// with the rounding (f32 < bf16 < q8) but keep the greedy answer of this case; an unknown type is a
+// usage error naming the flag, before the model loads.
+TEST_F(ReplayCli, KvTypesReplayWithTheirRounding) {
+  const std::string base = "replay -m " + (root_ / "tiny").string() + " --case " + case_dir_ +
+                           "/tiny.image.json --threads 2 --kernels f32";
+  double previous = -1;
+  for (const std::string type : {"f32", "bf16", "q8"}) {
+    const CommandResult r = RunQwenvl(base + " --kv-type " + type);
+    ASSERT_EQ(r.status, 0) << type << ": " << r.out;
+    const nlohmann::json j = nlohmann::json::parse(r.out);
+    const double err = j.at("max_abs_topk_logit").get<double>();
+    std::printf("[ kv ] replay tiny.image kv %-4s max_abs_topk_logit %.2e\n", type.c_str(), err);
+    EXPECT_GT(err, previous) << type;
+    EXPECT_LT(err, 0.1) << type;
+    previous = err;
+  }
+  const CommandResult bad = RunQwenvl(base + " --kv-type q4", /*with_stderr=*/true);
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.out.find("--kv-type"), std::string::npos) << bad.out;
+}
+
 TEST_F(ReplayCli, MissingCaseIsAnError) {
   EXPECT_EQ(
       RunQwenvl("replay -m " + (root_ / "tiny").string() + " --case /nonexistent.json").status, 1);

@@ -117,6 +117,12 @@ TEST(RunCli, BadInputIsAClearErrorNotACrash) {
     EXPECT_EQ(r.status, 1) << flag;
     EXPECT_NE(r.out.find("bf16 (as stored), q8, q4"), std::string::npos) << flag << ": " << r.out;
   }
+  // KV-cache types likewise: refused by the flag's name before the model loads.
+  for (const char* flag : {"--kv-type q4", "--kv-type F32", "--kv-type ''"}) {
+    r = RunQwenvl("run -m " + kDemo + " " + flag + " -p hi", true);
+    EXPECT_NE(r.status, 0) << flag;
+    EXPECT_NE(r.out.find("--kv-type"), std::string::npos) << flag << ": " << r.out;
+  }
 }
 
 TEST(ChatCli, KeepsThePictureAcrossTurnsAndReusesTheCache) {

@@ -36,13 +36,15 @@ std::vector<DemoCase> LoadCases() {
   return out;
 }
 
-std::unique_ptr<Engine> LoadDemo() {
+EngineOptions DemoOptions() {
   EngineOptions o;
   o.model_dir = kDemo;
   o.threads = 2;
   o.context_length = 1024;
-  return Engine::Load(o);
+  return o;
 }
+
+std::unique_ptr<Engine> LoadDemo() { return Engine::Load(DemoOptions()); }
 
 Request Ask(const DemoCase& c) {
   Message user;
@@ -57,11 +59,12 @@ Request Ask(const DemoCase& c) {
   return r;
 }
 
-// Top-two margin of the engine's logits after teacher-forcing the reference answer up to `step`.
+// Top-two margin of the engine's logits after teacher-forcing the reference answer up to `step`
+// (the model as the engine loads it: its KV-cache type included).
 float MarginAt(const DemoCase& c, size_t step, TokenId ours) {
   ThreadPool pool(2);
   compute::CpuBackend backend(pool);
-  model::Model m(kDemo, backend);
+  model::Model m(kDemo, backend, {.kv = ResolvedKvType(DemoOptions())});
   runtime::MediaSettings settings;
   settings.preprocessor = media::LoadPreprocessorConfig(kDemo);
   Media media;

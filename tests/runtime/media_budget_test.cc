@@ -179,9 +179,12 @@ TEST_F(MediaBudgetTest, FourHugeFramesFailBeforeDecoding) {
   ASSERT_LT(png.size(), 4096u);
   std::vector<std::string> paths;
   for (int i = 0; i < 4; ++i) paths.push_back(Write("huge" + std::to_string(i) + ".png", png));
-  const Request request = MediaRequest({FrameList(paths)});
+  // Their budget is set (unset, the engine would lower it to fit: request_budget_test.cc).
+  Media pinned = FrameList(paths);
+  pinned.max_pixels = media::kDefaultMaxPixels;
+  const Request request = MediaRequest({pinned});
 
-  const runtime::MediaPlan plan = runtime::PlanMedia(FrameList(paths), Settings());
+  const runtime::MediaPlan plan = runtime::PlanMedia(pinned, Settings());
   EXPECT_EQ(plan.tokens, 32768);
   EXPECT_EQ(plan.frames, 4);
 
@@ -193,6 +196,7 @@ TEST_F(MediaBudgetTest, FourHugeFramesFailBeforeDecoding) {
   EXPECT_TRUE(Contains(message, "4 frames of 3584x3584")) << message;
   EXPECT_TRUE(Contains(message, "32768 tokens")) << message;
   EXPECT_TRUE(Contains(message, "the context holds 4096 tokens")) << message;
+  EXPECT_EQ(error->field(), "media[0].max_pixels");
   std::printf("four 3584x3584 frames: peak RSS growth %.1f MiB, refused: %s\n",
               static_cast<double>(peak) / kMiB, message.c_str());
   EXPECT_LT(peak, kRefusalPeakBound);
@@ -237,10 +241,13 @@ TEST_F(MediaBudgetTest, PngBombsAreRefusedBeforeDecoding) {
 
 TEST_F(MediaBudgetTest, RequestTokensAreSummedBeforeAnyDecode) {
   // 1120x700 pictures are 40x25 = 1000 tokens each. Their files hold a header and no pixels:
-  // decoding one fails with kCorruptFile, so a budget error shows nothing was decoded.
+  // decoding one fails with kCorruptFile, so a budget error shows nothing was decoded. Their
+  // budget is set, so the engine does not lower it.
   const std::string path = Write("header_only.png", HeaderOnly(BilevelPng(1120, 700)));
+  Media pinned = Image(path);
+  pinned.max_pixels = media::kDefaultMaxPixels;
   auto request = [&](int images, const std::string& text) {
-    return MediaRequest(std::vector<Media>(static_cast<size_t>(images), Image(path)), text);
+    return MediaRequest(std::vector<Media>(static_cast<size_t>(images), pinned), text);
   };
   // Each fits alone; five do not (5000 tokens, context 4096).
   std::optional<Error> error = GenerateError(*engine_, request(5, "Compare."));

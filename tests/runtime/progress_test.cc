@@ -190,8 +190,11 @@ TEST_F(ProgressTest, StreamedVideoReportsItsFrames) {
   const auto frames = static_cast<int64_t>(with.media[0].frame_indices.size() + 1) / 2 * 2;
   ASSERT_GE(frames, 4);
   ExpectPhase(reports, Progress::Phase::kVision, frames, "frames");
-  for (const Progress& p : reports)
-    if (p.phase == Progress::Phase::kVision) EXPECT_EQ(p.done % 2, 0);
+  for (const Progress& p : reports) {
+    if (p.phase == Progress::Phase::kVision) {
+      EXPECT_EQ(p.done % 2, 0);
+    }
+  }
 }
 
 // Request::cancel stops Engine::Generate and Session::Generate at the model's next step: an encoder

@@ -24,6 +24,7 @@ class FakeEngineClient : public EngineClient {
     std::optional<Error> error;  // reported by on_done before any text
     FinishReason finish = FinishReason::kStop;
     std::vector<MediaInfo> media;
+    std::optional<RequestPlan> plan;  // Result::plan
     int64_t prompt_tokens = 10;       // of a chat request (a token-id prompt counts its ids)
     std::vector<TokenId> prompt_ids;  // Result::prompt_ids, unless the request gave its own
     // Tokens chosen after the pieces whose text never comes (as a stop string's): reported to
@@ -184,6 +185,7 @@ class FakeEngineClient : public EngineClient {
       result.prompt_tokens = static_cast<int64_t>(request.prompt_ids->size());
     }
     result.media = s.media;
+    result.plan = s.plan;
     result.finish_reason = s.finish;
     const int top = request.sampling.logprobs;
     // Reports the next token (before its text, as the engine does).
