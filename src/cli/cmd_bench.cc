@@ -260,9 +260,16 @@ void RunBench(const BenchArgs& a) {
   const auto load_start = Clock::now();
   const std::unique_ptr<compute::Backend> backend =
       compute::MakeBackend(a.backend, pool, {.spec = a.kernels, .cache_path = ""});
-  bool mmap = false;  // read the decoder through the file mapping (not resident)
-  bool no_weight_cache = false;
-  std::string kv_type;  // empty: as the engine chooses (KvTypeFor)
+  const WeightPrecision text = ParseWeightPrecision(a.weights);
+  const WeightPrecision vision = ParseWeightPrecision(a.vision_weights);
+  const std::unique_ptr<compute::WeightCache> cache =
+      runtime::MakeModelWeightCache(a.model_dir, a.no_weight_cache ? "off" : "", text, vision);
+  const model::Model m(a.model_dir, *backend,
+                       {.text = text,
+                        .vision = vision,
+                        .resident_text = !a.mmap,
+                        .weight_cache = cache.get(),
+                        .kv = KvTypeFor(a.kv_type, a.kernels)});
   const double load_s = SecondsSince(load_start);
   const BenchInput in = MakeInput(m, a, width, height);
   // Warm-up, not timed: a small picture and a short prompt touch every weight once, so that the
