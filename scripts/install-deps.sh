@@ -21,6 +21,8 @@ build_packages=(
   libboost1.81-dev libboost-url1.81-dev libssl-dev
   # qwenvl pull: the Hugging Face hub over https (redirects, Range resume, connection reuse)
   libcurl4-openssl-dev
+  # the quantized-weight cache: XXH3 checksums of its files, verified at each load
+  libxxhash-dev
 )
 
 # The tests, the checks, the benchmarks and the fuzzers. Node.js and npm (checked by command

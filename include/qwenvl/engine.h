@@ -61,6 +61,10 @@ struct EngineOptions {
   // Copy the decoder's stored-precision matrices into process memory at load (unchanged) instead
   // of reading them through the file mapping: decode streams them faster; load reads the file.
   bool resident_weights = true;
+  // Where q8/q4 copies of the weights are cached, so that the next load maps them instead of
+  // quantizing again: "" ($QWENVL_WEIGHT_CACHE, else $XDG_CACHE_HOME/qwenvl/weights, else
+  // ~/.cache/qwenvl/weights; $QWENVL_WEIGHT_CACHE=off turns it off), "off", or a folder.
+  std::string weight_cache;
   int64_t max_decoded_image_pixels = 178956970;  // refuse larger images before decoding (bombs)
   // Decoded pixels one picture or video may hold at once while it is prepared (its full-size frame
   // and its resized frames as 8-bit RGB), computed from the file headers before anything is

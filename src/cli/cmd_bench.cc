@@ -25,6 +25,7 @@
 #include "media/preprocessor_config.h"
 #include "media/smart_resize.h"
 #include "model/qwen2_5_vl.h"
+#include "runtime/model_weight_cache.h"
 #include "util/cpu_info.h"
 #include "util/error.h"
 
@@ -48,7 +49,8 @@ struct BenchArgs {
   std::string vision_weights = "bf16";
   int repeats = 3;
   bool json = false;
-  bool mmap = false;    // read the decoder through the file mapping (not resident)
+  bool mmap = false;  // read the decoder through the file mapping (not resident)
+  bool no_weight_cache = false;
   std::string kv_type;  // empty: as the engine chooses (KvTypeFor)
 };
 
@@ -258,10 +260,15 @@ void RunBench(const BenchArgs& a) {
   const auto load_start = Clock::now();
   const std::unique_ptr<compute::Backend> backend =
       compute::MakeBackend(a.backend, pool, {.spec = a.kernels, .cache_path = ""});
+  const WeightPrecision text = ParseWeightPrecision(a.weights);
+  const WeightPrecision vision = ParseWeightPrecision(a.vision_weights);
+  const std::unique_ptr<compute::WeightCache> cache =
+      runtime::MakeModelWeightCache(a.model_dir, a.no_weight_cache ? "off" : "", text, vision);
   const model::Model m(a.model_dir, *backend,
-                       {.text = ParseWeightPrecision(a.weights),
-                        .vision = ParseWeightPrecision(a.vision_weights),
+                       {.text = text,
+                        .vision = vision,
                         .resident_text = !a.mmap,
+                        .weight_cache = cache.get(),
                         .kv = KvTypeFor(a.kv_type, a.kernels)});
   const double load_s = SecondsSince(load_start);
   const BenchInput in = MakeInput(m, a, width, height);
@@ -287,6 +294,11 @@ void RunBench(const BenchArgs& a) {
                             Summarize(prefill_tps), Summarize(decode_tps), StreamReadGbPerS(pool));
   j["peak_rss_mib"] = peak_rss;
   j["kernels"] = KernelsJson(*backend);
+  // Quantized matrices mapped from the weight cache, and quantized at this load.
+  j["weight_cache"] = cache ? nlohmann::json{{"mapped", cache->hits()},
+                                             {"quantized", cache->misses()},
+                                             {"problem", cache->problem()}}
+                            : nlohmann::json("off");
   if (a.json) {
     std::printf("%s\n", j.dump(2).c_str());
     return;
@@ -335,6 +347,7 @@ void AddBenchCommand(CLI::App& app) {
       "into memory at load");
   cmd->add_option("--vision-weights", args->vision_weights,
                   "Vision tower weights: " + WeightPrecisionChoices());
+  AddNoWeightCacheFlag(cmd, args->no_weight_cache);
   cmd->add_option("--repeats", args->repeats, "Repeats (min and median reported)");
   cmd->add_flag("--json", args->json, "Print one JSON object");
   cmd->callback([args] { RunBench(*args); });

@@ -24,6 +24,7 @@ EngineOptions ModelOptions::ToEngineOptions() const {
   e.text_weights = ParseWeightPrecision(weights);
   e.vision_weights = ParseWeightPrecision(vision_weights);
   e.resident_weights = !mmap;
+  if (no_weight_cache) e.weight_cache = "off";
   if (!kv_type.empty()) e.kv_type = ParseKvType(kv_type);
   return e;
 }
@@ -103,6 +104,14 @@ void AddModelOptions(CLI::App* cmd, ModelOptions& o) {
       "into memory at load (faster load, slower decode)");
   cmd->add_option("--vision-weights", o.vision_weights,
                   "Vision tower weights: " + WeightPrecisionChoices());
+  AddNoWeightCacheFlag(cmd, o.no_weight_cache);
+}
+
+void AddNoWeightCacheFlag(CLI::App* cmd, bool& off) {
+  cmd->add_flag("--no-weight-cache", off,
+                "Quantize q8/q4 weights at this load without reading or writing the weight cache "
+                "($QWENVL_WEIGHT_CACHE: its folder, or off; default "
+                "$XDG_CACHE_HOME/qwenvl/weights or ~/.cache/qwenvl/weights)");
 }
 
 void AddGenerationOptions(CLI::App* cmd, GenerationOptions& o) {

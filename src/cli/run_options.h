@@ -21,6 +21,7 @@ struct ModelOptions {
   std::string weights = "bf16";         // bf16 (as stored) | q8 | q4, decoder
   std::string vision_weights = "bf16";  // same, vision tower
   bool mmap = false;                    // read the decoder through the file mapping
+  bool no_weight_cache = false;         // quantize at every load, cache nothing
   std::string kv_type;                  // f32 | bf16 | q8; empty: as ResolvedKvType decides
   EngineOptions ToEngineOptions() const;
 };
@@ -50,6 +51,8 @@ struct MediaBudgetOptions {
 void AddModelOptions(CLI::App* cmd, ModelOptions& o);
 // --kernels SPEC, shared by the commands that compute (run, chat, serve, bench, replay).
 void AddKernelsOption(CLI::App* cmd, std::string& spec);
+// --no-weight-cache (EngineOptions::weight_cache = "off").
+void AddNoWeightCacheFlag(CLI::App* cmd, bool& off);
 // --kv-type f32|bf16|q8 (run, chat, serve, bench, replay); name stays empty when not given.
 // default_text says what an absent flag means for the command.
 void AddKvTypeOption(CLI::App* cmd, std::string& name, const std::string& default_text);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "compute/weight_cache.h"
 #include "kernels/ops.h"
 #include "util/error.h"
 #include "util/pages.h"
@@ -177,10 +178,20 @@ Weight HostBackend::UploadWeight(const HostMatrix& m, const HostMatrix& bias,
       owned = true;
     }
   } else {
-    auto q = std::make_shared<const kernels::QuantizedMatrix>(
-        QuantizeInBlocks(m, *quantize_to, how.release_block_bytes, pool_));
-    view = q->view();
-    storage->matrix = std::move(q);
+    std::optional<WeightCache::Found> cached;
+    if (how.cache != nullptr)
+      cached = how.cache->Find(m.name, *quantize_to, m.view.rows, m.view.cols);
+    if (cached) {
+      // The verified copy from the cache file: the checkpoint's pages are never touched.
+      view = cached->view;
+      storage->matrix = std::move(cached->owner);
+    } else {
+      auto q = std::make_shared<const kernels::QuantizedMatrix>(
+          QuantizeInBlocks(m, *quantize_to, how.release_block_bytes, pool_));
+      view = q->view();
+      if (how.cache != nullptr) how.cache->Keep(m.name, view, q);
+      storage->matrix = std::move(q);
+    }
     owned = true;
   }
   // An owned copy no longer needs the file's pages (the row blocks went already; this catches

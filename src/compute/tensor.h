@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string_view>
 
 #include "kernels/dtype.h"
 #include "util/error.h"
@@ -13,6 +14,7 @@
 namespace qwenvl::compute {
 
 class Backend;
+class WeightCache;
 struct TensorAccess;
 
 // A float32 matrix [rows, cols] in a backend's memory, row-major with a row stride in floats; a
@@ -96,9 +98,11 @@ class Buffer {
 // A matrix [rows, cols] as the checkpoint holds it in host memory (kernels::WeightView plus where
 // it lives). file_mapped: the bytes are pages of a read-only file mapping, which an upload that
 // copies them may release as it goes.
+// name: the checkpoint tensor's name (empty: none), under which a quantized copy may be cached.
 struct HostMatrix {
   kernels::WeightView view;
   bool file_mapped = false;
+  std::string_view name = {};
 };
 
 // How a weight matrix is uploaded. resident: a stored-precision matrix is copied into the
@@ -110,6 +114,8 @@ struct WeightUpload {
   WeightPrecision precision = WeightPrecision::kStored;
   bool resident = false;
   int64_t release_block_bytes = int64_t{64} << 20;
+  // Where quantized copies are looked up and kept (null: quantized at every load).
+  WeightCache* cache = nullptr;
 };
 
 // A weight matrix [rows, cols] (PyTorch layout [out_features, in_features]) uploaded to a backend

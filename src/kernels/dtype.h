@@ -31,6 +31,10 @@ struct WeightView {
 //      i + 16 in its high nibble, each u ∈ [1, 15]; value = scale·(u − 8), scale = max|w| / 7
 //      rounded up to float16.
 constexpr int64_t kQuantBlock = kWeightQuantBlock;
+// Version of the quantized layouts above and of the rounding that fills them. Quantized copies are
+// cached on disk under this number (compute/weight_cache.h): bump it whenever a layout, a block
+// size, a scale encoding or the quantization's rounding changes, so old cache files are rebuilt.
+constexpr uint32_t kQuantLayoutVersion = 1;
 constexpr int64_t kQuantScaleBytes = 2;  // one float16 per block
 
 struct QuantLayout {

@@ -52,11 +52,15 @@ Model::Model(const std::string& dir, compute::Backend& backend, const ModelOptio
     : backend_(&backend),
       kv_type_(options.kv),
       folder_(std::make_unique<io::ModelFolder>(io::ModelFolder::Open(dir))),
-      vision_(backend, *folder_, BindOptions{.precision = options.vision},
+      vision_(backend, *folder_,
+              BindOptions{.precision = options.vision, .cache = options.weight_cache},
               LayerCounter(options, *folder_, layers_bound_)),
       decoder_(backend, *folder_,
-               BindOptions{.precision = options.text, .resident = options.resident_text},
+               BindOptions{.precision = options.text,
+                           .resident = options.resident_text,
+                           .cache = options.weight_cache},
                LayerCounter(options, *folder_, layers_bound_)) {
+  if (options.weight_cache != nullptr) options.weight_cache->Commit();
   if (folder_->config.vision.out_hidden_size != folder_->config.text.hidden_size) {
     throw Error(ErrorCode::kCorruptFile,
                 dir + "/config.json: vision out_hidden_size " +

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "compute/backend.h"
+#include "compute/weight_cache.h"
 #include "io/model_folder.h"
 #include "model/decoder.h"
 #include "model/grid.h"
@@ -44,6 +45,9 @@ struct ModelOptions {
   WeightPrecision text = WeightPrecision::kStored;
   WeightPrecision vision = WeightPrecision::kStored;
   bool resident_text = false;  // BindOptions::resident for the decoder
+  // Where quantized copies are looked up and kept (null: quantized at every load); the load
+  // commits it once every weight is bound.
+  compute::WeightCache* weight_cache = nullptr;
   KvType kv = KvType::kF32;
   // Called after each vision block's and each decoder layer's weights are in place, with the
   // layers bound so far and the total (vision depth + decoder layers): load progress.

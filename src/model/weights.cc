@@ -17,7 +17,7 @@ compute::HostMatrix MatrixOf(const io::TensorInfo& t) {
   v.type = *format;
   v.rows = t.shape.empty() ? 1 : t.shape[0];
   v.cols = v.rows == 0 ? 0 : t.numel() / v.rows;
-  return compute::HostMatrix{.view = v, .file_mapped = true};
+  return compute::HostMatrix{.view = v, .file_mapped = true, .name = t.name};
 }
 
 compute::Weight BindLinear(compute::Backend& backend, const io::TensorStore& store,

@@ -2,6 +2,7 @@
 
 #include "compute/backends.h"
 #include "media/preprocessor_config.h"
+#include "runtime/model_weight_cache.h"
 #include "runtime/prompt.h"
 
 namespace qwenvl {
@@ -37,11 +38,14 @@ ModelContext::ModelContext(const EngineOptions& options,
       pool(std::make_unique<ThreadPool>(options.threads)),  // also quantizes q8/q4 weights
       backend(compute::MakeBackend(options.backend, *pool,
                                    {.spec = options.kernels, .cache_path = ""})),
+      weight_cache(MakeModelWeightCache(options.model_dir, options.weight_cache,
+                                        options.text_weights, options.vision_weights)),
       model(std::make_unique<model::Model>(
           options.model_dir, *backend,
           model::ModelOptions{.text = options.text_weights,
                               .vision = options.vision_weights,
                               .resident_text = options.resident_weights,
+                              .weight_cache = weight_cache.get(),
                               .kv = ResolvedKvType(options),
                               .on_layer_bound = on_layer_bound})),
       tokenizer(text::Tokenizer::FromModelDir(options.model_dir)),

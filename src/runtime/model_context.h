@@ -39,6 +39,8 @@ struct ModelContext {
   // the pool, so they go in the reverse order.
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<compute::Backend> backend;
+  // The quantized-weight cache the load used (null: none); its file mappings back the weights.
+  std::unique_ptr<compute::WeightCache> weight_cache;
   std::unique_ptr<model::Model> model;
   text::Tokenizer tokenizer;
   text::ChatTemplate chat_template;
