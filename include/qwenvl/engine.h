@@ -332,8 +332,9 @@ class Engine {
                                         DoneCallback on_done);
 
   // How the request's media will be fed to the model (sizes and vision tokens; no frame_indices),
-  // planned from their headers alone, nothing decoded. Throws Error as a request would (unreadable
-  // file, too many pixels).
+  // planned from their headers alone, nothing decoded, after the budgets the request did not set
+  // were lowered to fit the context (Result::plan). Throws Error as a request would (unreadable
+  // file, too many pixels, pinned budgets that do not fit).
   std::vector<MediaInfo> PlanMedia(const Request& request) const;
 
   // Prompt text after the chat template, before placeholder expansion (for inspection).

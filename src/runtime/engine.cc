@@ -111,23 +111,6 @@ std::string Engine::model_name() const { return impl_->model_name; }
 double Engine::load_seconds() const { return impl_->load_seconds; }
 
 void Engine::ClearCaches() { impl_->caches.Clear(); }
-std::vector<MediaInfo> Engine::PlanMedia(const Request& request) const {
-  std::vector<MediaInfo> out;
-  if (request.prompt_ids) return out;  // a token prompt has no media
-  for (const Media* m : runtime::MediaInPromptOrder(request)) {
-    const runtime::MediaPlan plan = runtime::PlanMedia(*m, impl_->context.media_settings);
-    MediaInfo info;
-    info.kind = plan.kind;
-    info.original_width = static_cast<int>(plan.width);
-    info.original_height = static_cast<int>(plan.height);
-    info.resized_width = static_cast<int>(plan.resized_width);
-    info.resized_height = static_cast<int>(plan.resized_height);
-    info.tokens = plan.tokens;
-    out.push_back(std::move(info));
-  }
-  return out;
-}
-
 EngineStats Engine::stats() const {
   const runtime::SchedulerStats s = impl_->scheduler.stats();
   const runtime::MediaCaches::VisionStats v = impl_->caches.vision_stats();
@@ -225,6 +208,25 @@ Result RunOn(Engine::Impl& e, runtime::SequenceState& state, const Request& give
   return result;
 }
 }  // namespace
+
+std::vector<MediaInfo> Engine::PlanMedia(const Request& given) const {
+  std::vector<MediaInfo> out;
+  if (given.prompt_ids) return out;  // a token prompt has no media
+  Request request = given;
+  PlanBeforeDecoding(impl_->context, request);  // the budgets a run would use
+  for (const Media* m : runtime::MediaInPromptOrder(request)) {
+    const runtime::MediaPlan plan = runtime::PlanMedia(*m, impl_->context.media_settings);
+    MediaInfo info;
+    info.kind = plan.kind;
+    info.original_width = static_cast<int>(plan.width);
+    info.original_height = static_cast<int>(plan.height);
+    info.resized_width = static_cast<int>(plan.resized_width);
+    info.resized_height = static_cast<int>(plan.resized_height);
+    info.tokens = plan.tokens;
+    out.push_back(std::move(info));
+  }
+  return out;
+}
 
 Result Engine::Generate(const Request& request, const StreamCallback& on_text) {
   runtime::SequenceState state(*impl_->context.model, impl_->context.context_length);
