@@ -174,6 +174,7 @@ TEST_F(ProgressTest, StreamedVideoReportsItsFrames) {
   m.kind = Media::Kind::kVideo;
   m.path = QWENVL_TEST_DATA "/video/testsrc-4s.mp4";
   m.fps = 2.0;
+  m.min_pixels = 3136;  // a video's default floor (128 tokens a frame) is above this budget
   m.max_pixels = 6272;
   user.content.push_back({ContentPart::Type::kMedia, {}, m});
   user.content.push_back({ContentPart::Type::kText, "What happens?", {}});
