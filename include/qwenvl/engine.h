@@ -333,8 +333,9 @@ class Engine {
 
   // How the request's media will be fed to the model (sizes and vision tokens; no frame_indices),
   // planned from their headers alone, nothing decoded, after the budgets the request did not set
-  // were lowered to fit the context (Result::plan). Throws Error as a request would (unreadable
-  // file, too many pixels, pinned budgets that do not fit).
+  // were lowered to fit the context (Result::plan); media that cannot be made to fit are shown as
+  // asked (the run refuses them). Throws Error as a request would (unreadable file, too many
+  // pixels).
   std::vector<MediaInfo> PlanMedia(const Request& request) const;
 
   // Prompt text after the chat template, before placeholder expansion (for inspection).
@@ -349,6 +350,10 @@ class Engine {
   std::string model_name() const;  // the folder's base name
   // The name a model folder gets (model_name), known before it is loaded.
   static std::string FolderModelName(const std::string& model_dir);
+  // The context length a load of `options` gives (options().context_length once loaded), known
+  // before the load: reads the folder's config.json. Throws Error as Load does for a bad config or
+  // an out-of-range length.
+  static int64_t ContextLengthFor(const EngineOptions& options);
   double load_seconds() const;
 
   // Forgets the prepared media and vision encodings kept for later requests (their memory goes;

@@ -69,6 +69,12 @@ const char* ProgressPhaseName(Progress::Phase phase) {
   return "load";
 }
 
+int64_t Engine::ContextLengthFor(const EngineOptions& options) {
+  return runtime::ResolveContextLength(options.context_length,
+                                       io::LoadModelConfig(options.model_dir).text,
+                                       PhysicalMemoryBytes(), ResolvedKvType(options));
+}
+
 std::unique_ptr<Engine> Engine::Load(const EngineOptions& options) {
   return Load(options, nullptr);
 }
@@ -77,9 +83,7 @@ std::unique_ptr<Engine> Engine::Load(const EngineOptions& options,
                                      const ProgressCallback& on_progress) {
   const auto start = std::chrono::steady_clock::now();
   EngineOptions resolved = options;
-  resolved.context_length = runtime::ResolveContextLength(
-      options.context_length, io::LoadModelConfig(options.model_dir).text, PhysicalMemoryBytes(),
-      ResolvedKvType(options));
+  resolved.context_length = ContextLengthFor(options);
   // Layers are reported as they are bound, all but the last: the phase ends (done == total) once
   // the rest (tokenizer, template, configs) is loaded too, with the whole load's time.
   const auto report = [&on_progress, start](int64_t done, int64_t total) {
@@ -213,7 +217,11 @@ std::vector<MediaInfo> Engine::PlanMedia(const Request& given) const {
   std::vector<MediaInfo> out;
   if (given.prompt_ids) return out;  // a token prompt has no media
   Request request = given;
-  PlanBeforeDecoding(impl_->context, request);  // the budgets a run would use
+  try {
+    PlanBeforeDecoding(impl_->context, request);  // the budgets a run would use
+  } catch (const Error&) {
+    request = given;  // the run says what does not fit; the plan shows the media as asked
+  }
   for (const Media* m : runtime::MediaInPromptOrder(request)) {
     const runtime::MediaPlan plan = runtime::PlanMedia(*m, impl_->context.media_settings);
     MediaInfo info;

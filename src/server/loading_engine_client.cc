@@ -1,10 +1,20 @@
 #include "server/loading_engine_client.h"
 
 namespace qwenvl::server {
+namespace {
+
+// The server sets its limits (max_tokens, prompt sizes) from the context length when it starts,
+// before the model is loaded: the length the load will choose is worked out from the config.
+EngineOptions WithContextLength(EngineOptions options) {
+  options.context_length = Engine::ContextLengthFor(options);
+  return options;
+}
+
+}  // namespace
 
 LoadingEngineClient::LoadingEngineClient(EngineOptions options,
                                          std::function<void(std::exception_ptr)> on_loaded)
-    : options_(std::move(options)) {
+    : options_(WithContextLength(std::move(options))) {
   loader_ = std::thread([this, on_loaded = std::move(on_loaded)] {
     std::exception_ptr failure;
     try {

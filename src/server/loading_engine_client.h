@@ -16,7 +16,8 @@ namespace qwenvl::server {
 
 class LoadingEngineClient : public EngineClient {
  public:
-  // Starts loading at once. on_loaded runs on the loading thread when the load ends: with null, or
+  // Starts loading at once (a config.json that cannot give the context length throws Error here).
+  // on_loaded runs on the loading thread when the load ends: with null, or
   // with the exception Engine::Load threw (the client then stays not ready).
   LoadingEngineClient(EngineOptions options, std::function<void(std::exception_ptr)> on_loaded);
   ~LoadingEngineClient() override;  // waits for a load in progress to end

@@ -59,7 +59,7 @@ TEST(CliConventions, HelpShowsDefaultsAndShortFlags) {
   EXPECT_NE(line_of(run.out, "--max-tokens").find("-n,"), std::string::npos) << run.out;
   EXPECT_NE(line_of(run.out, "--max-tokens").find("512"), std::string::npos) << run.out;
   EXPECT_NE(line_of(run.out, "--ctx").find("-c,"), std::string::npos) << run.out;
-  EXPECT_NE(line_of(run.out, "--ctx").find("16384"), std::string::npos) << run.out;
+  EXPECT_NE(line_of(run.out, "--ctx").find("32768"), std::string::npos) << run.out;
   EXPECT_NE(line_of(run.out, "--threads").find("-t,"), std::string::npos) << run.out;
   EXPECT_NE(line_of(run.out, "--threads").find("0"), std::string::npos) << run.out;
   EXPECT_NE(line_of(run.out, "--weights").find("bf16"), std::string::npos) << run.out;
