@@ -69,8 +69,12 @@ export async function chat(url, { messages, maxTokens = 16, session = null, user
       buffer += decoder.decode(value, { stream: true });
       let cut;
       while ((cut = buffer.indexOf('\n\n')) >= 0) {
-        const data = buffer.slice(6, cut);
+        const event = buffer.slice(0, cut);
         buffer = buffer.slice(cut + 2);
+        // An event's data lines; comment lines (": progress {...}") carry none and are skipped.
+        const data = event.split('\n').filter((l) => l.startsWith('data: '))
+          .map((l) => l.slice(6)).join('\n');
+        if (data === '') continue;
         if (data === '[DONE]') { done = true; continue; }
         const chunk = JSON.parse(data);
         if (chunk.error) return { status: 'stream-error', instance };
