@@ -4,6 +4,7 @@
 #include "compute/weight_cache.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstring>
@@ -24,9 +25,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh folder under the test's temporary directory.
+// A fresh folder under the test's temporary directory, of this process and this test (ctest runs
+// the q8 and q4 cases of one test at once, in separate processes).
 std::string TempDir(const std::string& name) {
-  const fs::path p = fs::path(::testing::TempDir()) / ("qwenvl_weight_cache_" + name);
+  const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string which = test != nullptr ? std::string(test->name()) : std::string();
+  for (char& c : which)
+    if (c == '/') c = '_';
+  const fs::path p = fs::path(::testing::TempDir()) /
+                     ("qwenvl_weight_cache_" + name + "_" + which + "_" + std::to_string(getpid()));
   fs::remove_all(p);
   fs::create_directories(p);
   return p.string();

@@ -3,6 +3,7 @@
 // logprobs bit for bit: the bytes are the same), and so do two engines loading at once into an
 // empty cache.
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -89,7 +90,7 @@ ino_t Inode(const fs::path& p) {
 }
 
 std::string FreshDir(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / name;
+  const fs::path dir = fs::path(::testing::TempDir()) / (name + "_" + std::to_string(getpid()));
   fs::remove_all(dir);
   return dir.string();
 }
