@@ -3,8 +3,8 @@
 // logprobs bit for bit: the bytes are the same), and so do two engines loading at once into an
 // empty cache.
 #include <gtest/gtest.h>
-#include <unistd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
