@@ -45,15 +45,20 @@ std::vector<float> Copy(std::span<const float> x) { return {x.begin(), x.end()};
 
 class KvTypes : public ::testing::TestWithParam<KvType> {
  protected:
+  // One model per type for the suite, dropped at its end: a function-local static would be
+  // destroyed after the backend it holds.
+  static void TearDownTestSuite() {
+    for (auto& m : models_) m.reset();
+  }
   static const Model& ModelOf(KvType type) {
-    static std::unique_ptr<Model> models[3];
-    auto& m = models[static_cast<int>(type)];
+    auto& m = models_[static_cast<int>(type)];
     if (!m)
       m = std::make_unique<Model>(TestModels::Get("small").folder().dir, TestBackend(),
                                   ModelOptions{.kv = type});
     return *m;
   }
   const Model& model() const { return ModelOf(GetParam()); }
+  static inline std::unique_ptr<Model> models_[3];
   ReplayCase image_ = LoadReplayCase(kCaseDir + "/small.image.json");
   ReplayCase text_ = LoadReplayCase(kCaseDir + "/small.text.json");
 };
