@@ -130,23 +130,37 @@ struct AttentionCase {
   const char* name;
   int64_t q_len, kv_len, num_heads, num_kv_heads, head_dim;
   bool causal;
+  KvType kv_type = KvType::kF32;
 };
 
 void BM_Attention(benchmark::State& state, AttentionCase c, int64_t target) {
-  const int64_t q_stride = c.num_heads * c.head_dim, kv_stride = c.num_kv_heads * c.head_dim;
-  std::vector<float> q(c.q_len * q_stride), k(c.kv_len * kv_stride), v(c.kv_len * kv_stride),
+  const int64_t q_stride = c.num_heads * c.head_dim, kv = c.num_kv_heads * c.head_dim;
+  const int64_t kv_stride = KvRowFloats(c.kv_type, c.num_kv_heads, c.head_dim);
+  std::vector<float> q(c.q_len * q_stride), k(c.kv_len * kv), v(c.kv_len * kv),
       out(c.q_len * q_stride);
   Fill(q.data(), q.size(), 1);
   Fill(k.data(), k.size(), 2);
   Fill(v.data(), v.size(), 3);
-  const AttentionArgs args{q.data(),    q_stride,
-                           k.data(),    kv_stride,
-                           v.data(),    kv_stride,
-                           out.data(),  q_stride,
-                           c.q_len,     c.kv_len,
-                           c.num_heads, c.num_kv_heads,
-                           c.head_dim,  1.0f / std::sqrt(float(c.head_dim)),
-                           c.causal,    c.kv_len - c.q_len};
+  std::vector<float> ks(c.kv_len * kv_stride), vs(c.kv_len * kv_stride);
+  StoreKvRows(k.data(), kv, c.kv_len, c.kv_type, c.num_kv_heads, c.head_dim, ks.data(), kv_stride);
+  StoreKvRows(v.data(), kv, c.kv_len, c.kv_type, c.num_kv_heads, c.head_dim, vs.data(), kv_stride);
+  const AttentionArgs args{.q = q.data(),
+                           .q_stride = q_stride,
+                           .k = ks.data(),
+                           .k_stride = kv_stride,
+                           .v = vs.data(),
+                           .v_stride = kv_stride,
+                           .out = out.data(),
+                           .out_stride = q_stride,
+                           .q_len = c.q_len,
+                           .kv_len = c.kv_len,
+                           .num_heads = c.num_heads,
+                           .num_kv_heads = c.num_kv_heads,
+                           .head_dim = c.head_dim,
+                           .scale = 1.0f / std::sqrt(float(c.head_dim)),
+                           .causal = c.causal,
+                           .q_offset = c.kv_len - c.q_len,
+                           .kv_type = c.kv_type};
   ForceTarget(target);
   for (auto _ : state) {
     Attention(args, Pool());
@@ -160,6 +174,9 @@ void BM_Attention(benchmark::State& state, AttentionCase c, int64_t target) {
   }
   state.counters["GFLOP/s"] = benchmark::Counter(4.0 * c.num_heads * c.head_dim * pairs * 1e-9,
                                                  benchmark::Counter::kIsIterationInvariantRate);
+  // The cache as stored, keys and values, each read once (what decode is bound by).
+  state.counters["GB/s"] = benchmark::Counter(2.0 * c.kv_len * kv_stride * 4 * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void BM_Elementwise(benchmark::State& state, int kind, int64_t rows, int64_t dim, int64_t target) {
@@ -186,10 +203,16 @@ void BM_Elementwise(benchmark::State& state, int kind, int64_t rows, int64_t dim
 
 void RegisterOthers() {
   const std::vector<int64_t> targets = AvailableTargets();
-  const AttentionCase cases[] = {{"decoder.decode_kv4096_16x2x128", 1, 4096, 16, 2, 128, true},
-                                 {"decoder.prefill_512_16x2x128", 512, 512, 16, 2, 128, true},
-                                 {"vision.window_64_16x80", 64, 64, 16, 16, 80, false},
-                                 {"vision.full_1024_16x80", 1024, 1024, 16, 16, 80, false}};
+  const AttentionCase cases[] = {
+      {"decoder.decode_kv4096_16x2x128", 1, 4096, 16, 2, 128, true},
+      {"decoder.decode_kv4096_16x2x128_bf16", 1, 4096, 16, 2, 128, true, KvType::kBf16},
+      {"decoder.decode_kv4096_16x2x128_q8", 1, 4096, 16, 2, 128, true, KvType::kQ8},
+      {"decoder.decode_kv32768_16x2x128", 1, 32768, 16, 2, 128, true},
+      {"decoder.decode_kv32768_16x2x128_bf16", 1, 32768, 16, 2, 128, true, KvType::kBf16},
+      {"decoder.decode_kv32768_16x2x128_q8", 1, 32768, 16, 2, 128, true, KvType::kQ8},
+      {"decoder.prefill_512_16x2x128", 512, 512, 16, 2, 128, true},
+      {"vision.window_64_16x80", 64, 64, 16, 16, 80, false},
+      {"vision.full_1024_16x80", 1024, 1024, 16, 16, 80, false}};
   for (const AttentionCase& c : cases) {
     for (int64_t target : {targets.front(), targets.back()}) {
       const std::string name = std::string("Attention/") + c.name + "/" + TargetName(target);

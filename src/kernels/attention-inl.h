@@ -1,11 +1,17 @@
 // Per-target body of Attention: flash-style tiling with online softmax, no [q_len, kv_len] score
-// matrix. Keys and values stored as bf16 or q8 are widened to float32 a tile at a time (the key
-// tiles as they are transposed, the value rows of a tile into the task's scratch), never the whole
-// cache at once for the values. One task is (kv head, block of query positions); its rows are every
-// query head of the GQA group at every position of the block, so one transposed K tile serves all
-// of them (decode: the whole group). Keys are visited in fixed tiles of kKvVecs vectors from key 0,
-// so each row's sums run in one order whatever the task split (results independent of the thread
-// count).
+// matrix. One task is (kv head, block of query positions); its rows are every query head of the
+// GQA group at every position of the block. Keys are visited in fixed tiles of kKvVecs vectors from
+// key 0, so each row's sums run in one order whatever the task split (results independent of the
+// thread count).
+//
+// Scores come one of two ways, with the same sums in the same order (bit for bit the same):
+// - Transposed keys (prefill, vision): K is transposed into tiles once per call, shared by every
+//   query block of its kv head; a score vector is one row against a tile's keys.
+// - Row-major keys (decode: a task's rows fit one vector): the rows' queries are transposed
+//   instead, and each key row is read where it is stored, its elements broadcast against the
+//   vector of rows. Nothing is packed per call; keys stored as bf16 or q8 are widened a tile at a
+//   time into the task's scratch, so decode reads the cache once, in its stored type.
+// Values stored as bf16 or q8 are widened a tile at a time into the task's scratch.
 
 #if defined(QWENVL_KERNELS_ATTENTION_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef QWENVL_KERNELS_ATTENTION_INL_H_
@@ -20,6 +26,7 @@
 #include <cstring>
 #include <vector>
 
+#include "hwy/cache_control.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "kernels/ops.h"
@@ -39,6 +46,10 @@ struct FlashScratch {
   std::vector<float> out;       // [rows][head_dim] unnormalized output accumulators
   std::vector<float> max, sum;  // [rows] running max and denominator
   std::vector<float> vtile;     // [tile][head_dim] value rows of a tile widened (bf16, q8)
+  // Row-major keys only:
+  std::vector<float> qt;        // [head_dim][lanes] the task's queries transposed, zero past rows
+  std::vector<float> ktile;     // [tile][head_dim] key rows of a tile widened (bf16, q8)
+  std::vector<float> key_rows;  // [tile][lanes] scores of a tile, a vector of rows per key
 };
 
 struct FlashTask {
@@ -83,6 +94,23 @@ inline void WidenKvRow(const AttentionArgs& a, const float* row, int64_t col0, i
       hn::StoreU(hn::Mul(x, vscale), df, out + b0 + c);
     }
     for (; c < block; ++c) out[b0 + c] = scale * static_cast<float>(qb[c]);
+  }
+}
+
+// Asks for the cache lines of kv head kvh in rows [j0, j0 + count) of a stored K or V (row stride
+// `stride` floats) ahead of their use: a decode task reads the cache once, row by row, and the
+// rows of one head are separated by the other heads' (a stride the prefetchers follow late).
+inline void PrefetchKvRows(const AttentionArgs& a, const float* rows, int64_t stride, int64_t j0,
+                           int64_t count, int64_t kvh) {
+  const int64_t d = a.head_dim;
+  const int64_t col_bytes = a.kv_type == KvType::kF32 ? 4 : (a.kv_type == KvType::kBf16 ? 2 : 1);
+  for (int64_t jj = 0; jj < count; ++jj) {
+    const char* row = reinterpret_cast<const char*>(rows + (j0 + jj) * stride);
+    const char* head = row + kvh * d * col_bytes;
+    for (int64_t b = 0; b < d * col_bytes; b += 64) hwy::Prefetch(head + b);
+    if (a.kv_type == KvType::kQ8) {  // the head's block scales, after every head's values
+      hwy::Prefetch(row + a.num_kv_heads * d + 4 * (kvh * d / KvQuantBlock(d)));
+    }
   }
 }
 
@@ -132,6 +160,74 @@ inline void TileScores(const AttentionArgs& a, const FlashTask& t, int64_t rows,
   int64_t row = 0;
   for (; row + 2 <= rows; row += 2) TileScoreRows<2>(a, t, row, tile, s);
   if (row < rows) TileScoreRows<1>(a, t, row, tile, s);
+}
+
+// True when a task's rows fit one vector and no other task shares its keys: decode, and prefill
+// pieces of a position or two. The keys are then scored where they are stored.
+inline bool ScoresFromKeyRows(const AttentionArgs& a, int64_t positions_per_task) {
+  const hn::ScalableTag<float> df;
+  const int64_t group = a.num_heads / a.num_kv_heads;
+  return a.q_len <= positions_per_task && a.q_len * group <= static_cast<int64_t>(hn::Lanes(df));
+}
+
+// s.qt[c][ρ] = element c of row ρ's query (zero for ρ ≥ rows): rows become the vector lanes.
+inline void TransposeQueries(const AttentionArgs& a, const FlashTask& t, int64_t rows,
+                             FlashScratch& s) {
+  const hn::ScalableTag<float> df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df)), d = a.head_dim;
+  s.qt.assign(static_cast<size_t>(d * lanes), 0.0f);
+  for (int64_t row = 0; row < rows; ++row) {
+    const float* q = TaskQuery(a, t, row);
+    for (int64_t c = 0; c < d; ++c) s.qt[c * lanes + row] = q[c];
+  }
+}
+
+// key_rows[jj][ρ] = scale · q_ρ · k[jj] for kKeys keys from key_row[0] on (row stride
+// key_stride): one accumulator per key, summed over c in order as TileScoreRows sums each lane.
+template <int kKeys>
+HWY_INLINE void KeyRowScores(const AttentionArgs& a, const float* key_row, int64_t key_stride,
+                             const FlashScratch& s, float* key_rows) {
+  const hn::ScalableTag<float> df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df)), d = a.head_dim;
+  hn::Vec<decltype(df)> acc[kKeys];
+  for (int u = 0; u < kKeys; ++u) acc[u] = hn::Zero(df);
+  const float* qt = s.qt.data();
+  for (int64_t c = 0; c < d; ++c) {
+    const auto qc = hn::LoadU(df, qt + c * lanes);
+    for (int u = 0; u < kKeys; ++u) {
+      acc[u] = hn::MulAdd(qc, hn::Set(df, key_row[u * key_stride + c]), acc[u]);
+    }
+  }
+  const auto scale = hn::Set(df, a.scale);
+  for (int u = 0; u < kKeys; ++u) hn::StoreU(hn::Mul(acc[u], scale), df, key_rows + u * lanes);
+}
+
+// scores[ρ][jj] for the tile of keys [j0, j0 + count) read row-major from the cache (float32) or
+// from the tile's widened rows (bf16, q8); zero past count (the softmax masks those).
+inline void TileScoresFromKeyRows(const AttentionArgs& a, const FlashTask& t, int64_t rows,
+                                  int64_t j0, int64_t count, int64_t tile, FlashScratch& s) {
+  const hn::ScalableTag<float> df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df)), d = a.head_dim;
+  const float* keys = a.k + j0 * a.k_stride + t.kvh * d;
+  int64_t stride = a.k_stride;
+  if (a.kv_type != KvType::kF32) {
+    for (int64_t jj = 0; jj < count; ++jj) {
+      WidenKvRow(a, a.k + (j0 + jj) * a.k_stride, t.kvh * d, d, s.ktile.data() + jj * d);
+    }
+    keys = s.ktile.data();
+    stride = d;
+  }
+  float* key_rows = s.key_rows.data();
+  int64_t jj = 0;
+  for (; jj + 8 <= count; jj += 8) {
+    KeyRowScores<8>(a, keys + jj * stride, stride, s, key_rows + jj * lanes);
+  }
+  for (; jj < count; ++jj) KeyRowScores<1>(a, keys + jj * stride, stride, s, key_rows + jj * lanes);
+  for (int64_t row = 0; row < rows; ++row) {
+    float* p = s.scores.data() + row * tile;
+    for (jj = 0; jj < count; ++jj) p[jj] = key_rows[jj * lanes + row];
+    for (; jj < tile; ++jj) p[jj] = 0.0f;
+  }
 }
 
 // o[c..c + kNv·lanes) = o·correction + Σ_jj p[jj]·v[jj] with kNv independent accumulators.
@@ -330,10 +426,13 @@ inline void PackKeyTile(const AttentionArgs& a, int64_t kvh, int64_t tile_index,
   }
 }
 
+// One task. kt_all: the transposed key tiles of every kv head, or null to score the keys from
+// their rows (ScoresFromKeyRows).
 inline void FlashAttentionTask(const AttentionArgs& a, const FlashTask& t, const float* kt_all,
                                FlashScratch& s) {
   const hn::ScalableTag<float> df;
-  const int64_t tile = kKvVecs * static_cast<int64_t>(hn::Lanes(df)), d = a.head_dim;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  const int64_t tile = kKvVecs * lanes, d = a.head_dim;
   const int64_t rows = t.positions * t.group;
   const int64_t tiles = (a.kv_len + tile - 1) / tile;
   s.scores.resize(rows * tile);
@@ -342,9 +441,24 @@ inline void FlashAttentionTask(const AttentionArgs& a, const FlashTask& t, const
   s.sum.assign(rows, 0.0f);
   const int64_t keys = VisibleKeys(a, t, rows - 1);  // the last row sees the most
   if (a.kv_type != KvType::kF32) s.vtile.resize(static_cast<size_t>(tile * d));
+  if (kt_all == nullptr) {
+    QWENVL_DCHECK(rows <= lanes);
+    TransposeQueries(a, t, rows, s);
+    s.key_rows.resize(static_cast<size_t>(tile * lanes));
+    if (a.kv_type != KvType::kF32) s.ktile.resize(static_cast<size_t>(tile * d));
+  }
   for (int64_t j0 = 0; j0 < keys; j0 += tile) {
-    s.kt = kt_all + (t.kvh * tiles + j0 / tile) * d * tile;
-    TileScores(a, t, rows, tile, s);
+    if (kt_all == nullptr && j0 + tile < keys) {  // the next tile's keys and values
+      const int64_t next = std::min(tile, keys - j0 - tile);
+      PrefetchKvRows(a, a.k, a.k_stride, j0 + tile, next, t.kvh);
+      PrefetchKvRows(a, a.v, a.v_stride, j0 + tile, next, t.kvh);
+    }
+    if (kt_all == nullptr) {
+      TileScoresFromKeyRows(a, t, rows, j0, std::min(tile, keys - j0), tile, s);
+    } else {
+      s.kt = kt_all + (t.kvh * tiles + j0 / tile) * d * tile;
+      TileScores(a, t, rows, tile, s);
+    }
     const float* vbase = a.v + j0 * a.v_stride + t.kvh * d;
     int64_t v_stride = a.v_stride;
     if (a.kv_type != KvType::kF32) {  // this tile's value rows, widened once for all rows

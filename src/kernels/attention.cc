@@ -19,11 +19,15 @@ void AttentionTarget(const AttentionArgs& a, ThreadPool& pool) {
   const hn::ScalableTag<float> df;
   const int64_t tile = kKvVecs * static_cast<int64_t>(hn::Lanes(df));
   const int64_t tiles = (a.kv_len + tile - 1) / tile;
-  thread_local std::vector<float> kt_storage;  // grows to the largest request, then stays
-  kt_storage.resize(a.num_kv_heads * tiles * a.head_dim * tile);
-  float* kt_all = kt_storage.data();
-  pool.Run(a.num_kv_heads * tiles,
-           [&](int64_t i, int) { PackKeyTile(a, i / tiles, i % tiles, tile, kt_all); });
+  // Transposed key tiles when query blocks share them; decode scores the cache's rows in place.
+  float* kt_all = nullptr;
+  if (!ScoresFromKeyRows(a, block)) {
+    thread_local std::vector<float> kt_storage;  // grows to the largest request, then stays
+    kt_storage.resize(a.num_kv_heads * tiles * a.head_dim * tile);
+    kt_all = kt_storage.data();
+    pool.Run(a.num_kv_heads * tiles,
+             [&](int64_t i, int) { PackKeyTile(a, i / tiles, i % tiles, tile, kt_all); });
+  }
   pool.Run(a.num_kv_heads * blocks, [&](int64_t task, int) {
     thread_local FlashScratch scratch;
     const int64_t kvh = task / blocks, pos0 = (task % blocks) * block;

@@ -91,10 +91,12 @@ float CheckType(const Case& c, KvType type) {
 }
 
 TEST(KvAttention, StoredTypesMatchReferenceAndFloat32) {
-  const Case cases[] = {{1, 1, 1, 1, 16, false, 0},      {7, 7, 4, 2, 16, true, 0},
-                        {1, 17, 16, 2, 128, true, 16},   {9, 80, 16, 2, 128, true, 71},
-                        {80, 80, 2, 1, 80, true, 0},     {3, 1279, 2, 1, 128, true, 1276},
-                        {1, 700, 28, 4, 128, true, 699}, {130, 130, 3, 1, 34, true, 0}};
+  const Case cases[] = {{1, 1, 1, 1, 16, false, 0},        {7, 7, 4, 2, 16, true, 0},
+                        {1, 17, 16, 2, 128, true, 16},     {9, 80, 16, 2, 128, true, 71},
+                        {80, 80, 2, 1, 80, true, 0},       {3, 1279, 2, 1, 128, true, 1276},
+                        {1, 700, 28, 4, 128, true, 699},   {130, 130, 3, 1, 34, true, 0},
+                        {1, 2000, 16, 2, 128, true, 1999}, {2, 1500, 16, 2, 128, true, 1498},
+                        {1, 1000, 64, 8, 128, true, 999}};
   float worst_bf16 = 0, worst_q8 = 0;
   for (const Case& c : cases) {
     worst_bf16 = std::max(worst_bf16, CheckType(c, KvType::kBf16));
@@ -146,6 +148,62 @@ TEST(KvRows, RoundTripWithinTheTypesRounding) {
     std::vector<float> part(10);  // a range inside the second head
     LoadKvValues(row.data(), type, heads, d, d + 5, 10, part.data());
     for (int i = 0; i < 10; ++i) EXPECT_EQ(part[i], back[d + 5 + i]);
+  }
+}
+
+// A decode step scores its task's rows against the cache's key rows where they are stored, and
+// prefill against key tiles transposed once per call; both sum each score in the same order. So a
+// decode row equals the same row computed as the last position of a prefill, bit for bit, for
+// every stored type and target, where the values are accumulated in the same row groups too (the
+// multi-row value kernel takes rows from the task's first in twos at head_dim 128 and fours at 80:
+// a GQA group that is a multiple of that, as in the published models, or a head_dim without it).
+TEST(KvAttention, DecodeRowEqualsTheSameRowInPrefill) {
+  struct Shape {
+    int64_t kv_len, num_heads, num_kv_heads, head_dim;
+  };
+  for (const Shape& c : {Shape{3000, 16, 2, 128}, Shape{700, 28, 4, 128}, Shape{130, 4, 2, 16},
+                         Shape{65, 8, 2, 80}, Shape{66, 7, 1, 16}}) {
+    for (KvType type : {KvType::kF32, KvType::kBf16, KvType::kQ8}) {
+      SCOPED_TRACE(testing::Message() << KvTypeName(type) << " kv_len=" << c.kv_len
+                                      << " heads=" << c.num_heads << "/" << c.num_kv_heads);
+      const int64_t positions = 9, q_stride = c.num_heads * c.head_dim;
+      const int64_t kv = c.num_kv_heads * c.head_dim;
+      const auto q = test::RandomFloats(positions * q_stride, 50, -2.0f, 2.0f);
+      const int64_t stride = KvRowFloats(type, c.num_kv_heads, c.head_dim);
+      const auto ks = Store(test::RandomFloats(c.kv_len * kv, 51, -2.0f, 2.0f), c.kv_len, type,
+                            c.num_kv_heads, c.head_dim, stride);
+      const auto vs = Store(test::RandomFloats(c.kv_len * kv, 52), c.kv_len, type, c.num_kv_heads,
+                            c.head_dim, stride);
+      std::vector<float> prefill(positions * q_stride), decode(q_stride);
+      AttentionArgs a{.q = q.data(),
+                      .q_stride = q_stride,
+                      .k = ks.data(),
+                      .k_stride = stride,
+                      .v = vs.data(),
+                      .v_stride = stride,
+                      .out = prefill.data(),
+                      .out_stride = q_stride,
+                      .q_len = positions,
+                      .kv_len = c.kv_len,
+                      .num_heads = c.num_heads,
+                      .num_kv_heads = c.num_kv_heads,
+                      .head_dim = c.head_dim,
+                      .scale = 1.0f / std::sqrt(float(c.head_dim)),
+                      .causal = true,
+                      .q_offset = c.kv_len - positions,
+                      .kv_type = type};
+      ThreadPool pool(2);
+      test::ForEachTarget([&] {
+        a.out = prefill.data(), a.q = q.data(), a.q_len = positions;
+        a.q_offset = c.kv_len - positions;
+        Attention(a, pool);
+        a.out = decode.data(), a.q = q.data() + (positions - 1) * q_stride, a.q_len = 1;
+        a.q_offset = c.kv_len - 1;
+        Attention(a, pool);
+        EXPECT_EQ(0, std::memcmp(decode.data(), prefill.data() + (positions - 1) * q_stride,
+                                 decode.size() * sizeof(float)));
+      });
+    }
   }
 }
 
