@@ -100,6 +100,24 @@ QWENVL_BF16_ATTR void DequantizeBf16(const WeightView& w, int64_t j, int64_t col
   }
 }
 
+// Asks for the bytes of weight rows [j0, j0 + rows) at columns [col0, col0 + n) (rows past the
+// matrix left out) to be brought into L2 ahead of their use: the next unit's, while this one is
+// converted and multiplied. Each row's range is a short stream of its own (1-2 KiB) and the
+// hardware prefetchers take each one up only after its first misses; a unit of 32 rows then waits
+// on 32 cold starts.
+void PrefetchWeightRows(const WeightView& w, int64_t j0, int64_t rows, int64_t col0, int64_t n) {
+  const WeightFormatTraits& t = TraitsOf(w.type);
+  const int64_t row_bytes = t.quantized ? QuantLayoutOf(w.type, w.rows, w.cols).row_bytes
+                                        : WeightRowBytes(w.type, w.cols);
+  const int64_t begin = col0 / t.block_cols * t.block_bytes;
+  const int64_t end =
+      std::min(row_bytes, (col0 + n + t.block_cols - 1) / t.block_cols * t.block_bytes);
+  const char* base = static_cast<const char*>(w.data);
+  for (int64_t j = j0; j < std::min(j0 + rows, w.rows); ++j) {
+    for (int64_t b = begin; b < end; b += 64) _mm_prefetch(base + j * row_bytes + b, _MM_HINT_T1);
+  }
+}
+
 // Row j of w as bf16 at columns [col0, col0 + n): in place for bf16 weights, else converted into
 // buf (quantized rows: whole blocks, so buf holds n rounded up to kQuantBlock; others through
 // float32 scratch in `tmp`).
@@ -266,6 +284,7 @@ QWENVL_BF16_ATTR void GemmDot(const float* x, int64_t m, const WeightView& w, co
     const auto prepare = [&](int64_t u, int64_t p0, int64_t kc) {
       const int64_t j0 = u * kDotNr;
       nr = std::min(kDotNr, n - j0);
+      PrefetchWeightRows(w, j0 + kDotNr, kDotNr, 2 * p0, 2 * kc);
       // Rows of whole quantized blocks: a dequantized row ends on a block boundary.
       const int64_t stride = (2 * kc + kQuantBlock - 1) / kQuantBlock * kQuantBlock;
       if (!in_place) unit_storage.assign(kDotNr * stride, 0);
@@ -461,6 +480,7 @@ QWENVL_AMX_ATTR void GemmAmx(const float* x, int64_t m, const WeightView& w, con
     const auto prepare = [&](int64_t u, int64_t p0, int64_t kc) {
       const int64_t j0 = u * kAmxRows;
       nr = std::min(kAmxRows, n - j0);
+      PrefetchWeightRows(w, j0 + kAmxRows, kAmxRows, p0 * kAmxK, kc * kAmxK);
       if (in_place_type && nr == kAmxRows) {
         a = static_cast<const uint16_t*>(w.data) + j0 * k + p0 * kAmxK;
         a_stride = k * 2;
