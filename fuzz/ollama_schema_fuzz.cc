@@ -32,7 +32,9 @@ class ByteTokenizer : public qwenvl::server::EngineClient {
   std::string model_name() const override { return "qwen"; }
   int64_t context_length() const override { return 4096; }
   std::vector<TokenId> Tokenize(std::string_view text) const override {
-    return std::vector<TokenId>(text.begin(), text.end());
+    std::vector<TokenId> ids;  // bytes as unsigned: a char past 0x7f is not a negative id
+    for (char c : text) ids.push_back(static_cast<unsigned char>(c));
+    return ids;
   }
   std::string Detokenize(const std::vector<TokenId>& ids, bool) const override {
     return std::string(ids.begin(), ids.end());
