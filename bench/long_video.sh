@@ -2,7 +2,7 @@
 # Long videos: wall time and peak RSS of `qwenvl preprocess --video` and of a whole `qwenvl run`,
 # next to the time `ffmpeg -threads 2 -f null -` takes to decode the same file, all measured in one
 # run of this script on this machine. Clips are FFmpeg `testsrc` at 30 fps, H.264 (libx264
-# veryfast), made once into CLIP_DIR; a clip longer than 20 minutes, in whole 20 minutes, is the
+# veryfast, or PRESET), made once into CLIP_DIR; a clip longer than 20 minutes, in whole 20 minutes, is the
 # 20-minute clip of its size repeated, joined without re-encoding (FFmpeg's concat demuxer: the same
 # stream, the timestamps continued), which saves an hour of encoding at 1080p.
 # Usage: bench/long_video.sh [QWENVL [MODEL_DIR]]
@@ -11,6 +11,8 @@
 #   MODEL_DIR  the model `run` uses (default: a tiny preset written by make-test-model)
 #   CLIPS      "MINUTESxHEIGHT ..." (default "20x360"; e.g. "20x360 60x360 20x1080 60x1080")
 #   CLIP_DIR   where clips are kept between runs (default: /tmp/qwenvl-long-video)
+#   PRESET     libx264 preset of the clips (default veryfast; ultrafast encodes 1080p several
+#              times faster, into a stream without B-frames that is cheaper to decode)
 #   RUN_ARGS   extra `run` options (default: --fps 0.1 --ctx 32768: 120 frames of a 20-minute clip,
 #              a prompt that fits)
 # Needs Debian's ffmpeg (the command line) and GNU time (/usr/bin/time).
@@ -21,6 +23,8 @@ model=${2:-}
 clips=${CLIPS:-20x360}
 dir=${CLIP_DIR:-/tmp/qwenvl-long-video}
 run_args=${RUN_ARGS:---fps 0.1 --ctx 32768}
+preset=${PRESET:-veryfast}
+suffix=$([ "$preset" = veryfast ] && echo "" || echo "-$preset")
 threads=2
 command -v ffmpeg >/dev/null || { echo "needs the ffmpeg command (apt-get install ffmpeg)" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "needs GNU time (apt-get install time)" >&2; exit 1; }
@@ -51,12 +55,12 @@ for c in $clips; do
   minutes=${c%x*}
   height=${c#*x}
   width=$((height * 16 / 9))
-  clip=$dir/testsrc-${minutes}min-${height}p.mp4
+  clip=$dir/testsrc-${minutes}min-${height}p$suffix.mp4
   if [ ! -f "$clip" ] && [ "$minutes" -gt 20 ] && [ $((minutes % 20)) -eq 0 ]; then
-    base=$dir/testsrc-20min-${height}p.mp4
+    base=$dir/testsrc-20min-${height}p$suffix.mp4
     if [ ! -f "$base" ]; then
       ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc=size=${width}x${height}:rate=30" \
-        -t 1200 -c:v libx264 -preset veryfast -pix_fmt yuv420p "$base.tmp.mp4"
+        -t 1200 -c:v libx264 -preset "$preset" -pix_fmt yuv420p "$base.tmp.mp4"
       mv "$base.tmp.mp4" "$base"
     fi
     i=0
@@ -70,10 +74,10 @@ for c in $clips; do
   fi
   if [ ! -f "$clip" ]; then
     ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc=size=${width}x${height}:rate=30" \
-      -t $((minutes * 60)) -c:v libx264 -preset veryfast -pix_fmt yuv420p "$clip.tmp.mp4"
+      -t $((minutes * 60)) -c:v libx264 -preset "$preset" -pix_fmt yuv420p "$clip.tmp.mp4"
     mv "$clip.tmp.mp4" "$clip"
   fi
-  echo "## $minutes min ${width}x${height} 30 fps H.264 ($(du -m "$clip" | cut -f1) MB)"
+  echo "## $minutes min ${width}x${height} 30 fps H.264 $preset ($(du -m "$clip" | cut -f1) MB)"
   measure "ffmpeg -threads $threads -f null -" ffmpeg -hide_banner -loglevel error -threads $threads \
     -i "$clip" -f null -
   measure "qwenvl preprocess --video" "$qwenvl" preprocess --video "$clip" --threads $threads \
