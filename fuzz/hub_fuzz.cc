@@ -3,6 +3,7 @@
 // accepted must be safe: repository parts and paths free of "..", absolute paths and separators
 // where none belong, ETags plain hex.
 #include <cstdint>
+#include <filesystem>
 #include <string>
 
 #include "hub/cache_layout.h"
@@ -33,7 +34,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         QWENVL_CHECK(IsCommitHash(info.commit));
         for (const RepoFile& f : info.files) {
           QWENVL_CHECK(IsSafeRepoPath(f.path));
-          QWENVL_CHECK(f.path.front() != '/' && f.path.find("../") == std::string::npos);
+          // Relative, with no "." or ".." component ("model../x" is a file name, not a way up).
+          const std::filesystem::path path(f.path);
+          QWENVL_CHECK(path.is_relative());
+          for (const std::filesystem::path& part : path) QWENVL_CHECK(part != ".." && part != ".");
         }
       } catch (const qwenvl::Error&) {
       }
