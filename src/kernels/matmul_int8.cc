@@ -31,6 +31,8 @@ namespace qwenvl::kernels {
 #if defined(QWENVL_INT8_ATTR)
 namespace {
 
+static_assert(kQuantBlock == 32, "QuantizeInt8Block32 quantizes blocks of 32");
+
 constexpr int64_t kMrv = 2;              // vectors of 16 rows per block
 constexpr int64_t kMb = kMrv * 16;       // x rows per block
 constexpr int64_t kNr = 6;               // weight rows per unit
@@ -39,8 +41,8 @@ constexpr int64_t kL2Bytes = 1 << 20;
 
 // Quantizes and packs block b of kMb rows of x: q [qblocks][8 quads][kMb rows][4 bytes],
 // scale and offset (sx·o·Σq) [qblocks][kMb]; rows past m are zero.
-void PackBlock(const float* x, int64_t m, int64_t k, int64_t qblocks, int64_t b, float o, int8_t* q,
-               float* scale, float* offset) {
+QWENVL_INT8_ATTR void PackBlock(const float* x, int64_t m, int64_t k, int64_t qblocks, int64_t b,
+                                float o, int8_t* q, float* scale, float* offset) {
   int8_t* qd = q + b * qblocks * 8 * kMb * 4;
   float* sd = scale + b * qblocks * kMb;
   float* od = offset + b * qblocks * kMb;
@@ -49,10 +51,11 @@ void PackBlock(const float* x, int64_t m, int64_t k, int64_t qblocks, int64_t b,
     const int64_t i = b * kMb + r;
     for (int64_t qb = 0; qb < qblocks; ++qb) {
       Int8Block blk{};
-      std::fill(tmp, tmp + kQuantBlock, int8_t{0});
       if (i < m) {
         const int64_t n = std::min(kQuantBlock, k - qb * kQuantBlock);
-        blk = QuantizeInt8Block(x + i * k + qb * kQuantBlock, n, tmp);
+        blk = QuantizeInt8Block32(x + i * k + qb * kQuantBlock, n, tmp);  // zero past n
+      } else {
+        std::fill(tmp, tmp + kQuantBlock, int8_t{0});
       }
       for (int64_t quad = 0; quad < 8; ++quad) {
         std::memcpy(qd + ((qb * 8 + quad) * kMb + r) * 4, tmp + quad * 4, 4);

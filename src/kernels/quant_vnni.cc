@@ -42,10 +42,12 @@ struct QuantizedRows {
 };
 
 // offset_per_lane = o / 8: the weight offset spread over the 8 lanes of a block.
-void QuantizeActivations(const float* x, int64_t m, int64_t k, float offset_per_lane,
-                         QuantizedRows& qr) {
+static_assert(kQuantBlock == 32, "QuantizeInt8Block32 quantizes blocks of 32");
+
+QWENVL_VNNI_ATTR void QuantizeActivations(const float* x, int64_t m, int64_t k,
+                                          float offset_per_lane, QuantizedRows& qr) {
   qr.pairs = (k + 2 * kQuantBlock - 1) / (2 * kQuantBlock);
-  qr.q.assign(m * qr.pairs * 64, 0);
+  qr.q.assign(m * qr.pairs * 64, 0);  // an odd last block leaves its pair's second half 0
   qr.scale.assign(m * qr.pairs * 16, 0.0f);
   qr.offset.assign(m * qr.pairs * 16, 0.0f);
   for (int64_t i = 0; i < m; ++i) {
@@ -53,7 +55,7 @@ void QuantizeActivations(const float* x, int64_t m, int64_t k, float offset_per_
       const float* xb = x + i * k + b * kQuantBlock;
       const int64_t n = std::min(kQuantBlock, k - b * kQuantBlock);
       const Int8Block blk =
-          QuantizeInt8Block(xb, n, qr.q.data() + i * qr.pairs * 64 + b * kQuantBlock);
+          QuantizeInt8Block32(xb, n, qr.q.data() + i * qr.pairs * 64 + b * kQuantBlock);
       const float sx = blk.scale;
       const int32_t sum = blk.sum;
       float* sv = qr.scale.data() + (i * qr.pairs + b / 2) * 16 + (b % 2) * 8;

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/int8_block.h"
+#include "kernels/matmul_kernel.h"
 #include "kernels/ops.h"
 #include "kernels/quant_vnni.h"
 #include "kernels/reference.h"
@@ -149,6 +151,40 @@ TEST(Quantize, ZeroBlocksStayZero) {
     const QuantizedMatrix q = Quantize(w.view, t, pool);
     for (int64_t c = 0; c < 40; ++c) EXPECT_EQ(WeightAtRef(q.view(), 1, c), 0.0f);
   }
+}
+
+// The int8 kernels' vector rounding of x gives the integers, scale and sum of the scalar one, for
+// every block length, random magnitudes, exact ties (x·127/amax = k + ½ rounds to even) and zeros.
+TEST(Quantize, VectorInt8BlockEqualsScalar) {
+#if defined(__x86_64__)
+  if (!MatMulKernelRuns(MatMulKernel::kInt8)) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  std::vector<std::vector<float>> blocks;
+  for (int seed = 0; seed < 200; ++seed) {
+    std::vector<float> v = test::RandomFloats(32, 100 + seed);
+    const float mag = std::ldexp(1.0f, seed % 40 - 20);
+    for (float& f : v) f *= mag;
+    blocks.push_back(v);
+  }
+  std::vector<float> ties(32);
+  for (int t = 0; t < 32; ++t) ties[t] = static_cast<float>(t % 2 ? t * 4 + 0.5 : -(t * 3 + 0.5));
+  ties[31] = 127.0f;  // amax 127: the scale is 1 and each x·inv is an exact half
+  blocks.push_back(ties);
+  blocks.push_back(std::vector<float>(32, 0.0f));
+  blocks.push_back(std::vector<float>(32, -3.25f));
+  for (const std::vector<float>& v : blocks) {
+    for (int64_t n = 1; n <= 32; ++n) {
+      int8_t want[32] = {}, got[32];
+      std::memset(got, 0x55, sizeof(got));
+      const Int8Block a = QuantizeInt8Block(v.data(), n, want);
+      const Int8Block b = QuantizeInt8Block32(v.data(), n, got);
+      ASSERT_EQ(0, std::memcmp(want, got, 32)) << "n " << n << " x[0] " << v[0];
+      ASSERT_EQ(a.sum, b.sum) << "n " << n;
+      ASSERT_EQ(std::memcmp(&a.scale, &b.scale, 4), 0) << "n " << n;
+    }
+  }
+#else
+  GTEST_SKIP() << "x86-64 only";
+#endif
 }
 
 TEST(Quantize, RejectsQuantizedOrStoredTargets) {
