@@ -31,6 +31,11 @@ inline Int8Block QuantizeInt8Block(const float* x, int64_t n, int8_t* q) {
 }
 
 #if defined(__x86_64__)
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() as the unused merge source, which its
+// -Wmaybe-uninitialized then reports at every inlined use: a known false positive.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 // QuantizeInt8Block for n ≤ 32 with AVX-512, bit for bit: the same float product x·(127/amax),
 // rounded half to even by the conversion (the default rounding mode, as nearbyint), and max|x|
 // is exact in any order. q[t] for n ≤ t < 32 is written 0. The int8 kernels quantize every
@@ -49,6 +54,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) inline Int8Block Q
   _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtsepi32_epi8(i1));
   return Int8Block{amax / 127.0f, _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1))};
 }
+#pragma GCC diagnostic pop
 #endif
 
 }  // namespace qwenvl::kernels

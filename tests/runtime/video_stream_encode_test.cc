@@ -4,7 +4,7 @@
 // only. Compared bitwise where every matmul of a slice takes the same kernel path as the clip's:
 // the CPU matmul sums each element in one fixed order per path, but switches from its Gemm to its
 // Gemv path below kMatMulGemmRows (8) rows, and the merger of a slice of fewer than 8 merged tokens
-// then sums in another order: such slices agree within float rounding (checked with a tolerance).
+// then sums in another order: such slices agree within rounding (checked with a tolerance).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -104,12 +104,21 @@ TEST(VideoStreamEncode, SmallSlicesAgreeWithinRounding) {
   ThreadPool pool(2);
   compute::CpuBackend backend(pool);
   const model::Model model(kDemo, backend);
+  // Where the kernels round x to bf16 (bf16 dot products, AMX; chosen per CPU), both paths round
+  // the merger's hidden activations to bf16 before its second product, and a float32 difference
+  // of the first product can move one of them to the neighbouring bf16 value (2^-8 relative):
+  // the rows then agree to bf16 rounding, not float32's.
+  bool rounds_to_bf16 = false;
+  for (const compute::KernelDecision& d : backend.kernel_choice().decisions()) {
+    rounds_to_bf16 = rounds_to_bf16 || kernels::MatMulKernelRoundsToBf16(d.kernel);
+  }
+  const float tolerance = rounds_to_bf16 ? 2e-3f : 1e-5f;
   // 4 to 8 merged tokens a frame: the merger of a slice takes the Gemv path, the clip's the Gemm.
   for (const Media& m : {Sized(Video("bframes_gop12.mp4"), 4, 6), Sized(FrameList(), 4, 4)}) {
     SCOPED_TRACE(m.path.empty() ? "frame list" : m.path);
     const Difference d = Compare(model, pool, m);
     EXPECT_GT(d.scale, 0.1f);
-    EXPECT_LE(d.max, 1e-5f * d.scale) << "scale " << d.scale;
+    EXPECT_LE(d.max, tolerance * d.scale) << "scale " << d.scale << ", bf16 " << rounds_to_bf16;
   }
 }
 
