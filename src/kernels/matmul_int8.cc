@@ -110,15 +110,17 @@ QWENVL_INT8_ATTR void Int8Tile(const int8_t* xq, const float* sx, const float* o
   }
 }
 
-// Row j's q4 bytes of quant blocks [qb0, qb0 + count) as one unsigned byte per element.
-void UnpackQ4(const uint8_t* row, int64_t qb0, int64_t count, uint8_t* dst) {
+// Row j's q4 bytes of quant blocks [qb0, qb0 + count) as one unsigned byte per element. Done for
+// every weight row at each call, so short prefills (a chat turn's few tokens) are bound by it.
+QWENVL_INT8_ATTR void UnpackQ4(const uint8_t* row, int64_t qb0, int64_t count, uint8_t* dst) {
   constexpr int64_t half = kQuantBlock / 2;
+  static_assert(half == 16, "one 16-byte vector per block");
+  const __m128i nibble = _mm_set1_epi8(0x0f);
   for (int64_t b = 0; b < count; ++b) {
-    const uint8_t* src = row + (qb0 + b) * half;
-    for (int64_t t = 0; t < half; ++t) {
-      dst[b * kQuantBlock + t] = src[t] & 15;
-      dst[b * kQuantBlock + t + half] = src[t] >> 4;
-    }
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + (qb0 + b) * half));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + b * kQuantBlock), _mm_and_si128(v, nibble));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + b * kQuantBlock + half),
+                     _mm_and_si128(_mm_srli_epi16(v, 4), nibble));
   }
 }
 

@@ -1,8 +1,11 @@
 // A fixed pool of worker threads, owned by the engine and passed by reference.
 // Run(n, fn) calls fn(i, worker) for i in [0, n) split statically into contiguous ranges, one per
 // thread (the caller's thread takes part), and returns when all are done. No allocation per call.
+// Idle workers poll for the next job for a short while before they sleep (thread_pool.cc).
+// One caller at a time.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -38,14 +41,14 @@ class ThreadPool {
 
   int num_threads_;
   std::vector<std::thread> threads_;
-  std::mutex mu_;
+  std::mutex mu_;  // held only around the condition variables' waits and wake-ups
   std::condition_variable start_cv_;
   std::condition_variable done_cv_;
   const std::function<void(int64_t, int64_t, int)>* job_ = nullptr;
   int64_t job_n_ = 0;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool stop_ = false;
+  std::atomic<uint64_t> generation_{0};  // one more per job
+  std::atomic<int> pending_{0};          // workers still on the current job
+  std::atomic<bool> stop_{false};
 };
 
 }  // namespace qwenvl
