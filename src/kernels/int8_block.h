@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -17,10 +18,14 @@ struct Int8Block {
   int32_t sum = 0;     // Σ q
 };
 
+// The largest |x| of a block below which it is rounded to zeros: 127 / amax would overflow.
+inline constexpr float kInt8BlockMinAmax = 127.0f / std::numeric_limits<float>::max() * 2;
+
 // q[t] = round(x[t] / scale) for t < n (half to even), symmetric: q ∈ [−127, 127].
 inline Int8Block QuantizeInt8Block(const float* x, int64_t n, int8_t* q) {
   float amax = 0.0f;
   for (int64_t t = 0; t < n; ++t) amax = std::max(amax, std::fabs(x[t]));
+  if (!(amax >= kInt8BlockMinAmax)) amax = 0.0f;
   const float inv = amax > 0 ? 127.0f / amax : 0.0f;
   Int8Block b{amax / 127.0f, 0};
   for (int64_t t = 0; t < n; ++t) {
@@ -46,7 +51,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) inline Int8Block Q
   const uint32_t bits = n >= 32 ? 0xffffffffu : (1u << n) - 1;
   const __mmask16 m0 = static_cast<__mmask16>(bits), m1 = static_cast<__mmask16>(bits >> 16);
   const __m512 x0 = _mm512_maskz_loadu_ps(m0, x), x1 = _mm512_maskz_loadu_ps(m1, x + 16);
-  const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+  float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+  if (!(amax >= kInt8BlockMinAmax)) amax = 0.0f;
   const __m512 inv = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
   const __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, inv));
   const __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, inv));

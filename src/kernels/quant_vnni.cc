@@ -14,7 +14,7 @@
 #include "kernels/int8_block.h"
 #include "util/error.h"
 
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__)  // as QuantizeInt8Block32
 #include <immintrin.h>
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() as the unused merge source, which its
 // -Wmaybe-uninitialized then reports at every inlined use: a known false positive.

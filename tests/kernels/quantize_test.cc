@@ -171,6 +171,8 @@ TEST(Quantize, VectorInt8BlockEqualsScalar) {
   blocks.push_back(ties);
   blocks.push_back(std::vector<float>(32, 0.0f));
   blocks.push_back(std::vector<float>(32, -3.25f));
+  blocks.push_back(std::vector<float>(32, 1e-38f));  // 127 / amax overflows: rounded to zeros
+  blocks.push_back(std::vector<float>(32, 3e-37f));
   for (const std::vector<float>& v : blocks) {
     for (int64_t n = 1; n <= 32; ++n) {
       int8_t want[32] = {}, got[32];
@@ -180,6 +182,9 @@ TEST(Quantize, VectorInt8BlockEqualsScalar) {
       ASSERT_EQ(0, std::memcmp(want, got, 32)) << "n " << n << " x[0] " << v[0];
       ASSERT_EQ(a.sum, b.sum) << "n " << n;
       ASSERT_EQ(std::memcmp(&a.scale, &b.scale, 4), 0) << "n " << n;
+      if (std::fabs(v[0]) < 4e-37f) {
+        ASSERT_EQ(b.sum, 0) << "n " << n;
+      }
     }
   }
 #else
