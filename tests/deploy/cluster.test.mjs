@@ -59,13 +59,16 @@ async function haproxyBusy() {
 // Where each probe key lands now: one short request per key, each sent when HAProxy holds no
 // other (no load, so the bound on load moves none).
 const probeKeys = Array.from({ length: 24 }, (_, k) => `probe-${k}`);
+async function waitIdle() {
+  for (let t = 0; (await haproxyBusy()) > 0; t++) {
+    if (t > 500) throw new Error('HAProxy never became idle');
+    await sleep(10);
+  }
+}
 async function placement() {
   const where = {};
   for (const key of probeKeys) {
-    for (let t = 0; (await haproxyBusy()) > 0; t++) {
-      if (t > 500) throw new Error('HAProxy never became idle');
-      await sleep(10);
-    }
+    await waitIdle();
     const r = await chat(url, { messages: text('hello'), maxTokens: 2, session: key });
     assert.equal(r.status, 200, `probe ${key}: ${r.status}`);
     where[key] = r.instance;
@@ -119,7 +122,10 @@ assert.equal(Object.keys(spread).length, replicas, `the ${probeKeys.length} keys
 for (const inst of Object.keys(spread)) assert.match(inst, /^replica-[1-9]$/);
 // The "user" field is a key too: the same user twice reaches one replica.
 {
+  // Sent when HAProxy holds no request: the bound on load would move b while a still counts.
+  await waitIdle();
   const a = await chat(url, { messages: text('hi'), maxTokens: 2, user: 'alice' });
+  await waitIdle();
   const b = await chat(url, { messages: text('hi again'), maxTokens: 2, user: 'alice' });
   assert.equal(a.status, 200);
   assert.equal(b.instance, a.instance, 'the same "user" reached two replicas');
