@@ -94,6 +94,15 @@ class Backend {
   // y [m, w.rows] = x [m, w.cols] · wᵀ (+ w's bias). x and y contiguous. Sums are float32 in an
   // order that does not depend on how the backend splits the work.
   virtual void MatMul(const Tensor& x, const Weight& w, const Tensor& y) = 0;
+  // Several products of the same x (q, k and v; gate and up), at most kMaxProducts: each y is
+  // what MatMul(x, *w, y) gives. A backend may share work between them (x converted once, one
+  // dispatch); this one computes them in turn.
+  struct Product {
+    const Weight* w = nullptr;
+    Tensor y;
+  };
+  static constexpr int64_t kMaxProducts = 8;
+  virtual void MatMuls(const Tensor& x, std::span<const Product> products);
   // y[r] = x[r] / sqrt(mean(x[r]²) + eps) · weight (weight [1, cols]); x and y may be the same.
   virtual void RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& y) = 0;
   virtual void Rotary(const RotarySpec& spec) = 0;

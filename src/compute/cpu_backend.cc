@@ -39,6 +39,27 @@ void CpuBackend::MatMul(const Tensor& x, const Weight& w, const Tensor& y) {
                   kernel_choice_.Get(view.type, x.rows()));
 }
 
+// The products go to the kernels together when one kernel computes all of them (the int8 GEMV
+// then quantizes x once and shares every weight row out in one job).
+void CpuBackend::MatMuls(const Tensor& x, std::span<const Product> products) {
+  QWENVL_CHECK(std::ssize(products) <= kMaxProducts && kMaxProducts <= kernels::kMaxMatMulProducts);
+  if (x.rows() == 0 || products.empty()) return;
+  const kernels::MatMulKernel kernel =
+      kernel_choice_.Get(TensorAccess::View(*products.front().w).type, x.rows());
+  kernels::MatMulProduct list[kMaxProducts];
+  for (size_t i = 0; i < products.size(); ++i) {
+    const Product& p = products[i];
+    const kernels::WeightView& view = TensorAccess::View(*p.w);
+    QWENVL_CHECK(x.contiguous() && p.y.contiguous() && x.rows() == p.y.rows() &&
+                 x.cols() == p.w->cols() && p.y.cols() == p.w->rows());
+    if (kernel_choice_.Get(view.type, x.rows()) != kernel) {  // mixed types: one at a time
+      return Backend::MatMuls(x, products);
+    }
+    list[i] = {.w = &view, .bias = TensorAccess::Bias(*p.w), .y = Data(p.y)};
+  }
+  kernels::MatMulMany(Data(x), x.rows(), std::span(list, products.size()), pool(), kernel);
+}
+
 void CpuBackend::RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& y) {
   CheckSameShape(x, y);
   QWENVL_CHECK(weight.size() == x.cols());

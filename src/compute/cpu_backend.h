@@ -35,6 +35,7 @@ class CpuBackend : public HostBackend {
   Weight UploadWeight(const HostMatrix& w, const HostMatrix& bias,
                       const WeightUpload& how) override;
   void MatMul(const Tensor& x, const Weight& w, const Tensor& y) override;
+  void MatMuls(const Tensor& x, std::span<const Product> products) override;
   void RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& y) override;
   void Rotary(const RotarySpec& spec) override;
   void Attention(const AttentionSpec& spec) override;

@@ -21,6 +21,11 @@ void Buffer::Reset() {
   tensor_ = Tensor();
 }
 
+void Backend::MatMuls(const Tensor& x, std::span<const Product> products) {
+  QWENVL_CHECK(std::ssize(products) <= kMaxProducts);
+  for (const Product& p : products) MatMul(x, *p.w, p.y);
+}
+
 Buffer Backend::Allocate(int64_t rows, int64_t cols) {
   QWENVL_CHECK(rows >= 0 && cols >= 0);
   float* data = rows * cols == 0 ? nullptr : AllocateFloats(rows * cols);

@@ -77,5 +77,19 @@ void MatMul(const float* x, int64_t m, const WeightView& w, const float* bias, f
   }
 }
 
+void MatMulMany(const float* x, int64_t m, std::span<const MatMulProduct> products,
+                ThreadPool& pool, MatMulKernel kernel) {
+  QWENVL_CHECK(std::ssize(products) <= kMaxMatMulProducts);
+  bool shared = kernel == MatMulKernel::kInt8 && m > 0 && m < kMatMulGemmRows && !products.empty();
+  for (const MatMulProduct& p : products) {
+    QWENVL_CHECK(p.w != nullptr && MatMulKernelRuns(kernel) &&
+                 MatMulKernelTakes(kernel, p.w->type));
+    shared = shared && p.w->type == products.front().w->type &&
+             p.w->cols == products.front().w->cols && p.w->rows > 0;
+  }
+  if (shared) return MatMulQuantVnniMany(x, m, products, pool);
+  for (const MatMulProduct& p : products) MatMul(x, m, *p.w, p.bias, p.y, pool, kernel);
+}
+
 }  // namespace qwenvl::kernels
 #endif  // HWY_ONCE

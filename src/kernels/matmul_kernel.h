@@ -29,6 +29,14 @@ inline constexpr MatMulKernel kAllMatMulKernels[] = {
 // below, as a GEMV that streams the weights once (memory bound: decode).
 inline constexpr int64_t kMatMulGemmRows = 8;
 
+// One of several products of the same x (MatMulMany): y [m, w->rows] = x · wᵀ (+ bias).
+struct MatMulProduct {
+  const WeightView* w = nullptr;
+  const float* bias = nullptr;  // null: none
+  float* y = nullptr;
+};
+inline constexpr int64_t kMaxMatMulProducts = 8;
+
 // "f32", "int8", "bf16-dot", "amx-bf16".
 std::string_view MatMulKernelName(MatMulKernel kernel);
 std::optional<MatMulKernel> ParseMatMulKernel(std::string_view name);

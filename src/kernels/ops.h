@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "kernels/dtype.h"
 #include "kernels/matmul_kernel.h"
@@ -19,6 +20,12 @@ namespace qwenvl::kernels {
 // CPU and take this weight type (MatMulKernelRuns / MatMulKernelTakes).
 void MatMul(const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
             ThreadPool& pool, MatMulKernel kernel = MatMulKernel::kF32);
+// The products of one x [m, k] with several weights [·, k] of one type (q, k and v; gate and up),
+// at most kMaxMatMulProducts: each y is exactly what MatMul(x, m, *w, bias, y, pool, kernel)
+// writes. Kernels that stream the weights (the int8 GEMV) quantize x once and share all the rows
+// out in one job of the pool; the others compute the products one after the other.
+void MatMulMany(const float* x, int64_t m, std::span<const MatMulProduct> products,
+                ThreadPool& pool, MatMulKernel kernel);
 
 // y[r] = x[r] / sqrt(mean(x[r]²) + eps) · weight, for r < rows; x and y may alias.
 void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim, float eps, float* y,

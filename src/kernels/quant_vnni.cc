@@ -205,63 +205,93 @@ QWENVL_VNNI_ATTR void ColumnsQuant(const QuantizedRows& qr, int64_t m, int64_t b
   }
 }
 
+// Rows [j_begin, j_end) of one product (j_begin a multiple of kNr; the last unit of a product
+// whose rows are not a multiple of kNr takes its leftover rows one at a time).
+QWENVL_VNNI_ATTR void ProductRows(const QuantizedRows& qr, int64_t m, const MatMulProduct& p,
+                                  int64_t j_begin, int64_t j_end) {
+  const WeightView& w = *p.w;
+  const bool q4 = w.type == WeightFormat::kQ4;
+  const int64_t n = w.rows;
+  const QuantLayout l = QuantLayoutOf(w.type, n, w.cols);
+  const uint8_t* base = static_cast<const uint8_t*>(w.data);
+  const uint16_t* scales = reinterpret_cast<const uint16_t*>(base + l.scales_offset);
+  float out[kMaxRows * kNr];
+  for (int64_t j = j_begin; j < j_end;) {
+    const int64_t nr = j + kNr <= n ? kNr : 1;
+    const uint8_t* u[kNr];
+    UnitPrefetch later;
+    const uint16_t* sw[kNr];
+    for (int64_t r = 0; r < nr; ++r) {
+      u[r] = base + (j + r) * l.row_bytes;
+      later.rows[r] = u[r] + kPrefetchUnits * nr * l.row_bytes;
+      sw[r] = scales + (j + r) * l.blocks;
+      later.scales[r] = sw[r] + kPrefetchUnits * nr * l.blocks;
+    }
+    const UnitPrefetch* next = j + (kPrefetchUnits + 1) * nr <= j_end ? &later : nullptr;
+    if (q4) {
+      if (nr == kNr) {
+        ColumnsQuant<true, kNr>(qr, m, l.blocks, u, sw, next, out);
+      } else {
+        ColumnsQuant<true, 1>(qr, m, l.blocks, u, sw, next, out);
+      }
+    } else if (nr == kNr) {
+      ColumnsQuant<false, kNr>(qr, m, l.blocks, u, sw, next, out);
+    } else {
+      ColumnsQuant<false, 1>(qr, m, l.blocks, u, sw, next, out);
+    }
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t r = 0; r < nr; ++r) {
+        p.y[i * n + j + r] = out[i * kNr + r] + (p.bias ? p.bias[j + r] : 0.0f);
+      }
+    }
+    j += nr;
+  }
+}
+
 }  // namespace
+
+void MatMulQuantVnniMany(const float* x, int64_t m, std::span<const MatMulProduct> products,
+                         ThreadPool& pool) {
+  QWENVL_CHECK(m <= kMaxRows && !products.empty());
+  const WeightView& w0 = *products.front().w;
+  QWENVL_CHECK(IsQuantized(w0.type));
+  QWENVL_CHECK(std::ssize(products) <= kMaxMatMulProducts);
+  int64_t first_unit[kMaxMatMulProducts + 1] = {
+      0};  // product p covers units [first_unit[p], [p + 1])
+  for (size_t p = 0; p < products.size(); ++p) {
+    const WeightView& w = *products[p].w;
+    QWENVL_CHECK(w.type == w0.type && w.cols == w0.cols);
+    first_unit[p + 1] = first_unit[p] + (w.rows + kNr - 1) / kNr;
+  }
+  thread_local QuantizedRows caller_rows;  // grows to the largest request, then stays
+  QuantizedRows& qr = caller_rows;         // the workers must read the caller's copy, not their own
+  if (w0.type == WeightFormat::kQ4) {
+    QuantizeActivations<true>(x, m, w0.cols, 1.0f, qr);
+  } else {
+    QuantizeActivations<false>(x, m, w0.cols, 16.0f, qr);
+  }
+  const int64_t count = std::ssize(products);
+  pool.RunRanges(first_unit[count], [&](int64_t begin, int64_t end, int) {
+    for (int64_t p = 0; p < count; ++p) {
+      const int64_t b = std::max(begin, first_unit[p]), e = std::min(end, first_unit[p + 1]);
+      if (b >= e) continue;
+      const int64_t n = products[p].w->rows;
+      ProductRows(qr, m, products[p], (b - first_unit[p]) * kNr,
+                  std::min(n, (e - first_unit[p]) * kNr));
+    }
+  });
+}
 
 void MatMulQuantVnni(const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
                      ThreadPool& pool) {
-  QWENVL_CHECK(IsQuantized(w.type) && m <= kMaxRows);
-  const bool q4 = w.type == WeightFormat::kQ4;
-  const int64_t n = w.rows, k = w.cols;
-  const QuantLayout l = QuantLayoutOf(w.type, n, k);
-  const uint8_t* base = static_cast<const uint8_t*>(w.data);
-  const uint16_t* scales = reinterpret_cast<const uint16_t*>(base + l.scales_offset);
-  thread_local QuantizedRows caller_rows;  // grows to the largest request, then stays
-  QuantizedRows& qr = caller_rows;         // the workers must read the caller's copy, not their own
-  if (q4) {
-    QuantizeActivations<true>(x, m, k, 1.0f, qr);
-  } else {
-    QuantizeActivations<false>(x, m, k, 16.0f, qr);
-  }
-  const int64_t units = (n + kNr - 1) / kNr;
-  pool.RunRanges(units, [&](int64_t begin, int64_t end, int) {
-    float out[kMaxRows * kNr];
-    const int64_t j_end = std::min(n, end * kNr);
-    for (int64_t j = begin * kNr; j < j_end;) {
-      const int64_t nr = j + kNr <= n ? kNr : 1;
-      const uint8_t* u[kNr];
-      UnitPrefetch later;
-      const uint16_t* sw[kNr];
-      for (int64_t r = 0; r < nr; ++r) {
-        u[r] = base + (j + r) * l.row_bytes;
-        later.rows[r] = u[r] + kPrefetchUnits * nr * l.row_bytes;
-        sw[r] = scales + (j + r) * l.blocks;
-        later.scales[r] = sw[r] + kPrefetchUnits * nr * l.blocks;
-      }
-      const UnitPrefetch* next = j + (kPrefetchUnits + 1) * nr <= j_end ? &later : nullptr;
-      if (q4) {
-        if (nr == kNr) {
-          ColumnsQuant<true, kNr>(qr, m, l.blocks, u, sw, next, out);
-        } else {
-          ColumnsQuant<true, 1>(qr, m, l.blocks, u, sw, next, out);
-        }
-      } else if (nr == kNr) {
-        ColumnsQuant<false, kNr>(qr, m, l.blocks, u, sw, next, out);
-      } else {
-        ColumnsQuant<false, 1>(qr, m, l.blocks, u, sw, next, out);
-      }
-      for (int64_t i = 0; i < m; ++i) {
-        for (int64_t r = 0; r < nr; ++r) {
-          y[i * n + j + r] = out[i * kNr + r] + (bias ? bias[j + r] : 0.0f);
-        }
-      }
-      j += nr;
-    }
-  });
+  const MatMulProduct one{.w = &w, .bias = bias, .y = y};
+  MatMulQuantVnniMany(x, m, std::span(&one, 1), pool);
 }
 
 #else  // not x86: never used
 
 void MatMulQuantVnni(const float*, int64_t, const WeightView&, const float*, float*, ThreadPool&) {}
+void MatMulQuantVnniMany(const float*, int64_t, std::span<const MatMulProduct>, ThreadPool&) {}
 
 #endif
 

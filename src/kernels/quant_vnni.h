@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "kernels/dtype.h"
+#include "kernels/matmul_kernel.h"
 #include "util/thread_pool.h"
 
 namespace qwenvl::kernels {
@@ -15,5 +17,13 @@ namespace qwenvl::kernels {
 // MatMulKernelRuns(MatMulKernel::kInt8).
 void MatMulQuantVnni(const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
                      ThreadPool& pool);
+
+// Several products of the same x (q, k, v; gate, up): x is quantized once and the weight rows of
+// all of them are shared out over the pool in one job, so the short ones (k and v) neither wake
+// the pool by themselves nor leave a thread waiting for the other at their end. Every weight has
+// x's k columns and the same type; each y holds exactly what MatMulQuantVnni writes. At most
+// kMaxMatMulProducts.
+void MatMulQuantVnniMany(const float* x, int64_t m, std::span<const MatMulProduct> products,
+                         ThreadPool& pool);
 
 }  // namespace qwenvl::kernels

@@ -217,8 +217,8 @@ void Decoder::Layer(int64_t l, std::span<const Segment> segments, int64_t n,
   b.Add(x, proj);
 
   b.RmsNorm(x, w.post_norm, eps, normed);
-  b.MatMul(normed, w.gate_proj, gate);
-  b.MatMul(normed, w.up_proj, up);
+  const compute::Backend::Product gate_up[] = {{&w.gate_proj, gate}, {&w.up_proj, up}};
+  b.MatMuls(normed, gate_up);
   b.SiluMul(gate, up);
   b.MatMul(gate, w.down_proj, proj);
   b.Add(x, proj);
@@ -236,9 +236,8 @@ void Decoder::Attend(int64_t l, std::span<const Segment> segments, int64_t n,
   const compute::Tensor normed = s.normed.Rows(0, n);
   const compute::Tensor q = s.q.Rows(0, n), k = s.k.Rows(0, n), v = s.v.Rows(0, n);
   const compute::Tensor cos = s.cos.Rows(0, n), sin = s.sin.Rows(0, n);
-  b.MatMul(normed, w.q_proj, q);
-  b.MatMul(normed, w.k_proj, k);
-  b.MatMul(normed, w.v_proj, v);
+  const compute::Backend::Product qkv[] = {{&w.q_proj, q}, {&w.k_proj, k}, {&w.v_proj, v}};
+  b.MatMuls(normed, qkv);
   b.Rotary({.x = q, .num_heads = heads, .head_dim = head_dim, .cos = cos, .sin = sin});
   b.Rotary({.x = k, .num_heads = kv_heads, .head_dim = head_dim, .cos = cos, .sin = sin});
   s.segments.clear();

@@ -220,6 +220,48 @@ std::vector<float> SegmentReference(const std::vector<float>& qkv, const std::ve
 
 // Segments of the vision encoder's kind (views into one qkv buffer), every schedule of the CPU
 // backend and the reference backend, against the written-out attention.
+// MatMuls gives each product exactly what MatMul gives it, on both backends: one type (the
+// CPU backend then shares the work), mixed types (one at a time), decode and prefill row counts.
+TEST_F(BackendOps, MatMulsEqualMatMulOnEach) {
+  std::uniform_int_distribution<int64_t> dim(1, 90), rows(1, 20);
+  const WeightPrecision kinds[] = {WeightPrecision::kStored, WeightPrecision::kQ8,
+                                   WeightPrecision::kQ4};
+  for (int trial = 0; trial < 24; ++trial) {
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    const int64_t m = rows(rng_), k = dim(rng_) + 1, count = 1 + trial % 3;
+    const std::vector<float> x = Random(rng_, m * k);
+    for (Side* s : {&fast_, &slow_}) {
+      std::vector<Weight> weights;
+      std::vector<Buffer> one, many;
+      std::vector<Backend::Product> products;
+      // A stored-precision weight may point into the host matrix: keep them all alive.
+      std::vector<std::vector<float>> host(2 * count);
+      for (int64_t p = 0; p < count; ++p) {
+        const int64_t n = dim(rng_);
+        std::vector<float>& w = host[2 * p] = Random(rng_, n * k, 0.2f);
+        std::vector<float>& bias = host[2 * p + 1] = Random(rng_, n);
+        // Trials 0-11: every product of one precision; 12-23: a different one per product.
+        const WeightPrecision precision = kinds[(trial < 12 ? trial : trial + p) % 3];
+        const HostMatrix hw{.view = {w.data(), WeightFormat::kF32, n, k}};
+        const HostMatrix hb{.view = {bias.data(), WeightFormat::kF32, 1, n}};
+        weights.push_back(
+            s->b.UploadWeight(hw, p % 2 == 0 ? hb : HostMatrix{}, {.precision = precision}));
+        one.push_back(s->b.Allocate(m, n));
+        many.push_back(s->b.Allocate(m, n));
+      }
+      Buffer xt = s->Make(x, m, k);
+      for (int64_t p = 0; p < count; ++p) {
+        s->b.MatMul(xt, weights[p], one[p]);
+        products.push_back({.w = &weights[p], .y = many[p]});
+      }
+      s->b.MatMuls(xt, products);
+      for (int64_t p = 0; p < count; ++p) {
+        EXPECT_EQ(s->Get(one[p]), s->Get(many[p])) << s->b.name() << " product " << p;
+      }
+    }
+  }
+}
+
 TEST_F(BackendOps, SegmentedAttentionInEverySchedule) {
   constexpr int64_t kHeads = 2, kHeadDim = 80, kHidden = kHeads * kHeadDim;
   const std::vector<int64_t> cu{0, 1, 17, 81, 93, 157, 158, 170, 234, 250, 266};

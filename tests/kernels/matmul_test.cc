@@ -161,6 +161,63 @@ TEST(MatMul, RowsDoNotDependOnTheOtherRows) {
   EXPECT_GE(kernels_checked, 3);  // f32 at least, for each weight type
 }
 
+// MatMulMany gives each product exactly what MatMul gives it, for every kernel, weight type,
+// decode and prefill sizes, row counts that are not a multiple of a tile, with and without
+// bias, on one thread and on three (the int8 GEMV shares the rows of all products out at once).
+TEST(MatMul, ManyEqualsOneAtATime) {
+  const int64_t rows[] = {37, 8, 5, 64};  // q|k|v-like: a long product, then short ones
+  ThreadPool pool1(1), pool3(3);
+  int kernels_checked = 0;
+  for (const int64_t k : {int64_t{300}, int64_t{320}}) {  // an odd last block, whole pairs
+    const auto x = test::RandomFloats(16 * k, 11);
+    for (WeightFormat type : {WeightFormat::kBF16, WeightFormat::kQ8, WeightFormat::kQ4}) {
+      std::vector<test::StoredMatrix> stored;
+      std::vector<QuantizedMatrix> quantized(std::size(rows));
+      std::vector<WeightView> views;
+      std::vector<std::vector<float>> biases;
+      for (size_t p = 0; p < std::size(rows); ++p) {
+        stored.push_back(test::MakeStored(test::RandomFloats(rows[p] * k, 20 + p),
+                                          WeightFormat::kBF16, rows[p], k));
+        biases.push_back(test::RandomFloats(rows[p], 30 + p));
+      }
+      for (size_t p = 0; p < std::size(rows); ++p) {
+        if (type == WeightFormat::kBF16) {
+          views.push_back(stored[p].view);
+        } else {
+          quantized[p] = Quantize(stored[p].view, type, pool1);
+          views.push_back(quantized[p].view());
+        }
+      }
+      for (MatMulKernel kernel : kAllMatMulKernels) {
+        if (!MatMulKernelRuns(kernel) || !MatMulKernelTakes(kernel, type)) continue;
+        ++kernels_checked;
+        for (const int64_t m : {1, 3, 16}) {
+          for (ThreadPool* pool : {&pool1, &pool3}) {
+            SCOPED_TRACE(testing::Message()
+                         << WeightFormatName(type) << " " << MatMulKernelName(kernel) << " k=" << k
+                         << " m=" << m << " threads=" << pool->size());
+            std::vector<std::vector<float>> one, many;
+            std::vector<MatMulProduct> products;
+            for (size_t p = 0; p < std::size(rows); ++p) {
+              one.emplace_back(m * rows[p]);
+              many.emplace_back(m * rows[p], -1.0f);
+              const float* bias = p % 2 == 0 ? biases[p].data() : nullptr;
+              MatMul(x.data(), m, views[p], bias, one[p].data(), *pool, kernel);
+              products.push_back({.w = &views[p], .bias = bias, .y = many[p].data()});
+            }
+            MatMulMany(x.data(), m, products, *pool, kernel);
+            for (size_t p = 0; p < std::size(rows); ++p) {
+              EXPECT_EQ(0, std::memcmp(one[p].data(), many[p].data(), one[p].size() * 4))
+                  << "product " << p;
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GE(kernels_checked, 6);  // f32 for each type, both k
+}
+
 TEST(MatMulDeathTest, RefusesKernelsThatDoNotTakeTheWeights) {
   const auto wf = test::RandomFloats(4 * 64, 7);
   const test::StoredMatrix w = test::MakeStored(wf, WeightFormat::kBF16, 4, 64);
