@@ -43,6 +43,10 @@ void CpuBackend::MatMul(const Tensor& x, const Weight& w, const Tensor& y) {
 // then quantizes x once and shares every weight row out in one job).
 void CpuBackend::MatMuls(const Tensor& x, std::span<const Product> products) {
   QWENVL_CHECK(std::ssize(products) <= kMaxProducts && kMaxProducts <= kernels::kMaxMatMulProducts);
+  for (const Product& p : products) {
+    QWENVL_CHECK(x.contiguous() && p.y.contiguous() && x.rows() == p.y.rows() &&
+                 x.cols() == p.w->cols() && p.y.cols() == p.w->rows());
+  }
   if (x.rows() == 0 || products.empty()) return;
   const kernels::MatMulKernel kernel =
       kernel_choice_.Get(TensorAccess::View(*products.front().w).type, x.rows());
@@ -50,8 +54,6 @@ void CpuBackend::MatMuls(const Tensor& x, std::span<const Product> products) {
   for (size_t i = 0; i < products.size(); ++i) {
     const Product& p = products[i];
     const kernels::WeightView& view = TensorAccess::View(*p.w);
-    QWENVL_CHECK(x.contiguous() && p.y.contiguous() && x.rows() == p.y.rows() &&
-                 x.cols() == p.w->cols() && p.y.cols() == p.w->rows());
     if (kernel_choice_.Get(view.type, x.rows()) != kernel) {  // mixed types: one at a time
       return Backend::MatMuls(x, products);
     }
