@@ -256,8 +256,8 @@ void MatMulQuantVnniMany(const float* x, int64_t m, std::span<const MatMulProduc
   const WeightView& w0 = *products.front().w;
   QWENVL_CHECK(IsQuantized(w0.type));
   QWENVL_CHECK(std::ssize(products) <= kMaxMatMulProducts);
-  int64_t first_unit[kMaxMatMulProducts + 1] = {
-      0};  // product p covers units [first_unit[p], [p + 1])
+  // Product p covers units [first_unit[p], first_unit[p + 1]) of the pool's range.
+  int64_t first_unit[kMaxMatMulProducts + 1] = {0};
   for (size_t p = 0; p < products.size(); ++p) {
     const WeightView& w = *products[p].w;
     QWENVL_CHECK(w.type == w0.type && w.cols == w0.cols);
