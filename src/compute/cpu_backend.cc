@@ -48,15 +48,15 @@ void CpuBackend::MatMuls(const Tensor& x, std::span<const Product> products) {
                  x.cols() == p.w->cols() && p.y.cols() == p.w->rows());
   }
   if (x.rows() == 0 || products.empty()) return;
-  const kernels::MatMulKernel kernel =
-      kernel_choice_.Get(TensorAccess::View(*products.front().w).type, x.rows());
+  kernels::MatMulKernel kernel{};
   kernels::MatMulProduct list[kMaxProducts];
   for (size_t i = 0; i < products.size(); ++i) {
     const Product& p = products[i];
     const kernels::WeightView& view = TensorAccess::View(*p.w);
-    if (kernel_choice_.Get(view.type, x.rows()) != kernel) {  // mixed types: one at a time
-      return Backend::MatMuls(x, products);
-    }
+    // One look-up per product (it takes the choice's lock); mixed kernels: one at a time.
+    const kernels::MatMulKernel chosen = kernel_choice_.Get(view.type, x.rows());
+    if (i == 0) kernel = chosen;
+    if (chosen != kernel) return Backend::MatMuls(x, products);
     list[i] = {.w = &view, .bias = TensorAccess::Bias(*p.w), .y = Data(p.y)};
   }
   kernels::MatMulMany(Data(x), x.rows(), std::span(list, products.size()), pool(), kernel);
