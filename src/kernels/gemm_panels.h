@@ -74,12 +74,15 @@ void RunPanelRange(const PanelPlan& plan, int64_t begin, int64_t end, Prepare&& 
 
 // y[i0 + row, j0 + r] = tile[r · row_stride + row] (+ bias[j0 + r]) for row < rows, r < nr: a
 // finished tile of the step, stored one output column per weight row, written into y [m, n].
+// Row by row: the nr outputs of one row share a cache line of y, which is usually not cached (y is
+// written once, tens of MB at vision sizes). Column by column, each of a tile's rows stalled on
+// that line's miss nr times over: a fifth of a bf16 vision GEMM's time went to these stores.
 inline void StoreColumnTile(const float* tile, int64_t row_stride, int64_t rows, int64_t nr,
                             int64_t i0, int64_t j0, const float* bias, float* y, int64_t n) {
-  for (int64_t r = 0; r < nr; ++r) {
-    const float b = bias ? bias[j0 + r] : 0.0f;
-    const float* col = tile + r * row_stride;
-    for (int64_t row = 0; row < rows; ++row) y[(i0 + row) * n + j0 + r] = col[row] + b;
+  for (int64_t row = 0; row < rows; ++row) {
+    float* out = y + (i0 + row) * n + j0;
+    for (int64_t r = 0; r < nr; ++r)
+      out[r] = tile[r * row_stride + row] + (bias ? bias[j0 + r] : 0.0f);
   }
 }
 
