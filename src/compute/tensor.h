@@ -35,12 +35,13 @@ class Tensor {
   // Rows [begin, begin + count).
   Tensor Rows(int64_t begin, int64_t count) const {
     QWENVL_CHECK(begin >= 0 && count >= 0 && begin + count <= rows_);
-    return Tensor(data_ + begin * stride_, count, cols_, stride_);
+    return Tensor(data_ ? data_ + begin * stride_ : nullptr, count, cols_, stride_);
   }
   // Columns [begin, begin + count) of every row (the stride stays the parent's).
   Tensor Cols(int64_t begin, int64_t count) const {
     QWENVL_CHECK(begin >= 0 && count >= 0 && begin + count <= cols_);
-    return Tensor(data_ + begin, rows_, count, stride_);
+    // An empty tensor (zero rows) may have no storage: no offset is applied to a null pointer.
+    return Tensor(data_ ? data_ + begin : nullptr, rows_, count, stride_);
   }
   // The same floats read as [rows, cols]; only for a contiguous tensor of the same size.
   Tensor Reshape(int64_t rows, int64_t cols) const {
