@@ -76,7 +76,7 @@ void RunPanelRange(const PanelPlan& plan, int64_t begin, int64_t end, Prepare&& 
 // finished tile of the step, stored one output column per weight row, written into y [m, n].
 // Row by row: the nr outputs of one row share a cache line of y, which is usually not cached (y is
 // written once, tens of MB at vision sizes). Column by column, each of a tile's rows stalled on
-// that line's miss nr times over: a fifth of a bf16 vision GEMM's time went to these stores.
+// that line's miss nr times over: about a sixth of a bf16 vision GEMM's samples were these stores.
 inline void StoreColumnTile(const float* tile, int64_t row_stride, int64_t rows, int64_t nr,
                             int64_t i0, int64_t j0, const float* bias, float* y, int64_t n) {
   for (int64_t row = 0; row < rows; ++row) {
