@@ -98,14 +98,18 @@ export async function chat(url, { messages, maxTokens = 16, session = null, user
 
 // A conversation of `turns` requests about one picture (a data URL), each turn sending the
 // earlier ones with their answers. Stops at the first failed turn. Returns the results in order.
+// `beforeTurn`, when given, is awaited before each turn after the first (a test waits there until
+// the balancer no longer counts the previous turn, so that its bound on load cannot move the next).
 export async function conversation(url, { id, picture, turns, affinity = 'none', maxTokens = 16,
-                                          question = 'What shapes are in this image?' }) {
+                                          question = 'What shapes are in this image?',
+                                          beforeTurn = null }) {
   const messages = [{ role: 'user', content: [
     ...(picture ? [{ type: 'image_url', image_url: { url: picture } }] : []),
     { type: 'text', text: question }] }];
   const results = [];
   for (let t = 0; t < turns; t++) {
     if (t > 0) messages.push({ role: 'user', content: `And what else? (${t})` });
+    if (t > 0 && beforeTurn) await beforeTurn(t);
     const r = await chat(url, { messages, maxTokens,
                                 session: affinity === 'header' ? id : null,
                                 user: affinity === 'user' ? id : null });
