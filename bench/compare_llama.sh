@@ -149,6 +149,17 @@ for p in $precisions; do
   done
 done
 
+# Memory of the whole picture-and-text pipeline at the same precision: llama-mtmd-cli with the
+# text GGUF of each precision and the first mmproj type, one picture of the first size, against
+# qwenvl bench's peak at that size and precision (both hold text and vision weights).
+for p in $precisions; do
+  echo "llama-mtmd-cli ${sizes%% *} with $(gguf_type "$p") text (memory) ..." >&2
+  timed "$out/mr-$p.time" "$llama/llama-mtmd-cli" -m "$gguf/$stem-$(gguf_type "$p").gguf" \
+    --mmproj "$gguf/mmproj-$stem-${mmproj_types%% *}.gguf" --image "$gguf/image-${sizes%% *}.jpg" \
+    -p "describe" -n 4 -t "$threads" -c 4096 >"$out/mr-$p.log" 2>&1 ||
+    { tail -20 "$out/mr-$p.log" >&2; die "llama-mtmd-cli failed"; }
+done
+
 # Vision: llama-mtmd-cli once per repeat (it encodes one picture per process); -lv 4 lets its
 # "image slice encoded in N ms" line (and the image token count) through.
 for size in $sizes; do
@@ -219,8 +230,13 @@ for s in sizes:
         qv, lv = j["vision_ms"]["median"], mt[(s, best)]["ms"]
         print(f"| vision ms {s} ({j['image']['resized']}) | {p} / mmproj {best} | {qv:.0f} | {lv:.0f} | "
               f"{lv / qv:.2f}x | {qrss[(s, p)]:.0f} | {mt[(s, best)]['rss']:.0f} |")
+for p in precisions:
+    qv, lv = qrss[(s0, p)], rss_mib(f"{out}/mr-{p}.time")
+    print(f"| peak RSS MiB, text and vision weights, one {s0} picture | {p} / {gtype[p]} + mmproj "
+          f"{mmproj_types[0]} | {qv:.0f} | {lv:.0f} | {lv / qv:.2f}x | {qv:.0f} | {lv:.0f} |")
 print()
-print("ratio: qwenvl / llama.cpp for tok/s and GB/s, llama.cpp / qwenvl for ms: above 1 means qwenvl is faster.")
+print("ratio: qwenvl / llama.cpp for tok/s and GB/s, llama.cpp / qwenvl for ms and MiB: above 1 means qwenvl is faster "
+      "or smaller.")
 j0 = q[(s0, precisions[0])]
 print(f"threads {j0['threads']}, {repeats} repeat(s), medians; llama-bench flash_attn={lb[precisions[0]]['fa']}.")
 for p in precisions:
@@ -237,7 +253,9 @@ print(f"- streaming read in qwenvl bench ({j0['threads']} threads, 1 GiB, best o
       f"{min(sr):.1f}-{max(sr):.1f} GB/s")
 print("- peak RSS: llama.cpp whole processes (/usr/bin/time -v), qwenvl its own getrusage peak before the "
       "streaming read; qwenvl bench holds text and vision weights, "
-      "llama-bench the text GGUF only (mmap), llama-mtmd-cli the mmproj and the smallest text GGUF.")
+      "llama-bench the text GGUF only (mmap), llama-mtmd-cli the mmproj and the smallest text GGUF in the vision rows, the text GGUF of the "
+      "row's precision in the RSS rows (-c 4096; qwenvl bench: a prompt of the asked length and its "
+      "KV cache).")
 PY
 echo "- machine streaming read: $stream"
 # A source tree unpacked without .git (llama-bench then says build_commit "unknown") may carry the
