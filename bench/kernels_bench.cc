@@ -1,5 +1,6 @@
 // Kernel benchmarks on the real Qwen2.5-VL-3B shapes: MatMul per weight type and target, the
-// other kernels, and a streaming-read bandwidth baseline of this machine.
+// other kernels, and this machine's baselines: a streaming read (bandwidth) and the float32 FMA
+// and bf16 dot-product peaks (arithmetic).
 //   kernels_bench --benchmark_filter=MatMul/decoder.gate
 // Counters: GFLOP/s (2·m·n·k per call) and GB/s (weight bytes read per call).
 #include <benchmark/benchmark.h>
@@ -11,6 +12,14 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() as the unused merge source, which its
+// -Wuninitialized then reports at every inlined use: a known false positive.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
 #include "kernels/dispatch.h"
 #include "kernels/ops.h"
@@ -125,6 +134,48 @@ void BM_StreamRead(benchmark::State& state) {
       benchmark::Counter(n * 8 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_StreamRead)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+#if defined(__x86_64__)
+// Arithmetic peaks of this machine, the roofline the GEMMs and attention are set against: one
+// thread per core, each running 12 independent chains of one 512-bit instruction on registers
+// (no loads). float32 FMA: 32 flops per instruction; vdpbf16ps: 64 (16 lanes × 2 products × 2).
+template <bool kBf16>
+__attribute__((target("avx512f,avx512bf16"))) float PeakChains(int64_t iters) {
+  __m512 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i) * 1e-3f);
+  const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-6f);
+  const __m512bh ab = _mm512_cvtne2ps_pbh(a, a), bb = _mm512_cvtne2ps_pbh(b, b);
+  for (int64_t it = 0; it < iters; ++it) {
+    for (int i = 0; i < 12; ++i) {
+      acc[i] = kBf16 ? _mm512_dpbf16_ps(acc[i], ab, bb) : _mm512_fmadd_ps(acc[i], a, b);
+    }
+  }
+  float sum = 0;
+  for (int i = 0; i < 12; ++i) sum += _mm512_reduce_add_ps(acc[i]);
+  return sum;
+}
+
+template <bool kBf16>
+void BM_Peak(benchmark::State& state) {
+  if (!MatMulKernelRuns(kBf16 ? MatMulKernel::kBf16Dot : MatMulKernel::kF32) ||
+      !__builtin_cpu_supports("avx512f")) {
+    state.SkipWithError("this CPU has no AVX-512 (BF16)");
+    return;
+  }
+  constexpr int64_t kIters = 1 << 22;
+  const int threads = Pool().size();
+  std::vector<float> sums(threads);
+  for (auto _ : state) {
+    Pool().Run(threads, [&](int64_t, int worker) { sums[worker] = PeakChains<kBf16>(kIters); });
+    benchmark::DoNotOptimize(sums.data());
+  }
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(static_cast<double>(threads) * kIters * 12 * (kBf16 ? 64 : 32) * 1e-9,
+                         benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_Peak<false>)->Name("Peak/fma_f32")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Peak<true>)->Name("Peak/dpbf16")->Unit(benchmark::kMillisecond)->UseRealTime();
+#endif
 
 struct AttentionCase {
   const char* name;
