@@ -93,6 +93,14 @@ std::string PythonJson(const json& v) {
   return out;
 }
 
+// True when object o's "type" is the string `want`. json::value("type", "") would throw a
+// type_error for a "type" that is not a string (an object, a number): a client's malformed field,
+// to be refused as a bad request like any other.
+bool TypeIs(const json& o, std::string_view want) {
+  const auto type = o.find("type");
+  return type != o.end() && type->is_string() && type->get_ref<const std::string&>() == want;
+}
+
 }  // namespace
 
 std::optional<ToolsRequest> ParseTools(const json& body) {
@@ -106,7 +114,7 @@ std::optional<ToolsRequest> ParseTools(const json& body) {
     for (size_t i = 0; i < tools->size(); ++i) {
       const json& t = (*tools)[i];
       const std::string param = "tools[" + std::to_string(i) + "]";
-      if (!t.is_object() || t.value("type", "") != "function")
+      if (!t.is_object() || !TypeIs(t, "function"))
         throw BadRequest(param + " must be {\"type\": \"function\", \"function\": {...}}", param);
       const auto f = t.find("function");
       if (f == t.end() || !f->is_object())
@@ -153,7 +161,7 @@ std::optional<ToolsRequest> ParseTools(const json& body) {
       }
     } else if (choice->is_object()) {
       const auto f = choice->find("function");
-      if (choice->value("type", "") != "function" || f == choice->end() || !f->is_object() ||
+      if (!TypeIs(*choice, "function") || f == choice->end() || !f->is_object() ||
           !f->contains("name") || !(*f)["name"].is_string())
         throw BadRequest(
             "tool_choice must be {\"type\": \"function\", \"function\": {\"name\": ...}}",

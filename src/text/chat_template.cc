@@ -33,7 +33,9 @@ std::string TemplateFromConfig(const nlohmann::ordered_json& value, const fs::pa
   if (value.is_string()) return value.get<std::string>();
   if (value.is_array()) {
     for (const auto& entry : value) {
-      if (entry.is_object() && entry.value("name", "") == "default" && entry.contains("template") &&
+      // Each field checked for a string first: value("name", "") throws on a name of another type.
+      if (entry.is_object() && entry.contains("name") && entry["name"].is_string() &&
+          entry["name"] == "default" && entry.contains("template") &&
           entry["template"].is_string()) {
         return entry["template"].get<std::string>();
       }

@@ -162,6 +162,12 @@ TEST(ToolCalls, MalformedToolFieldsAreRefusedByName) {
   ExpectBad(R"(,"tools":{})", "tools", "list");
   ExpectBad(R"(,"tools":[1])", "tools[0]", "function");
   ExpectBad(R"(,"tools":[{"type":"function"}])", "tools[0].function", "object");
+  // A "type" that is not a string (found by the fuzzer: it escaped as a JSON library exception).
+  ExpectBad(R"(,"tools":[{"type":{"name":"f"},"function":{"name":"f"}}])", "tools[0]", "function");
+  ExpectBad(R"(,"tools":[{"type":7,"function":{"name":"f"}}])", "tools[0]", "function");
+  ExpectBad(
+      R"(,"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":["function"],"function":{"name":"f"}})",
+      "tool_choice", "tool_choice must be");
   ExpectBad(R"(,"tools":[{"type":"function","function":{"name":"bad name"}}])",
             "tools[0].function.name", "letters");
   ExpectBad(

@@ -98,6 +98,18 @@ TEST(ChatTemplate, TemplateListTakesDefault) {
   dir.Write("tokenizer_config.json", R"({"chat_template": [
       {"name": "tool_use", "template": "tools"}, {"name": "default", "template": "plain"}]})");
   EXPECT_EQ(ChatTemplate::FromModelDir(dir.path()).Render(nlohmann::json::array(), {}), "plain");
+  // Entries whose name is not a string are passed over, not a JSON library exception.
+  dir.Write("tokenizer_config.json", R"({"chat_template": [
+      {"name": 7, "template": "seven"}, {"name": {"a": 1}}, {"name": "default", "template": "plain"}]})");
+  EXPECT_EQ(ChatTemplate::FromModelDir(dir.path()).Render(nlohmann::json::array(), {}), "plain");
+  dir.Write("tokenizer_config.json",
+            R"({"chat_template": [{"name": ["default"], "template": "x"}]})");
+  try {
+    ChatTemplate::FromModelDir(dir.path());
+    ADD_FAILURE() << "a list with no string name \"default\" was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kNotFound) << e.what();
+  }
 }
 
 TEST(ChatTemplate, ChatTemplateJsonWinsOverTokenizerConfig) {
