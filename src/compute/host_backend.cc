@@ -48,21 +48,42 @@ void ForEachRowBlock(const HostMatrix& m, int64_t block_bytes, Fn&& fn) {
   }
 }
 
-// dst = m's bytes, copied over the pool block by block (the page faults of the fresh pages
-// dominate, so each block is split in 1 MiB pieces over the threads).
+// out[0, bytes) = in[0, bytes) over the pool: the page faults of the fresh pages dominate, so the
+// copy is split in 1 MiB pieces over the threads.
+void CopyOverPool(char* out, const char* in, size_t bytes, ThreadPool& pool) {
+  constexpr size_t kPiece = size_t{1} << 20;
+  const auto pieces = static_cast<int64_t>((bytes + kPiece - 1) / kPiece);
+  pool.Run(pieces, [&](int64_t i, int) {
+    const size_t off = static_cast<size_t>(i) * kPiece;
+    std::memcpy(out + off, in + off, std::min(kPiece, bytes - off));
+  });
+}
+
+// dst = m's bytes, copied block by block (a file-mapped block's pages released after it).
 void CopyInBlocks(void* dst, const HostMatrix& m, int64_t block_bytes, ThreadPool& pool) {
   const int64_t row_bytes = WeightViewBytes(m.view) / std::max<int64_t>(1, m.view.rows);
   ForEachRowBlock(m, block_bytes, [&](int64_t r0, const WeightView& block) {
-    const auto bytes = static_cast<size_t>(WeightViewBytes(block));
-    constexpr size_t kPiece = size_t{1} << 20;
-    const auto pieces = static_cast<int64_t>((bytes + kPiece - 1) / kPiece);
-    char* out = static_cast<char*>(dst) + static_cast<size_t>(row_bytes * r0);
-    const auto* in = static_cast<const char*>(block.data);
-    pool.Run(pieces, [&](int64_t i, int) {
-      const size_t off = static_cast<size_t>(i) * kPiece;
-      std::memcpy(out + off, in + off, std::min(kPiece, bytes - off));
-    });
+    CopyOverPool(static_cast<char*>(dst) + static_cast<size_t>(row_bytes * r0),
+                 static_cast<const char*>(block.data), static_cast<size_t>(WeightViewBytes(block)),
+                 pool);
   });
+}
+
+// A copy of a file-mapped matrix of any layout (a quantized one from the weight cache) in fresh
+// pages, copied block_bytes at a time, each block's file pages released once copied: loading
+// never holds the matrix twice.
+std::shared_ptr<void> CopyMappedBytes(const WeightView& w, int64_t block_bytes, ThreadPool& pool) {
+  const auto bytes = static_cast<size_t>(WeightViewBytes(w));
+  std::shared_ptr<void> pages = AllocatePages(bytes);
+  const auto block = static_cast<size_t>(std::max<int64_t>(block_bytes, 1));
+  const auto* in = static_cast<const char*>(w.data);
+  for (size_t off = 0; off < bytes; off += block) {
+    const size_t n = std::min(block, bytes - off);
+    PopulateFilePages(in + off, n);
+    CopyOverPool(static_cast<char*>(pages.get()) + off, in + off, n, pool);
+    ReleaseFilePages(in + off, n);
+  }
+  return pages;
 }
 
 // Quantizes m block by block (rows are independent) into one matrix.
@@ -181,8 +202,17 @@ Weight HostBackend::UploadWeight(const HostMatrix& m, const HostMatrix& bias,
     std::optional<WeightCache::Found> cached;
     if (how.cache != nullptr)
       cached = how.cache->Find(m.name, *quantize_to, m.view.rows, m.view.cols);
-    if (cached) {
-      // The verified copy from the cache file: the checkpoint's pages are never touched.
+    if (cached && how.resident) {
+      // The verified copy from the cache file, copied into the backend's own pages: the cache
+      // file's page-cache pages are mostly mapped 4 KiB at a time, and decode, which streams
+      // every weight once per token, read them at about 3/4 of the rate it reads huge pages at
+      // (the TLB misses of its row prefetches). The checkpoint's pages are never touched.
+      std::shared_ptr<void> pages = CopyMappedBytes(cached->view, how.release_block_bytes, pool_);
+      view = cached->view;
+      view.data = pages.get();
+      storage->matrix = std::move(pages);
+    } else if (cached) {
+      // Read where it lies in the cache file (the weights mapped, not resident).
       view = cached->view;
       storage->matrix = std::move(cached->owner);
     } else {

@@ -5,9 +5,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "qwenvl/weight_format.h"
+#include "util/pages.h"
 
 namespace qwenvl::kernels {
 
@@ -57,21 +59,29 @@ inline QuantLayout QuantLayoutOf(WeightFormat type, int64_t rows, int64_t cols) 
 inline bool IsQuantized(WeightFormat t) { return TraitsOf(t).quantized; }
 
 // An owning quantized copy of a weight matrix (see Quantize in ops.h). view() points into the
-// owned buffer: it stays valid while this object (or one it was moved into) lives.
+// owned buffer: it stays valid while this object (or one it was moved into) lives. The buffer is
+// whole pages with huge pages asked for (AllocatePages): decode streams it once per token, and
+// on 4 KiB pages the int8 GEMV's row prefetches waited on TLB misses (on an AMD Zen 5 VM the
+// lm_head product read about 20 % faster from huge pages).
 class QuantizedMatrix {
  public:
   QuantizedMatrix() = default;
   QuantizedMatrix(WeightFormat type, int64_t rows, int64_t cols)
       : type_(type), rows_(rows), cols_(cols) {
-    const QuantLayout l = QuantLayoutOf(type, rows, cols);
-    storage_.resize((l.total_bytes + 3) / 4);  // float-aligned
+    bytes_ = static_cast<size_t>(QuantLayoutOf(type, rows, cols).total_bytes);
+    storage_ = AllocatePages(bytes_);
   }
-  WeightView view() const { return WeightView{storage_.data(), type_, rows_, cols_}; }
-  uint8_t* data() { return reinterpret_cast<uint8_t*>(storage_.data()); }
-  size_t bytes() const { return storage_.size() * sizeof(float); }
+  QuantizedMatrix(QuantizedMatrix&&) = default;
+  QuantizedMatrix& operator=(QuantizedMatrix&&) = default;
+  QuantizedMatrix(const QuantizedMatrix&) = delete;  // one owner of the bytes it hands out
+  QuantizedMatrix& operator=(const QuantizedMatrix&) = delete;
+  WeightView view() const { return WeightView{storage_.get(), type_, rows_, cols_}; }
+  uint8_t* data() { return static_cast<uint8_t*>(storage_.get()); }
+  size_t bytes() const { return bytes_; }
 
  private:
-  std::vector<float> storage_;
+  std::shared_ptr<void> storage_;
+  size_t bytes_ = 0;
   WeightFormat type_ = WeightFormat::kQ8;
   int64_t rows_ = 0, cols_ = 0;
 };

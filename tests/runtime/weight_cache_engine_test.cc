@@ -1,5 +1,6 @@
-// The quantized-weight cache end to end on the demo checkpoint: an engine whose q4/q8 weights were
-// mapped from the cache answers exactly as one that quantized them at load (same tokens, same
+// The quantized-weight cache end to end on the demo checkpoint: an engine whose q4/q8 weights came
+// from the cache, copied into its own pages (the default) or read where the file is mapped
+// (resident_weights off), answers exactly as one that quantized them at load (same tokens, same
 // logprobs bit for bit: the bytes are the same), and so do two engines loading at once into an
 // empty cache.
 #include <gtest/gtest.h>
@@ -52,8 +53,9 @@ struct Answer {
 };
 
 // Text q4 and vision q8: both cached formats in one load.
-std::vector<Answer> Answers(const std::string& cache) {
+std::vector<Answer> Answers(const std::string& cache, bool resident = true) {
   EngineOptions o;
+  o.resident_weights = resident;
   o.model_dir = kDemo;
   o.threads = 2;
   o.context_length = 1024;
@@ -95,7 +97,7 @@ std::string FreshDir(const std::string& name) {
   return dir.string();
 }
 
-TEST(WeightCacheEngine, MappedWeightsAnswerExactlyAsFreshlyQuantizedOnes) {
+TEST(WeightCacheEngine, CachedWeightsAnswerExactlyAsFreshlyQuantizedOnes) {
   if (!fs::exists(kDemo + "/model.safetensors")) GTEST_SKIP() << "no demo model";
   const std::string dir = FreshDir("qwenvl_weight_cache_engine");
   const std::vector<Answer> fresh = Answers("off");
@@ -103,11 +105,13 @@ TEST(WeightCacheEngine, MappedWeightsAnswerExactlyAsFreshlyQuantizedOnes) {
   const std::vector<fs::path> files = CacheFiles(dir);
   ASSERT_EQ(files.size(), 2u);  // one per format
   const ino_t q4 = Inode(files[0]), q8 = Inode(files[1]);
-  const std::vector<Answer> warm = Answers(dir);  // maps them
+  const std::vector<Answer> warm = Answers(dir);                        // copies them
+  const std::vector<Answer> mapped = Answers(dir, /*resident=*/false);  // reads them in the file
   EXPECT_EQ(Inode(files[0]), q4) << "a warm load must not rewrite the file";
   EXPECT_EQ(Inode(files[1]), q8);
   EXPECT_TRUE(cold == fresh);
   EXPECT_TRUE(warm == fresh);
+  EXPECT_TRUE(mapped == fresh);
   EXPECT_EQ(CacheFiles(dir), files);
 }
 
