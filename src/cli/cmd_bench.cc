@@ -343,8 +343,8 @@ void AddBenchCommand(CLI::App& app) {
   cmd->add_option("--weights", args->weights, "Decoder weights: " + WeightPrecisionChoices());
   cmd->add_flag(
       "--mmap", args->mmap,
-      "Read the decoder's stored weights through the file mapping instead of copying them "
-      "into memory at load");
+      "Read the decoder's weights (stored, or q8/q4 from the weight cache) through the file "
+      "mapping instead of copying them into memory at load");
   cmd->add_option("--vision-weights", args->vision_weights,
                   "Vision tower weights: " + WeightPrecisionChoices());
   AddNoWeightCacheFlag(cmd, args->no_weight_cache);

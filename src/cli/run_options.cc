@@ -100,8 +100,8 @@ void AddModelOptions(CLI::App* cmd, ModelOptions& o) {
   cmd->add_option("--weights", o.weights, "Decoder weights: " + WeightPrecisionChoices());
   cmd->add_flag(
       "--mmap", o.mmap,
-      "Read the decoder's stored weights through the file mapping instead of copying them "
-      "into memory at load (faster load, slower decode)");
+      "Read the decoder's weights (stored, or q8/q4 from the weight cache) through the file "
+      "mapping instead of copying them into memory at load (faster load, slower decode)");
   cmd->add_option("--vision-weights", o.vision_weights,
                   "Vision tower weights: " + WeightPrecisionChoices());
   AddNoWeightCacheFlag(cmd, o.no_weight_cache);

@@ -106,9 +106,10 @@ struct HostMatrix {
   std::string_view name = {};
 };
 
-// How a weight matrix is uploaded. resident: a stored-precision matrix is copied into the
-// backend's own memory instead of being read where it lies (for the CPU: anonymous pages, which
-// stream faster in decode than page-cache pages). release_block_bytes: a file-mapped matrix that
+// How a weight matrix is uploaded. resident: a stored-precision matrix, or a quantized one found
+// in the weight cache, is copied into the backend's own memory instead of being read where it
+// lies in its file (for the CPU: anonymous pages with huge pages asked for, which stream faster
+// in decode than page-cache pages). release_block_bytes: a file-mapped matrix that
 // is copied or quantized is processed in row blocks of about this many stored bytes, each block's
 // file pages released once done, so that loading never holds a whole matrix twice.
 struct WeightUpload {
