@@ -24,6 +24,7 @@
 #include "kernels/dispatch.h"
 #include "kernels/ops.h"
 #include "util/bf16.h"
+#include "util/pages.h"
 #include "util/thread_pool.h"
 
 namespace qwenvl::kernels {
@@ -47,8 +48,10 @@ void Fill(float* v, int64_t n, uint32_t seed) {
   }
 }
 
+// Weights in the memory the engine streams them from: whole pages with huge pages asked for (the
+// resident copy of stored weights; QuantizedMatrix for q8/q4).
 struct Matrix {
-  std::vector<uint8_t> bytes;
+  std::shared_ptr<void> bytes;
   QuantizedMatrix quantized;
   WeightView view;
 };
@@ -63,18 +66,19 @@ Matrix MakeWeights(int64_t rows, int64_t cols, WeightFormat type) {
   }
   Matrix mat;
   std::vector<float> f(cols);
-  mat.bytes.resize(rows * WeightRowBytes(type, cols));
+  mat.bytes = AllocatePages(static_cast<size_t>(rows * WeightRowBytes(type, cols)));
+  auto* bytes = static_cast<uint8_t*>(mat.bytes.get());
   for (int64_t r = 0; r < rows; ++r) {
     Fill(f.data(), cols, static_cast<uint32_t>(r));
     for (int64_t c = 0; c < cols; ++c) f[c] *= 0.05f;
     if (type == WeightFormat::kF32) {
-      std::memcpy(mat.bytes.data() + r * cols * 4, f.data(), cols * 4);
+      std::memcpy(bytes + r * cols * 4, f.data(), cols * 4);
     } else {
-      uint16_t* h = reinterpret_cast<uint16_t*>(mat.bytes.data()) + r * cols;
+      uint16_t* h = reinterpret_cast<uint16_t*>(bytes) + r * cols;
       for (int64_t c = 0; c < cols; ++c) h[c] = F32ToBf16(f[c]);  // f16 gets bf16 bits: timing only
     }
   }
-  mat.view = WeightView{mat.bytes.data(), type, rows, cols};
+  mat.view = WeightView{bytes, type, rows, cols};
   return mat;
 }
 
