@@ -79,7 +79,6 @@ std::shared_ptr<void> CopyMappedBytes(const WeightView& w, int64_t block_bytes, 
   const auto* in = static_cast<const char*>(w.data);
   for (size_t off = 0; off < bytes; off += block) {
     const size_t n = std::min(block, bytes - off);
-    PopulateFilePages(in + off, n);
     CopyOverPool(static_cast<char*>(pages.get()) + off, in + off, n, pool);
     ReleaseFilePages(in + off, n);
   }
@@ -205,7 +204,7 @@ Weight HostBackend::UploadWeight(const HostMatrix& m, const HostMatrix& bias,
     if (cached && how.resident) {
       // The verified copy from the cache file, copied into the backend's own pages: the cache
       // file's page-cache pages are mostly mapped 4 KiB at a time, and decode, which streams
-      // every weight once per token, read them at about 3/4 of the rate it reads huge pages at
+      // every weight once per token, read them at about 4/5 of the rate it reads huge pages at
       // (the TLB misses of its row prefetches). The checkpoint's pages are never touched.
       std::shared_ptr<void> pages = CopyMappedBytes(cached->view, how.release_block_bytes, pool_);
       view = cached->view;

@@ -20,17 +20,6 @@ std::shared_ptr<void> AllocatePages(size_t bytes) {
   return std::shared_ptr<void>(p, [bytes](void* q) { ::munmap(q, bytes); });
 }
 
-void PopulateFilePages(const void* data, size_t bytes) {
-#if defined(MADV_POPULATE_READ)
-  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const auto begin = reinterpret_cast<uintptr_t>(data) / page * page;
-  const uintptr_t end = reinterpret_cast<uintptr_t>(data) + bytes;
-  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_READ);
-#else
-  (void)data, (void)bytes;
-#endif
-}
-
 void ReleaseFilePages(const void* data, size_t bytes) {
   const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
   const auto begin = reinterpret_cast<uintptr_t>(data);

@@ -12,11 +12,6 @@ namespace qwenvl {
 // the memory cannot be had.
 std::shared_ptr<void> AllocatePages(size_t bytes);
 
-// Maps the pages of [data, data + bytes) of a read-only file mapping in one call, ahead of a
-// read of all of them: one page fault per 4 KiB page cost more than the copy that follows.
-// Advice only: where the kernel lacks it (before Linux 5.14), the read faults them in.
-void PopulateFilePages(const void* data, size_t bytes);
-
 // Drops the pages wholly inside [data, data + bytes) from this process's resident memory. The
 // range must lie in a read-only file mapping: a later access re-reads the pages from the page
 // cache. Advice only: on failure the pages stay resident.
