@@ -59,20 +59,11 @@ void CopyOverPool(char* out, const char* in, size_t bytes, ThreadPool& pool) {
   });
 }
 
-// dst = m's bytes, copied block by block (a file-mapped block's pages released after it).
-void CopyInBlocks(void* dst, const HostMatrix& m, int64_t block_bytes, ThreadPool& pool) {
-  const int64_t row_bytes = WeightViewBytes(m.view) / std::max<int64_t>(1, m.view.rows);
-  ForEachRowBlock(m, block_bytes, [&](int64_t r0, const WeightView& block) {
-    CopyOverPool(static_cast<char*>(dst) + static_cast<size_t>(row_bytes * r0),
-                 static_cast<const char*>(block.data), static_cast<size_t>(WeightViewBytes(block)),
-                 pool);
-  });
-}
-
-// A copy of a file-mapped matrix of any layout (a quantized one from the weight cache) in fresh
-// pages, copied block_bytes at a time, each block's file pages released once copied: loading
-// never holds the matrix twice.
-std::shared_ptr<void> CopyMappedBytes(const WeightView& w, int64_t block_bytes, ThreadPool& pool) {
+// A copy of a matrix of any layout (stored, or quantized from the weight cache) in fresh pages,
+// block_bytes at a time; a file-mapped source has each block's pages released once copied, and
+// the partial pages between blocks at the end: loading never holds the matrix twice.
+std::shared_ptr<void> CopyToPages(const WeightView& w, bool file_mapped, int64_t block_bytes,
+                                  ThreadPool& pool) {
   const auto bytes = static_cast<size_t>(WeightViewBytes(w));
   std::shared_ptr<void> pages = AllocatePages(bytes);
   const auto block = static_cast<size_t>(std::max<int64_t>(block_bytes, 1));
@@ -80,8 +71,9 @@ std::shared_ptr<void> CopyMappedBytes(const WeightView& w, int64_t block_bytes, 
   for (size_t off = 0; off < bytes; off += block) {
     const size_t n = std::min(block, bytes - off);
     CopyOverPool(static_cast<char*>(pages.get()) + off, in + off, n, pool);
-    ReleaseFilePages(in + off, n);
+    if (file_mapped) ReleaseFilePages(in + off, n);
   }
+  if (file_mapped) ReleaseFilePages(in, bytes);
   return pages;
 }
 
@@ -191,8 +183,8 @@ Weight HostBackend::UploadWeight(const HostMatrix& m, const HostMatrix& bias,
   const std::optional<WeightFormat> quantize_to = TraitsOf(how.precision).quantize_to;
   if (!quantize_to) {
     if (how.resident) {
-      std::shared_ptr<void> pages = AllocatePages(static_cast<size_t>(WeightViewBytes(m.view)));
-      CopyInBlocks(pages.get(), m, how.release_block_bytes, pool_);
+      std::shared_ptr<void> pages =
+          CopyToPages(m.view, m.file_mapped, how.release_block_bytes, pool_);
       view.data = pages.get();
       storage->matrix = std::move(pages);
       owned = true;
@@ -206,7 +198,8 @@ Weight HostBackend::UploadWeight(const HostMatrix& m, const HostMatrix& bias,
       // file's page-cache pages are mostly mapped 4 KiB at a time, and decode, which streams
       // every weight once per token, read them at about 4/5 of the rate it reads huge pages at
       // (the TLB misses of its row prefetches). The checkpoint's pages are never touched.
-      std::shared_ptr<void> pages = CopyMappedBytes(cached->view, how.release_block_bytes, pool_);
+      std::shared_ptr<void> pages =
+          CopyToPages(cached->view, /*file_mapped=*/true, how.release_block_bytes, pool_);
       view = cached->view;
       view.data = pages.get();
       storage->matrix = std::move(pages);
