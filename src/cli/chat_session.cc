@@ -9,6 +9,7 @@
 
 #include "cli/plan_output.h"
 #include "qwenvl/error.h"
+#include "util/replace_file.h"
 
 namespace qwenvl::cli::chat {
 namespace {
@@ -197,22 +198,10 @@ bool ChatSession::AttachIfPaths(const std::string& line) {
 void ChatSession::Save(const std::string& argument) const {
   const auto path = OnePath("/save", argument, home_);
   if (!path) return;
-  const std::string tmp = *path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << TranscriptToJson(transcript_);
-    if (!out.good()) {
-      Problem(*path + ": cannot write");
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      return;
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, *path, ec);
-  if (ec) {
-    Problem(*path + ": " + ec.message());
-    fs::remove(tmp, ec);
+  try {
+    ReplaceFile(*path, TranscriptToJson(transcript_));
+  } catch (const Error& e) {
+    Problem(e.what());
     return;
   }
   Note("(" + std::to_string(transcript_.turns.size()) + " messages saved to " + *path + ")");

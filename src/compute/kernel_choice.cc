@@ -1,9 +1,6 @@
 #include "compute/kernel_choice.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -20,6 +17,7 @@
 #include "util/bf16.h"
 #include "util/cpu_info.h"
 #include "util/error.h"
+#include "util/replace_file.h"
 
 namespace qwenvl::compute {
 namespace {
@@ -247,22 +245,10 @@ void WriteCache(const std::string& path, const std::string& machine, const nlohm
     }
   }
   for (const auto& [entry, kernel] : ours.items()) cache[machine][entry] = kernel;
-  static std::atomic<uint64_t> writes{0};  // two writers in one process never share a temp file
-  const std::string tmp =
-      path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(writes.fetch_add(1));
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << cache.dump(2) << "\n";
-    if (!out.flush()) {
-      problem = "could not write " + tmp;
-      fs::remove(tmp, ec);
-      return;
-    }
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    problem = "could not write " + path + ": " + ec.message();
-    fs::remove(tmp, ec);
+  try {
+    ReplaceFile(path, cache.dump(2) + "\n");
+  } catch (const Error& e) {
+    problem = std::string("could not write ") + e.what();
   }
 }
 

@@ -3,10 +3,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <sstream>
 
 #include "util/error.h"
+#include "util/replace_file.h"
 
 namespace qwenvl::hub {
 namespace {
@@ -97,13 +99,7 @@ void WriteRef(const fs::path& repo_folder, const std::string& revision, const st
   if (revision == commit) return;  // huggingface_hub writes no ref for a commit hash
   const fs::path path = RefPath(repo_folder, revision);
   fs::create_directories(path.parent_path());
-  const fs::path tmp = path.string() + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << commit;
-    if (!out) throw Error(ErrorCode::kIo, "cannot write " + tmp.string());
-  }
-  fs::rename(tmp, path);
+  ReplaceFile(path.string(), commit);  // concurrent pulls of one repository write the same ref
 }
 
 void LinkSnapshotFile(const fs::path& repo_folder, const std::string& commit,
@@ -117,8 +113,19 @@ void LinkSnapshotFile(const fs::path& repo_folder, const std::string& commit,
     if (c == '/') target += "../";
   target += "blobs/" + etag;
   std::error_code ec;
-  fs::remove(link, ec);
-  fs::create_symlink(target, link);
+  if (fs::is_symlink(link, ec) && fs::read_symlink(link, ec) == target) return;
+  // Two pulls of one repository link the same files at once: the link is made under a name of its
+  // own and renamed over the old one, which never leaves a moment without a link or a clash.
+  static std::atomic<uint64_t> links{0};
+  const fs::path tmp = link.string() + ".tmp." + std::to_string(::getpid()) + "." +
+                       std::to_string(links.fetch_add(1));
+  fs::create_symlink(target, tmp);
+  fs::rename(tmp, link, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    throw Error(ErrorCode::kIo, link.string() + ": cannot link: " + ec.message());
+  }
 }
 
 std::vector<CachedModel> ListCachedModels(const fs::path& root) {
