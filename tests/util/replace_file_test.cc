@@ -94,8 +94,7 @@ TEST_F(ReplaceFileTest, ConcurrentWritersLeaveOneWholeFileAndNoTemporary) {
 }
 
 TEST_F(ReplaceFileTest, AnUnwritablePathIsNamedAndLeavesNothing) {
-  for (const std::string& path :
-       {(dir_ / "missing" / "f").string(), (dir_ / "folder").string()}) {
+  for (const std::string& path : {(dir_ / "missing" / "f").string(), (dir_ / "folder").string()}) {
     if (path.ends_with("folder")) fs::create_directories(path);  // a folder cannot be replaced
     try {
       ReplaceFile(path, "x");
