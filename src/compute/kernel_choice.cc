@@ -248,7 +248,7 @@ void WriteCache(const std::string& path, const std::string& machine, const nlohm
   try {
     ReplaceFile(path, cache.dump(2) + "\n");
   } catch (const Error& e) {
-    problem = std::string("could not write ") + e.what();
+    problem = e.what();
   }
 }
 

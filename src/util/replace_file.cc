@@ -16,30 +16,26 @@ void ReplaceFile(const std::string& path, std::string_view bytes) {
   std::string tmp = path + ".tmp.XXXXXX";
   const int fd = ::mkstemp(tmp.data());
   if (fd < 0) throw Error(ErrorCode::kIo, path + ": cannot write: " + std::strerror(errno));
-  auto fail = [&](const char* what) {
+  // Every failure closes and removes the temporary, and names the target with errno's reason.
+  auto fail = [&](const char* what, bool open) {
     const int err = errno;
+    if (open) ::close(fd);
     ::unlink(tmp.c_str());
     throw Error(ErrorCode::kIo, path + ": " + what + ": " + std::strerror(err));
   };
   for (size_t done = 0; done < bytes.size();) {
     const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ::close(fd);
-      if (n == 0) errno = EIO;
-      fail("cannot write");
-    }
+    if (n == 0) errno = EIO;
+    if (n <= 0) fail("cannot write", true);
     done += static_cast<size_t>(n);
   }
-  // mkstemp makes the file 0600; the files written here are as readable as any other.
-  const mode_t mask = ::umask(0);
-  ::umask(mask);
-  if (::fchmod(fd, 0666 & ~mask) != 0) {
-    ::close(fd);
-    fail("cannot write");
-  }
-  if (::close(fd) != 0) fail("cannot write");
-  if (::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot replace");
+  // mkstemp makes the file 0600; these files (refs, caches, transcripts) are as readable as the
+  // rest of their folder. A fixed 0644: reading the umask means setting it, which races with
+  // other threads creating files.
+  if (::fchmod(fd, 0644) != 0) fail("cannot write", true);
+  if (::close(fd) != 0) fail("cannot write", false);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot replace", false);
 }
 
 }  // namespace qwenvl

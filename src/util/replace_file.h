@@ -1,6 +1,6 @@
 // ReplaceFile: writes a small file whole, so that a reader sees the old contents or the new, never
 // a part. The bytes go to a temporary file of a unique name beside the target (two writers, in one
-// process or in two, never share it) that is then renamed over the target.
+// process or in two, never share it) that is then renamed over the target, mode 0644.
 #pragma once
 
 #include <string>
