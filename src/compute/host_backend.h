@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <span>
+#include <unordered_map>
 
 #include "compute/backend.h"
 #include "kernels/ops.h"
@@ -42,6 +44,9 @@ class HostBackend : public Backend {
 
  private:
   ThreadPool& pool_;
+  // Activations of kMappedBytes or more live in pages of their own (MapPages), with their sizes.
+  std::mutex mapped_mutex_;
+  std::unordered_map<float*, size_t> mapped_;
 };
 
 }  // namespace qwenvl::compute

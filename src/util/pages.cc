@@ -10,14 +10,20 @@
 
 namespace qwenvl {
 
-std::shared_ptr<void> AllocatePages(size_t bytes) {
+void* MapPages(size_t bytes) {
   if (bytes == 0) bytes = 1;
   void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
     throw Error(ErrorCode::kIo, "cannot allocate " + std::to_string(bytes) + " bytes of memory");
   }
   ::madvise(p, bytes, MADV_HUGEPAGE);
-  return std::shared_ptr<void>(p, [bytes](void* q) { ::munmap(q, bytes); });
+  return p;
+}
+
+void UnmapPages(void* p, size_t bytes) { ::munmap(p, bytes == 0 ? 1 : bytes); }
+
+std::shared_ptr<void> AllocatePages(size_t bytes) {
+  return std::shared_ptr<void>(MapPages(bytes), [bytes](void* q) { UnmapPages(q, bytes); });
 }
 
 void ReleaseFilePages(const void* data, size_t bytes) {

@@ -12,6 +12,10 @@ namespace qwenvl {
 // the memory cannot be had.
 std::shared_ptr<void> AllocatePages(size_t bytes);
 
+// The same memory owned by the caller, who gives it back with UnmapPages(p, bytes).
+void* MapPages(size_t bytes);
+void UnmapPages(void* p, size_t bytes);
+
 // Drops the pages wholly inside [data, data + bytes) from this process's resident memory. The
 // range must lie in a read-only file mapping: a later access re-reads the pages from the page
 // cache. Advice only: on failure the pages stay resident.

@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdint>
 #include <numeric>
+#include <thread>
 #include <vector>
 
 #include "compute/backends.h"
@@ -31,7 +33,7 @@ TEST_P(ArenaOnBackend, SlotsAreDisjointZeroedAndKeepTheirValues) {
   ThreadPool pool(2);
   const auto backend = MakeBackend(GetParam(), pool);
   const std::vector<std::pair<int64_t, int64_t>> shapes = {
-      {3, 5}, {0, 7}, {4, 33}, {1, 1}, {7, 16}};
+      {3, 5}, {0, 7}, {4, 33}, {1, 1}, {7, 16}, {1024, 600}};  // the last past 2 MiB
   ArenaPlan plan;
   for (const auto& [rows, cols] : shapes) plan.Add(rows, cols);
   const Arena arena(*backend, plan);
@@ -78,6 +80,31 @@ TEST_P(ArenaOnBackend, SlotsWorkAsOperandsOfTheOps) {
   backend->Download(arena[b], second);
   EXPECT_EQ(sum, (std::vector<float>{11, 22, 33, 44, 55, 66}));
   EXPECT_EQ(second, y);
+}
+
+// Buffers below and above the size that gets pages of its own, made and freed by several threads
+// at once: each starts zeroed and keeps its values until freed.
+TEST_P(ArenaOnBackend, SmallAndLargeBuffersFromSeveralThreads) {
+  ThreadPool pool(2);
+  const auto backend = MakeBackend(GetParam(), pool);
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 20; ++round) {
+        const int64_t rows = (round + t) % 2 == 0 ? 3 : 1100;  // 1100 x 512 floats: 2.2 MiB
+        Buffer b = backend->Allocate(rows, 512);
+        std::vector<float> read(static_cast<size_t>(rows * 512), -1.0f);
+        backend->Download(b, read);
+        for (float v : read) wrong += v != 0.0f;
+        std::vector<float> values(read.size(), static_cast<float>(t * 100 + round));
+        backend->Upload(values, b);
+        backend->Download(b, read);
+        wrong += read != values;
+      }
+    });
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ArenaOnBackend, ::testing::Values("cpu", "reference"));
