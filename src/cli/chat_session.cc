@@ -199,7 +199,7 @@ void ChatSession::Save(const std::string& argument) const {
   const auto path = OnePath("/save", argument, home_);
   if (!path) return;
   try {
-    ReplaceFile(*path, TranscriptToJson(transcript_));
+    ReplaceFile(*path, TranscriptToJson(transcript_), 0600);  // a conversation is private
   } catch (const Error& e) {
     Problem(e.what());
     return;

@@ -45,6 +45,7 @@ class HostBackend : public Backend {
  private:
   ThreadPool& pool_;
   // Activations of kMappedBytes or more live in pages of their own (MapPages), with their sizes.
+  // Guarded: buffers may be made and freed on any thread.
   std::mutex mapped_mutex_;
   std::unordered_map<float*, size_t> mapped_;
 };

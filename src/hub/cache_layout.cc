@@ -1,10 +1,9 @@
 #include "hub/cache_layout.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "util/error.h"
@@ -116,8 +115,12 @@ void LinkSnapshotFile(const fs::path& repo_folder, const std::string& commit,
   if (fs::is_symlink(link, ec) && fs::read_symlink(link, ec) == target) return;
   // Two pulls of one repository link the same files at once: the link is made under a name of its
   // own and renamed over the old one, which never leaves a moment without a link or a clash.
+  // The name is unique in this process (the counter) and across runs (a random part chosen once):
+  // a pid alone repeats from one container start to the next, and a link left by a killed pull
+  // would then stand in the way.
+  static const uint64_t run = std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32);
   static std::atomic<uint64_t> links{0};
-  const fs::path tmp = link.string() + ".tmp." + std::to_string(::getpid()) + "." +
+  const fs::path tmp = link.string() + std::string(kTemporaryMark) + std::to_string(run) + "." +
                        std::to_string(links.fetch_add(1));
   fs::create_symlink(target, tmp);
   fs::rename(tmp, link, ec);
@@ -145,7 +148,7 @@ std::vector<CachedModel> ListCachedModels(const fs::path& root) {
     std::error_code e2;
     for (fs::recursive_directory_iterator r(repo / "refs", e2), rend; !e2 && r != rend;
          r.increment(e2)) {
-      if (!r->is_regular_file(e2)) continue;
+      if (!r->is_regular_file(e2) || IsTemporaryName(r->path().filename().string())) continue;
       const std::string name = fs::relative(r->path(), repo / "refs", e2).generic_string();
       m.revisions.push_back(name);
       m.revision_commits.push_back(CachedCommit(repo, name).value_or("?"));
@@ -157,6 +160,7 @@ std::vector<CachedModel> ListCachedModels(const fs::path& root) {
       for (fs::recursive_directory_iterator f(s->path(), e3), fend; !e3 && f != fend;
            f.increment(e3)) {
         if (f->is_directory(e3) && !f->is_symlink(e3)) continue;
+        if (IsTemporaryName(f->path().filename().string())) continue;
         ++m.files;
         if (!fs::exists(f->path(), e3)) ++m.missing_files;  // follows the link
       }

@@ -11,10 +11,10 @@
 
 namespace qwenvl {
 
-void ReplaceFile(const std::string& path, std::string_view bytes) {
-  // mkstemp picks a name no other writer holds and creates it exclusively.
-  std::string tmp = path + ".tmp.XXXXXX";
-  const int fd = ::mkstemp(tmp.data());
+void ReplaceFile(const std::string& path, std::string_view bytes, unsigned mode) {
+  // mkostemp picks a name no other writer holds and creates it exclusively.
+  std::string tmp = path + std::string(kTemporaryMark) + "XXXXXX";
+  const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
   if (fd < 0) throw Error(ErrorCode::kIo, path + ": cannot write: " + std::strerror(errno));
   // Every failure closes and removes the temporary, and names the target with errno's reason.
   auto fail = [&](const char* what, bool open) {
@@ -30,10 +30,9 @@ void ReplaceFile(const std::string& path, std::string_view bytes) {
     if (n <= 0) fail("cannot write", true);
     done += static_cast<size_t>(n);
   }
-  // mkstemp makes the file 0600; these files (refs, caches, transcripts) are as readable as the
-  // rest of their folder. A fixed 0644: reading the umask means setting it, which races with
-  // other threads creating files.
-  if (::fchmod(fd, 0644) != 0) fail("cannot write", true);
+  // mkostemp makes the file 0600; the caller says who may read it. A fixed mode, not one from the
+  // umask: reading the umask means setting it, which races with other threads creating files.
+  if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) fail("cannot write", true);
   if (::close(fd) != 0) fail("cannot write", false);
   if (::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot replace", false);
 }

@@ -10,6 +10,7 @@
 
 #include "hub/hub_settings.h"
 #include "util/error.h"
+#include "util/replace_file.h"
 #include "util/sha256.h"
 
 namespace qwenvl::hub {
@@ -142,6 +143,22 @@ TEST_F(CacheTest, ListsModelsWithSizesAndState) {
   EXPECT_EQ(models[1].missing_files, 1);
   EXPECT_FALSE(models[1].Complete());
   EXPECT_TRUE(ListCachedModels(root_ / "absent").empty());
+}
+
+// A pull killed between making a temporary and renaming it leaves `*.qwenvl-tmp.*` beside a ref
+// or a snapshot link: the listing counts neither as a revision or a file.
+TEST_F(CacheTest, LeftTemporariesAreNotListed) {
+  const fs::path a = WriteHfModel("Org", "A");
+  WriteFile(a / "refs" / ("main" + std::string(kTemporaryMark) + "Ab12Cd"), kCommit);
+  fs::create_symlink(
+      "../../blobs/" + std::string(64, 'e'),
+      a / "snapshots" / kCommit / ("config.json" + std::string(kTemporaryMark) + "7.0"));
+  const auto models = ListCachedModels(root_);
+  ASSERT_EQ(models.size(), 1u);
+  EXPECT_EQ(models[0].revisions, std::vector<std::string>{"main"});
+  EXPECT_EQ(models[0].files, 2);
+  EXPECT_EQ(models[0].missing_files, 0);
+  EXPECT_TRUE(models[0].Complete());
 }
 
 TEST_F(CacheTest, RemovesAModelAndOnlyIt) {

@@ -12,6 +12,7 @@
 #include "hub/cache_layout.h"
 #include "hub_double.h"
 #include "util/error.h"
+#include "util/replace_file.h"
 
 namespace qwenvl::hub {
 namespace {
@@ -289,7 +290,7 @@ TEST_F(PullTest, ConcurrentPullsShareTheCache) {
     // No temporary link or ref left behind.
     for (const fs::directory_entry& e :
          fs::recursive_directory_iterator(settings_.cache_root / "models--Org--Model"))
-      EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
+      EXPECT_FALSE(IsTemporaryName(e.path().filename().string())) << e.path();
   }
 }
 

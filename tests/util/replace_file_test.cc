@@ -51,6 +51,10 @@ TEST_F(ReplaceFileTest, WritesAndReplacesReadableByAll) {
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0644u);
+  ReplaceFile(path, "private", 0600);
+  EXPECT_EQ(Read(path), "private");
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1);
 }
 
